@@ -1,0 +1,79 @@
+import { strict as assert } from 'node:assert';
+import { MAX_PAYLOAD_BYTES, parseCommand, type Parsed } from '../../src/commands';
+
+const move = (p: Parsed) => (p.ok ? p.command.move : `rejected: ${p.rejection.error}`);
+const rejection = (p: Parsed) => {
+  assert.equal(p.ok, false, `expected a rejection, got ${JSON.stringify(p)}`);
+  return (p as Extract<Parsed, { ok: false }>).rejection;
+};
+
+describe('command parser', () => {
+  const aliases: Record<string, string[]> = {
+    forward: ['forward', 'f'],
+    backward: ['backward', 'b', 'back', 'reverse'],
+    stop: ['stop', 's'],
+    faster: ['faster', '+'],
+    slower: ['slower', '-'],
+  };
+  for (const [command, words] of Object.entries(aliases)) {
+    for (const word of words) {
+      it(`reads ${JSON.stringify(word)} as ${command}, in any case and with whitespace around`, () => {
+        assert.equal(move(parseCommand(Buffer.from(word))), command);
+        assert.equal(move(parseCommand(Buffer.from(`  ${word.toUpperCase()}\r\n`))), command);
+        assert.equal(move(parseCommand(`\t${word}\n`)), command);
+      });
+    }
+  }
+
+  it('reads the JSON form with and without a speed', () => {
+    assert.deepEqual(parseCommand('{"move":"forward","speed":40}'), { ok: true, command: { move: 'forward', speed: 40 } });
+    assert.deepEqual(parseCommand(' {"move":"B"} '), { ok: true, command: { move: 'backward' } });
+    assert.deepEqual(parseCommand('{"speed":72.6}'), { ok: true, command: { move: 'speed', speed: 73 } });
+    assert.deepEqual(parseCommand('{"move":"stop","speed":0}'), { ok: true, command: { move: 'stop', speed: 0 } });
+  });
+
+  it('rejects unknown words, naming the payload', () => {
+    assert.deepEqual(rejection(parseCommand('sideways')), { error: 'unknown command', payload: 'sideways' });
+    assert.equal(rejection(parseCommand('forwards')).error, 'unknown command');
+    assert.equal(rejection(parseCommand('f f')).error, 'unknown command');
+  });
+
+  it('rejects empty and whitespace-only payloads', () => {
+    assert.equal(rejection(parseCommand('')).error, 'empty payload');
+    assert.equal(rejection(parseCommand(' \n ')).error, 'empty payload');
+  });
+
+  it('rejects payloads over 256 bytes without decoding them', () => {
+    const big = Buffer.alloc(300_000, 0x66);
+    assert.deepEqual(rejection(parseCommand(big)), { error: 'payload too large', bytes: 300_000, limit: MAX_PAYLOAD_BYTES });
+    assert.equal(move(parseCommand(Buffer.from(`${' '.repeat(MAX_PAYLOAD_BYTES - 1)}f`))), 'forward');
+    assert.equal(rejection(parseCommand(Buffer.from(`${' '.repeat(MAX_PAYLOAD_BYTES)}f`))).error, 'payload too large');
+  });
+
+  it('rejects invalid UTF-8 and binary', () => {
+    assert.equal(rejection(parseCommand(Buffer.from([0x66, 0xff, 0xfe]))).error, 'invalid UTF-8');
+    assert.equal(rejection(parseCommand(Buffer.from([0xc3]))).error, 'invalid UTF-8');
+    assert.equal(rejection(parseCommand(Buffer.from([0x66, 0x00]))).error, 'binary payload');
+    assert.equal(rejection(parseCommand(Buffer.from('f\x1b[2J'))).error, 'binary payload');
+  });
+
+  it('rejects bad JSON and JSON that is not a command object', () => {
+    assert.equal(rejection(parseCommand('{"move":')).error, 'bad JSON');
+    assert.equal(rejection(parseCommand('{}')).error, 'missing move');
+    assert.equal(rejection(parseCommand('{"move":"sideways"}')).error, 'unknown command');
+    assert.equal(rejection(parseCommand('{"move":42}')).error, 'unknown command');
+    assert.deepEqual(rejection(parseCommand('{"move":"f","sped":40}')), { error: 'unknown key', keys: ['sped'] });
+  });
+
+  it('rejects out-of-range and non-numeric speeds', () => {
+    assert.deepEqual(rejection(parseCommand('{"move":"f","speed":150}')), { error: 'speed out of range', speed: 150, range: '0-100' });
+    assert.equal(rejection(parseCommand('{"move":"f","speed":-1}')).error, 'speed out of range');
+    assert.equal(rejection(parseCommand('{"move":"f","speed":"40"}')).error, 'speed must be a number');
+    assert.equal(rejection(parseCommand('{"move":"f","speed":null}')).error, 'speed must be a number');
+  });
+
+  it('echoes at most 64 characters of a rejected payload', () => {
+    const r = rejection(parseCommand('x'.repeat(200)));
+    assert.equal(r.payload, `${'x'.repeat(64)}…`);
+  });
+});
