@@ -1,0 +1,377 @@
+/**
+ * One schema for every setting: its default, its type, where it can come from
+ * (file < CARBOT_* environment < command-line flag) and how it is checked.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import type { DriveSettings } from './drive';
+import type { LogFormat, LogLevel } from './log';
+import type { GpioChoice, LimitsConfig, MotorConfig } from './motors/types';
+import { parseMotorConfig } from './motors/motor-config';
+
+export const EX_CONFIG = 78;
+export const DEFAULT_CONFIG_PATH = '/etc/carbot/config.json';
+
+type Kind = 'string' | 'int' | 'bool' | 'enum' | 'url' | 'topic' | 'name' | 'file' | 'json';
+
+interface Setting {
+  key: string;
+  kind: Kind;
+  default?: unknown;
+  min?: number;
+  max?: number;
+  values?: readonly string[];
+  secret?: boolean;
+  help: string;
+}
+
+const URL_SCHEMES = ['mqtt:', 'mqtts:', 'ws:', 'wss:'];
+
+export const SETTINGS: readonly Setting[] = [
+  { key: 'device', kind: 'name', default: 'carbot', help: 'name in tele/<device>/… and stat/<device>/… topics' },
+  { key: 'moveTopic', kind: 'topic', help: 'topic carbot takes commands from (default <device>/move)' },
+  { key: 'mqtt.url', kind: 'url', default: 'mqtt://localhost:1883', help: 'broker URL: mqtt://, mqtts://, ws:// or wss://' },
+  { key: 'mqtt.username', kind: 'string', help: 'broker user name' },
+  { key: 'mqtt.password', kind: 'string', secret: true, help: 'broker password (prefer mqtt.passwordFile)' },
+  { key: 'mqtt.passwordFile', kind: 'file', help: 'file holding the broker password (systemd credentials)' },
+  { key: 'mqtt.ca', kind: 'file', help: 'CA certificate (PEM) to verify the broker' },
+  { key: 'mqtt.cert', kind: 'file', help: 'client certificate (PEM)' },
+  { key: 'mqtt.key', kind: 'file', help: 'client private key (PEM)' },
+  { key: 'mqtt.clientId', kind: 'string', help: 'MQTT client id (default carbot-<device>-<random>)' },
+  { key: 'mqtt.keepalive', kind: 'int', default: 30, min: 5, max: 3600, help: 'keepalive in seconds' },
+  { key: 'mqtt.qos', kind: 'int', default: 0, min: 0, max: 1, help: 'QoS of STATE and RESULT publishes' },
+  { key: 'telePeriod', kind: 'int', default: 300, min: 0, max: 86400, help: 'seconds between periodic STATE publishes (0 = off)' },
+  { key: 'initialSpeed', kind: 'int', default: 50, min: 0, max: 100, help: 'speed setting at start, percent' },
+  { key: 'speedStep', kind: 'int', default: 10, min: 1, max: 100, help: 'percent added or taken by faster/slower' },
+  { key: 'minSpeed', kind: 'int', default: 10, min: 0, max: 100, help: 'lowest speed setting, percent' },
+  { key: 'maxSpeed', kind: 'int', default: 100, min: 1, max: 100, help: 'highest speed setting, percent' },
+  { key: 'reverseDelayMs', kind: 'int', default: 250, min: 0, max: 10000, help: 'pause at zero before changing direction' },
+  { key: 'accelPercentPerSec', kind: 'int', default: 0, min: 0, max: 10000, help: 'ramp limit on rising output (0 = instant)' },
+  { key: 'commandTimeoutS', kind: 'int', default: 0, min: 0, max: 86400, help: 'stop when moving this long without a command (0 = off)' },
+  { key: 'stopOnDisconnect', kind: 'bool', default: true, help: 'stop the motors when the broker connection is lost' },
+  { key: 'gpio', kind: 'enum', default: 'auto', values: ['auto', 'pigpio', 'sim'], help: 'motor backend: auto = pigpio on a Raspberry Pi, sim elsewhere' },
+  { key: 'motors', kind: 'json', help: 'motor list (JSON), see README' },
+  { key: 'limits', kind: 'json', help: 'end-of-track limit switches (JSON), see README' },
+  { key: 'logLevel', kind: 'enum', default: 'info', values: ['error', 'warn', 'info', 'debug'], help: 'log level' },
+  { key: 'logFormat', kind: 'enum', default: 'auto', values: ['auto', 'text', 'journald', 'json'], help: 'auto = journald under systemd, text elsewhere' },
+  { key: 'embeddedBroker', kind: 'bool', default: false, help: 'run an in-process MQTT broker (for machines without one)' },
+  { key: 'embeddedBrokerHost', kind: 'string', default: '127.0.0.1', help: 'address the embedded broker binds to' },
+  { key: 'embeddedBrokerPort', kind: 'int', default: 1883, min: 0, max: 65535, help: 'embedded broker MQTT port' },
+  { key: 'embeddedBrokerWsPort', kind: 'int', default: 9000, min: 0, max: 65535, help: 'embedded broker websockets port (0 = off)' },
+];
+
+export interface Topics {
+  move: string;
+  lwt: string;
+  state: string;
+  result: string;
+}
+
+export interface MqttSettings {
+  url: string;
+  username?: string;
+  password?: string;
+  clientId: string;
+  keepalive: number;
+  qos: 0 | 1;
+  ca?: Buffer;
+  cert?: Buffer;
+  key?: Buffer;
+}
+
+export interface Config {
+  device: string;
+  topics: Topics;
+  mqtt: MqttSettings;
+  telePeriod: number;
+  drive: DriveSettings;
+  stopOnDisconnect: boolean;
+  gpio: GpioChoice;
+  motors: MotorConfig[];
+  limits: LimitsConfig;
+  logLevel: LogLevel;
+  logFormat: LogFormat;
+  embeddedBroker: { enabled: boolean; host: string; port: number; wsPort: number };
+  /** Every setting as given (secrets redacted), for the startup log and --check-config. */
+  effective: Record<string, unknown>;
+  configFile?: string;
+  /** Not fatal, but worth a line in the log: unknown CARBOT_* variables, for instance. */
+  warnings: string[];
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export const envName = (key: string) => `CARBOT_${key.replace(/\./g, '_').replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase()}`;
+export const flagName = (key: string) => `--${key.replace(/\./g, '-').replace(/([a-z0-9])([A-Z])/g, '$1-$2').toLowerCase()}`;
+
+export interface LoadInput {
+  /** Command-line arguments that are settings (the CLI strips its own verbs first). */
+  argv: readonly string[];
+  env: NodeJS.ProcessEnv;
+  /** Seam for tests; defaults to the real file system. */
+  readFile?: (path: string) => Buffer;
+  exists?: (path: string) => boolean;
+  randomId?: () => string;
+}
+
+interface Raw {
+  value: unknown;
+  /** Where the value came from, as the user would write it: a flag, a variable or a file key. */
+  source: string;
+}
+
+const BY_KEY = new Map(SETTINGS.map((s) => [s.key, s]));
+const BY_FLAG = new Map(SETTINGS.map((s) => [flagName(s.key), s]));
+
+function parseFlags(argv: readonly string[], problems: string[]): { values: Map<string, Raw>; configPath?: string } {
+  const values = new Map<string, Raw>();
+  let configPath: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    const eq = arg.indexOf('=');
+    let name = eq >= 0 ? arg.slice(0, eq) : arg;
+    let value: string | undefined = eq >= 0 ? arg.slice(eq + 1) : undefined;
+    if (name === '--config') {
+      configPath = value ?? argv[++i];
+      if (configPath === undefined) problems.push('--config: needs a file path');
+      continue;
+    }
+    let negated = false;
+    if (!BY_FLAG.has(name) && name.startsWith('--no-') && BY_FLAG.get(`--${name.slice(5)}`)?.kind === 'bool') {
+      name = `--${name.slice(5)}`;
+      negated = true;
+    }
+    const setting = BY_FLAG.get(name);
+    if (!setting) {
+      problems.push(`${arg}: unknown option (see carbot --help)`);
+      continue;
+    }
+    if (setting.kind === 'bool' && value === undefined) {
+      value = negated ? 'false' : 'true';
+    } else if (value === undefined) {
+      value = argv[++i];
+      if (value === undefined) {
+        problems.push(`${name}: needs a value`);
+        continue;
+      }
+    }
+    values.set(setting.key, { value, source: name });
+  }
+  return { values, configPath };
+}
+
+function flattenFile(obj: Record<string, unknown>, file: string, problems: string[]): Map<string, Raw> {
+  const values = new Map<string, Raw>();
+  const visit = (prefix: string, node: Record<string, unknown>) => {
+    for (const [k, v] of Object.entries(node)) {
+      const key = prefix ? `${prefix}.${k}` : k;
+      if (BY_KEY.has(key)) values.set(key, { value: v, source: `${file}: ${key}` });
+      else if (v && typeof v === 'object' && !Array.isArray(v) && SETTINGS.some((s) => s.key.startsWith(`${key}.`))) {
+        visit(key, v as Record<string, unknown>);
+      } else problems.push(`${file}: ${key}: unknown setting`);
+    }
+  };
+  visit('', obj);
+  return values;
+}
+
+function convert(setting: Setting, raw: Raw, problems: string[]): unknown {
+  const { value, source } = raw;
+  const fromText = typeof value === 'string';
+  const bad = (why: string) => {
+    problems.push(`${source}: ${why}`);
+    return undefined;
+  };
+  const show = (v: unknown) => (setting.secret ? '(hidden)' : JSON.stringify(v));
+  switch (setting.kind) {
+    case 'int': {
+      const n = fromText && /^\s*-?\d+\s*$/.test(value) ? Number(value) : value;
+      if (typeof n !== 'number' || !Number.isInteger(n)) return bad(`${show(value)} is not a whole number`);
+      if (setting.min !== undefined && n < setting.min) return bad(`${n} is below the minimum ${setting.min}`);
+      if (setting.max !== undefined && n > setting.max) return bad(`${n} is above the maximum ${setting.max}`);
+      return n;
+    }
+    case 'bool': {
+      if (typeof value === 'boolean') return value;
+      const text = fromText ? value.trim().toLowerCase() : '';
+      if (['true', '1', 'yes', 'on'].includes(text)) return true;
+      if (['false', '0', 'no', 'off'].includes(text)) return false;
+      return bad(`${show(value)} is not true or false`);
+    }
+    case 'json': {
+      if (!fromText) return value;
+      try {
+        return JSON.parse(value);
+      } catch {
+        return bad('is not valid JSON');
+      }
+    }
+    default: {
+      if (!fromText) return bad(`${show(value)} must be a string`);
+      if (setting.kind === 'enum' && !setting.values?.includes(value)) {
+        return bad(`${show(value)} is not one of ${setting.values?.join(', ')}`);
+      }
+      if (setting.kind === 'url') {
+        let url: URL | undefined;
+        try {
+          url = new URL(value);
+        } catch {
+          url = undefined;
+        }
+        if (!url || !URL_SCHEMES.includes(url.protocol) || !url.hostname) {
+          return bad(`${show(value)} is not a broker URL: use mqtt://host:1883, mqtts://, ws:// or wss://`);
+        }
+        if (url.password) return bad('put the password in mqtt.password or mqtt.passwordFile, not in the URL');
+      }
+      if (setting.kind === 'topic' && (value === '' || /[+#\0]/.test(value))) {
+        return bad(`${show(value)} is not a topic to subscribe to: no wildcards (+ #), not empty`);
+      }
+      if (setting.kind === 'name' && !/^[A-Za-z0-9_.-]+$/.test(value)) {
+        return bad(`${show(value)} must be letters, digits, '_', '-' or '.' (it becomes part of topics)`);
+      }
+      return value;
+    }
+  }
+}
+
+export function loadConfig(input: LoadInput): Config {
+  const readFile = input.readFile ?? ((p: string) => readFileSync(p));
+  const exists = input.exists ?? existsSync;
+  const problems: string[] = [];
+  const { values: flags, configPath: flagConfig } = parseFlags(input.argv, problems);
+
+  const explicitPath = flagConfig ?? input.env.CARBOT_CONFIG;
+  const configFile = explicitPath ?? (exists(DEFAULT_CONFIG_PATH) ? DEFAULT_CONFIG_PATH : undefined);
+  let fromFile = new Map<string, Raw>();
+  if (configFile) {
+    try {
+      const parsed: unknown = JSON.parse(readFile(configFile).toString('utf8'));
+      if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) problems.push(`${configFile}: must hold a JSON object`);
+      else fromFile = flattenFile(parsed as Record<string, unknown>, configFile, problems);
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      problems.push(`${configFile}: ${e.code === 'ENOENT' ? 'no such file' : e.code ? `cannot read (${e.code})` : `not valid JSON (${e.message})`}`);
+    }
+  }
+
+  const raw = new Map(fromFile);
+  const known = new Set([...SETTINGS.map((s) => envName(s.key)), 'CARBOT_CONFIG', 'CARBOT_SIM_TRACE']);
+  const warnings = Object.keys(input.env)
+    .filter((name) => name.startsWith('CARBOT_') && !known.has(name) && !name.startsWith('CARBOT_TEST_'))
+    .map((name) => `${name}: not a carbot setting, ignored (see carbot --help)`);
+  for (const s of SETTINGS) {
+    const v = input.env[envName(s.key)];
+    if (v !== undefined && v !== '') raw.set(s.key, { value: v, source: envName(s.key) });
+  }
+  for (const [k, v] of flags) raw.set(k, v);
+
+  const value = new Map<string, unknown>();
+  for (const s of SETTINGS) {
+    const r = raw.get(s.key);
+    const converted = r ? convert(s, r, problems) : undefined;
+    value.set(s.key, converted ?? s.default);
+  }
+  const get = <T>(key: string) => value.get(key) as T;
+  const sourceOf = (key: string) => raw.get(key)?.source ?? key;
+
+  const device = get<string>('device');
+  const readSecretFile = (key: string): Buffer | undefined => {
+    const path = get<string | undefined>(key);
+    if (!path) return undefined;
+    try {
+      return readFile(path);
+    } catch (err) {
+      problems.push(`${sourceOf(key)}: cannot read ${JSON.stringify(path)} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+      return undefined;
+    }
+  };
+
+  let password = get<string | undefined>('mqtt.password');
+  const passwordFile = readSecretFile('mqtt.passwordFile');
+  if (password !== undefined && passwordFile) {
+    problems.push(`${sourceOf('mqtt.password')} and ${sourceOf('mqtt.passwordFile')}: give the password one way, not both`);
+  }
+  if (passwordFile) password = passwordFile.toString('utf8').replace(/\r?\n$/, '');
+  const [ca, cert, key] = ['mqtt.ca', 'mqtt.cert', 'mqtt.key'].map(readSecretFile);
+
+  const [minSpeed, maxSpeed, initialSpeed] = ['minSpeed', 'maxSpeed', 'initialSpeed'].map((k) => get<number>(k));
+  if (minSpeed > maxSpeed) problems.push(`${sourceOf('minSpeed')}: ${minSpeed} is above maxSpeed ${maxSpeed}`);
+  else if (initialSpeed < minSpeed || initialSpeed > maxSpeed) {
+    problems.push(`${sourceOf('initialSpeed')}: ${initialSpeed} is outside minSpeed..maxSpeed (${minSpeed}..${maxSpeed})`);
+  }
+  const brokerPorts = [get<number>('embeddedBrokerPort'), get<number>('embeddedBrokerWsPort')];
+  if (get<boolean>('embeddedBroker') && brokerPorts[0] !== 0 && brokerPorts[0] === brokerPorts[1]) {
+    problems.push(`${sourceOf('embeddedBrokerWsPort')}: ${brokerPorts[1]} is already the embedded broker's MQTT port`);
+  }
+
+  const hardware = parseMotorConfig({ motors: get('motors'), limits: get('limits') });
+  problems.push(...hardware.errors);
+
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  const effective: Record<string, unknown> = {};
+  for (const s of SETTINGS) {
+    const v = value.get(s.key);
+    if (v === undefined) continue;
+    effective[s.key] = s.secret ? '***' : v;
+  }
+  effective.motors = hardware.motors;
+  effective.limits = hardware.limits;
+
+  const moveTopic = get<string | undefined>('moveTopic') ?? `${device}/move`;
+  effective.moveTopic = moveTopic;
+  const randomId = input.randomId ?? (() => Math.random().toString(16).slice(2, 8));
+
+  return {
+    device,
+    topics: { move: moveTopic, lwt: `tele/${device}/LWT`, state: `tele/${device}/STATE`, result: `stat/${device}/RESULT` },
+    mqtt: {
+      url: get('mqtt.url'),
+      username: get('mqtt.username'),
+      password,
+      clientId: get<string | undefined>('mqtt.clientId') ?? `carbot-${device}-${randomId()}`,
+      keepalive: get('mqtt.keepalive'),
+      qos: get('mqtt.qos'),
+      ca,
+      cert,
+      key,
+    },
+    telePeriod: get('telePeriod'),
+    drive: {
+      initialSpeed,
+      speedStep: get('speedStep'),
+      minSpeed,
+      maxSpeed,
+      reverseDelayMs: get('reverseDelayMs'),
+      accelPercentPerSec: get('accelPercentPerSec'),
+      commandTimeoutS: get('commandTimeoutS'),
+    },
+    stopOnDisconnect: get('stopOnDisconnect'),
+    gpio: get('gpio'),
+    motors: hardware.motors,
+    limits: hardware.limits,
+    logLevel: get('logLevel'),
+    logFormat: get('logFormat'),
+    embeddedBroker: {
+      enabled: get('embeddedBroker'),
+      host: get('embeddedBrokerHost'),
+      port: brokerPorts[0],
+      wsPort: brokerPorts[1],
+    },
+    effective,
+    configFile,
+    warnings,
+  };
+}
+
+/** The settings table for --help: flag, environment variable, default, meaning. */
+export function settingsHelp(): string {
+  return SETTINGS.map((s) => {
+    const def = s.default === undefined ? '' : ` (default ${JSON.stringify(s.default)})`;
+    return `  ${flagName(s.key).padEnd(26)} ${envName(s.key).padEnd(32)} ${s.help}${def}`;
+  }).join('\n');
+}

@@ -1,0 +1,144 @@
+import { strict as assert } from 'node:assert';
+import { ConfigError, envName, flagName, loadConfig, SETTINGS, type LoadInput } from '../../src/config';
+
+const files: Record<string, string> = {};
+function load(input: Partial<LoadInput>) {
+  return loadConfig({
+    argv: [],
+    env: {},
+    exists: (p) => p in files,
+    readFile: (p) => {
+      if (!(p in files)) throw Object.assign(new Error('ENOENT'), { code: 'ENOENT' });
+      return Buffer.from(files[p]);
+    },
+    randomId: () => 'abc123',
+    ...input,
+  });
+}
+function problems(input: Partial<LoadInput>): string[] {
+  try {
+    load(input);
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, String(err));
+    return err.problems;
+  }
+  assert.fail('expected the configuration to be rejected');
+}
+
+describe('configuration', () => {
+  beforeEach(() => {
+    for (const k of Object.keys(files)) delete files[k];
+  });
+
+  it('has the documented defaults', () => {
+    const c = load({});
+    assert.equal(c.mqtt.url, 'mqtt://localhost:1883');
+    assert.deepEqual(c.topics, { move: 'carbot/move', lwt: 'tele/carbot/LWT', state: 'tele/carbot/STATE', result: 'stat/carbot/RESULT' });
+    assert.deepEqual(c.drive, { initialSpeed: 50, speedStep: 10, minSpeed: 10, maxSpeed: 100, reverseDelayMs: 250, accelPercentPerSec: 0, commandTimeoutS: 0 });
+    assert.equal(c.telePeriod, 300);
+    assert.equal(c.mqtt.keepalive, 30);
+    assert.equal(c.mqtt.qos, 0);
+    assert.equal(c.gpio, 'auto');
+    assert.equal(c.logLevel, 'info');
+    assert.equal(c.stopOnDisconnect, true);
+    assert.equal(c.mqtt.clientId, 'carbot-carbot-abc123');
+    assert.deepEqual(c.embeddedBroker, { enabled: false, host: '127.0.0.1', port: 1883, wsPort: 9000 });
+  });
+
+  it('derives every topic from device and moveTopic', () => {
+    assert.deepEqual(load({ env: { CARBOT_DEVICE: 'car2' } }).topics, {
+      move: 'car2/move',
+      lwt: 'tele/car2/LWT',
+      state: 'tele/car2/STATE',
+      result: 'stat/car2/RESULT',
+    });
+    assert.equal(load({ argv: ['--move-topic', 'garden/car/cmd'] }).topics.move, 'garden/car/cmd');
+  });
+
+  it('names env variables and flags after the setting', () => {
+    assert.equal(envName('mqtt.passwordFile'), 'CARBOT_MQTT_PASSWORD_FILE');
+    assert.equal(envName('reverseDelayMs'), 'CARBOT_REVERSE_DELAY_MS');
+    assert.equal(flagName('mqtt.url'), '--mqtt-url');
+    assert.equal(flagName('embeddedBroker'), '--embedded-broker');
+    const envs = SETTINGS.map((s) => envName(s.key));
+    for (const required of ['CARBOT_MQTT_URL', 'CARBOT_MQTT_USERNAME', 'CARBOT_MQTT_PASSWORD', 'CARBOT_MQTT_PASSWORD_FILE', 'CARBOT_GPIO', 'CARBOT_LOG_LEVEL', 'CARBOT_LOG_FORMAT']) {
+      assert.ok(envs.includes(required), required);
+    }
+  });
+
+  it('takes flags over environment over file over defaults', () => {
+    files['/etc/carbot/config.json'] = JSON.stringify({ telePeriod: 10, speedStep: 5, mqtt: { url: 'mqtt://file:1883' } });
+    const fileOnly = load({});
+    assert.equal(fileOnly.configFile, '/etc/carbot/config.json');
+    assert.equal(fileOnly.mqtt.url, 'mqtt://file:1883');
+    const c = load({ env: { CARBOT_TELE_PERIOD: '20', CARBOT_MQTT_URL: 'mqtt://env:1883' }, argv: ['--tele-period=30'] });
+    assert.equal(c.telePeriod, 30);
+    assert.equal(c.mqtt.url, 'mqtt://env:1883');
+    assert.equal(c.drive.speedStep, 5);
+  });
+
+  it('reads --config or CARBOT_CONFIG, and a missing explicit file is an error', () => {
+    files['/tmp/car.json'] = '{"device":"fromfile"}';
+    assert.equal(load({ argv: ['--config', '/tmp/car.json'] }).device, 'fromfile');
+    assert.equal(load({ env: { CARBOT_CONFIG: '/tmp/car.json' } }).device, 'fromfile');
+    assert.deepEqual(problems({ argv: ['--config=/nope.json'] }), ['/nope.json: no such file']);
+  });
+
+  it('accepts boolean flags bare, negated and with a value', () => {
+    assert.equal(load({ argv: ['--embedded-broker'] }).embeddedBroker.enabled, true);
+    assert.equal(load({ argv: ['--no-stop-on-disconnect'] }).stopOnDisconnect, false);
+    assert.equal(load({ env: { CARBOT_STOP_ON_DISCONNECT: 'off' } }).stopOnDisconnect, false);
+  });
+
+  it('gives each invalid setting its own message, naming where it came from', () => {
+    files['/etc/carbot/config.json'] = JSON.stringify({ reverseDelayMs: -5, colour: 'red', mqtt: { keepalive: 'x' } });
+    const list = problems({
+      env: { CARBOT_MQTT_URL: 'http://pi:1883', CARBOT_GPIO: 'wiringpi', CARBOT_LOG_LEVEL: 'loud' },
+      argv: ['--max-speed', '300', '--bogus', '--move-topic', 'carbot/#', '--device', 'my car'],
+    });
+    assert.deepEqual(list.sort(), [
+      '--bogus: unknown option (see carbot --help)',
+      '--device: "my car" must be letters, digits, \'_\', \'-\' or \'.\' (it becomes part of topics)',
+      '--max-speed: 300 is above the maximum 100',
+      '--move-topic: "carbot/#" is not a topic to subscribe to: no wildcards (+ #), not empty',
+      '/etc/carbot/config.json: colour: unknown setting',
+      '/etc/carbot/config.json: mqtt.keepalive: "x" is not a whole number',
+      '/etc/carbot/config.json: reverseDelayMs: -5 is below the minimum 0',
+      'CARBOT_GPIO: "wiringpi" is not one of auto, pigpio, sim',
+      'CARBOT_LOG_LEVEL: "loud" is not one of error, warn, info, debug',
+      'CARBOT_MQTT_URL: "http://pi:1883" is not a broker URL: use mqtt://host:1883, mqtts://, ws:// or wss://',
+    ].sort());
+  });
+
+  it('checks settings against each other', () => {
+    assert.deepEqual(problems({ argv: ['--min-speed', '60', '--max-speed', '40'] }), ['--min-speed: 60 is above maxSpeed 40']);
+    assert.deepEqual(problems({ argv: ['--initial-speed', '5'] }), ['--initial-speed: 5 is outside minSpeed..maxSpeed (10..100)']);
+    files['/run/pw'] = 'secret\n';
+    assert.deepEqual(problems({ env: { CARBOT_MQTT_PASSWORD: 'x', CARBOT_MQTT_PASSWORD_FILE: '/run/pw' } }), [
+      'CARBOT_MQTT_PASSWORD and CARBOT_MQTT_PASSWORD_FILE: give the password one way, not both',
+    ]);
+  });
+
+  it('reads the password from a file and never shows it', () => {
+    files['/run/credentials/carbot/mqtt'] = 'hunter2\n';
+    const c = load({ env: { CARBOT_MQTT_USERNAME: 'car', CARBOT_MQTT_PASSWORD_FILE: '/run/credentials/carbot/mqtt' } });
+    assert.equal(c.mqtt.password, 'hunter2');
+    assert.ok(!JSON.stringify(c.effective).includes('hunter2'));
+    const direct = load({ env: { CARBOT_MQTT_PASSWORD: 'hunter2' } });
+    assert.equal(direct.effective['mqtt.password'], '***');
+    assert.ok(!JSON.stringify(direct.effective).includes('hunter2'));
+  });
+
+  it('never echoes a password in an error, and refuses one inside the URL', () => {
+    const list = problems({ env: { CARBOT_MQTT_URL: 'mqtt://car:hunter2@pi:1883' } });
+    assert.deepEqual(list, ['CARBOT_MQTT_URL: put the password in mqtt.password or mqtt.passwordFile, not in the URL']);
+  });
+
+  it('reports unreadable TLS files', () => {
+    assert.deepEqual(problems({ env: { CARBOT_MQTT_CA: '/etc/ssl/nope.pem' } }), ['CARBOT_MQTT_CA: cannot read "/etc/ssl/nope.pem" (ENOENT)']);
+  });
+
+  it('warns about CARBOT_ variables that are not settings', () => {
+    assert.deepEqual(load({ env: { CARBOT_MQTT_ULR: 'x' } }).warnings, ['CARBOT_MQTT_ULR: not a carbot setting, ignored (see carbot --help)']);
+  });
+});
