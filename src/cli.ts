@@ -1,0 +1,200 @@
+#!/usr/bin/env node
+/**
+ * The process: arguments, exit codes, signals. Everything it starts, it stops.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import mqtt from 'mqtt';
+import { ConfigError, EX_CONFIG, loadConfig, settingsHelp, type Config } from './config';
+import { createLogger, flushLogger, type Logger } from './log';
+import { openHardware, type Hardware } from './motors';
+import { SimMotorBank } from './motors/sim';
+import { PortInUseError, startEmbeddedBroker, type EmbeddedBroker } from './mqtt/embedded-broker';
+import { describeMqttError } from './mqtt/link';
+import { CarService } from './service';
+
+/** sysexits(3): the broker could not be reached. */
+const EX_UNAVAILABLE = 69;
+const SHUTDOWN_BUDGET_MS = 2500;
+
+export const VERSION: string = JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')).version;
+
+const USAGE = `carbot ${VERSION} — drive a Raspberry Pi car from MQTT
+
+Usage:
+  carbot [options]                 run the service
+  carbot send <command> [options]  publish one command and print carbot's RESULT
+  carbot --check-config [options]  print the effective configuration and exit (0 or 78)
+  carbot --version | --help
+
+Commands: forward (f), backward (b, back, reverse), stop (s), faster (+), slower (-),
+          or JSON such as '{"move":"forward","speed":40}'.
+
+Options (flag, environment variable, meaning). Precedence: flag > environment >
+config file (--config FILE or CARBOT_CONFIG, default /etc/carbot/config.json) > default.
+  --config FILE                                               JSON configuration file
+${settingsHelp()}
+
+Exit codes: 0 ok, 1 runtime failure, 69 broker unreachable (send), 78 invalid configuration.
+`;
+
+function fail(message: string, code: number): never {
+  process.stderr.write(`carbot: ${message}\n`);
+  process.exit(code);
+}
+
+function load(argv: string[]): Config {
+  try {
+    return loadConfig({ argv, env: process.env });
+  } catch (err) {
+    if (err instanceof ConfigError) fail(err.message, EX_CONFIG);
+    throw err;
+  }
+}
+
+async function send(command: string | undefined, argv: string[]): Promise<number> {
+  if (!command) fail('send needs a command, e.g. carbot send forward', 64);
+  const config = load(argv);
+  const { mqtt: settings, topics } = config;
+  const client = mqtt.connect(settings.url, {
+    username: settings.username,
+    password: settings.password,
+    ca: settings.ca,
+    cert: settings.cert,
+    key: settings.key,
+    reconnectPeriod: 0,
+    connectTimeout: 5000,
+    clean: true,
+  });
+  try {
+    let timer: NodeJS.Timeout | undefined;
+    const result = await new Promise<string>((resolve, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`no RESULT on ${topics.result} within 5 s: is carbot running and subscribed to ${topics.move}?`)),
+        5000,
+      );
+      client.once('error', (err) => reject(new Error(describeMqttError(err, settings.url))));
+      client.on('message', (_t, payload) => resolve(payload.toString('utf8')));
+      client.once('connect', () => {
+        client
+          .subscribeAsync(topics.result, { qos: 1 })
+          .then(() => client.publishAsync(topics.move, command, { qos: 1 }))
+          .catch(reject);
+      });
+    }).finally(() => clearTimeout(timer));
+    process.stdout.write(`${result}\n`);
+    return 'error' in JSON.parse(result) ? 1 : 0;
+  } catch (err) {
+    process.stderr.write(`carbot: ${(err as Error).message}\n`);
+    return EX_UNAVAILABLE;
+  } finally {
+    await client.endAsync(true);
+  }
+}
+
+async function run(argv: string[]): Promise<void> {
+  const config = load(argv);
+  const log = createLogger({ level: config.logLevel, format: config.logFormat });
+  log.info(`carbot ${VERSION} starting (node ${process.version}, pid ${process.pid})`);
+  log.info(`config${config.configFile ? ` from ${config.configFile}` : ''}: ${JSON.stringify(config.effective)}`);
+  for (const warning of config.warnings) log.warn(warning);
+
+  // Benchmark hook: the sim motors keep a timestamp per write, saved at exit.
+  const tracePath = process.env.CARBOT_SIM_TRACE;
+  let hardware: Hardware;
+  try {
+    hardware = await openHardware(config, log, { recordWrites: Boolean(tracePath) });
+  } catch (err) {
+    log.error((err as Error).message);
+    await flushLogger(log);
+    process.exit(1);
+  }
+
+  let broker: EmbeddedBroker | undefined;
+  const service = new CarService({ config, log, motors: hardware.motors, limits: hardware.limits });
+  const sim = tracePath && hardware.motors instanceof SimMotorBank ? hardware.motors : undefined;
+  if (sim) service.on('received', (at: bigint) => (sim.received = at));
+
+  let exiting = false;
+  const exit = async (why: string, code: number) => {
+    if (exiting) return;
+    exiting = true;
+    // The motors are zeroed first thing inside shutdown(); this bound is for the broker goodbye.
+    const guard = setTimeout(() => {
+      hardware.motors.stopAll();
+      process.stderr.write(`carbot: shutdown took over ${SHUTDOWN_BUDGET_MS} ms; outputs zeroed, exiting\n`);
+      process.exit(code);
+    }, SHUTDOWN_BUDGET_MS);
+    try {
+      await service.shutdown(why);
+      await broker?.close();
+    } catch (err) {
+      log.error(`error while shutting down: ${(err as Error).message}`);
+    }
+    clearTimeout(guard);
+    if (sim && tracePath) {
+      writeFileSync(tracePath, JSON.stringify(sim.writes.map((w) => [String(w.received ?? ''), String(w.at)])));
+    }
+    await flushLogger(log);
+    process.exit(code);
+  };
+
+  // Installed after the hardware is open: pigpio's C library sets its own signal handlers
+  // when it initialises, and ours must be the ones that run.
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.on(signal, () => void exit(signal, 0));
+  }
+  const crash = (err: unknown) => {
+    hardware.motors.stopAll();
+    log.error(`uncaught error, motors stopped: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    void exit('uncaught error', 1);
+  };
+  process.on('uncaughtException', crash);
+  process.on('unhandledRejection', crash);
+  service.on('fatal', (err: Error) => void exit(err.message, 1));
+
+  if (config.embeddedBroker.enabled) {
+    try {
+      broker = await startEmbeddedBroker({ ...config.embeddedBroker, log });
+    } catch (err) {
+      log.error((err as Error).message);
+      if (!(err instanceof PortInUseError)) log.error('embedded broker failed to start');
+      await service.shutdown('embedded broker failed');
+      await flushLogger(log);
+      process.exit(1);
+    }
+    log.info(
+      `try it: carbot send forward   (or: mosquitto_pub -h ${config.embeddedBroker.host} -p ${broker.port} -t ${config.topics.move} -m forward)`,
+    );
+  }
+  service.start();
+}
+
+async function main(argv: string[]): Promise<void> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(USAGE);
+    return;
+  }
+  if (argv.includes('--version') || argv.includes('-v')) {
+    process.stdout.write(`${VERSION}\n`);
+    return;
+  }
+  if (argv[0] === 'send') {
+    process.exitCode = await send(argv[1], argv.slice(2));
+    return;
+  }
+  if (argv.includes('--check-config')) {
+    const config = load(argv.filter((a) => a !== '--check-config'));
+    process.stdout.write(`${JSON.stringify(config.effective, null, 2)}\n`);
+    for (const warning of config.warnings) process.stderr.write(`carbot: warning: ${warning}\n`);
+    return;
+  }
+  await run(argv);
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).catch((err: Error) => fail(err.stack ?? err.message, 1));
+}
+
+export { main };
+export type { Logger };

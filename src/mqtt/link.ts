@@ -1,0 +1,144 @@
+import { EventEmitter } from 'node:events';
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import type { MqttSettings, Topics } from '../config';
+import type { Logger } from '../log';
+
+export const RECONNECT_MIN_MS = 1000;
+export const RECONNECT_MAX_MS = 30_000;
+
+export interface LinkOptions {
+  settings: MqttSettings;
+  topics: Topics;
+  log: Logger;
+  /** Called once subscribed after every (re)connect; its return value is published as STATE. */
+  onOnline: () => void;
+  onOffline: () => void;
+  onCommand: (payload: Buffer, retained: boolean) => void;
+}
+
+/** Turns an mqtt.js error into a line a user can act on; never includes the password. */
+export function describeMqttError(err: Error & { code?: string | number }, url: string): string {
+  const code = err.code;
+  if (code === 'ECONNREFUSED') return `broker at ${url} refused the connection (is mosquitto running?)`;
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return `broker host in ${url} not found`;
+  if (code === 4 || code === 134) return `broker at ${url} rejected the user name or password`;
+  if (code === 5 || code === 135) return `broker at ${url} says carbot is not authorised to connect`;
+  if (typeof code === 'string' && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/.test(code)) {
+    return `TLS to ${url} failed: ${err.message} (check mqtt.ca, mqtt.cert and mqtt.key)`;
+  }
+  return `broker ${url}: ${err.message}`;
+}
+
+/**
+ * The broker connection: clean session, Tasmota-style LWT, our own reconnect backoff
+ * (mqtt.js only has a fixed period) and a fresh subscription after every connect.
+ */
+export class BrokerLink extends EventEmitter {
+  private client?: MqttClient;
+  private delay = RECONNECT_MIN_MS;
+  private retryTimer?: NodeJS.Timeout;
+  private closing = false;
+  private online = false;
+  private lastError?: string;
+
+  constructor(private readonly opts: LinkOptions) {
+    super();
+  }
+
+  get connected(): boolean {
+    return this.online;
+  }
+
+  start(): void {
+    const { settings, topics, log } = this.opts;
+    const options: IClientOptions = {
+      clientId: settings.clientId,
+      username: settings.username,
+      password: settings.password,
+      keepalive: settings.keepalive,
+      clean: true,
+      reconnectPeriod: 0,
+      connectTimeout: 10_000,
+      resubscribe: false,
+      queueQoSZero: false,
+      will: { topic: topics.lwt, payload: Buffer.from('Offline'), qos: 1, retain: true },
+      ca: settings.ca,
+      cert: settings.cert,
+      key: settings.key,
+    };
+    log.info(`connecting to ${settings.url} as ${settings.clientId}`);
+    const client = mqtt.connect(settings.url, options);
+    this.client = client;
+    client.on('connect', () => this.subscribe(client));
+    client.on('message', (_topic, payload, packet) => this.opts.onCommand(payload, packet.retain));
+    client.on('error', (err) => {
+      const line = describeMqttError(err, settings.url);
+      // The same failure on every retry would flood the journal: say it once until it changes.
+      if (line !== this.lastError) log.error(line);
+      this.lastError = line;
+    });
+    client.on('close', () => this.lost());
+  }
+
+  private subscribe(client: MqttClient): void {
+    const { topics, log, settings } = this.opts;
+    this.delay = RECONNECT_MIN_MS;
+    this.lastError = undefined;
+    log.info(`connected to ${settings.url}`);
+    client.subscribe(topics.move, { qos: 1 }, (err, granted) => {
+      if (err || !granted || granted.some((g) => g.qos === 128)) {
+        log.error(`broker refused the subscription to ${topics.move}${err ? `: ${err.message}` : ' (check the ACL)'}`);
+        return;
+      }
+      if (!client.connected) return;
+      this.online = true;
+      log.info(`subscribed to ${topics.move}`);
+      client.publish(topics.lwt, 'Online', { qos: 1, retain: true });
+      this.opts.onOnline();
+    });
+  }
+
+  private lost(): void {
+    const wasOnline = this.online;
+    this.online = false;
+    if (wasOnline) {
+      this.opts.log.warn(`lost connection to ${this.opts.settings.url}`);
+      this.opts.onOffline();
+    }
+    if (this.closing || this.retryTimer) return;
+    const delay = this.delay;
+    this.delay = Math.min(this.delay * 2, RECONNECT_MAX_MS);
+    this.opts.log.info(`reconnecting in ${delay / 1000} s`);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.client?.reconnect();
+    }, delay);
+  }
+
+  publish(topic: string, payload: string, qos: 0 | 1, retain = false): void {
+    // Gated on the socket, not on `online`: a retained replay can arrive before the SUBACK
+    // callback has run, and its RESULT must still go out.
+    if (this.client?.connected) this.client.publish(topic, payload, { qos, retain });
+  }
+
+  /** Publishes `Offline` ourselves (a graceful exit does not fire the will), then disconnects. */
+  async close(): Promise<void> {
+    this.closing = true;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    const client = this.client;
+    if (!client) return;
+    if (this.online) {
+      // Bounded: a broker that stops answering must not hold up the shutdown.
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 1000);
+        client.publish(this.opts.topics.lwt, 'Offline', { qos: 1, retain: true }, () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+    this.online = false;
+    await client.endAsync(!client.connected);
+  }
+}

@@ -1,0 +1,240 @@
+/**
+ * The imperative shell around the drive state machine: it feeds events in (commands,
+ * timer ticks, broker loss, limit switches) and performs the effects that come out —
+ * pin writes, publishes, log lines and the one timer the state machine asks for.
+ */
+import { EventEmitter } from 'node:events';
+import { performance } from 'node:perf_hooks';
+import { parseCommand } from './commands';
+import type { Config } from './config';
+import { initialState, step, targetOutput, type DriveEvent, type DriveState } from './drive';
+import type { Logger } from './log';
+import { BrokerLink } from './mqtt/link';
+import type { CarView } from './car-view';
+import type { LimitSwitches, MotorBank } from './motors/types';
+
+export interface Clock {
+  now(): number;
+  setTimeout(fn: () => void, ms: number): NodeJS.Timeout;
+  clearTimeout(t: NodeJS.Timeout | undefined): void;
+}
+
+// Monotonic: a Pi without a real-time clock jumps years when NTP syncs after boot.
+const systemClock: Clock = {
+  now: () => performance.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (t) => clearTimeout(t),
+};
+
+export interface ServiceDeps {
+  config: Config;
+  log: Logger;
+  motors: MotorBank;
+  limits?: LimitSwitches;
+  clock?: Clock;
+}
+
+/** Tasmota's `Time`: local time to the second, no zone. */
+function localTime(d: Date): string {
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+}
+
+function echo(payload: Buffer): string {
+  const text = payload.subarray(0, 64).toString('utf8');
+  return payload.length > 64 ? `${text}…` : text;
+}
+
+export class CarService extends EventEmitter implements CarView {
+  private drive: DriveState;
+  private readonly clock: Clock;
+  private readonly link: BrokerLink;
+  private readonly startedAt = Date.now();
+  private wakeTimer?: NodeJS.Timeout;
+  private teleTimer?: NodeJS.Timeout;
+  private statePending = false;
+  private fault?: string;
+  private stopping = false;
+
+  constructor(private readonly deps: ServiceDeps) {
+    super();
+    this.clock = deps.clock ?? systemClock;
+    this.drive = initialState(deps.config.drive, this.clock.now());
+    const { config, log } = deps;
+    this.link = new BrokerLink({
+      settings: config.mqtt,
+      topics: config.topics,
+      log,
+      onOnline: () => {
+        this.publishState();
+        this.emit('link', true);
+      },
+      onOffline: () => {
+        if (config.stopOnDisconnect) this.apply({ type: 'disconnect', now: this.clock.now() });
+        this.emit('link', false);
+      },
+      onCommand: (payload, retained) => this.onMessage(payload, retained),
+    });
+  }
+
+  start(): void {
+    const { config, limits } = this.deps;
+    limits?.onChange((end, closed) => this.apply({ type: 'limit', end, closed, now: this.clock.now() }));
+    for (const [end, closed] of Object.entries(limits?.closed ?? {})) {
+      if (closed) this.apply({ type: 'limit', end: end as 'forward' | 'backward', closed, now: this.clock.now() });
+    }
+    this.link.start();
+    if (config.telePeriod > 0) {
+      this.teleTimer = setInterval(() => this.publishState(), config.telePeriod * 1000);
+    }
+  }
+
+  brokerOnline(): boolean {
+    return this.link.connected;
+  }
+
+  state(): Record<string, unknown> {
+    const { motors, limits } = this.deps;
+    const output = this.drive.output;
+    const state: Record<string, unknown> = {
+      Time: localTime(new Date()),
+      motion: this.drive.motion,
+      speed: this.drive.speed,
+      reason: this.drive.reason,
+      motors: Object.fromEntries(motors.names.map((n) => [n, output])),
+      uptime: Math.floor((Date.now() - this.startedAt) / 1000),
+    };
+    if (limits && Object.keys(limits.closed).length > 0) {
+      state.limits = Object.fromEntries(Object.entries(limits.closed).map(([end, c]) => [end, c ? 'closed' : 'open']));
+    }
+    if (this.fault) state.error = this.fault;
+    return state;
+  }
+
+  /** One command from any front end: parsed, applied, answered on RESULT. */
+  command(payload: Buffer | string, source: string): Record<string, unknown> {
+    const { log } = this.deps;
+    const parsed = parseCommand(payload);
+    let result: Record<string, unknown>;
+    if (!parsed.ok) {
+      result = parsed.rejection;
+      const detail = Object.entries(parsed.rejection)
+        .filter(([k]) => k !== 'error')
+        .map(([k, v]) => `${k} ${JSON.stringify(v)}`)
+        .join(', ');
+      log.warn(`rejected command from ${source}: ${result.error}${detail ? ` (${detail})` : ''}`);
+    } else {
+      log.debug(`command from ${source}: ${JSON.stringify(parsed.command)}`);
+      result = this.stopping
+        ? { move: parsed.command.move, motion: this.drive.motion, speed: this.drive.speed, error: 'shutting down' }
+        : (this.apply({ type: 'command', command: parsed.command, now: this.clock.now() }) ?? {});
+    }
+    this.link.publish(this.deps.config.topics.result, JSON.stringify(result), this.deps.config.mqtt.qos);
+    return result;
+  }
+
+  private onMessage(payload: Buffer, retained: boolean): void {
+    if (this.listenerCount('received') > 0) this.emit('received', process.hrtime.bigint());
+    if (retained) {
+      // A retained command is a replay of the past, delivered because we subscribed:
+      // acting on it would drive a car that just rebooted.
+      const text = echo(payload);
+      this.deps.log.warn(
+        `ignored retained command ${JSON.stringify(text)} on ${this.deps.config.topics.move}: retained commands are stale; publish without the retain flag`,
+      );
+      const result = { error: 'retained command ignored', payload: text };
+      this.link.publish(this.deps.config.topics.result, JSON.stringify(result), this.deps.config.mqtt.qos);
+      return;
+    }
+    this.command(payload, 'mqtt');
+  }
+
+  private apply(event: DriveEvent): Record<string, unknown> | undefined {
+    const { config, log } = this.deps;
+    const before = this.drive;
+    const next = step(before, event, config.drive);
+    this.drive = next.state;
+    for (const entry of next.logs) log[entry.level](entry.message);
+
+    if (next.state.output !== before.output) this.writeMotors(next.state.output);
+    if (
+      next.state.motion !== before.motion ||
+      next.state.speed !== before.speed ||
+      next.state.reason !== before.reason ||
+      next.state.output !== before.output ||
+      next.state.limits !== before.limits
+    ) {
+      this.scheduleState();
+    }
+
+    this.clock.clearTimeout(this.wakeTimer);
+    this.wakeTimer = undefined;
+    if (next.wakeAt !== undefined && !this.stopping) {
+      const delay = Math.max(0, next.wakeAt - this.clock.now());
+      this.wakeTimer = this.clock.setTimeout(() => {
+        this.wakeTimer = undefined;
+        this.apply({ type: 'tick', now: this.clock.now() });
+      }, delay);
+    }
+    return next.result;
+  }
+
+  private writeMotors(output: number): void {
+    const { motors, log } = this.deps;
+    try {
+      motors.write(Object.fromEntries(motors.names.map((n) => [n, output])));
+    } catch (err) {
+      // A car with one wheel driven and the other dead spins or drags: stop everything,
+      // say so on STATE, and let the process exit so systemd restarts it on a clean slate.
+      const message = (err as Error).message;
+      const others = motors.stopAll();
+      this.fault = `motor write failed: ${message}`;
+      this.drive = { ...this.drive, motion: 'stopped', output: 0, heading: undefined, resumeAt: undefined };
+      log.error(`${this.fault}; all motors stopped${others.length ? ` (also failed: ${others.map((e) => e.message).join('; ')})` : ''}`);
+      this.publishState();
+      this.emit('fatal', new Error(this.fault));
+    }
+  }
+
+  private scheduleState(): void {
+    if (this.statePending) return;
+    this.statePending = true;
+    // A burst of commands changes the state many times in one turn of the event loop:
+    // publish the state it settles on, once.
+    setImmediate(() => {
+      this.statePending = false;
+      this.publishState();
+    });
+  }
+
+  private publishState(): void {
+    const state = this.state();
+    this.link.publish(this.deps.config.topics.state, JSON.stringify(state), this.deps.config.mqtt.qos, true);
+    this.emit('state', state);
+  }
+
+  /** Target output right now; for tests and the benchmark. */
+  get output(): number {
+    return this.drive.output;
+  }
+
+  get target(): number {
+    return targetOutput(this.drive);
+  }
+
+  /** Zero the motors, tell the broker we are going, close every resource. Safe to call twice. */
+  async shutdown(why: string): Promise<void> {
+    if (this.stopping) return;
+    const { log, motors, limits } = this.deps;
+    log.info(`shutting down (${why})`);
+    this.apply({ type: 'shutdown', now: this.clock.now() });
+    this.stopping = true;
+    this.clock.clearTimeout(this.wakeTimer);
+    clearInterval(this.teleTimer);
+    this.publishState();
+    await this.link.close();
+    await limits?.close();
+    await motors.close();
+    log.info('motor outputs zeroed, broker connection closed');
+  }
+}
