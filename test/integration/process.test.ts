@@ -1,0 +1,115 @@
+import { strict as assert } from 'node:assert';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { MqttClient } from 'mqtt';
+import { againstEachBroker } from '../support/matrix';
+import { closeClient, collect, connectClient, type Recorder } from '../support/mqtt';
+import { spawnCarbot, spawnProcess, CLI_PATH } from '../support/process';
+
+const EX_CONFIG = 78;
+
+describe('the compiled CLI', () => {
+  it('exits 78 naming a bad CARBOT_MQTT_URL, and lists every problem at once', async () => {
+    const proc = spawnCarbot(['--max-speed', '500'], { CARBOT_MQTT_URL: 'htp://pi:1883', CARBOT_GPIO: 'arduino' });
+    const { code } = await proc.exited;
+    assert.equal(code, EX_CONFIG);
+    const out = proc.stderr.join('\n');
+    assert.match(out, /invalid configuration \(3 problems\)/);
+    assert.match(out, /CARBOT_MQTT_URL: "htp:\/\/pi:1883" is not a broker URL/);
+    assert.match(out, /CARBOT_GPIO: "arduino" is not one of auto, pigpio, sim/);
+    assert.match(out, /--max-speed: 500 is above the maximum 100/);
+  });
+
+  it('--check-config prints the effective configuration with the password redacted', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'carbot-cfg-'));
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ device: 'greenhouse', mqtt: { username: 'car', password: 'hunter2' } }));
+    const proc = spawnCarbot(['--check-config', '--config', join(dir, 'config.json'), '--tele-period', '60']);
+    assert.equal((await proc.exited).code, 0);
+    const printed = JSON.parse(proc.stdout.join('\n'));
+    assert.equal(printed.device, 'greenhouse');
+    assert.equal(printed.moveTopic, 'greenhouse/move');
+    assert.equal(printed.telePeriod, 60);
+    assert.equal(printed['mqtt.username'], 'car');
+    assert.equal(printed['mqtt.password'], '***');
+    assert.ok(!proc.output().includes('hunter2'));
+  });
+
+  it('--check-config exits 78 on a bad file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'carbot-cfg-'));
+    writeFileSync(join(dir, 'config.json'), '{"speedStep": 0, ');
+    const proc = spawnCarbot(['--check-config', '--config', join(dir, 'config.json')]);
+    assert.equal((await proc.exited).code, EX_CONFIG);
+    assert.match(proc.stderr.join('\n'), /config\.json: not valid JSON/);
+  });
+
+  it('--version and --help', async () => {
+    const version = spawnCarbot(['--version']);
+    assert.equal((await version.exited).code, 0);
+    assert.match(version.stdout[0], /^\d+\.\d+\.\d+$/);
+    const help = spawnCarbot(['--help']);
+    assert.equal((await help.exited).code, 0);
+    const text = help.stdout.join('\n');
+    for (const s of ['--mqtt-url', 'CARBOT_MQTT_PASSWORD_FILE', 'carbot send <command>', '--embedded-broker', '78']) {
+      assert.ok(text.includes(s), s);
+    }
+  });
+
+  it('carbot send reports a broker it cannot reach with exit 69', async () => {
+    const proc = spawnProcess(process.execPath, [CLI_PATH, 'send', 'f', '--mqtt-url', 'mqtt://127.0.0.1:1']);
+    assert.equal((await proc.exited).code, 69);
+    assert.match(proc.stderr.join('\n'), /refused the connection/);
+  });
+});
+
+againstEachBroker('carbot as a process', (broker) => {
+  let client: MqttClient;
+  let lwt: Recorder;
+  beforeEach(async () => {
+    client = await connectClient(broker().url);
+    lwt = await collect(client, 'tele/carbot/LWT');
+  });
+  afterEach(() => closeClient(client));
+
+  const start = async () => {
+    const proc = spawnCarbot(['--mqtt-url', broker().url, '--gpio', 'sim', '--mqtt-keepalive', '5']);
+    await proc.waitForLine(/subscribed to carbot\/move/);
+    await lwt.waitFor((m) => m.payload === 'Online');
+    return proc;
+  };
+
+  it('SIGTERM: motors zeroed, Offline published, exit 0', async () => {
+    const proc = await start();
+    const results = await collect(client, 'stat/carbot/RESULT');
+    await client.publishAsync('carbot/move', 'forward', { qos: 1 });
+    await results.waitFor(() => true);
+    const from = lwt.messages.length;
+    const { code } = await proc.kill('SIGTERM');
+    assert.equal(code, 0);
+    assert.equal((await lwt.waitFor(() => true, 3000, from)).payload, 'Offline');
+    const out = proc.output();
+    assert.match(out, /shutting down \(SIGTERM\)/);
+    assert.match(out, /stopped \(shutdown\)/);
+    assert.match(out, /motor outputs zeroed/);
+  });
+
+  it('SIGKILL: the broker publishes the Offline will', async () => {
+    const proc = await start();
+    const from = lwt.messages.length;
+    await proc.kill('SIGKILL');
+    const offline = await lwt.waitFor(() => true, 15_000, from);
+    assert.equal(offline.payload, 'Offline');
+  });
+
+  it('carbot send publishes one command and prints the RESULT', async () => {
+    const proc = await start();
+    const send = spawnProcess(process.execPath, [CLI_PATH, 'send', 'back', '--mqtt-url', broker().url]);
+    assert.equal((await send.exited).code, 0);
+    assert.deepEqual(JSON.parse(send.stdout[0]), { move: 'backward', motion: 'backward', speed: 50 });
+    await proc.waitForLine(/backward at 50% \(command\)/);
+    const bad = spawnProcess(process.execPath, [CLI_PATH, 'send', 'sideways', '--mqtt-url', broker().url]);
+    assert.equal((await bad.exited).code, 1);
+    assert.deepEqual(JSON.parse(bad.stdout[0]), { error: 'unknown command', payload: 'sideways' });
+    await proc.kill('SIGTERM');
+  });
+});

@@ -1,0 +1,108 @@
+import { PassThrough } from 'node:stream';
+import { loadConfig, type Config } from '../../src/config';
+import { createLogger, type Logger } from '../../src/log';
+import { startEmbeddedBroker } from '../../src/mqtt/embedded-broker';
+import { SimMotorBank } from '../../src/motors/sim';
+import { CarService } from '../../src/service';
+import { track } from './cleanup';
+import { startMosquitto } from './mosquitto';
+
+/** A logger whose lines (journald format: `<6>message`) land in an array the test can read. */
+export function memoryLogger(level: 'debug' | 'info' = 'debug'): { log: Logger; lines: string[] } {
+  const lines: string[] = [];
+  const stream = new PassThrough();
+  stream.on('data', (chunk) => lines.push(...String(chunk).split('\n').filter(Boolean)));
+  return { log: createLogger({ level, format: 'journald', stream, env: {} }), lines };
+}
+
+export interface RunningCarbot {
+  service: CarService;
+  config: Config;
+  motors: SimMotorBank;
+  lines: string[];
+  /** Resolves with the first log line matching, waiting up to `ms`. */
+  waitForLog(pattern: RegExp, ms?: number): Promise<string>;
+  shutdown(): Promise<void>;
+}
+
+/** carbot in this process, with sim motors, connected to `url`. */
+export function startCarbot(url: string, argv: string[] = []): RunningCarbot {
+  const config = loadConfig({ argv: ['--mqtt-url', url, '--gpio', 'sim', ...argv], env: {}, exists: () => false });
+  const { log, lines } = memoryLogger();
+  const motors = new SimMotorBank(config.motors.map((m) => m.name), log);
+  const service = new CarService({ config, log, motors });
+  let open = true;
+  const shutdown = async () => {
+    if (!open) return;
+    open = false;
+    untrack();
+    await service.shutdown('test over');
+  };
+  const untrack = track({ name: `carbot service on ${url}`, isOpen: () => open, close: shutdown });
+  service.start();
+  const waitForLog = (pattern: RegExp, ms = 5000) =>
+    new Promise<string>((resolve, reject) => {
+      const started = Date.now();
+      const poll = () => {
+        const hit = lines.find((l) => pattern.test(l));
+        if (hit) return resolve(hit);
+        if (Date.now() - started > ms) return reject(new Error(`no log line matching ${pattern} in ${ms} ms:\n${lines.join('\n')}`));
+        setTimeout(poll, 10);
+      };
+      poll();
+    });
+  return { service, config, motors, lines, waitForLog, shutdown };
+}
+
+export interface TestBroker {
+  kind: 'aedes' | 'mosquitto';
+  url: string;
+  /** Takes the broker away and brings it back on the same port. */
+  restart(): Promise<void>;
+  /** Takes it away (kill for mosquitto) without bringing it back. */
+  down(): Promise<void>;
+  up(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startAedes(): Promise<TestBroker> {
+  const { log } = memoryLogger('info');
+  let broker = await startEmbeddedBroker({ host: '127.0.0.1', port: 0, wsPort: 0, log });
+  const port = broker.port;
+  let running = true;
+  const down = async () => {
+    if (running) await broker.close();
+    running = false;
+  };
+  const up = async () => {
+    broker = await startEmbeddedBroker({ host: '127.0.0.1', port, wsPort: 0, log });
+    running = true;
+  };
+  const untrack = track({ name: `aedes on ${port}`, isOpen: () => running, close: down });
+  return {
+    kind: 'aedes',
+    url: `mqtt://127.0.0.1:${port}`,
+    restart: async () => {
+      await down();
+      await up();
+    },
+    down,
+    up,
+    close: async () => {
+      untrack();
+      await down();
+    },
+  };
+}
+
+export async function startMosquittoBroker(): Promise<TestBroker> {
+  const m = await startMosquitto();
+  return {
+    kind: 'mosquitto',
+    url: m.url,
+    restart: () => m.restart(),
+    down: () => m.kill(),
+    up: () => m.restart(),
+    close: () => m.stop(),
+  };
+}

@@ -1,0 +1,243 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import type { MqttClient } from 'mqtt';
+import { MOSQUITTO_MISSING, describeMosquitto, startMosquitto, type Mosquitto } from './mosquitto';
+import { closeClient, collect, connectClient } from './mqtt';
+import { spawnProcess } from './process';
+
+function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ port, host: '127.0.0.1' });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+function nextConnect(client: MqttClient): Promise<void> {
+  return new Promise((resolve) => client.once('connect', () => resolve()));
+}
+
+function refusedConnections(client: MqttClient, count: number): Promise<void> {
+  return new Promise((resolve) => {
+    let seen = 0;
+    const onError = (err: Error & { code?: string | number }): void => {
+      if (err.code !== 'ECONNREFUSED' || ++seen < count) return;
+      client.off('error', onError);
+      resolve();
+    };
+    client.on('error', onError);
+  });
+}
+
+describeMosquitto('test harness: mosquitto', () => {
+  let broker: Mosquitto;
+  const clients: MqttClient[] = [];
+  const client = async (url: string, opts = {}): Promise<MqttClient> => {
+    const c = await connectClient(url, opts);
+    clients.push(c);
+    return c;
+  };
+
+  afterEach(async () => {
+    await Promise.all(clients.splice(0).map(closeClient));
+    await broker?.stop();
+  });
+
+  it('runs its own broker on a free 127.0.0.1 port from a config in a temp dir', async () => {
+    broker = await startMosquitto();
+    const config = readFileSync(broker.configPath, 'utf8');
+    assert.match(config, new RegExp(`^listener ${broker.port} 127\\.0\\.0\\.1$`, 'm'));
+    assert.match(config, /^set_tcp_nodelay true$/m);
+    assert.match(config, /^persistence false$/m);
+    assert.equal(path.dirname(broker.configPath), broker.dir);
+    assert.ok(broker.dir.startsWith(os.tmpdir()));
+    assert.equal(broker.url, `mqtt://127.0.0.1:${broker.port}`);
+    assert.match(broker.log(), /mosquitto version \S+ running/);
+
+    await broker.stop();
+    assert.equal(broker.running(), false);
+    assert.equal(await accepts(broker.port), false);
+  });
+
+  it('carries a message from a publisher to a subscriber', async () => {
+    broker = await startMosquitto();
+    const subscriber = await client(broker.url);
+    const publisher = await client(broker.url);
+    const received = await collect(subscriber, 'harness/+/echo');
+
+    await publisher.publishAsync('harness/a/echo', 'hello', { qos: 1 });
+    await publisher.publishAsync('harness/a/other', 'not recorded', { qos: 1 });
+    await publisher.publishAsync('harness/b/echo', 'second', { qos: 1 });
+
+    const second = await received.waitFor((m) => m.payload === 'second');
+    assert.deepEqual(second, { topic: 'harness/b/echo', payload: 'second', retain: false, qos: 1 });
+    assert.deepEqual(
+      received.messages.map((m) => m.payload),
+      ['hello', 'second'],
+    );
+    await assert.rejects(
+      received.waitFor((m) => m.payload === 'never sent', 50),
+      /no matching message on harness\/\+\/echo within 50 ms; 2 arrived:\n  harness\/a\/echo: hello\n/,
+    );
+  });
+
+  // persistence is false so that every test starts from an empty broker: a restart is a
+  // clean slate, as for a broker whose store was lost. Retained messages do not survive it.
+  it('forgets retained messages on restart, because persistence is off', async () => {
+    broker = await startMosquitto();
+    const publisher = await client(broker.url);
+    await publisher.publishAsync('harness/retained/cmd', 'f', { qos: 1, retain: true });
+    const before = await collect(await client(broker.url), 'harness/retained/#');
+    assert.deepEqual(await before.waitFor(() => true), { topic: 'harness/retained/cmd', payload: 'f', retain: true, qos: 1 });
+
+    await Promise.all(clients.splice(0).map(closeClient));
+    await broker.restart();
+
+    // Retained messages are sent right after the SUBACK, so a marker published afterwards
+    // arriving first proves that nothing retained was left.
+    const subscriber = await client(broker.url);
+    const after = await collect(subscriber, 'harness/retained/#');
+    await subscriber.publishAsync('harness/retained/marker', 'marker', { qos: 1 });
+    await after.waitFor((m) => m.payload === 'marker');
+    assert.deepEqual(after.messages.map((m) => m.payload), ['marker']);
+  });
+
+  it('restarts on the same port at once after SIGKILL or SIGTERM; clients reconnect and resubscribe', async () => {
+    broker = await startMosquitto();
+    const subscriber = await client(broker.url);
+    const received = await collect(subscriber, 'harness/restart');
+
+    for (const [round, halt] of [['kill', () => broker.kill()], ['stop', () => broker.stop()]] as const) {
+      const refused = refusedConnections(subscriber, 3);
+      const reconnected = nextConnect(subscriber);
+      await halt();
+      assert.equal(await accepts(broker.port), false);
+      // The client keeps retrying while the broker is down, and its refused attempts must
+      // not end the run.
+      await refused;
+      // A connected client left the broker's side of its socket in TIME_WAIT: rebinding
+      // right away works only because mosquitto sets SO_REUSEADDR.
+      await broker.restart();
+      await reconnected;
+
+      const publisher = await client(broker.url);
+      // mqtt.js resubscribes after the CONNACK; a message published before that SUBACK
+      // would be lost, so publish until one arrives.
+      const from = received.messages.length;
+      const arrived = received.waitFor((m) => m.payload === `after ${round}`, 5000, from);
+      const timer = setInterval(() => void publisher.publishAsync('harness/restart', `after ${round}`, { qos: 1 }), 50);
+      try {
+        await arrived;
+      } finally {
+        clearInterval(timer);
+      }
+    }
+    assert.match(broker.log(), /harness: SIGKILL[\s\S]*mosquitto version \S+ running[\s\S]*harness: SIGTERM/);
+  });
+
+  it('serves MQTT over websockets, also after a restart on the same ports', async () => {
+    broker = await startMosquitto({ websockets: true });
+    assert.ok(broker.wsPort !== undefined && broker.wsUrl === `ws://127.0.0.1:${broker.wsPort}`);
+    assert.match(readFileSync(broker.configPath, 'utf8'), /^protocol websockets$/m);
+
+    const wsClient = await client(broker.wsUrl);
+    const tcpClient = await client(broker.url);
+    const overWs = await collect(wsClient, 'harness/ws');
+    const overTcp = await collect(tcpClient, 'harness/tcp');
+    await tcpClient.publishAsync('harness/ws', 'tcp to ws', { qos: 1 });
+    await wsClient.publishAsync('harness/tcp', 'ws to tcp', { qos: 1 });
+    await overWs.waitFor((m) => m.payload === 'tcp to ws');
+    await overTcp.waitFor((m) => m.payload === 'ws to tcp');
+
+    await Promise.all(clients.splice(0).map(closeClient));
+    const open = await client(broker.wsUrl);
+    await broker.kill();
+    await broker.restart();
+    await closeClient(open);
+    const again = await client(broker.wsUrl);
+    assert.equal(again.connected, true);
+  });
+
+  it('applies extraConfig and files: a password file turns anonymous clients away', async () => {
+    const scratch = mkdtempSync(path.join(os.tmpdir(), 'carbot-passwd-'));
+    let passwd: string;
+    try {
+      const file = path.join(scratch, 'passwd');
+      execFileSync('mosquitto_passwd', ['-c', '-b', file, 'car', 's3cret'], { stdio: 'ignore' });
+      passwd = readFileSync(file, 'utf8');
+    } finally {
+      rmSync(scratch, { recursive: true, force: true });
+    }
+    broker = await startMosquitto({
+      extraConfig: 'allow_anonymous false\npassword_file passwd',
+      files: { passwd },
+    });
+    assert.doesNotMatch(readFileSync(broker.configPath, 'utf8'), /allow_anonymous true/);
+
+    await assert.rejects(connectClient(broker.url, { reconnectPeriod: 0 }), /Not authorized/);
+    await assert.rejects(
+      connectClient(broker.url, { username: 'car', password: 'wrong', reconnectPeriod: 0 }),
+      /Not authorized/,
+    );
+    const authorised = await client(broker.url, { username: 'car', password: 's3cret' });
+    assert.equal(authorised.connected, true);
+  });
+});
+
+describe('test harness: without mosquitto', () => {
+  const fixture = path.join('test', 'support', 'fixtures', 'needs-mosquitto.ts');
+  const mocha = path.join('node_modules', 'mocha', 'bin', 'mocha.js');
+  const runFixture = async (env: Record<string, string>): Promise<{ code: number | null; output: string }> => {
+    const run = spawnProcess(process.execPath, [mocha, fixture], { CARBOT_TEST_MOSQUITTO_BIN: '/nonexistent/mosquitto', ...env });
+    const { code } = await run.exited;
+    return { code, output: run.output() };
+  };
+
+  it('says so loudly and registers nothing, or fails when CARBOT_TEST_MOSQUITTO=required', async () => {
+    const [optional, required] = await Promise.all([
+      runFixture({}),
+      runFixture({ CARBOT_TEST_MOSQUITTO: 'required' }),
+    ]);
+
+    assert.equal(optional.code, 0, optional.output);
+    assert.ok(optional.output.includes(MOSQUITTO_MISSING), optional.output);
+    assert.match(optional.output, /0 passing/);
+    assert.doesNotMatch(optional.output, /pending|would talk to mosquitto/);
+
+    assert.equal(required.code, 1, required.output);
+    assert.ok(required.output.includes(MOSQUITTO_MISSING), required.output);
+    assert.match(required.output, /1 failing/);
+  });
+});
+
+describe('test harness: processes', () => {
+  const script = [
+    'console.log("starting");',
+    'console.error("to stderr");',
+    'process.on("SIGTERM", () => { console.log("terminating"); process.exit(3); });',
+    'setInterval(() => {}, 1000);',
+    'console.log("ready");',
+  ].join('\n');
+
+  it('captures lines, waits for them and reports the exit', async () => {
+    const proc = spawnProcess(process.execPath, ['-e', script]);
+    assert.equal(await proc.waitForLine(/^ready$/), 'ready');
+    assert.equal(await proc.waitForLine(/^start/), 'starting');
+    // stdout and stderr are separate pipes: one line's arrival says nothing about the other's.
+    assert.equal(await proc.waitForLine(/stderr/), 'to stderr');
+    assert.deepEqual(proc.stdout, ['starting', 'ready']);
+    assert.deepEqual(proc.stderr, ['to stderr']);
+
+    const from = proc.lines.length;
+    assert.deepEqual(await proc.kill('SIGTERM'), { code: 3, signal: null });
+    assert.equal(await proc.waitForLine(/terminating/, 1000, from), 'terminating');
+    await assert.rejects(proc.waitForLine(/never printed/), /exited with code 3[\s\S]*ready/);
+  });
+});
