@@ -15,6 +15,7 @@ export interface Resource {
 
 const resources = new Set<Resource>();
 const children = new Set<ChildProcess>();
+const dirs = new Set<string>();
 
 export function track(resource: Resource): () => void {
   resources.add(resource);
@@ -22,8 +23,6 @@ export function track(resource: Resource): () => void {
     resources.delete(resource);
   };
 }
-
-const dirs = new Set<string>();
 
 /**
  * Children are also killed (and temp dirs removed) synchronously when this process exits:
