@@ -11,7 +11,7 @@ import { initialState, step, targetOutput, type DriveEvent, type DriveState } fr
 import type { Logger } from './log';
 import { BrokerLink } from './mqtt/link';
 import type { CarView } from './car-view';
-import type { LimitSwitches, MotorBank } from './motors/types';
+import type { LimitSwitches, MotorBank, TrackEnd } from './motors/types';
 
 export interface Clock {
   now(): number;
@@ -75,14 +75,16 @@ export class CarService extends EventEmitter implements CarView {
       },
       onCommand: (payload, retained) => this.onMessage(payload, retained),
     });
+    // Limit switches guard the car from the first moment, whoever sends the commands.
+    const { limits } = deps;
+    limits?.onChange((end, closed) => this.apply({ type: 'limit', end, closed, now: this.clock.now() }));
+    for (const [end, closed] of Object.entries(limits?.closed ?? {})) {
+      if (closed) this.apply({ type: 'limit', end: end as TrackEnd, closed, now: this.clock.now() });
+    }
   }
 
   start(): void {
-    const { config, limits } = this.deps;
-    limits?.onChange((end, closed) => this.apply({ type: 'limit', end, closed, now: this.clock.now() }));
-    for (const [end, closed] of Object.entries(limits?.closed ?? {})) {
-      if (closed) this.apply({ type: 'limit', end: end as 'forward' | 'backward', closed, now: this.clock.now() });
-    }
+    const { config } = this.deps;
     this.link.start();
     if (config.telePeriod > 0) {
       this.teleTimer = setInterval(() => this.publishState(), config.telePeriod * 1000);

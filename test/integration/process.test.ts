@@ -113,3 +113,20 @@ againstEachBroker('carbot as a process', (broker) => {
     await proc.kill('SIGTERM');
   });
 });
+
+describe('GPIO backend selection in the compiled CLI', () => {
+  it('gpio=pigpio off a Raspberry Pi exits 1 saying how to fix it, never falling back to sim', async () => {
+    const proc = spawnCarbot(['--gpio', 'pigpio', '--mqtt-url', 'mqtt://127.0.0.1:1']);
+    const { code } = await proc.exited;
+    assert.equal(code, 1);
+    assert.match(proc.output(), /gpio is "pigpio" but this is not a Raspberry Pi .*Set gpio to "auto" or "sim"/);
+    assert.doesNotMatch(proc.output(), /GPIO backend: sim/);
+  });
+
+  it('gpio=auto off a Pi warns and uses simulated motors', async () => {
+    const proc = spawnCarbot(['--gpio', 'auto', '--mqtt-url', 'mqtt://127.0.0.1:1']);
+    await proc.waitForLine(/GPIO backend: sim/);
+    assert.match(proc.output(), /warn .*not a Raspberry Pi .*using simulated motors/);
+    assert.equal((await proc.kill('SIGTERM')).code, 0);
+  });
+});

@@ -1,0 +1,106 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { RequireModule } from './pigpio';
+
+/**
+ * onoff (sysfs GPIO) for the direction, standby and limit-switch pins. Loaded lazily like
+ * pigpio. Since Linux 6.6 (Raspberry Pi OS from 2024) the sysfs numbers of the Pi's GPIO no
+ * longer equal the BCM numbers: they start at the GPIO chip's base (512 on a Pi 4), and
+ * onoff writes whatever number it is given. Pins are therefore translated here, once.
+ */
+
+export type BinaryValue = 0 | 1;
+
+/** The part of onoff's Gpio that carbot uses. */
+export interface OnoffGpio {
+  readSync(): BinaryValue;
+  writeSync(value: BinaryValue): void;
+  watch(callback: (err: Error | null | undefined, value: BinaryValue) => void): void;
+  unwatchAll(): void;
+  unexport(): void;
+}
+
+export interface OnoffModule {
+  Gpio: new (
+    gpio: number,
+    direction: 'in' | 'out' | 'high' | 'low',
+    edge?: 'none' | 'rising' | 'falling' | 'both',
+    options?: { debounceTimeout?: number; activeLow?: boolean },
+  ) => OnoffGpio;
+}
+
+export const SYSFS_GPIO_DIR = '/sys/class/gpio';
+
+/** Labels of the chips that carry the header pins: Pi 1–3 and Zero, Pi 4, Pi 5. */
+const HEADER_CHIP = /^pinctrl-(?:bcm2835|bcm2711|rp1)$/;
+
+/**
+ * The sysfs number of BCM pin 0: the base of the header's GPIO chip, or 0 when no such chip
+ * is listed (older kernels number the header from 0).
+ */
+export function findGpioBase(dir = SYSFS_GPIO_DIR): number {
+  let entries: string[];
+  try {
+    entries = fs.readdirSync(dir).filter((e) => e.startsWith('gpiochip'));
+  } catch {
+    return 0;
+  }
+  for (const entry of entries) {
+    try {
+      const label = fs.readFileSync(path.join(dir, entry, 'label'), 'utf8').trim();
+      if (!HEADER_CHIP.test(label)) continue;
+      const base = Number.parseInt(fs.readFileSync(path.join(dir, entry, 'base'), 'utf8'), 10);
+      if (Number.isInteger(base) && base >= 0) return base;
+    } catch {
+      // A chip whose attributes cannot be read is not the one we are looking for.
+    }
+  }
+  return 0;
+}
+
+export interface OnoffDeps {
+  requireModule?: RequireModule;
+  /** The sysfs number of BCM pin 0; found from sysfsGpioDir when not given. */
+  gpioBase?: number;
+  sysfsGpioDir?: string;
+}
+
+/** onoff with BCM pin numbers. */
+export interface Pins {
+  output(pin: number, initial: BinaryValue): OnoffGpio;
+  input(pin: number): OnoffGpio;
+}
+
+function explain(pin: number, sysfs: number, err: unknown): Error {
+  const e = err as NodeJS.ErrnoException;
+  const hint =
+    e.code === 'EACCES'
+      ? 'run carbot as root'
+      : e.code === 'EBUSY'
+        ? 'another driver or program holds it (a dtoverlay in config.txt, or a second carbot)'
+        : e.code === 'EINVAL'
+          ? 'the kernel has no GPIO with that number'
+          : e.code === 'ENOENT'
+            ? 'this kernel offers no sysfs GPIO (/sys/class/gpio)'
+            : undefined;
+  const at = sysfs === pin ? `GPIO ${pin}` : `GPIO ${pin} (sysfs gpio${sysfs})`;
+  return new Error(`cannot open ${at}: ${e.message}${hint ? `; ${hint}` : ''}`, { cause: err });
+}
+
+export function openPins(deps: OnoffDeps = {}): Pins {
+  const requireModule = deps.requireModule ?? ((id: string) => require(id) as unknown);
+  const onoff = requireModule('onoff') as OnoffModule;
+  const base = deps.gpioBase ?? findGpioBase(deps.sysfsGpioDir);
+  const open = (pin: number, direction: 'in' | 'high' | 'low', edge?: 'both'): OnoffGpio => {
+    try {
+      return edge ? new onoff.Gpio(base + pin, direction, edge) : new onoff.Gpio(base + pin, direction);
+    } catch (err) {
+      throw explain(pin, base + pin, err);
+    }
+  };
+  return {
+    // 'high'/'low' set direction and level in one write, so the pin never glitches.
+    output: (pin, initial) => open(pin, initial ? 'high' : 'low'),
+    input: (pin) => open(pin, 'in', 'both'),
+  };
+}

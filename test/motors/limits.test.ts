@@ -1,0 +1,169 @@
+import assert from 'node:assert/strict';
+import sinon from 'sinon';
+import { openLimitSwitches } from '../../src/motors/limits';
+import type { LimitSwitches, LimitsConfig, TrackEnd } from '../../src/motors/types';
+import { fakeHardware, logged, memoryLogger } from '../fakes/hardware';
+
+/** Forward switch on GPIO 23 to ground (pin reads 0 when closed), backward on 24 to 3.3 V. */
+const LIMITS: LimitsConfig = {
+  forward: { pin: 23, activeLow: true, debounceMs: 20 },
+  backward: { pin: 24, activeLow: false, debounceMs: 20 },
+};
+
+describe('limit switches', () => {
+  let clock: sinon.SinonFakeTimers;
+  let switches: LimitSwitches | undefined;
+  beforeEach(() => {
+    clock = sinon.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+  });
+  afterEach(async () => {
+    await switches?.close();
+    switches = undefined;
+    clock.restore();
+  });
+
+  function open(limits: LimitsConfig = LIMITS, withPigpio = false) {
+    const hw = fakeHardware();
+    hw.board.levels.set(23, 1);
+    hw.board.levels.set(24, 0);
+    const changes: [TrackEnd, boolean][] = [];
+    switches = openLimitSwitches(limits, {
+      requireModule: hw.requireModule,
+      gpioBase: 0,
+      pigpio: withPigpio ? hw.pigpio : undefined,
+    });
+    switches.onChange((end, closed) => changes.push([end, closed]));
+    return { ...hw, switches, changes };
+  }
+
+  it('opens each switch as an input with both edges, reads where it stands, then watches it', () => {
+    const hw = open();
+    assert.deepEqual(hw.calls.take(), [
+      'onoff.Gpio(23,in,both)',
+      'onoff.readSync(23)',
+      'onoff.watch(23)',
+      'onoff.Gpio(24,in,both)',
+      'onoff.readSync(24)',
+      'onoff.watch(24)',
+    ]);
+    assert.deepEqual(hw.switches.closed, { forward: false, backward: false });
+  });
+
+  it('with pigpio at hand, sets the pull resistor the wiring needs first (sysfs cannot)', () => {
+    const hw = open(LIMITS, true);
+    assert.deepEqual(
+      hw.calls.take().filter((c) => c.startsWith('pigpio.Gpio') || c.startsWith('onoff.Gpio')),
+      [
+        'pigpio.Gpio(23,{mode:INPUT,pullUpDown:PUD_UP})',
+        'onoff.Gpio(23,in,both)',
+        'pigpio.Gpio(24,{mode:INPUT,pullUpDown:PUD_DOWN})',
+        'onoff.Gpio(24,in,both)',
+      ],
+    );
+  });
+
+  it('reports a switch that is already closed at start-up', () => {
+    const hw = fakeHardware();
+    hw.board.levels.set(23, 0);
+    switches = openLimitSwitches({ forward: LIMITS.forward }, { requireModule: hw.requireModule, gpioBase: 0 });
+    assert.deepEqual(switches.closed, { forward: true });
+  });
+
+  it('ignores a bounce that settles back within the debounce window', () => {
+    const hw = open();
+    hw.board.edge(23, 0);
+    clock.tick(5);
+    hw.board.edge(23, 1);
+    clock.tick(5);
+    hw.board.edge(23, 0);
+    clock.tick(5);
+    hw.board.edge(23, 1);
+    clock.tick(100);
+    assert.deepEqual(hw.changes, []);
+    assert.equal(hw.switches.closed.forward, false);
+  });
+
+  it('reports a real change once, debounceMs after the last bounce', () => {
+    const hw = open();
+    hw.board.edge(23, 0);
+    clock.tick(3);
+    hw.board.edge(23, 1);
+    clock.tick(3);
+    hw.board.edge(23, 0);
+    clock.tick(19);
+    assert.deepEqual(hw.changes, []);
+    clock.tick(1);
+    assert.deepEqual(hw.changes, [['forward', true]]);
+    assert.equal(hw.switches.closed.forward, true);
+    clock.tick(1000);
+    assert.deepEqual(hw.changes, [['forward', true]]);
+  });
+
+  it('reports opening again, and an active-high switch the other way round', () => {
+    const hw = open();
+    hw.board.edge(23, 0);
+    clock.tick(20);
+    hw.board.edge(23, 1);
+    clock.tick(20);
+    hw.board.edge(24, 1);
+    clock.tick(20);
+    assert.deepEqual(hw.changes, [
+      ['forward', true],
+      ['forward', false],
+      ['backward', true],
+    ]);
+    assert.deepEqual(hw.switches.closed, { forward: false, backward: true });
+  });
+
+  it('debounceMs 0 reports every settled edge at once', () => {
+    const hw = open({ forward: { pin: 23, activeLow: true, debounceMs: 0 } });
+    hw.board.edge(23, 0);
+    assert.deepEqual(hw.changes, [['forward', true]]);
+  });
+
+  it('logs an error from the interrupt and carries on', async () => {
+    const hw = fakeHardware();
+    hw.board.levels.set(23, 1);
+    const { log, lines } = memoryLogger();
+    const changes: boolean[] = [];
+    switches = openLimitSwitches({ forward: LIMITS.forward }, { requireModule: hw.requireModule, gpioBase: 0, log });
+    switches.onChange((_end, closed) => changes.push(closed));
+    hw.board.fault(23, new Error('EPOLLERR'));
+    clock.tick(50);
+    hw.board.edge(23, 0);
+    clock.tick(50);
+    await logged();
+    assert.deepEqual(lines, ['warn: limit switch forward (GPIO 23): EPOLLERR', 'debug: limit switch forward closed']);
+    assert.deepEqual(changes, [true]);
+  });
+
+  it('close gives the pins back, drops a pending change, and is idempotent', async () => {
+    const hw = open();
+    hw.calls.take();
+    hw.board.edge(23, 0);
+    await hw.switches.close();
+    await hw.switches.close();
+    clock.tick(100);
+    assert.deepEqual(hw.changes, []);
+    assert.deepEqual(hw.calls.take(), ['onoff.unexport(23)', 'onoff.unexport(24)']);
+    assert.equal(hw.board.watched(23), false);
+    switches = undefined;
+  });
+
+  it('no switches configured: nothing is opened, not even onoff', () => {
+    const requireModule = sinon.spy();
+    switches = openLimitSwitches({}, { requireModule });
+    assert.deepEqual(switches.closed, {});
+    sinon.assert.notCalled(requireModule);
+  });
+
+  it('a pin that cannot be opened names the switch, and the ones already open are released', () => {
+    const hw = fakeHardware();
+    hw.calls.failOn('onoff.Gpio(24,in,both)', Object.assign(new Error('EACCES: permission denied, open'), { code: 'EACCES' }));
+    assert.throws(
+      () => openLimitSwitches(LIMITS, { requireModule: hw.requireModule, gpioBase: 0 }),
+      /^Error: limits\.backward: cannot open GPIO 24: EACCES: permission denied, open; run carbot as root$/,
+    );
+    assert.deepEqual(hw.calls.take().slice(-2), ['onoff.Gpio(24,in,both)', 'onoff.unexport(23)']);
+  });
+});
