@@ -2,22 +2,22 @@
 /**
  * The process: arguments, exit codes, signals. Everything it starts, it stops.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
 import mqtt from 'mqtt';
 import { ConfigError, EX_CONFIG, loadConfig, settingsHelp, type Config } from './config';
 import { createLogger, flushLogger, type Logger } from './log';
 import { openHardware, type Hardware } from './motors';
 import { SimMotorBank } from './motors/sim';
-import { PortInUseError, startEmbeddedBroker, type EmbeddedBroker } from './mqtt/embedded-broker';
+import { startEmbeddedBroker, type EmbeddedBroker } from './mqtt/embedded-broker';
 import { describeMqttError } from './mqtt/link';
+import { startRemoteServer, type RemoteServer } from './http/remote-server';
 import { CarService } from './service';
+import { VERSION } from './version';
 
 /** sysexits(3): the broker could not be reached. */
 const EX_UNAVAILABLE = 69;
 const SHUTDOWN_BUDGET_MS = 2500;
 
-export const VERSION: string = JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')).version;
 
 const USAGE = `carbot ${VERSION} — drive a Raspberry Pi car from MQTT
 
@@ -111,6 +111,7 @@ async function run(argv: string[]): Promise<void> {
   }
 
   let broker: EmbeddedBroker | undefined;
+  let remote: RemoteServer | undefined;
   const service = new CarService({ config, log, motors: hardware.motors, limits: hardware.limits });
   const sim = tracePath && hardware.motors instanceof SimMotorBank ? hardware.motors : undefined;
   if (sim) service.on('received', (at: bigint) => (sim.received = at));
@@ -127,6 +128,7 @@ async function run(argv: string[]): Promise<void> {
     }, SHUTDOWN_BUDGET_MS);
     try {
       await service.shutdown(why);
+      await remote?.close();
       await broker?.close();
     } catch (err) {
       log.error(`error while shutting down: ${(err as Error).message}`);
@@ -153,19 +155,21 @@ async function run(argv: string[]): Promise<void> {
   process.on('unhandledRejection', crash);
   service.on('fatal', (err: Error) => void exit(err.message, 1));
 
-  if (config.embeddedBroker.enabled) {
-    try {
+  try {
+    if (config.embeddedBroker.enabled) {
       broker = await startEmbeddedBroker({ ...config.embeddedBroker, log });
-    } catch (err) {
-      log.error((err as Error).message);
-      if (!(err instanceof PortInUseError)) log.error('embedded broker failed to start');
-      await service.shutdown('embedded broker failed');
-      await flushLogger(log);
-      process.exit(1);
+      log.info(
+        `try it: carbot send forward   (or: mosquitto_pub -h ${config.embeddedBroker.host} -p ${broker.port} -t ${config.topics.move} -m forward)`,
+      );
     }
-    log.info(
-      `try it: carbot send forward   (or: mosquitto_pub -h ${config.embeddedBroker.host} -p ${broker.port} -t ${config.topics.move} -m forward)`,
-    );
+    if (config.http.port !== 0) {
+      const { host, port, ...auth } = config.http;
+      remote = await startRemoteServer({ host, port, car: service, log, auth });
+    }
+  } catch (err) {
+    log.error((err as Error).message);
+    await exit('a listener failed to start', 1);
+    return;
   }
   service.start();
 }

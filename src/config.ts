@@ -57,6 +57,13 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'embeddedBrokerHost', kind: 'string', default: '127.0.0.1', help: 'address the embedded broker binds to' },
   { key: 'embeddedBrokerPort', kind: 'int', default: 1883, min: 0, max: 65535, help: 'embedded broker MQTT port' },
   { key: 'embeddedBrokerWsPort', kind: 'int', default: 9000, min: 0, max: 65535, help: 'embedded broker websockets port (0 = off)' },
+  { key: 'http.port', kind: 'int', default: 8080, min: 0, max: 65535, help: 'port of the browser remote and its /ws endpoint (0 = off)' },
+  { key: 'http.host', kind: 'string', default: '0.0.0.0', help: 'address the browser remote listens on' },
+  { key: 'http.token', kind: 'string', secret: true, help: 'shared token for the remote (?token= once, then a cookie)' },
+  { key: 'http.username', kind: 'string', help: 'basic auth user for the remote (with http.password)' },
+  { key: 'http.password', kind: 'string', secret: true, help: 'basic auth password for the remote' },
+  { key: 'homeassistant', kind: 'bool', default: false, help: 'publish Home Assistant MQTT discovery configs' },
+  { key: 'homeassistantPrefix', kind: 'topic', default: 'homeassistant', help: "Home Assistant's discovery prefix" },
 ];
 
 export interface Topics {
@@ -91,6 +98,8 @@ export interface Config {
   logLevel: LogLevel;
   logFormat: LogFormat;
   embeddedBroker: { enabled: boolean; host: string; port: number; wsPort: number };
+  http: { port: number; host: string; token?: string; username?: string; password?: string };
+  homeassistant: { enabled: boolean; prefix: string };
   /** Every setting as given (secrets redacted), for the startup log and --check-config. */
   effective: Record<string, unknown>;
   configFile?: string;
@@ -308,6 +317,10 @@ export function loadConfig(input: LoadInput): Config {
     problems.push(`${sourceOf('embeddedBrokerWsPort')}: ${brokerPorts[1]} is already the embedded broker's MQTT port`);
   }
 
+  if ((get('http.username') === undefined) !== (get('http.password') === undefined)) {
+    problems.push(`${sourceOf(get('http.username') === undefined ? 'http.password' : 'http.username')}: set http.username and http.password together`);
+  }
+
   const hardware = parseMotorConfig({ motors: get('motors'), limits: get('limits') });
   problems.push(...hardware.errors);
 
@@ -362,6 +375,14 @@ export function loadConfig(input: LoadInput): Config {
       port: brokerPorts[0],
       wsPort: brokerPorts[1],
     },
+    http: {
+      port: get('http.port'),
+      host: get('http.host'),
+      token: get('http.token'),
+      username: get('http.username'),
+      password: get('http.password'),
+    },
+    homeassistant: { enabled: get('homeassistant'), prefix: get('homeassistantPrefix') },
     effective,
     configFile,
     warnings,

@@ -11,6 +11,8 @@ import { initialState, step, targetOutput, type DriveEvent, type DriveState } fr
 import type { Logger } from './log';
 import { BrokerLink } from './mqtt/link';
 import type { CarView } from './car-view';
+import { clearMessages, discoveryMessages } from './homeassistant';
+import { VERSION } from './version';
 import type { LimitSwitches, MotorBank, TrackEnd } from './motors/types';
 
 export interface Clock {
@@ -66,6 +68,7 @@ export class CarService extends EventEmitter implements CarView {
       topics: config.topics,
       log,
       onOnline: () => {
+        this.publishDiscovery();
         this.publishState();
         this.emit('link', true);
       },
@@ -196,6 +199,24 @@ export class CarService extends EventEmitter implements CarView {
       this.publishState();
       this.emit('fatal', new Error(this.fault));
     }
+  }
+
+  /**
+   * Home Assistant configs on every connect while enabled; while disabled, empty retained
+   * configs, which is what removes them once someone turns the option off.
+   */
+  private publishDiscovery(): void {
+    const { config } = this.deps;
+    const opts = {
+      prefix: config.homeassistant.prefix,
+      device: config.device,
+      moveTopic: config.topics.move,
+      stateTopic: config.topics.state,
+      lwtTopic: config.topics.lwt,
+      version: VERSION,
+    };
+    const messages = config.homeassistant.enabled ? discoveryMessages(opts) : clearMessages(opts);
+    for (const m of messages) this.link.publish(m.topic, m.payload, 1, true);
   }
 
   private scheduleState(): void {

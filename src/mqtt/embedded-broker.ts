@@ -17,14 +17,12 @@ export interface EmbeddedBroker {
   close(): Promise<void>;
 }
 
-export class PortInUseError extends Error {}
-
 function listen(server: Server | HttpServer, host: string, port: number, what: string, setting: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException) => {
       server.off('listening', onListening);
       if (err.code === 'EADDRINUSE') {
-        reject(new PortInUseError(`${what} port ${host}:${port} is already in use (another broker running? stop it, or set ${setting})`));
+        reject(new Error(`${what} port ${host}:${port} is already in use (another broker running? stop it, or set ${setting})`));
       } else reject(new Error(`${what} cannot listen on ${host}:${port}: ${err.message}`));
     };
     const onListening = () => {

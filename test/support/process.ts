@@ -40,7 +40,8 @@ export type CarbotProcess = TrackedProcess;
 
 /** Runs the compiled CLI as production does: `node dist/cli.js ...args` from the repo root. */
 export function spawnCarbot(args: string[], env: Record<string, string> = {}): CarbotProcess {
-  return spawnProcess(process.execPath, [CLI_PATH, ...args], env);
+  // The browser remote would take port 8080 in every test; those that test it set a port.
+  return spawnProcess(process.execPath, [CLI_PATH, ...args], { CARBOT_HTTP_PORT: '0', ...env });
 }
 
 /**

@@ -1,0 +1,131 @@
+/**
+ * Home Assistant MQTT discovery: the retained config messages that make carbot appear in
+ * Home Assistant as one device with five buttons and two sensors, and the empty retained
+ * messages that remove it again. Pure: the caller publishes what these functions return.
+ *
+ * Layout (single-component discovery): `<prefix>/<component>/<node_id>/<object_id>/config`,
+ * node_id = the device name reduced to `[a-zA-Z0-9_-]`, object_id = the command or sensor.
+ * No `object_id`/`default_entity_id` in the payloads: Home Assistant deprecated the former
+ * in 2025.10 and derives entity ids from the device name plus the entity name anyway
+ * (`button.carbot_forward`, `sensor.carbot_speed`).
+ */
+
+export interface DiscoveryOptions {
+  /** Discovery prefix, Home Assistant's default is `homeassistant`. */
+  prefix: string;
+  /** carbot's `device` setting (the `<device>` in `tele/<device>/LWT`). */
+  device: string;
+  /** Where the buttons publish, carbot's `moveTopic`. */
+  moveTopic: string;
+  /** `tele/<device>/STATE`. */
+  stateTopic: string;
+  /** `tele/<device>/LWT`, carrying `Online`/`Offline`. */
+  lwtTopic: string;
+  /** carbot's version, shown as the device's firmware. */
+  version: string;
+}
+
+export interface DiscoveryMessage {
+  topic: string;
+  payload: string;
+  retain: true;
+}
+
+const BUTTONS = [
+  { command: 'forward', name: 'Forward', icon: 'mdi:arrow-up-bold' },
+  { command: 'backward', name: 'Backward', icon: 'mdi:arrow-down-bold' },
+  { command: 'stop', name: 'Stop', icon: 'mdi:stop' },
+  { command: 'faster', name: 'Faster', icon: 'mdi:plus' },
+  { command: 'slower', name: 'Slower', icon: 'mdi:minus' },
+] as const;
+
+/** The values STATE's `motion` takes (DESIGN.md §1); an enum sensor lets automations pick from them. */
+const MOTIONS = ['stopped', 'forward', 'backward', 'reversing'];
+
+/** Home Assistant accepts only these characters in the node_id and object_id topic levels. */
+export function discoveryNodeId(device: string): string {
+  return device.replace(/[^a-zA-Z0-9_-]/g, '_');
+}
+
+function configs(opts: DiscoveryOptions): { topic: string; config: Record<string, unknown> }[] {
+  const node = discoveryNodeId(opts.device);
+  const shared = {
+    availability_topic: opts.lwtTopic,
+    payload_available: 'Online',
+    payload_not_available: 'Offline',
+    device: {
+      identifiers: [`carbot_${node}`],
+      name: opts.device,
+      manufacturer: 'carbot',
+      model: 'Raspberry Pi car',
+      sw_version: opts.version,
+    },
+    origin: { name: 'carbot', sw_version: opts.version },
+  };
+  const topic = (component: string, objectId: string): string =>
+    `${opts.prefix}/${component}/${node}/${objectId}/config`;
+
+  const buttons = BUTTONS.map((b) => ({
+    topic: topic('button', b.command),
+    config: {
+      name: b.name,
+      unique_id: `carbot_${node}_${b.command}`,
+      command_topic: opts.moveTopic,
+      payload_press: b.command,
+      // carbot ignores retained commands (a replay must never drive the car), and a
+      // press is worth a delivery guarantee: the subscription is QoS 1 as well.
+      retain: false,
+      qos: 1,
+      icon: b.icon,
+      ...shared,
+    },
+  }));
+
+  const sensors = [
+    {
+      topic: topic('sensor', 'motion'),
+      config: {
+        name: 'Motion',
+        unique_id: `carbot_${node}_motion`,
+        state_topic: opts.stateTopic,
+        value_template: '{{ value_json.motion }}',
+        device_class: 'enum',
+        options: MOTIONS,
+        icon: 'mdi:car-side',
+        ...shared,
+      },
+    },
+    {
+      topic: topic('sensor', 'speed'),
+      config: {
+        name: 'Speed',
+        unique_id: `carbot_${node}_speed`,
+        state_topic: opts.stateTopic,
+        value_template: '{{ value_json.speed }}',
+        unit_of_measurement: '%',
+        state_class: 'measurement',
+        icon: 'mdi:speedometer',
+        ...shared,
+      },
+    },
+  ];
+
+  return [...buttons, ...sensors];
+}
+
+/** Retained discovery configs: five buttons (the commands) and the motion and speed sensors. */
+export function discoveryMessages(opts: DiscoveryOptions): DiscoveryMessage[] {
+  return configs(opts).map(({ topic, config }) => ({
+    topic,
+    payload: JSON.stringify(config),
+    retain: true,
+  }));
+}
+
+/**
+ * The same topics with an empty retained payload: the broker drops the retained configs and
+ * Home Assistant removes the entities (and the device once it has none left).
+ */
+export function clearMessages(opts: DiscoveryOptions): DiscoveryMessage[] {
+  return configs(opts).map(({ topic }) => ({ topic, payload: '', retain: true }));
+}

@@ -1,0 +1,412 @@
+/**
+ * The browser remote: a plain node:http server for the page in web/ and a websocket
+ * endpoint (/ws) that carries commands to the car and STATE back to the page. It talks to
+ * carbot in-process through CarView, not to the broker, so a stop pressed on the page
+ * reaches the motors even while the broker is down.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { networkInterfaces } from 'node:os';
+import * as path from 'node:path';
+import type { Duplex } from 'node:stream';
+import { WebSocket, WebSocketServer, type RawData } from 'ws';
+import type winston from 'winston';
+import type { CarView } from '../car-view';
+
+export interface RemoteAuth {
+  /** Shared secret: `?token=` on the first visit, then a cookie. */
+  token?: string;
+  /** HTTP basic auth; username and password are set together or not at all. */
+  username?: string;
+  password?: string;
+}
+
+export interface RemoteServerOptions {
+  host: string;
+  /** 0 picks a free port (tests); "0 = page off" is the caller's business. */
+  port: number;
+  car: CarView;
+  log: winston.Logger;
+  auth?: RemoteAuth;
+  /** Directory holding remote.html and its assets; defaults to the package's web/. */
+  webRoot?: string;
+  /** How often the server proves to each page that the connection is alive. */
+  heartbeatMs?: number;
+}
+
+export interface RemoteServer {
+  /** Where the page can be opened from this machine. */
+  url: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+/** Same limit as a command on the move topic (DESIGN.md §1). */
+const MAX_COMMAND_BYTES = 256;
+/** Frames above this close the socket (1009) before they are buffered in full. */
+const MAX_FRAME_BYTES = 4096;
+const DEFAULT_HEARTBEAT_MS = 5000;
+/** A handful of phones is normal; more is a misbehaving client, and each one costs memory. */
+const MAX_PAGES = 32;
+const TOKEN_COOKIE = 'carbot_token';
+const WS_PATH = '/ws';
+
+/** The only files served: a fixed table, so no request path ever reaches the file system. */
+const ASSETS: { urlPaths: string[]; file: string; type: string }[] = [
+  { urlPaths: ['/', '/remote.html'], file: 'remote.html', type: 'text/html; charset=utf-8' },
+  { urlPaths: ['/remote.css'], file: 'remote.css', type: 'text/css; charset=utf-8' },
+  { urlPaths: ['/remote.js'], file: 'remote.js', type: 'text/javascript; charset=utf-8' },
+  { urlPaths: ['/icon.svg'], file: 'icon.svg', type: 'image/svg+xml' },
+];
+
+const SECURITY_HEADERS = {
+  // 'self' in connect-src covers ws:/wss: to the same host, the page needs nothing else.
+  'Content-Security-Policy':
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; " +
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+  'X-Content-Type-Options': 'nosniff',
+  // The address may carry ?token=.
+  'Referrer-Policy': 'no-referrer',
+};
+
+interface Asset {
+  body: Buffer;
+  type: string;
+  etag: string;
+}
+
+type AuthOutcome = { ok: true; setCookie: boolean } | { ok: false; presented: boolean };
+
+function hashEqual(a: string, b: string): boolean {
+  const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
+  return timingSafeEqual(digest(a), digest(b));
+}
+
+/** Splits the raw request target without normalising it: `/../x` must not become `/x`. */
+function splitTarget(url: string | undefined): { pathname: string; query: URLSearchParams } {
+  const target = url ?? '/';
+  const q = target.indexOf('?');
+  return q < 0
+    ? { pathname: target, query: new URLSearchParams() }
+    : { pathname: target.slice(0, q), query: new URLSearchParams(target.slice(q + 1)) };
+}
+
+function cookie(req: IncomingMessage, name: string): string | undefined {
+  for (const part of (req.headers.cookie ?? '').split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0 && part.slice(0, eq).trim() === name) {
+      try {
+        return decodeURIComponent(part.slice(eq + 1).trim());
+      } catch {
+        return undefined;
+      }
+    }
+  }
+  return undefined;
+}
+
+function peer(req: IncomingMessage): string {
+  return (req.socket.remoteAddress ?? 'unknown').replace(/^::ffff:/, '');
+}
+
+/** Browsers send Origin on websocket handshakes; another site's page must not drive the car. */
+function sameOrigin(req: IncomingMessage): boolean {
+  const origin = req.headers.origin;
+  if (origin === undefined) return true;
+  try {
+    return new URL(origin).host === (req.headers.host ?? '').toLowerCase();
+  } catch {
+    return false;
+  }
+}
+
+function describeListenError(err: NodeJS.ErrnoException, host: string, port: number): Error {
+  const where = `${host}:${port}`;
+  const why =
+    err.code === 'EADDRINUSE'
+      ? 'the address is already in use (another carbot, or another program, listens there)'
+      : err.code === 'EADDRNOTAVAIL'
+        ? 'no network interface of this machine has that address'
+        : err.code === 'EACCES'
+          ? 'permission denied (ports below 1024 need privileges)'
+          : err.message;
+  const e = new Error(
+    `remote page: cannot listen on ${where}: ${why}; change http.port or http.host, or set http.port to 0 to turn the page off`,
+  ) as NodeJS.ErrnoException;
+  e.code = err.code;
+  return e;
+}
+
+function isWildcard(host: string): boolean {
+  return host === '' || host === '0.0.0.0' || host === '::';
+}
+
+function hostForUrl(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+/** The addresses a phone on the same network can use, for the startup log line. */
+function lanUrls(port: number): string[] {
+  const urls: string[] = [];
+  for (const addrs of Object.values(networkInterfaces())) {
+    for (const a of addrs ?? []) {
+      if (!a.internal && a.family === 'IPv4') urls.push(`http://${a.address}:${port}/`);
+    }
+  }
+  return urls;
+}
+
+async function loadAssets(webRoot: string): Promise<Map<string, Asset>> {
+  const byPath = new Map<string, Asset>();
+  for (const a of ASSETS) {
+    let body: Buffer;
+    try {
+      body = await readFile(path.join(webRoot, a.file));
+    } catch (err) {
+      throw new Error(`remote page: cannot read ${path.join(webRoot, a.file)}: ${(err as Error).message}`);
+    }
+    const etag = `"${createHash('sha1').update(body).digest('base64url').slice(0, 16)}"`;
+    for (const p of a.urlPaths) byPath.set(p, { body, type: a.type, etag });
+  }
+  return byPath;
+}
+
+export async function startRemoteServer(opts: RemoteServerOptions): Promise<RemoteServer> {
+  const { host, car, log } = opts;
+  const heartbeatMs = opts.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
+  const token = opts.auth?.token || undefined;
+  const username = opts.auth?.username || undefined;
+  const password = opts.auth?.password || undefined;
+  if ((username === undefined) !== (password === undefined)) {
+    throw new Error('remote page: http.username and http.password must be set together');
+  }
+  const authKinds = [token && 'token', username && 'basic'].filter(Boolean).join(' or ');
+  const authNeeds = [token && 'a token', username && 'a username and password'].filter(Boolean).join(' or ');
+  const assets = await loadAssets(opts.webRoot ?? path.resolve(__dirname, '..', '..', 'web'));
+
+  function authenticate(req: IncomingMessage, query: URLSearchParams): AuthOutcome {
+    if (token === undefined && username === undefined) return { ok: true, setCookie: false };
+    const queryToken = query.get('token') ?? undefined;
+    const cookieToken = cookie(req, TOKEN_COOKIE);
+    const header = req.headers.authorization;
+    if (token !== undefined) {
+      if (queryToken !== undefined && hashEqual(queryToken, token)) return { ok: true, setCookie: true };
+      if (cookieToken !== undefined && hashEqual(cookieToken, token)) return { ok: true, setCookie: false };
+    }
+    if (username !== undefined && password !== undefined && header?.startsWith('Basic ')) {
+      const decoded = Buffer.from(header.slice(6), 'base64').toString('utf8');
+      const colon = decoded.indexOf(':');
+      // Both halves compared every time, so the timing does not tell which one was wrong.
+      const userOk = hashEqual(decoded.slice(0, Math.max(colon, 0)), username);
+      const passwordOk = hashEqual(decoded.slice(colon + 1), password);
+      if (colon >= 0 && userOk && passwordOk) {
+        return { ok: true, setCookie: false };
+      }
+    }
+    return { ok: false, presented: queryToken !== undefined || cookieToken !== undefined || header !== undefined };
+  }
+
+  function logRejected(req: IncomingMessage, pathname: string, presented: boolean): void {
+    // A browser's first request before the basic-auth prompt carries no credentials: routine.
+    const line = `remote: ${presented ? 'wrong' : 'no'} credentials for ${req.method} ${pathname} from ${peer(req)}`;
+    if (presented) log.warn(line);
+    else log.debug(line);
+  }
+
+  function unauthorized(res: ServerResponse): void {
+    const headers: Record<string, string> = { ...SECURITY_HEADERS, 'Content-Type': 'text/plain; charset=utf-8' };
+    if (username !== undefined) headers['WWW-Authenticate'] = 'Basic realm="carbot", charset="UTF-8"';
+    const hint = token !== undefined ? ' Open the address with ?token=<http.token> appended.' : '';
+    res.writeHead(401, headers).end(`401 Unauthorized: the carbot remote needs ${authNeeds}.${hint}\n`);
+  }
+
+  function plain(res: ServerResponse, status: number, text: string, extra: Record<string, string> = {}): void {
+    res.writeHead(status, { ...SECURITY_HEADERS, 'Content-Type': 'text/plain; charset=utf-8', ...extra }).end(`${text}\n`);
+  }
+
+  const server = createServer((req, res) => {
+    const { pathname, query } = splitTarget(req.url);
+    const auth = authenticate(req, query);
+    if (!auth.ok) {
+      logRejected(req, pathname, auth.presented);
+      unauthorized(res);
+      return;
+    }
+    if (pathname === WS_PATH) {
+      plain(res, 426, '426 Upgrade Required: /ws is the websocket endpoint of the carbot remote', {
+        Upgrade: 'websocket',
+      });
+      return;
+    }
+    const asset = assets.get(pathname);
+    if (asset === undefined) {
+      log.debug(`remote: 404 ${req.method} ${pathname} from ${peer(req)}`);
+      plain(res, 404, '404 Not Found');
+      return;
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      plain(res, 405, '405 Method Not Allowed', { Allow: 'GET, HEAD' });
+      return;
+    }
+    const headers: Record<string, string | string[]> = {
+      ...SECURITY_HEADERS,
+      'Content-Type': asset.type,
+      'Content-Length': String(asset.body.length),
+      // Revalidate every time so an upgraded carbot never runs an old page against a new server.
+      'Cache-Control': 'no-cache',
+      ETag: asset.etag,
+    };
+    if (auth.setCookie && token !== undefined) {
+      // Lax: sent when the page is opened from a bookmark or a link, never on another site's requests.
+      headers['Set-Cookie'] =
+        `${TOKEN_COOKIE}=${encodeURIComponent(token)}; Path=/; HttpOnly; SameSite=Lax; Max-Age=31536000`;
+    }
+    if (req.headers['if-none-match'] === asset.etag) {
+      delete headers['Content-Length'];
+      res.writeHead(304, headers).end();
+      return;
+    }
+    res.writeHead(200, headers);
+    res.end(req.method === 'HEAD' ? undefined : asset.body);
+  });
+
+  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false });
+  const alive = new WeakMap<WebSocket, boolean>();
+
+  function send(ws: WebSocket, message: Record<string, unknown>): void {
+    if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(message));
+  }
+
+  function broadcast(message: Record<string, unknown>): void {
+    const text = JSON.stringify(message);
+    for (const ws of wss.clients) if (ws.readyState === WebSocket.OPEN) ws.send(text);
+  }
+
+  function rejectUpgrade(socket: Duplex, status: string, text: string): void {
+    const body = `${status}: ${text}\n`;
+    socket.end(
+      `HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    );
+  }
+
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => socket.destroy());
+    const { pathname, query } = splitTarget(req.url);
+    if (pathname !== WS_PATH) {
+      rejectUpgrade(socket, '404 Not Found', `the websocket endpoint is ${WS_PATH}`);
+      return;
+    }
+    if (!sameOrigin(req)) {
+      log.warn(`remote: refused a websocket from ${peer(req)} opened by another site (${req.headers.origin})`);
+      rejectUpgrade(socket, '403 Forbidden', 'pages of other sites may not drive the car');
+      return;
+    }
+    const auth = authenticate(req, query);
+    if (!auth.ok) {
+      logRejected(req, pathname, auth.presented);
+      rejectUpgrade(socket, '401 Unauthorized', `the carbot remote needs ${authNeeds}`);
+      return;
+    }
+    if (wss.clients.size >= MAX_PAGES) {
+      log.warn(`remote: refused a websocket from ${peer(req)}: already ${MAX_PAGES} open`);
+      rejectUpgrade(socket, '503 Service Unavailable', `too many open remotes (${MAX_PAGES})`);
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
+  });
+
+  wss.on('connection', (ws: WebSocket, req: IncomingMessage) => {
+    const addr = peer(req);
+    const source = `remote ${addr}`;
+    alive.set(ws, true);
+    log.info(`remote: page connected from ${addr} (${wss.clients.size} open)`);
+    ws.on('pong', () => alive.set(ws, true));
+    ws.on('error', (err) => log.warn(`remote: websocket from ${addr}: ${err.message}`));
+    ws.on('close', () => log.info(`remote: page from ${addr} disconnected`));
+    ws.on('message', (data: RawData, isBinary: boolean) => {
+      const bytes = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
+      let result: Record<string, unknown>;
+      if (isBinary) {
+        log.warn(`remote: ignored a binary message of ${bytes.length} bytes from ${addr}; commands are text`);
+        result = { error: 'binary message', bytes: bytes.length };
+      } else if (bytes.length > MAX_COMMAND_BYTES) {
+        log.warn(`remote: ignored a ${bytes.length}-byte message from ${addr} (limit ${MAX_COMMAND_BYTES})`);
+        result = { error: 'payload too large', bytes: bytes.length };
+      } else {
+        try {
+          result = car.command(bytes.toString('utf8'), source);
+        } catch (err) {
+          log.error(`remote: command from ${addr} failed: ${(err as Error).stack ?? String(err)}`);
+          result = { error: 'internal error' };
+        }
+      }
+      send(ws, { type: 'result', result });
+    });
+    send(ws, { type: 'state', state: car.state(), online: car.brokerOnline(), heartbeatMs });
+  });
+
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(opts.port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (err) {
+    wss.close();
+    throw describeListenError(err as NodeJS.ErrnoException, host, opts.port);
+  }
+  server.on('error', (err) => log.error(`remote: server error: ${err.message}`));
+
+  const onState = (state: Record<string, unknown>): void =>
+    broadcast({ type: 'state', state, online: car.brokerOnline() });
+  const onLink = (online: boolean): void => broadcast({ type: 'link', online });
+  car.on('state', onState);
+  car.on('link', onLink);
+
+  // A phone that walks out of Wi-Fi never closes its socket: terminate what stops answering
+  // pings, and send the page a message it can time out on (browsers hide ping frames).
+  const heartbeat = setInterval(() => {
+    for (const ws of wss.clients) {
+      if (alive.get(ws) !== true) {
+        ws.terminate();
+        continue;
+      }
+      alive.set(ws, false);
+      ws.ping();
+      send(ws, { type: 'heartbeat' });
+    }
+  }, heartbeatMs);
+
+  const address = server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : opts.port;
+  const url = `http://${hostForUrl(isWildcard(host) ? '127.0.0.1' : host)}:${port}/`;
+  const where = isWildcard(host) ? [...lanUrls(port), url].join(' ') : url;
+  log.info(
+    `remote: page at ${where} (listening on ${hostForUrl(host)}:${port}, ${authKinds ? `auth: ${authKinds}` : 'no auth'})`,
+  );
+
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    port,
+    close(): Promise<void> {
+      closing ??= (async () => {
+        clearInterval(heartbeat);
+        car.off('state', onState);
+        car.off('link', onLink);
+        for (const ws of wss.clients) ws.terminate();
+        await new Promise<void>((resolve) => wss.close(() => resolve()));
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeAllConnections();
+        });
+        log.info('remote: page server closed');
+      })();
+      return closing;
+    },
+  };
+}

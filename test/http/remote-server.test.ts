@@ -1,0 +1,350 @@
+import { strict as assert } from 'node:assert';
+import { once } from 'node:events';
+import { request, type IncomingHttpHeaders } from 'node:http';
+import { connect as tcpConnect } from 'node:net';
+import { WebSocket } from 'ws';
+import { startRemoteServer, type RemoteServer, type RemoteServerOptions } from '../../src/http/remote-server';
+import { FakeCarView } from '../fakes/car-view';
+import { logged, memoryLogger } from '../fakes/hardware';
+
+interface Reply {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: string;
+}
+
+function get(port: number, path: string, headers: Record<string, string> = {}, method = 'GET'): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    // Raw path on purpose: `/../x` must reach the server unnormalised.
+    const req = request({ host: '127.0.0.1', port, path, method, headers, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () =>
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString() }),
+      );
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+type Message = Record<string, unknown> & { type: string };
+
+/** A websocket client that buffers what it receives so a test can wait for a given message. */
+class Client {
+  readonly ws: WebSocket;
+  private readonly inbox: Message[] = [];
+  private waiter?: () => void;
+
+  constructor(url: string, options: ConstructorParameters<typeof WebSocket>[2] = {}) {
+    this.ws = new WebSocket(url, options);
+    this.ws.on('message', (data) => {
+      this.inbox.push(JSON.parse(data.toString()) as Message);
+      this.waiter?.();
+    });
+  }
+
+  async opened(): Promise<this> {
+    await once(this.ws, 'open');
+    return this;
+  }
+
+  async next(type: string): Promise<Message> {
+    for (;;) {
+      const i = this.inbox.findIndex((m) => m.type === type);
+      if (i >= 0) return this.inbox.splice(i, 1)[0];
+      if (this.ws.readyState === WebSocket.CLOSED) throw new Error(`socket closed while waiting for ${type}`);
+      await new Promise<void>((resolve) => {
+        this.waiter = resolve;
+        this.ws.once('close', resolve);
+      });
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.ws.readyState === WebSocket.CLOSED) return;
+    const closed = once(this.ws, 'close');
+    this.ws.close();
+    await closed;
+  }
+}
+
+/** Resolves with the HTTP status a refused websocket handshake got. */
+async function refusedUpgrade(url: string, options: ConstructorParameters<typeof WebSocket>[2] = {}): Promise<number> {
+  const ws = new WebSocket(url, options);
+  ws.on('error', () => undefined);
+  const [, res] = (await once(ws, 'unexpected-response')) as [unknown, { statusCode: number; destroy(): void }];
+  res.destroy();
+  ws.terminate();
+  return res.statusCode;
+}
+
+describe('remote server', function () {
+  let car: FakeCarView;
+  let memory: ReturnType<typeof memoryLogger>;
+  const servers: RemoteServer[] = [];
+  const clients: Client[] = [];
+
+  async function start(extra: Partial<RemoteServerOptions> = {}): Promise<RemoteServer> {
+    const server = await startRemoteServer({ host: '127.0.0.1', port: 0, car, log: memory.log, ...extra });
+    servers.push(server);
+    return server;
+  }
+
+  function wsUrl(server: RemoteServer, query = ''): string {
+    return `ws://127.0.0.1:${server.port}/ws${query}`;
+  }
+
+  async function client(server: RemoteServer, query = '', options = {}): Promise<Client> {
+    const c = new Client(wsUrl(server, query), options);
+    clients.push(c);
+    return c.opened();
+  }
+
+  beforeEach(() => {
+    car = new FakeCarView();
+    memory = memoryLogger();
+  });
+
+  afterEach(async () => {
+    await Promise.all(clients.splice(0).map((c) => c.close()));
+    await Promise.all(servers.splice(0).map((s) => s.close()));
+  });
+
+  describe('static files', () => {
+    it('serves the page and its assets with their content types', async () => {
+      const server = await start();
+      const expected: [string, string, RegExp][] = [
+        ['/', 'text/html; charset=utf-8', /<title>carbot remote<\/title>/],
+        ['/remote.html', 'text/html; charset=utf-8', /<title>carbot remote<\/title>/],
+        ['/remote.css', 'text/css; charset=utf-8', /touch-action: manipulation/],
+        ['/remote.js', 'text/javascript; charset=utf-8', /new WebSocket/],
+        ['/icon.svg', 'image/svg+xml', /<svg/],
+      ];
+      for (const [path, type, body] of expected) {
+        const reply = await get(server.port, path);
+        assert.equal(reply.status, 200, path);
+        assert.equal(reply.headers['content-type'], type, path);
+        assert.match(reply.body, body, path);
+        assert.equal(reply.headers['x-content-type-options'], 'nosniff', path);
+        assert.match(String(reply.headers['content-security-policy']), /frame-ancestors 'none'/, path);
+      }
+    });
+
+    it('answers HEAD without a body and revalidates with the ETag', async () => {
+      const server = await start();
+      const head = await get(server.port, '/remote.js', {}, 'HEAD');
+      assert.equal(head.status, 200);
+      assert.equal(head.body, '');
+      const again = await get(server.port, '/remote.js', { 'If-None-Match': String(head.headers.etag) });
+      assert.equal(again.status, 304);
+    });
+
+    it('answers 404 for any other path, traversal attempts included', async () => {
+      const server = await start();
+      for (const path of [
+        '/package.json',
+        '/web/remote.html',
+        '/../package.json',
+        '/%2e%2e/package.json',
+        '/..%2fpackage.json',
+        '/remote.js/../../package.json',
+        '//etc/passwd',
+        '/remote.html%00',
+        '/REMOTE.JS',
+        '/favicon.ico',
+      ]) {
+        const reply = await get(server.port, path);
+        assert.equal(reply.status, 404, path);
+        assert.equal(reply.body, '404 Not Found\n', path);
+      }
+    });
+
+    it('refuses methods other than GET and HEAD', async () => {
+      const server = await start();
+      const reply = await get(server.port, '/', {}, 'POST');
+      assert.equal(reply.status, 405);
+      assert.equal(reply.headers.allow, 'GET, HEAD');
+    });
+
+    it('fails to start, naming the file, when the page is missing', async () => {
+      await assert.rejects(start({ webRoot: '/nonexistent/web' }), /cannot read \/nonexistent\/web\/remote\.html/);
+    });
+  });
+
+  describe('websocket', () => {
+    it('greets a page with the current state and whether the broker link is up', async () => {
+      car.online = false;
+      const server = await start();
+      const hello = await (await client(server)).next('state');
+      assert.equal((hello.state as Record<string, unknown>).motion, 'stopped');
+      assert.equal(hello.online, false);
+    });
+
+    it('passes a command to the car and answers with its RESULT', async () => {
+      const server = await start();
+      const c = await client(server);
+      c.ws.send('forward');
+      const reply = await c.next('result');
+      assert.deepEqual(reply.result, { move: 'forward', motion: 'forward', speed: 50 });
+      assert.deepEqual(car.commands, [{ payload: 'forward', source: 'remote 127.0.0.1' }]);
+    });
+
+    it('passes rejected commands through and shows the car’s answer', async () => {
+      const server = await start();
+      const c = await client(server);
+      c.ws.send('sideways');
+      assert.deepEqual((await c.next('result')).result, { error: 'unknown command', payload: 'sideways' });
+    });
+
+    it('pushes every state change and broker link change to every page', async () => {
+      const server = await start();
+      const a = await client(server);
+      const b = await client(server);
+      await a.next('state');
+      await b.next('state');
+      car.update({ motion: 'stopped', reason: 'limit' });
+      for (const c of [a, b]) {
+        const pushed = await c.next('state');
+        assert.equal((pushed.state as Record<string, unknown>).reason, 'limit');
+        assert.equal(pushed.online, true);
+      }
+      car.setBrokerOnline(false);
+      assert.deepEqual(await a.next('link'), { type: 'link', online: false });
+      assert.deepEqual(await b.next('link'), { type: 'link', online: false });
+    });
+
+    it('refuses oversized and binary messages without bothering the car', async () => {
+      const server = await start();
+      const c = await client(server);
+      c.ws.send('f'.repeat(300));
+      assert.deepEqual((await c.next('result')).result, { error: 'payload too large', bytes: 300 });
+      c.ws.send(Buffer.from('stop'), { binary: true });
+      assert.deepEqual((await c.next('result')).result, { error: 'binary message', bytes: 4 });
+      assert.deepEqual(car.commands, []);
+      await logged();
+      assert.ok(memory.lines.some((l) => /^warn: remote: ignored a 300-byte message from 127\.0\.0\.1/.test(l)));
+    });
+
+    it('sends heartbeats so a page can tell a dead connection from a quiet one', async () => {
+      const server = await start({ heartbeatMs: 20 });
+      const c = await client(server);
+      assert.equal((await c.next('state')).heartbeatMs, 20);
+      assert.deepEqual(await c.next('heartbeat'), { type: 'heartbeat' });
+    });
+
+    it('refuses a websocket opened by another site’s page', async () => {
+      const server = await start();
+      assert.equal(await refusedUpgrade(wsUrl(server), { origin: 'http://evil.example' }), 403);
+      await client(server, '', { origin: `http://127.0.0.1:${server.port}` });
+      assert.deepEqual(car.commands, []);
+    });
+
+    it('refuses more than 32 open pages at once', async () => {
+      const server = await start();
+      for (let i = 0; i < 32; i++) await client(server);
+      assert.equal(await refusedUpgrade(wsUrl(server)), 503);
+      await clients.pop()!.close();
+      // Once the server has logged the page as gone, its place is free.
+      while (!memory.lines.some((l) => l.includes('disconnected'))) await logged();
+      await client(server);
+    });
+
+    it('refuses upgrades on other paths', async () => {
+      const server = await start();
+      assert.equal(await refusedUpgrade(`ws://127.0.0.1:${server.port}/`), 404);
+    });
+  });
+
+  describe('auth', () => {
+    it('with a token: 401 without it, the page and a cookie with it, the websocket with either', async () => {
+      const server = await start({ auth: { token: 's3cret' } });
+      const denied = await get(server.port, '/');
+      assert.equal(denied.status, 401);
+      assert.match(denied.body, /\?token=/);
+      assert.equal(denied.headers['www-authenticate'], undefined);
+      assert.equal(await refusedUpgrade(wsUrl(server)), 401);
+
+      const page = await get(server.port, '/?token=s3cret');
+      assert.equal(page.status, 200);
+      const setCookie = String(page.headers['set-cookie']);
+      assert.match(setCookie, /^carbot_token=s3cret;.*HttpOnly/);
+      assert.equal((await get(server.port, '/remote.js', { Cookie: 'carbot_token=s3cret' })).status, 200);
+
+      await client(server, '', { headers: { Cookie: 'other=1; carbot_token=s3cret' } });
+      await client(server, '?token=s3cret');
+    });
+
+    it('logs a wrong token as a warning, without the token', async () => {
+      const server = await start({ auth: { token: 's3cret' } });
+      assert.equal((await get(server.port, '/?token=guess')).status, 401);
+      assert.equal(await refusedUpgrade(wsUrl(server, '?token=guess')), 401);
+      await logged();
+      const warnings = memory.lines.filter((l) => l.startsWith('warn:'));
+      assert.deepEqual(warnings, [
+        'warn: remote: wrong credentials for GET / from 127.0.0.1',
+        'warn: remote: wrong credentials for GET /ws from 127.0.0.1',
+      ]);
+    });
+
+    it('with basic auth: a browser prompt without credentials, access with them', async () => {
+      const server = await start({ auth: { username: 'pi', password: 'grow bed' } });
+      const basic = (u: string, p: string): string => `Basic ${Buffer.from(`${u}:${p}`).toString('base64')}`;
+      const denied = await get(server.port, '/');
+      assert.equal(denied.status, 401);
+      assert.equal(denied.headers['www-authenticate'], 'Basic realm="carbot", charset="UTF-8"');
+      assert.equal((await get(server.port, '/', { Authorization: basic('pi', 'wrong') })).status, 401);
+      assert.equal((await get(server.port, '/', { Authorization: basic('pi', 'grow bed') })).status, 200);
+      assert.equal(await refusedUpgrade(wsUrl(server)), 401);
+      const c = await client(server, '', { headers: { Authorization: basic('pi', 'grow bed') } });
+      c.ws.send('stop');
+      await c.next('result');
+      assert.deepEqual(car.commandWords(), ['stop']);
+    });
+
+    it('refuses a username without a password', async () => {
+      await assert.rejects(start({ auth: { username: 'pi' } }), /http\.username and http\.password must be set together/);
+    });
+  });
+
+  describe('lifecycle', () => {
+    it('says which address and setting to change when the port is taken', async () => {
+      const first = await start();
+      const err = (await start({ port: first.port }).then(
+        () => assert.fail('second server started'),
+        (e: NodeJS.ErrnoException) => e,
+      )) as NodeJS.ErrnoException;
+      assert.equal(err.code, 'EADDRINUSE');
+      assert.match(err.message, new RegExp(`cannot listen on 127\\.0\\.0\\.1:${first.port}: the address is already in use`));
+      assert.match(err.message, /http\.port/);
+      // The failed start left nothing attached to the car; the first server still is.
+      assert.equal(car.listenerCount('state'), 1);
+    });
+
+    it('logs where the page can be opened', async () => {
+      const server = await start({ auth: { token: 's3cret' } });
+      await logged();
+      assert.ok(
+        memory.lines.includes(`info: remote: page at ${server.url} (listening on 127.0.0.1:${server.port}, auth: token)`),
+        memory.lines.join('\n'),
+      );
+      assert.ok(!memory.lines.some((l) => l.includes('s3cret')));
+    });
+
+    it('close() disconnects the pages, frees the port and leaves no listener on the car', async () => {
+      const server = await start();
+      const c = await client(server);
+      assert.equal(car.listenerCount('state'), 1);
+      assert.equal(car.listenerCount('link'), 1);
+      const closed = once(c.ws, 'close');
+      await server.close();
+      await closed;
+      await server.close();
+      assert.equal(car.listenerCount('state'), 0);
+      assert.equal(car.listenerCount('link'), 0);
+      const socket = tcpConnect(server.port, '127.0.0.1');
+      const [err] = (await once(socket, 'error')) as [NodeJS.ErrnoException];
+      assert.equal(err.code, 'ECONNREFUSED');
+    });
+  });
+});

@@ -1,0 +1,133 @@
+import { strict as assert } from 'node:assert';
+import { clearMessages, discoveryMessages, type DiscoveryOptions } from '../../src/homeassistant';
+
+const opts: DiscoveryOptions = {
+  prefix: 'homeassistant',
+  device: 'carbot',
+  moveTopic: 'carbot/move',
+  stateTopic: 'tele/carbot/STATE',
+  lwtTopic: 'tele/carbot/LWT',
+  version: '1.2.3',
+};
+
+type Config = Record<string, unknown>;
+
+function parsed(o: DiscoveryOptions = opts): Map<string, Config> {
+  return new Map(discoveryMessages(o).map((m) => [m.topic, JSON.parse(m.payload) as Config]));
+}
+
+const BUTTON_TOPICS = ['forward', 'backward', 'stop', 'faster', 'slower'].map(
+  (c) => `homeassistant/button/carbot/${c}/config`,
+);
+const SENSOR_TOPICS = ['motion', 'speed'].map((s) => `homeassistant/sensor/carbot/${s}/config`);
+
+describe('Home Assistant discovery', () => {
+  it('publishes five button and two sensor configs, retained, under <prefix>/<component>/<node_id>/<object_id>/config', () => {
+    const messages = discoveryMessages(opts);
+    assert.deepEqual(
+      messages.map((m) => m.topic),
+      [...BUTTON_TOPICS, ...SENSOR_TOPICS],
+    );
+    for (const m of messages) assert.equal(m.retain, true, m.topic);
+  });
+
+  it('gives every entity its own unique_id', () => {
+    const ids = [...parsed().values()].map((c) => c.unique_id);
+    assert.deepEqual(ids, [
+      'carbot_carbot_forward',
+      'carbot_carbot_backward',
+      'carbot_carbot_stop',
+      'carbot_carbot_faster',
+      'carbot_carbot_slower',
+      'carbot_carbot_motion',
+      'carbot_carbot_speed',
+    ]);
+    assert.equal(new Set(ids).size, ids.length);
+  });
+
+  it('groups all entities under one identical device block', () => {
+    const devices = [...parsed().values()].map((c) => c.device);
+    for (const d of devices) {
+      assert.deepEqual(d, {
+        identifiers: ['carbot_carbot'],
+        name: 'carbot',
+        manufacturer: 'carbot',
+        model: 'Raspberry Pi car',
+        sw_version: '1.2.3',
+      });
+    }
+  });
+
+  it('makes each button publish its command word, not retained, to the move topic', () => {
+    const configs = parsed();
+    for (const command of ['forward', 'backward', 'stop', 'faster', 'slower']) {
+      const c = configs.get(`homeassistant/button/carbot/${command}/config`);
+      assert.ok(c, command);
+      assert.equal(c.command_topic, 'carbot/move');
+      assert.equal(c.payload_press, command);
+      // carbot drops retained commands as stale, so a retained press would do nothing.
+      assert.equal(c.retain, false);
+      assert.equal(typeof c.name, 'string');
+    }
+  });
+
+  it('reads motion and speed from the STATE JSON, speed in percent', () => {
+    const configs = parsed();
+    const motion = configs.get('homeassistant/sensor/carbot/motion/config');
+    const speed = configs.get('homeassistant/sensor/carbot/speed/config');
+    assert.ok(motion && speed);
+    assert.equal(motion.state_topic, 'tele/carbot/STATE');
+    assert.equal(motion.value_template, '{{ value_json.motion }}');
+    assert.deepEqual(motion.options, ['stopped', 'forward', 'backward', 'reversing']);
+    assert.equal(speed.state_topic, 'tele/carbot/STATE');
+    assert.equal(speed.value_template, '{{ value_json.speed }}');
+    assert.equal(speed.unit_of_measurement, '%');
+  });
+
+  it('marks every entity unavailable from the LWT topic (Online/Offline)', () => {
+    for (const [topic, c] of parsed()) {
+      assert.equal(c.availability_topic, 'tele/carbot/LWT', topic);
+      assert.equal(c.payload_available, 'Online', topic);
+      assert.equal(c.payload_not_available, 'Offline', topic);
+    }
+  });
+
+  it('does not set the object_id option Home Assistant deprecated in 2025.10', () => {
+    for (const [topic, c] of parsed()) assert.equal('object_id' in c, false, topic);
+  });
+
+  it('follows the discovery prefix, device and topics it is given', () => {
+    const configs = parsed({
+      prefix: 'ha-test',
+      device: 'car 2/left',
+      moveTopic: 'garden/car2/move',
+      stateTopic: 'tele/car 2/left/STATE',
+      lwtTopic: 'tele/car 2/left/LWT',
+      version: '0.1.0',
+    });
+    // Topic levels and ids accept only [a-zA-Z0-9_-]; the device name itself is shown as is.
+    const stop = configs.get('ha-test/button/car_2_left/stop/config');
+    assert.ok(stop, [...configs.keys()].join(', '));
+    assert.equal(stop.unique_id, 'carbot_car_2_left_stop');
+    assert.equal(stop.command_topic, 'garden/car2/move');
+    assert.equal(stop.availability_topic, 'tele/car 2/left/LWT');
+    assert.deepEqual((stop.device as Config).identifiers, ['carbot_car_2_left']);
+    assert.equal((stop.device as Config).name, 'car 2/left');
+    for (const topic of configs.keys()) {
+      assert.match(topic, /^ha-test\/(button|sensor)\/[a-zA-Z0-9_-]+\/[a-zA-Z0-9_-]+\/config$/);
+    }
+  });
+
+  it('clears every config it published with an empty retained payload', () => {
+    const published = discoveryMessages(opts).map((m) => m.topic);
+    const cleared = clearMessages(opts);
+    assert.deepEqual(
+      cleared.map((m) => m.topic),
+      published,
+    );
+    for (const m of cleared) {
+      assert.equal(m.payload, '');
+      assert.equal(m.retain, true);
+    }
+  });
+});

@@ -1,0 +1,254 @@
+// carbot remote: talks to carbot over its own websocket (/ws next to this page).
+// Safety rules, because a stale command must never move the car:
+// - Only a stop is ever sent late: pressed while disconnected, it goes out the moment the
+//   page reconnects. Any other press while disconnected is dropped and says so.
+// - A stop that carbot has not answered within STOP_ANSWER_MS counts as lost: the page
+//   drops the connection, reconnects and sends it again.
+(function () {
+  'use strict';
+
+  var RETRY_MIN_MS = 500;
+  var RETRY_MAX_MS = 10000;
+  var CONNECT_TIMEOUT_MS = 8000;
+  var STOP_ANSWER_MS = 2000;
+  var KEYS = {
+    ArrowUp: 'forward',
+    ArrowDown: 'backward',
+    ArrowRight: 'faster',
+    '+': 'faster',
+    '=': 'faster',
+    ArrowLeft: 'slower',
+    '-': 'slower'
+  };
+
+  var socket = null;
+  var connected = false;
+  var connectStartedAt = 0;
+  var brokerOnline = false;
+  var carState = null;
+  var pendingStop = false;
+  var awaiting = []; // commands sent on this socket, in order, not yet answered
+  var retryMs = RETRY_MIN_MS;
+  var retryTimer = null;
+  var stopAnswerTimer = null;
+  var heartbeatMs = 5000;
+  var lastHeardAt = 0;
+
+  function $(id) { return document.getElementById(id); }
+
+  function socketUrl() {
+    var url = new URL('ws', document.baseURI);
+    url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+    // The cookie normally carries the token; the query is a fallback where cookies are off.
+    var token = new URLSearchParams(location.search).get('token');
+    if (token) url.searchParams.set('token', token);
+    return url.href;
+  }
+
+  function connect() {
+    clearTimeout(retryTimer);
+    retryTimer = null;
+    if (socket) return;
+    var ws;
+    try {
+      ws = new WebSocket(socketUrl());
+    } catch (e) {
+      scheduleReconnect();
+      return;
+    }
+    socket = ws;
+    connectStartedAt = Date.now();
+    ws.onopen = function () {
+      connected = true;
+      lastHeardAt = Date.now();
+      if (pendingStop) {
+        pendingStop = false;
+        transmit('stop');
+        say('Stop sent after reconnecting.');
+      }
+      render();
+    };
+    ws.onmessage = function (event) {
+      if (ws !== socket) return;
+      lastHeardAt = Date.now();
+      receive(event.data);
+    };
+    ws.onclose = function () {
+      if (ws === socket) dropped();
+    };
+  }
+
+  function dropped() {
+    var ws = socket;
+    socket = null;
+    connected = false;
+    if (ws) {
+      ws.onopen = ws.onmessage = ws.onclose = null;
+      try { ws.close(); } catch (e) { /* already closing */ }
+    }
+    if (awaiting.indexOf('stop') >= 0) pendingStop = true;
+    awaiting = [];
+    clearTimeout(stopAnswerTimer);
+    render();
+    scheduleReconnect();
+  }
+
+  function scheduleReconnect() {
+    if (retryTimer) return;
+    var delay = retryMs * (0.8 + Math.random() * 0.4);
+    retryMs = Math.min(retryMs * 2, RETRY_MAX_MS);
+    retryTimer = setTimeout(connect, delay);
+  }
+
+  function reconnectNow() {
+    retryMs = RETRY_MIN_MS;
+    if (!socket) connect();
+  }
+
+  function transmit(command) {
+    socket.send(command);
+    awaiting.push(command);
+    if (command === 'stop') {
+      clearTimeout(stopAnswerTimer);
+      stopAnswerTimer = setTimeout(function () {
+        if (awaiting.indexOf('stop') >= 0) {
+          say('No answer from carbot: reconnecting to send stop again.', 'error');
+          dropped();
+        }
+      }, STOP_ANSWER_MS);
+    }
+  }
+
+  function press(command) {
+    if (socket && connected && socket.readyState === WebSocket.OPEN) {
+      transmit(command);
+      return;
+    }
+    if (command === 'stop') {
+      pendingStop = true;
+      say('Not connected: stop will be sent the moment the page reconnects.', 'error');
+      reconnectNow();
+      render();
+      return;
+    }
+    say('Not connected: ' + command + ' was not sent.', 'error');
+  }
+
+  function receive(text) {
+    var message;
+    try { message = JSON.parse(text); } catch (e) { return; }
+    if (message.type === 'state') {
+      carState = message.state || null;
+      brokerOnline = message.online === true;
+      if (typeof message.heartbeatMs === 'number') heartbeatMs = message.heartbeatMs;
+      retryMs = RETRY_MIN_MS;
+      render();
+    } else if (message.type === 'link') {
+      brokerOnline = message.online === true;
+      render();
+    } else if (message.type === 'result') {
+      awaiting.shift();
+      if (awaiting.indexOf('stop') < 0) clearTimeout(stopAnswerTimer);
+      var result = message.result || {};
+      if (result.error) say('carbot refused: ' + result.error + '.', 'error');
+      else if (result.note) say(result.note);
+      else say('');
+    }
+  }
+
+  function say(text, kind) {
+    var el = $('message');
+    el.textContent = text;
+    el.dataset.kind = kind || 'info';
+  }
+
+  function render() {
+    var online = connected && brokerOnline;
+    $('status').dataset.online = String(online);
+    $('status-text').textContent = online ? 'Online' : 'Offline';
+    $('status-detail').textContent = !connected
+      ? (pendingStop ? 'No connection to carbot, reconnecting (stop queued)…' : 'No connection to carbot, reconnecting…')
+      : (brokerOnline ? 'Connected to carbot.' : 'carbot is up but has lost its MQTT broker; buttons still work.');
+
+    var motion = carState && typeof carState.motion === 'string' ? carState.motion : null;
+    var speed = carState && typeof carState.speed === 'number' ? carState.speed : null;
+    var reason = carState && typeof carState.reason === 'string' ? carState.reason : '';
+    $('readout').dataset.stale = String(!connected);
+    $('motion').textContent = motion || '—';
+    $('reason').textContent = !connected && carState ? 'last known' : (reason && reason !== 'command' ? 'by ' + reason : '');
+    $('speed').textContent = speed === null ? '—' : speed + ' %';
+    $('speed-bar').style.width = (speed === null ? 0 : Math.max(0, Math.min(100, speed))) + '%';
+
+    var buttons = document.querySelectorAll('button[data-command]');
+    for (var i = 0; i < buttons.length; i++) {
+      var b = buttons[i];
+      var command = b.dataset.command;
+      // Stop is never shown as unavailable: pressing it offline queues it.
+      if (command !== 'stop') b.setAttribute('aria-disabled', String(!connected));
+      var active = connected && (
+        (command === 'forward' && motion === 'forward') ||
+        (command === 'backward' && motion === 'backward') ||
+        (command === 'stop' && motion === 'stopped'));
+      b.dataset.active = String(active);
+    }
+  }
+
+  function wireButtons() {
+    var buttons = document.querySelectorAll('button[data-command]');
+    for (var i = 0; i < buttons.length; i++) {
+      (function (b) {
+        var command = b.dataset.command;
+        var pointerAt = 0;
+        if (command === 'stop') {
+          // Stop acts on touch-down: it cannot be lost to a finger sliding off or a scroll.
+          b.addEventListener('pointerdown', function (event) {
+            if (event.button !== 0) return;
+            pointerAt = Date.now();
+            press('stop');
+          });
+        }
+        // Everything else acts on click, which a scroll cancels: a swipe that starts on
+        // Forward must not drive the car. Click also covers Enter and assistive technology.
+        b.addEventListener('click', function () {
+          if (command === 'stop' && Date.now() - pointerAt < 1000) return;
+          press(command);
+        });
+      })(buttons[i]);
+    }
+  }
+
+  function wireKeys() {
+    document.addEventListener('keydown', function (event) {
+      if (event.ctrlKey || event.metaKey || event.altKey) return;
+      var command = event.code === 'Space' || event.key === ' ' ? 'stop' : KEYS[event.key];
+      if (!command) return;
+      // Arrows would scroll; Space would also press whichever button has the focus.
+      event.preventDefault();
+      if (event.repeat) return;
+      press(command);
+    });
+    document.addEventListener('keyup', function (event) {
+      if (event.code === 'Space' || event.key === ' ') event.preventDefault();
+    });
+  }
+
+  function watchConnection() {
+    setInterval(function () {
+      var now = Date.now();
+      if (socket && connected && now - lastHeardAt > heartbeatMs * 2.5) dropped();
+      else if (socket && !connected && now - connectStartedAt > CONNECT_TIMEOUT_MS) dropped();
+    }, 1000);
+    // A phone waking up or rejoining Wi-Fi should not wait out the backoff.
+    document.addEventListener('visibilitychange', function () {
+      if (document.visibilityState === 'visible') reconnectNow();
+    });
+    window.addEventListener('online', reconnectNow);
+    window.addEventListener('pageshow', reconnectNow);
+  }
+
+  wireButtons();
+  wireKeys();
+  watchConnection();
+  render();
+  connect();
+})();
