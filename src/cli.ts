@@ -3,6 +3,7 @@
  * The process: arguments, exit codes, signals. Everything it starts, it stops.
  */
 import { writeFileSync } from 'node:fs';
+import { relative } from 'node:path';
 import mqtt from 'mqtt';
 import { ConfigError, EX_CONFIG, loadConfig, settingsHelp, type Config } from './config';
 import { createLogger, flushLogger, type Logger } from './log';
@@ -159,7 +160,7 @@ async function run(argv: string[]): Promise<void> {
     if (config.embeddedBroker.enabled) {
       broker = await startEmbeddedBroker({ ...config.embeddedBroker, log });
       log.info(
-        `try it: carbot send forward   (or: mosquitto_pub -h ${config.embeddedBroker.host} -p ${broker.port} -t ${config.topics.move} -m forward)`,
+        `try it: node ${relative(process.cwd(), __filename) || 'dist/cli.js'} send forward   (or: mosquitto_pub -h ${config.embeddedBroker.host} -p ${broker.port} -t ${config.topics.move} -m forward)`,
       );
     }
     if (config.http.port !== 0) {

@@ -16,7 +16,7 @@ describe('--embedded-broker', () => {
     ]);
     await proc.waitForLine(/subscribed to carbot\/move/);
     assert.match(proc.output(), new RegExp(`embedded MQTT broker listening on mqtt://127.0.0.1:${port} and ws://127.0.0.1:${wsPort}`));
-    assert.match(proc.output(), /try it: carbot send forward/);
+    assert.match(proc.output(), /try it: node dist\/cli\.js send forward/);
 
     const phone = await connectClient(`ws://127.0.0.1:${wsPort}`);
     const results = await collect(phone, 'stat/carbot/RESULT');
