@@ -6,6 +6,7 @@ import { writeFileSync } from 'node:fs';
 import { relative } from 'node:path';
 import mqtt from 'mqtt';
 import { ConfigError, EX_CONFIG, loadConfig, settingsHelp, type Config } from './config';
+import type { Motion } from './drive';
 import { createLogger, flushLogger, type Logger } from './log';
 import { openHardware, type Hardware } from './motors';
 import { SimMotorBank } from './motors/sim';
@@ -13,6 +14,7 @@ import { startEmbeddedBroker, type EmbeddedBroker } from './mqtt/embedded-broker
 import { describeMqttError } from './mqtt/link';
 import { startRemoteServer, type RemoteServer } from './http/remote-server';
 import { CarService } from './service';
+import { createNotifier, statusText } from './systemd';
 import { VERSION } from './version';
 
 /** sysexits(3): the broker could not be reached. */
@@ -117,10 +119,34 @@ async function run(argv: string[]): Promise<void> {
   const sim = tracePath && hardware.motors instanceof SimMotorBank ? hardware.motors : undefined;
   if (sim) service.on('received', (at: bigint) => (sim.received = at));
 
+  // Only now, with pigpio initialised: it replaces the SIGCHLD handler, and Node installs its
+  // own (which the notifier's child processes need) when it spawns its first child.
+  const notifier = createNotifier(process.env, log);
+  notifier.status(`connecting to ${config.mqtt.url}`);
+  const showStatus = () => {
+    const state = service.state();
+    notifier.status(
+      statusText({
+        motion: state.motion as Motion,
+        speed: state.speed as number,
+        broker: service.brokerOnline() ? 'connected' : 'disconnected',
+      }),
+    );
+  };
+  service.on('link', (online: boolean) => {
+    if (online) {
+      notifier.ready();
+      notifier.startWatchdog();
+    }
+    showStatus();
+  });
+  service.on('state', showStatus);
+
   let exiting = false;
   const exit = async (why: string, code: number) => {
     if (exiting) return;
     exiting = true;
+    notifier.stopping();
     // The motors are zeroed first thing inside shutdown(); this bound is for the broker goodbye.
     const guard = setTimeout(() => {
       hardware.motors.stopAll();
@@ -135,6 +161,7 @@ async function run(argv: string[]): Promise<void> {
       log.error(`error while shutting down: ${(err as Error).message}`);
     }
     clearTimeout(guard);
+    notifier.close();
     if (sim && tracePath) {
       writeFileSync(tracePath, JSON.stringify(sim.writes.map((w) => [String(w.received ?? ''), String(w.at)])));
     }
@@ -144,9 +171,11 @@ async function run(argv: string[]): Promise<void> {
 
   // Installed after the hardware is open: pigpio's C library sets its own signal handlers
   // when it initialises, and ours must be the ones that run.
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
     process.on(signal, () => void exit(signal, 0));
   }
+  // systemctl stop sends SIGCONT after SIGTERM; pigpio's handler would exit 255 on it.
+  process.on('SIGCONT', () => undefined);
   const crash = (err: unknown) => {
     hardware.motors.stopAll();
     log.error(`uncaught error, motors stopped: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);

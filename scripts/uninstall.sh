@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Reverses scripts/install.sh: stops and disables carbot, removes the unit and /opt/carbot.
+# The settings (/etc/default/carbot, /etc/carbot/, drop-ins in carbot.service.d/) stay unless
+# --purge is given, so a later install picks them up again.
+set -euo pipefail
+
+usage() {
+  cat <<'EOF'
+Usage: sudo scripts/uninstall.sh [options]
+
+  --root DIR       uninstall from below DIR instead of / (DESTDIR=DIR works too); implies --no-systemctl
+  --no-systemctl   do not stop, disable or reload anything
+  --purge          also remove /etc/default/carbot, /etc/carbot/ and the unit's drop-ins
+  -h, --help       show this help
+EOF
+}
+
+die() {
+  echo "uninstall.sh: $*" >&2
+  exit 1
+}
+
+root="${DESTDIR:-}"
+run_systemctl=1
+purge=0
+
+while (($# > 0)); do
+  case "$1" in
+    --root) [[ $# -ge 2 ]] || die "--root needs a directory"; root="$2"; shift 2 ;;
+    --root=*) root="${1#--root=}"; shift ;;
+    --no-systemctl) run_systemctl=0; shift ;;
+    --purge) purge=1; shift ;;
+    -h | --help) usage; exit 0 ;;
+    *) usage >&2; die "unknown option: $1" ;;
+  esac
+done
+
+root="${root%/}"
+if [[ -n "$root" ]]; then run_systemctl=0; fi
+if [[ -z "$root" && $EUID -ne 0 ]]; then
+  die "run as root: sudo $0 $*"
+fi
+
+unit="$root/etc/systemd/system/carbot.service"
+
+if ((run_systemctl)); then
+  command -v systemctl >/dev/null || die "systemctl not found (--no-systemctl skips this step)"
+  if [[ -e "$unit" ]]; then
+    # Stopping lets carbot zero the motors and publish Offline before it goes.
+    systemctl disable --now carbot.service
+  fi
+fi
+
+rm -f "$unit"
+rm -rf "$root/opt/carbot"
+echo "uninstall.sh: removed $unit and $root/opt/carbot"
+
+if ((purge)); then
+  rm -rf "$root/etc/default/carbot" "$root/etc/carbot" "$root/etc/systemd/system/carbot.service.d"
+  echo "uninstall.sh: removed $root/etc/default/carbot, $root/etc/carbot and any drop-ins"
+else
+  echo "uninstall.sh: kept $root/etc/default/carbot and $root/etc/carbot (--purge removes them)"
+fi
+
+if ((run_systemctl)); then
+  systemctl daemon-reload
+  systemctl reset-failed carbot.service 2>/dev/null || true
+fi

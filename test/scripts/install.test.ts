@@ -1,0 +1,268 @@
+import assert from 'node:assert/strict';
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import {
+  chmodSync,
+  chownSync,
+  cpSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+/**
+ * scripts/install.sh and uninstall.sh against a temporary root (--root, --no-systemctl).
+ * The source tree is a small stand-in for the real checkout: the real scripts, unit and
+ * templates, plus a package with one production and one development dependency (local
+ * tarballs, so `npm ci` works offline in a second) and a build script that writes
+ * dist/cli.js. A real `npm ci` of carbot takes minutes on a Pi; this keeps the test fast.
+ */
+const REPO = path.join(__dirname, '..', '..');
+
+function run(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): SpawnSyncReturns<string> {
+  const { DESTDIR: _ignored, ...inherited } = process.env;
+  return spawnSync(cmd, args, {
+    cwd: opts.cwd,
+    encoding: 'utf8',
+    env: {
+      ...inherited,
+      npm_config_update_notifier: 'false',
+      npm_config_audit: 'false',
+      npm_config_fund: 'false',
+      ...opts.env,
+    },
+  });
+}
+
+function ok(result: SpawnSyncReturns<string>, what: string): SpawnSyncReturns<string> {
+  assert.equal(result.status, 0, `${what} failed (${result.status}):\n${result.stdout}\n${result.stderr}`);
+  return result;
+}
+
+function pack(vendor: string, name: string): string {
+  const dir = path.join(vendor, name, 'package');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name, version: '1.0.0', main: 'index.js' }));
+  writeFileSync(path.join(dir, 'index.js'), `module.exports = ${JSON.stringify(name)};\n`);
+  const tarball = path.join(vendor, `${name}-1.0.0.tgz`);
+  ok(run('tar', ['-czf', tarball, '-C', path.join(vendor, name), 'package']), `packing ${name}`);
+  rmSync(path.join(vendor, name), { recursive: true });
+  return `file:vendor/${name}-1.0.0.tgz`;
+}
+
+function makeSourceTree(dir: string): void {
+  mkdirSync(path.join(dir, 'scripts'), { recursive: true });
+  for (const file of ['install.sh', 'uninstall.sh', 'carbot.default', 'config.example.json']) {
+    cpSync(path.join(REPO, 'scripts', file), path.join(dir, 'scripts', file));
+  }
+  cpSync(path.join(REPO, 'carbot.service'), path.join(dir, 'carbot.service'));
+  const vendor = path.join(dir, 'vendor');
+  mkdirSync(vendor);
+  writeFileSync(
+    path.join(dir, 'build.js'),
+    `const fs = require('fs');\nfs.mkdirSync('dist', { recursive: true });\nfs.writeFileSync('dist/cli.js', 'console.log(require("prod-dep"));\\n');\n`,
+  );
+  writeFileSync(
+    path.join(dir, 'package.json'),
+    JSON.stringify(
+      {
+        name: 'carbot',
+        version: '9.8.7',
+        private: true,
+        scripts: { build: 'node build.js' },
+        dependencies: { 'prod-dep': pack(vendor, 'prod-dep') },
+        devDependencies: { 'dev-dep': pack(vendor, 'dev-dep') },
+      },
+      null,
+      2,
+    ),
+  );
+  ok(run('npm', ['install', '--offline', '--no-audit', '--no-fund'], { cwd: dir }), 'npm install in the fake source tree');
+  ok(run('npm', ['run', 'build'], { cwd: dir }), 'building the fake source tree');
+}
+
+/** Every file below dir: type, mode, owner and content hash (or link target). */
+function snapshot(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (rel: string): void => {
+    const full = path.join(dir, rel);
+    const st = lstatSync(full);
+    const mode = (st.mode & 0o7777).toString(8);
+    if (st.isSymbolicLink()) out[rel] = `link ${readlinkSync(full)}`;
+    else if (st.isDirectory()) {
+      out[rel] = `dir ${mode} ${st.uid}`;
+      for (const name of readdirSync(full)) walk(path.join(rel, name));
+    } else out[rel] = `file ${mode} ${st.uid} ${createHash('sha256').update(readFileSync(full)).digest('hex')}`;
+  };
+  walk('.');
+  return out;
+}
+
+const mode = (file: string): string => (statSync(file).mode & 0o777).toString(8).padStart(4, '0');
+
+describe('scripts/install.sh and scripts/uninstall.sh', function () {
+  this.timeout(60000);
+  let tmp: string;
+  let src: string;
+  let n = 0;
+
+  before(() => {
+    tmp = mkdtempSync(path.join(os.tmpdir(), 'carbot-install-'));
+    src = path.join(tmp, 'src');
+    makeSourceTree(src);
+  });
+
+  after(() => {
+    rmSync(tmp, { recursive: true, force: true });
+  });
+
+  const newRoot = (): string => path.join(tmp, `root${++n}`);
+  const install = (...args: string[]): SpawnSyncReturns<string> =>
+    run('bash', [path.join(src, 'scripts', 'install.sh'), '--no-systemctl', ...args]);
+  const uninstall = (...args: string[]): SpawnSyncReturns<string> =>
+    run('bash', [path.join(src, 'scripts', 'uninstall.sh'), '--no-systemctl', ...args]);
+
+  it('builds the source tree and installs carbot, its unit and its settings into an empty root', () => {
+    const root = newRoot();
+    rmSync(path.join(src, 'dist'), { recursive: true });
+    rmSync(path.join(src, 'node_modules'), { recursive: true });
+
+    ok(install('--root', root), 'install');
+
+    assert.ok(existsSync(path.join(src, 'dist', 'cli.js')), 'npm run build ran in the source tree');
+    const opt = path.join(root, 'opt', 'carbot');
+    for (const file of ['dist/cli.js', 'package.json', 'package-lock.json']) {
+      assert.equal(readFileSync(path.join(opt, file), 'utf8'), readFileSync(path.join(src, file), 'utf8'), file);
+    }
+    assert.ok(existsSync(path.join(opt, 'node_modules', 'prod-dep', 'index.js')), 'production dependency installed');
+    assert.ok(!existsSync(path.join(opt, 'node_modules', 'dev-dep')), 'development dependency left out');
+    // The installed service starts and finds its dependency.
+    assert.equal(ok(run(process.execPath, [path.join(opt, 'dist', 'cli.js')]), 'the installed cli').stdout, 'prod-dep\n');
+
+    const unit = path.join(root, 'etc', 'systemd', 'system', 'carbot.service');
+    assert.equal(readFileSync(unit, 'utf8'), readFileSync(path.join(REPO, 'carbot.service'), 'utf8'));
+    assert.equal(mode(unit), '0644');
+    const defaults = path.join(root, 'etc', 'default', 'carbot');
+    assert.equal(readFileSync(defaults, 'utf8'), readFileSync(path.join(REPO, 'scripts', 'carbot.default'), 'utf8'));
+    assert.equal(mode(defaults), '0600');
+    const config = path.join(root, 'etc', 'carbot', 'config.json');
+    assert.equal(readFileSync(config, 'utf8'), readFileSync(path.join(REPO, 'scripts', 'config.example.json'), 'utf8'));
+    assert.equal(mode(config), '0600');
+    assert.equal(mode(path.join(root, 'etc', 'carbot')), '0755');
+    assert.deepEqual(
+      readdirSync(path.join(root, 'opt')),
+      ['carbot'],
+      'no staging directory left behind',
+    );
+  });
+
+  it('leaves exactly the same files when run a second time', () => {
+    const root = newRoot();
+    ok(install('--root', root), 'first install');
+    const first = snapshot(root);
+    ok(install('--root', root), 'second install');
+    assert.deepEqual(snapshot(root), first);
+  });
+
+  it('never touches an existing /etc/default/carbot or /etc/carbot/config.json', () => {
+    const root = newRoot();
+    const defaults = path.join(root, 'etc', 'default', 'carbot');
+    const config = path.join(root, 'etc', 'carbot', 'config.json');
+    mkdirSync(path.dirname(defaults), { recursive: true });
+    mkdirSync(path.dirname(config), { recursive: true });
+    writeFileSync(defaults, 'CARBOT_MQTT_URL=mqtt://broker.lan:1883\nCARBOT_LOG_LEVEL=debug\n');
+    chmodSync(defaults, 0o640);
+    writeFileSync(config, '{"device":"car2"}\n');
+    chmodSync(config, 0o644);
+
+    const out = ok(install('--root', root, '--skip-build'), 'install').stdout;
+    ok(install('--root', root, '--skip-build'), 'second install');
+
+    assert.equal(readFileSync(defaults, 'utf8'), 'CARBOT_MQTT_URL=mqtt://broker.lan:1883\nCARBOT_LOG_LEVEL=debug\n');
+    assert.equal(mode(defaults), '0640');
+    assert.equal(readFileSync(config, 'utf8'), '{"device":"car2"}\n');
+    assert.equal(mode(config), '0644');
+    assert.match(out, /kept the existing .*\/etc\/default\/carbot/);
+  });
+
+  it('installs files owned by the installing user, whoever owns the checkout', () => {
+    const root = newRoot();
+    const checkout = path.join(tmp, 'someone-elses-checkout');
+    cpSync(src, checkout, { recursive: true });
+    // As root (CI, sudo) the checkout belongs to a user who must not be able to change what root runs.
+    if (process.getuid?.() === 0) {
+      for (const file of Object.keys(snapshot(checkout))) chownSync(path.join(checkout, file), 65534, 65534);
+    }
+    ok(run('bash', [path.join(checkout, 'scripts', 'install.sh'), '--root', root, '--skip-build']), 'install');
+
+    const owners = new Set(
+      Object.keys(snapshot(path.join(root, 'opt', 'carbot'))).map((file) => lstatSync(path.join(root, 'opt', 'carbot', file)).uid),
+    );
+    assert.deepEqual([...owners], [process.getuid?.()]);
+  });
+
+  it('refuses to install without Node 20 and says exactly how to get it', () => {
+    const root = newRoot();
+    const oldNode = path.join(tmp, 'node18');
+    writeFileSync(oldNode, '#!/bin/sh\necho v18.19.0\n');
+    chmodSync(oldNode, 0o755);
+
+    const result = install('--root', root, '--node', oldNode);
+
+    assert.equal(result.status, 1);
+    assert.match(result.stderr, /needs Node\.js 20 or newer .*found v18\.19\.0/);
+    assert.match(result.stderr, /'apt install nodejs'\) is Node 18/);
+    assert.match(result.stderr, /curl -fsSL https:\/\/deb\.nodesource\.com\/setup_20\.x \| sudo -E bash -/);
+    assert.match(result.stderr, /sudo apt-get install -y nodejs/);
+    assert.ok(!existsSync(root), 'nothing installed');
+  });
+
+  it('honours DESTDIR and writes a --node other than /usr/bin/node into the unit', () => {
+    const root = newRoot();
+    const node = path.join(tmp, 'bin', 'node');
+    mkdirSync(path.dirname(node), { recursive: true });
+    writeFileSync(node, `#!/bin/sh\nexec ${JSON.stringify(process.execPath)} "$@"\n`);
+    chmodSync(node, 0o755);
+
+    ok(
+      run('bash', [path.join(src, 'scripts', 'install.sh'), '--skip-build', '--node', node], { env: { DESTDIR: root } }),
+      'install with DESTDIR',
+    );
+
+    const unit = readFileSync(path.join(root, 'etc', 'systemd', 'system', 'carbot.service'), 'utf8');
+    assert.match(unit, new RegExp(`^ExecStart=${node} /opt/carbot/dist/cli.js$`, 'm'));
+    assert.ok(existsSync(path.join(root, 'opt', 'carbot', 'dist', 'cli.js')));
+  });
+
+  it('uninstalls the program and the unit but keeps the settings until --purge', () => {
+    const root = newRoot();
+    ok(install('--root', root, '--skip-build'), 'install');
+    const dropIn = path.join(root, 'etc', 'systemd', 'system', 'carbot.service.d', 'override.conf');
+    mkdirSync(path.dirname(dropIn));
+    writeFileSync(dropIn, '[Service]\nEnvironment=CARBOT_LOG_LEVEL=debug\n');
+
+    ok(uninstall('--root', root), 'uninstall');
+    assert.ok(!existsSync(path.join(root, 'opt', 'carbot')));
+    assert.ok(!existsSync(path.join(root, 'etc', 'systemd', 'system', 'carbot.service')));
+    assert.ok(existsSync(path.join(root, 'etc', 'default', 'carbot')));
+    assert.ok(existsSync(path.join(root, 'etc', 'carbot', 'config.json')));
+    assert.ok(existsSync(dropIn));
+
+    ok(uninstall('--root', root), 'uninstalling again');
+
+    ok(uninstall('--root', root, '--purge'), 'uninstall --purge');
+    assert.ok(!existsSync(path.join(root, 'etc', 'default', 'carbot')));
+    assert.ok(!existsSync(path.join(root, 'etc', 'carbot')));
+    assert.ok(!existsSync(path.dirname(dropIn)));
+    assert.ok(existsSync(path.join(root, 'etc', 'systemd', 'system')), 'systemd directories stay');
+  });
+});

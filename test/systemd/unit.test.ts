@@ -1,0 +1,80 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+const UNIT = path.join(__dirname, '..', '..', 'carbot.service');
+const SHIPPED_NODE = '/usr/bin/node';
+
+/** The [Service] settings of the unit, the last assignment winning as in systemd. */
+function serviceSettings(text: string): Map<string, string> {
+  const settings = new Map<string, string>();
+  let section = '';
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#') || line.startsWith(';')) continue;
+    const header = /^\[(.+)\]$/.exec(line);
+    if (header) {
+      section = header[1] ?? '';
+      continue;
+    }
+    const eq = line.indexOf('=');
+    if (section === 'Service' && eq > 0) settings.set(line.slice(0, eq), line.slice(eq + 1));
+  }
+  return settings;
+}
+
+describe('carbot.service', () => {
+  const text = readFileSync(UNIT, 'utf8');
+  const service = serviceSettings(text);
+
+  it('passes systemd-analyze verify without a word', function () {
+    this.timeout(20000);
+    // verify checks that ExecStart's program exists and is executable. The shipped path is
+    // where Raspberry Pi OS and NodeSource put node; a machine with node elsewhere checks a
+    // copy that differs in that one path.
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'carbot-unit-'));
+    try {
+      const copy = path.join(dir, 'carbot.service');
+      writeFileSync(copy, text.replace(`ExecStart=${SHIPPED_NODE} `, `ExecStart=${process.execPath} `));
+      const result = spawnSync('systemd-analyze', ['verify', copy], { encoding: 'utf8' });
+      if (result.error) {
+        throw new Error(`cannot run systemd-analyze (apt-get install systemd): ${result.error.message}`);
+      }
+      assert.equal(`${result.stdout}${result.stderr}`, '');
+      assert.equal(result.status, 0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('runs the compiled service from /opt/carbot with the system node', () => {
+    assert.equal(service.get('ExecStart'), `${SHIPPED_NODE} /opt/carbot/dist/cli.js`);
+    assert.equal(service.get('EnvironmentFile'), '-/etc/default/carbot');
+  });
+
+  it('waits for readiness, is watched, and restarts on failure but not on a configuration error', () => {
+    assert.equal(service.get('Type'), 'notify');
+    assert.equal(service.get('NotifyAccess'), 'all');
+    assert.equal(service.get('WatchdogSec'), '10s');
+    assert.equal(service.get('Restart'), 'on-failure');
+    assert.equal(service.get('RestartPreventExitStatus'), '78');
+  });
+
+  it('gives the 3 s shutdown room before SIGKILL', () => {
+    const stop = /^(\d+)s$/.exec(service.get('TimeoutStopSec') ?? '');
+    assert.ok(stop && Number(stop[1]) > 3, `TimeoutStopSec=${service.get('TimeoutStopSec')}`);
+  });
+
+  it('says why for every setting in the hardening block', () => {
+    const lines = text.split('\n');
+    const start = lines.findIndex((l) => l.startsWith('# Hardening'));
+    const end = lines.findIndex((l) => l.startsWith('# Left out on purpose'));
+    assert.ok(start > 0 && end > start);
+    const uncommented = lines
+      .slice(start + 1, end)
+      .filter((line, i, block) => /^\w+=/.test(line) && !(block[i - 1] ?? '').startsWith('#'));
+    assert.deepEqual(uncommented, []);
+  });
+});
