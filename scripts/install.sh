@@ -103,6 +103,8 @@ mkdir -p "$root/opt"
 stage="$(mktemp -d "$root/opt/.carbot-install.XXXXXX")"
 trap 'rm -rf "$stage"' EXIT
 cp -R "$src/dist" "$stage/dist"
+# The browser remote's page, served from beside dist/.
+cp -R "$src/web" "$stage/web"
 cp "$src/package.json" "$src/package-lock.json" "$stage/"
 mkdir "$stage/node_modules"
 cp -R "$src/node_modules/." "$stage/node_modules/"

@@ -65,6 +65,7 @@ function makeSourceTree(dir: string): void {
     cpSync(path.join(REPO, 'scripts', file), path.join(dir, 'scripts', file));
   }
   cpSync(path.join(REPO, 'carbot.service'), path.join(dir, 'carbot.service'));
+  cpSync(path.join(REPO, 'web'), path.join(dir, 'web'), { recursive: true });
   const vendor = path.join(dir, 'vendor');
   mkdirSync(vendor);
   writeFileSync(
@@ -140,7 +141,7 @@ describe('scripts/install.sh and scripts/uninstall.sh', function () {
 
     assert.ok(existsSync(path.join(src, 'dist', 'cli.js')), 'npm run build ran in the source tree');
     const opt = path.join(root, 'opt', 'carbot');
-    for (const file of ['dist/cli.js', 'package.json', 'package-lock.json']) {
+    for (const file of ['dist/cli.js', 'package.json', 'package-lock.json', 'web/remote.html', 'web/remote.js']) {
       assert.equal(readFileSync(path.join(opt, file), 'utf8'), readFileSync(path.join(src, file), 'utf8'), file);
     }
     assert.ok(existsSync(path.join(opt, 'node_modules', 'prod-dep', 'index.js')), 'production dependency installed');
