@@ -126,6 +126,8 @@ describe('GPIO backend selection in the compiled CLI', () => {
   it('gpio=auto off a Pi warns and uses simulated motors', async () => {
     const proc = spawnCarbot(['--gpio', 'auto', '--mqtt-url', 'mqtt://127.0.0.1:1']);
     await proc.waitForLine(/GPIO backend: sim/);
+    // Signal handlers go in after the hardware is open (pigpio replaces them); wait for that.
+    await proc.waitForLine(/connecting to mqtt/);
     assert.match(proc.output(), /warn .*not a Raspberry Pi .*using simulated motors/);
     assert.equal((await proc.kill('SIGTERM')).code, 0);
   });
