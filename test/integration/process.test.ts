@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
 import { againstEachBroker } from '../support/matrix';
 import { closeClient, collect, connectClient, type Recorder } from '../support/mqtt';
-import { spawnCarbot, spawnProcess, CLI_PATH } from '../support/process';
+import { spawnCarbot, spawnProcess, CLI_PATH, REPO_ROOT } from '../support/process';
 
 const EX_CONFIG = 78;
 
@@ -91,6 +91,43 @@ againstEachBroker('carbot as a process', (broker) => {
     assert.match(out, /shutting down \(SIGTERM\)/);
     assert.match(out, /stopped \(shutdown\)/);
     assert.match(out, /motor outputs zeroed/);
+  });
+
+  it('SIGINT (Ctrl-C) shuts down like SIGTERM', async () => {
+    const proc = await start();
+    const from = lwt.messages.length;
+    assert.equal((await proc.kill('SIGINT')).code, 0);
+    assert.equal((await lwt.waitFor(() => true, 3000, from)).payload, 'Offline');
+    assert.match(proc.output(), /shutting down \(SIGINT\)/);
+  });
+
+  it('an uncaught error stops the motors, says so, publishes Offline and exits 1', async () => {
+    const states = await collect(client, 'tele/carbot/STATE');
+    const proc = spawnProcess(
+      process.execPath,
+      ['--require', join(REPO_ROOT, 'test', 'fixtures', 'throw-later.js'), CLI_PATH, '--mqtt-url', broker().url, '--gpio', 'sim'],
+      { CARBOT_HTTP_PORT: '0', CARBOT_TEST_THROW_AFTER_MS: '1500' },
+    );
+    await proc.waitForLine(/subscribed to carbot\/move/);
+    await client.publishAsync('carbot/move', 'forward', { qos: 1 });
+    await states.waitFor((m) => JSON.parse(m.payload).motion === 'forward');
+    const from = states.messages.length;
+    assert.equal((await proc.exited).code, 1);
+    assert.match(proc.output(), /uncaught error, motors stopped: Error: simulated bug/);
+    const last = JSON.parse((await states.waitFor(() => true, 3000, from)).payload);
+    assert.equal(last.motion, 'stopped');
+    assert.deepEqual(last.motors, { left: 0, right: 0 });
+    assert.equal(lwt.messages.at(-1)?.payload, 'Offline');
+  });
+
+  it('republishes STATE every telePeriod seconds without a change', async () => {
+    const states = await collect(client, 'tele/carbot/STATE');
+    const proc = spawnCarbot(['--mqtt-url', broker().url, '--gpio', 'sim', '--tele-period', '1']);
+    await proc.waitForLine(/subscribed to carbot\/move/);
+    await states.waitFor(() => states.messages.length >= 3, 5000);
+    assert.ok(states.messages.every((m) => JSON.parse(m.payload).motion === 'stopped'));
+    assert.equal(new Set(states.messages.map((m) => JSON.parse(m.payload).uptime)).size >= 2, true);
+    await proc.kill('SIGTERM');
   });
 
   it('SIGKILL: the broker publishes the Offline will', async () => {
