@@ -23,7 +23,8 @@ export const MAX_PAYLOAD_BYTES = 256;
 /** How much of a rejected payload is echoed back in RESULT and the log. */
 const ECHO_CHARS = 64;
 
-const ALIASES: Record<string, Move> = {
+// Without a prototype: `constructor` and `__proto__` would otherwise be found as commands.
+const ALIASES: Record<string, Move> = Object.assign(Object.create(null) as Record<string, Move>, {
   forward: 'forward',
   f: 'forward',
   backward: 'backward',
@@ -36,7 +37,7 @@ const ALIASES: Record<string, Move> = {
   '+': 'faster',
   slower: 'slower',
   '-': 'slower',
-};
+});
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 // Control characters other than tab/newline/carriage return mean someone sent binary.

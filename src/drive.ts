@@ -33,6 +33,9 @@ export interface DriveState {
   resumeAt?: number;
   /** When `output` was last advanced, for the ramp. */
   outputAt: number;
+  /** The direction the output last had and when it came to zero: a reversal waits from then. */
+  lastDirection?: Direction;
+  zeroAt?: number;
   lastCommandAt: number;
   limits: Record<TrackEnd, boolean>;
 }
@@ -77,6 +80,10 @@ const sign = (d: Direction) => (d === 'forward' ? 1 : -1);
 const isDriving = (m: Motion): m is Direction => m === 'forward' || m === 'backward';
 // `+ 0` turns -0 into 0, so a stopped motor reads 0 everywhere.
 const round3 = (x: number) => Math.round(x * 1000) / 1000 + 0;
+// A ramp step is rounded finer than a target: a slow ramp rises less than 0.001 per tick
+// (1 %/s is 0.0002 per 20 ms), and rounding that to 0.001 on every tick either stalls the
+// ramp at zero or runs it faster than asked.
+const round6 = (x: number) => Math.round(x * 1e6) / 1e6 + 0;
 
 export function targetOutput(state: DriveState): number {
   return isDriving(state.motion) ? round3((sign(state.motion) * state.speed) / 100) : 0;
@@ -90,7 +97,7 @@ function advanceOutput(state: DriveState, settings: DriveSettings, now: number):
   if (settings.accelPercentPerSec > 0 && rising) {
     const maxRise = (settings.accelPercentPerSec / 100) * ((now - state.outputAt) / 1000);
     const magnitude = Math.min(Math.abs(target), Math.abs(state.output) + maxRise);
-    output = round3(Math.sign(target) * magnitude);
+    output = round6(Math.sign(target) * magnitude);
   }
   return { ...state, output, outputAt: now };
 }
@@ -125,7 +132,10 @@ function transition(
 ): DriveState {
   // A ramp starts counting when the target changes, not when the output last moved.
   const steady = from.output === targetOutput(from);
-  const next = advanceOutput(steady ? { ...to, outputAt: now } : to, settings, now);
+  let next = advanceOutput(steady ? { ...to, outputAt: now } : to, settings, now);
+  if (from.output !== 0 && next.output === 0) {
+    next = { ...next, lastDirection: from.output > 0 ? 'forward' : 'backward', zeroAt: now };
+  }
   if (next.motion !== from.motion || (isDriving(next.motion) && next.speed !== from.speed)) {
     logs.push({ level: 'info', message: describe(next, settings) });
   }
@@ -226,7 +236,14 @@ function command(
         wanted = state;
         break;
       }
-      if (state.motion === 'stopped') {
+      // A stop in between does not make a reversal safe: the motor may still be spinning.
+      const spinningBack =
+        state.lastDirection !== undefined && state.lastDirection !== dir && state.zeroAt !== undefined
+          ? state.zeroAt + settings.reverseDelayMs
+          : undefined;
+      if (state.motion === 'stopped' && spinningBack !== undefined && now < spinningBack) {
+        wanted = { ...wanted, motion: 'reversing', heading: dir, resumeAt: spinningBack, reason: 'command' };
+      } else if (state.motion === 'stopped') {
         wanted = { ...wanted, motion: dir, reason: 'command' };
       } else if (state.motion === 'reversing') {
         wanted = { ...wanted, heading: dir, reason: 'command' };

@@ -17,16 +17,20 @@ export interface LinkOptions {
 }
 
 /** Turns an mqtt.js error into a line a user can act on; never includes the password. */
-export function describeMqttError(err: Error & { code?: string | number }, url: string): string {
+export function describeMqttError(err: Error & { code?: string | number; reason?: string }, url: string): string {
   const code = err.code;
   if (code === 'ECONNREFUSED') return `broker at ${url} refused the connection (is mosquitto running?)`;
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return `broker host in ${url} not found`;
   if (code === 4 || code === 134) return `broker at ${url} rejected the user name or password`;
-  if (code === 5 || code === 135) return `broker at ${url} says carbot is not authorised to connect`;
-  if (typeof code === 'string' && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/.test(code)) {
-    return `TLS to ${url} failed: ${err.message} (check mqtt.ca, mqtt.cert and mqtt.key)`;
+  // mosquitto answers a wrong password with 5 too, not with 4.
+  if (code === 5 || code === 135) {
+    return `broker at ${url} says carbot is not authorised to connect (check mqtt.username and the password)`;
   }
-  return `broker ${url}: ${err.message}`;
+  if (typeof code === 'string' && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|ERR_SSL/.test(code)) {
+    // OpenSSL's own message ends in a newline and names its source files; `reason` is the readable part.
+    return `TLS to ${url} failed: ${(err.reason ?? err.message).trim()} (check mqtt.ca, mqtt.cert and mqtt.key)`;
+  }
+  return `broker ${url}: ${err.message.trim()}`;
 }
 
 /**

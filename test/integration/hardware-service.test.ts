@@ -113,7 +113,9 @@ describe('carbot on a (faked) Raspberry Pi', () => {
       error: 'forward limit switch is closed',
     });
     assert.deepEqual(car.calls.take(), []);
-    assert.equal(car.service.command('backward', 'test').motion, 'backward');
+    assert.equal(car.service.command('backward', 'test').motion, 'reversing');
+    clock.tick(250);
+    assert.equal(car.service.state().motion, 'backward');
   });
 
   it('a GPIO write that fails stops every motor, reports it in STATE and asks to exit', async () => {

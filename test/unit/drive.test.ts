@@ -152,6 +152,34 @@ describe('drive state machine', () => {
     });
   });
 
+  describe('a stop between two directions', () => {
+    it('does not cut the reversal pause short', () => {
+      const car = new Car(clock);
+      car.send('backward');
+      clock.tick(1000);
+      car.send('stop');
+      clock.tick(100);
+      assert.deepEqual(car.send('forward'), { move: 'forward', motion: 'reversing', speed: 50 });
+      clock.tick(149);
+      assert.equal(car.state.output, 0);
+      clock.tick(1);
+      assert.deepEqual(car.outputs, [-0.5, 0, 0.5]);
+    });
+    it('after the pause has passed, a direction from stopped starts at once', () => {
+      const car = new Car(clock);
+      car.send('backward');
+      car.send('stop');
+      clock.tick(250);
+      assert.equal(car.send('forward')?.motion, 'forward');
+    });
+    it('the same direction again needs no pause', () => {
+      const car = new Car(clock);
+      car.send('forward');
+      car.send('stop');
+      assert.equal(car.send('forward')?.motion, 'forward');
+    });
+  });
+
   describe('from reversing', () => {
     it('stop cancels the pending direction change', () => {
       const car = new Car(clock);
@@ -314,9 +342,13 @@ describe('drive state machine', () => {
         speed: 50,
         error: 'forward limit switch is closed',
       });
-      assert.equal(car.send('backward')?.motion, 'backward');
+      // Away from the switch is allowed, through the reversal pause: the motor was driving forward.
+      assert.equal(car.send('backward')?.motion, 'reversing');
+      clock.tick(250);
+      assert.equal(car.state.motion, 'backward');
       car.apply({ type: 'limit', end: 'forward', closed: false, now: clock.now });
       car.send('stop');
+      clock.tick(250);
       assert.equal(car.send('forward')?.motion, 'forward');
     });
     it('the switch behind does not stop the car', () => {
