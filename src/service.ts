@@ -7,7 +7,7 @@ import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { parseCommand } from './commands';
 import type { Config } from './config';
-import { initialState, step, targetOutput, type DriveEvent, type DriveState } from './drive';
+import { initialState, step, type DriveEvent, type DriveState, type LogEntry } from './drive';
 import type { Logger } from './log';
 import { BrokerLink } from './mqtt/link';
 import type { CarView } from './car-view';
@@ -27,6 +27,9 @@ const systemClock: Clock = {
   setTimeout: (fn, ms) => setTimeout(fn, ms),
   clearTimeout: (t) => clearTimeout(t),
 };
+
+/** The shortest time between two STATE publishes while the state keeps changing. */
+export const STATE_INTERVAL_MS = 50;
 
 export interface ServiceDeps {
   config: Config;
@@ -54,9 +57,12 @@ export class CarService extends EventEmitter implements CarView {
   private readonly startedAt = Date.now();
   private wakeTimer?: NodeJS.Timeout;
   private teleTimer?: NodeJS.Timeout;
-  private statePending = false;
+  private stateTimer?: NodeJS.Timeout;
+  private lastStateAt = -Infinity;
   private fault?: string;
   private stopping = false;
+  /** While a command is being handled: its log lines, written once its RESULT is out. */
+  private heldLogs?: LogEntry[];
 
   constructor(private readonly deps: ServiceDeps) {
     super();
@@ -120,6 +126,9 @@ export class CarService extends EventEmitter implements CarView {
   command(payload: Buffer | string, source: string): Record<string, unknown> {
     const { log } = this.deps;
     const parsed = parseCommand(payload);
+    // The sender waits for the RESULT and journald does not: a command's log lines (each a
+    // synchronous write to a pipe under systemd) are written once the RESULT has left.
+    const held: LogEntry[] = [];
     let result: Record<string, unknown>;
     if (!parsed.ok) {
       result = parsed.rejection;
@@ -127,15 +136,27 @@ export class CarService extends EventEmitter implements CarView {
         .filter(([k]) => k !== 'error')
         .map(([k, v]) => `${k} ${JSON.stringify(v)}`)
         .join(', ');
-      log.warn(`rejected command from ${source}: ${result.error}${detail ? ` (${detail})` : ''}`);
+      held.push({ level: 'warn', message: `rejected command from ${source}: ${result.error}${detail ? ` (${detail})` : ''}` });
+    } else if (this.stopping) {
+      result = { move: parsed.command.move, motion: this.drive.motion, speed: this.drive.speed, error: 'shutting down' };
     } else {
-      log.debug(`command from ${source}: ${JSON.stringify(parsed.command)}`);
-      result = this.stopping
-        ? { move: parsed.command.move, motion: this.drive.motion, speed: this.drive.speed, error: 'shutting down' }
-        : (this.apply({ type: 'command', command: parsed.command, now: this.clock.now() }) ?? {});
+      // winston runs a disabled level's call through its whole stream before dropping it.
+      if (log.isLevelEnabled('debug')) log.debug(`command from ${source}: ${JSON.stringify(String(payload))}`);
+      this.heldLogs = held;
+      try {
+        result = this.apply({ type: 'command', command: parsed.command, now: this.clock.now() }) ?? {};
+      } finally {
+        this.heldLogs = undefined;
+      }
     }
     this.link.publish(this.deps.config.topics.result, JSON.stringify(result), this.deps.config.mqtt.qos);
+    // mqtt.js corks the socket for a publish and uncorks it on the next tick: queued after that.
+    if (held.length > 0) process.nextTick(() => this.writeLogs(held));
     return result;
+  }
+
+  private writeLogs(entries: readonly LogEntry[]): void {
+    for (const entry of entries) this.deps.log[entry.level](entry.message);
   }
 
   private onMessage(payload: Buffer, retained: boolean): void {
@@ -155,13 +176,17 @@ export class CarService extends EventEmitter implements CarView {
   }
 
   private apply(event: DriveEvent): Record<string, unknown> | undefined {
-    const { config, log } = this.deps;
+    const { config } = this.deps;
     const before = this.drive;
     const next = step(before, event, config.drive);
     this.drive = next.state;
-    for (const entry of next.logs) log[entry.level](entry.message);
+    // The pins first, the log lines after: a stop must not wait for its line to reach journald
+    // (Node writes to a pipe synchronously).
+    const failure = next.state.output !== before.output ? this.writeMotors(next.state.output) : undefined;
+    if (this.heldLogs && !failure) this.heldLogs.push(...next.logs);
+    else this.writeLogs(next.logs);
+    if (failure) this.motorsFailed(failure);
 
-    if (next.state.output !== before.output) this.writeMotors(next.state.output);
     if (
       next.state.motion !== before.motion ||
       next.state.speed !== before.speed ||
@@ -184,21 +209,25 @@ export class CarService extends EventEmitter implements CarView {
     return next.result;
   }
 
-  private writeMotors(output: number): void {
-    const { motors, log } = this.deps;
+  /** Writes every motor; if one fails, stops them all at once and returns what went wrong. */
+  private writeMotors(output: number): { err: Error; others: Error[] } | undefined {
+    const { motors } = this.deps;
     try {
       motors.write(Object.fromEntries(motors.names.map((n) => [n, output])));
+      return undefined;
     } catch (err) {
-      // A car with one wheel driven and the other dead spins or drags: stop everything,
-      // say so on STATE, and let the process exit so systemd restarts it on a clean slate.
-      const message = (err as Error).message;
-      const others = motors.stopAll();
-      this.fault = `motor write failed: ${message}`;
-      this.drive = { ...this.drive, motion: 'stopped', output: 0, heading: undefined, resumeAt: undefined };
-      log.error(`${this.fault}; all motors stopped${others.length ? ` (also failed: ${others.map((e) => e.message).join('; ')})` : ''}`);
-      this.publishState();
-      this.emit('fatal', new Error(this.fault));
+      // A car with one wheel driven and the other dead spins or drags: stop everything.
+      return { err: err as Error, others: motors.stopAll() };
     }
+  }
+
+  /** Says so on STATE and lets the process exit, so systemd restarts it on a clean slate. */
+  private motorsFailed({ err, others }: { err: Error; others: Error[] }): void {
+    this.fault = `motor write failed: ${err.message}`;
+    this.drive = { ...this.drive, motion: 'stopped', output: 0, heading: undefined, resumeAt: undefined };
+    this.deps.log.error(`${this.fault}; all motors stopped${others.length ? ` (also failed: ${others.map((e) => e.message).join('; ')})` : ''}`);
+    this.publishState();
+    this.emit('fatal', new Error(this.fault));
   }
 
   /**
@@ -219,30 +248,26 @@ export class CarService extends EventEmitter implements CarView {
     for (const m of messages) this.link.publish(m.topic, m.payload, 1, true);
   }
 
+  /**
+   * A change is published once the command that made it has been answered; changes that
+   * follow within STATE_INTERVAL_MS are folded into one publish at the end of that window,
+   * so a burst of commands (or a ramp) costs a few STATE messages, not one per command,
+   * and the state it settles on always goes out.
+   */
   private scheduleState(): void {
-    if (this.statePending) return;
-    this.statePending = true;
-    // A burst of commands changes the state many times in one turn of the event loop:
-    // publish the state it settles on, once.
-    setImmediate(() => {
-      this.statePending = false;
+    if (this.stateTimer) return;
+    const wait = Math.max(0, this.lastStateAt + STATE_INTERVAL_MS - this.clock.now());
+    this.stateTimer = this.clock.setTimeout(() => {
+      this.stateTimer = undefined;
       this.publishState();
-    });
+    }, wait);
   }
 
   private publishState(): void {
+    this.lastStateAt = this.clock.now();
     const state = this.state();
     this.link.publish(this.deps.config.topics.state, JSON.stringify(state), this.deps.config.mqtt.qos, true);
     this.emit('state', state);
-  }
-
-  /** Target output right now; for tests and the benchmark. */
-  get output(): number {
-    return this.drive.output;
-  }
-
-  get target(): number {
-    return targetOutput(this.drive);
   }
 
   /** Zero the motors, tell the broker we are going, close every resource. Safe to call twice. */
@@ -254,6 +279,8 @@ export class CarService extends EventEmitter implements CarView {
     this.stopping = true;
     this.clock.clearTimeout(this.wakeTimer);
     clearInterval(this.teleTimer);
+    this.clock.clearTimeout(this.stateTimer);
+    this.stateTimer = undefined;
     this.publishState();
     await this.link.close();
     await limits?.close();

@@ -28,7 +28,7 @@ export class SimMotorBank implements MotorBank {
     if (this.recordWrites) {
       this.writes.push({ at: process.hrtime.bigint(), received: this.received, outputs: { ...this.outputs } });
     }
-    this.log.debug(`sim motors: ${this.names.map((n) => `${n} ${this.outputs[n].toFixed(2)}`).join(', ')}`);
+    if (this.log.isLevelEnabled('debug')) this.log.debug(`sim motors: ${this.names.map((n) => `${n} ${this.outputs[n].toFixed(2)}`).join(', ')}`);
   }
 
   stopAll(): Error[] {
