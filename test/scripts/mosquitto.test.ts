@@ -1,13 +1,12 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { killOnExit, withTimeout } from '../support/cleanup';
 import { describeMosquitto, mosquittoPath } from '../support/mosquitto';
 import { closeClient, collect, connectClient } from '../support/mqtt';
-import { freePort } from '../support/ports';
+import { canConnect, freePort } from '../support/ports';
 
 const SHIPPED = readFileSync(path.join(__dirname, '..', '..', 'scripts', 'mosquitto', 'carbot.conf'), 'utf8');
 
@@ -21,17 +20,6 @@ function onTestPorts(conf: string, tcpPort: number, wsPort: number): string {
     .replace(/^listener 9000$/m, `listener ${wsPort} 127.0.0.1\nsocket_domain ipv4`);
   assert.notEqual(moved, conf);
   return moved;
-}
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ port, host: '127.0.0.1' });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
 }
 
 describeMosquitto('scripts/mosquitto/carbot.conf', function () {

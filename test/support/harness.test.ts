@@ -1,24 +1,13 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { MqttClient } from 'mqtt';
 import { MOSQUITTO_MISSING, describeMosquitto, startMosquitto, type Mosquitto } from './mosquitto';
 import { closeClient, collect, connectClient } from './mqtt';
+import { canConnect } from './ports';
 import { spawnProcess } from './process';
-
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ port, host: '127.0.0.1' });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
 
 function nextConnect(client: MqttClient): Promise<void> {
   return new Promise((resolve) => client.once('connect', () => resolve()));
@@ -63,7 +52,7 @@ describeMosquitto('test harness: mosquitto', () => {
 
     await broker.stop();
     assert.equal(broker.running(), false);
-    assert.equal(await accepts(broker.port), false);
+    assert.equal(await canConnect(broker.port), false);
   });
 
   it('carries a message from a publisher to a subscriber', async () => {
@@ -118,7 +107,7 @@ describeMosquitto('test harness: mosquitto', () => {
       const refused = refusedConnections(subscriber, 3);
       const reconnected = nextConnect(subscriber);
       await halt();
-      assert.equal(await accepts(broker.port), false);
+      assert.equal(await canConnect(broker.port), false);
       // The client keeps retrying while the broker is down, and its refused attempts must
       // not end the run.
       await refused;

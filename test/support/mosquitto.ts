@@ -1,10 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { killOnExit, removeOnExit, track, withTimeout } from './cleanup';
-import { freePort } from './ports';
+import { canConnect, freePort } from './ports';
 
 export interface MosquittoOptions {
   /**
@@ -271,13 +270,3 @@ async function waitUntilAccepting(run: Run, ports: number[], log: () => string):
   }
 }
 
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ port, host: '127.0.0.1' });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
