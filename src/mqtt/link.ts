@@ -82,31 +82,35 @@ export class BrokerLink extends EventEmitter {
       this.subscribe(client);
     });
     client.on('message', (_topic, payload, packet) => this.opts.onCommand(payload, packet.retain));
-    client.on('error', (err) => {
-      const line = describeMqttError(err, settings.url);
-      // The same failure on every retry would flood the journal: say it once until it changes.
-      if (line !== this.lastError) log.error(line);
-      this.lastError = line;
-    });
+    client.on('error', (err) => this.report(describeMqttError(err, settings.url)));
     client.on('close', () => this.lost());
   }
 
   private subscribe(client: MqttClient): void {
     const { topics, log, settings } = this.opts;
-    this.delay = RECONNECT_MIN_MS;
-    this.lastError = undefined;
     log.info(`connected to ${settings.url}`);
     client.subscribe(topics.move, { qos: 1 }, (err, granted) => {
       if (err || !granted || granted.some((g) => g.qos === 128)) {
-        log.error(`broker refused the subscription to ${topics.move}${err ? `: ${err.message}` : ' (check the ACL)'}`);
+        // Connected but deaf is the worst state to sit in: drop the link and let the backoff
+        // try again, so the cause stays in the log and a fixed ACL is picked up.
+        this.report(`broker refused the subscription to ${topics.move} (check the ACL)${err ? `: ${err.message}` : ''}`);
+        client.end(true);
         return;
       }
       if (!client.connected) return;
+      this.delay = RECONNECT_MIN_MS;
+      this.lastError = undefined;
       this.online = true;
       log.info(`subscribed to ${topics.move}`);
       client.publish(topics.lwt, 'Online', { qos: 1, retain: true });
       this.opts.onOnline();
     });
+  }
+
+  /** The same failure on every retry would flood the journal: say it once until it changes. */
+  private report(line: string): void {
+    if (line !== this.lastError) this.opts.log.error(line);
+    this.lastError = line;
   }
 
   private lost(): void {
@@ -139,17 +143,20 @@ export class BrokerLink extends EventEmitter {
     this.retryTimer = undefined;
     const client = this.client;
     if (!client) return;
+    let answered = false;
     if (this.online) {
       // Bounded: a broker that stops answering must not hold up the shutdown.
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, 1000);
-        client.publish(this.opts.topics.lwt, 'Offline', { qos: 1, retain: true }, () => {
+      answered = await new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => resolve(false), 1000);
+        client.publish(this.opts.topics.lwt, 'Offline', { qos: 1, retain: true }, (err) => {
           clearTimeout(timer);
-          resolve();
+          resolve(!err);
         });
       });
     }
     this.online = false;
-    await client.endAsync(!client.connected);
+    // A polite DISCONNECT waits for the broker; one that did not answer the Offline would
+    // never answer that either, so its socket is simply closed.
+    await client.endAsync(!answered || !client.connected);
   }
 }
