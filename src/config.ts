@@ -195,7 +195,9 @@ function convert(setting: Setting, raw: Raw, problems: string[]): unknown {
     problems.push(`${source}: ${why}`);
     return undefined;
   };
-  const show = (v: unknown) => (setting.secret ? '(hidden)' : JSON.stringify(v));
+  // A URL may carry user:password@ even when it is wrong in other ways: never echo that part.
+  const show = (v: unknown) =>
+    setting.secret ? '(hidden)' : JSON.stringify(setting.kind === 'url' ? String(v).replace(/^([a-z][a-z0-9+.-]*:\/\/)?[^/@]*@/i, '$1***@') : v);
   switch (setting.kind) {
     case 'int': {
       const n = fromText && /^\s*-?\d+\s*$/.test(value) ? Number(value) : value;

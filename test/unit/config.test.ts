@@ -132,6 +132,13 @@ describe('configuration', () => {
   it('never echoes a password in an error, and refuses one inside the URL', () => {
     const list = problems({ env: { CARBOT_MQTT_URL: 'mqtt://car:hunter2@pi:1883' } });
     assert.deepEqual(list, ['CARBOT_MQTT_URL: put the password in mqtt.password or mqtt.passwordFile, not in the URL']);
+    for (const url of ['tcp://car:hunter2@pi:1883', 'mqtt://car:hunter2@', 'car:hunter2@pi']) {
+      const [problem] = problems({ env: { CARBOT_MQTT_URL: url } });
+      assert.ok(!problem.includes('hunter2'), problem);
+    }
+    assert.deepEqual(problems({ env: { CARBOT_MQTT_URL: 'tcp://car:hunter2@pi:1883' } }), [
+      'CARBOT_MQTT_URL: "tcp://***@pi:1883" is not a broker URL: use mqtt://host:1883, mqtts://, ws:// or wss://',
+    ]);
   });
 
   it('reports unreadable TLS files', () => {
