@@ -7,7 +7,7 @@ import { relative } from 'node:path';
 import mqtt from 'mqtt';
 import { ConfigError, EX_CONFIG, loadConfig, settingsHelp, type Config } from './config';
 import type { Motion } from './drive';
-import { createLogger, flushLogger, type Logger } from './log';
+import { createLogger, flushLogger, journaldLines, type Logger } from './log';
 import { openHardware, type Hardware } from './motors';
 import { SimMotorBank } from './motors/sim';
 import { startEmbeddedBroker, type EmbeddedBroker } from './mqtt/embedded-broker';
@@ -41,8 +41,14 @@ ${settingsHelp()}
 Exit codes: 0 ok, 1 runtime failure, 69 broker unreachable (send), 78 invalid configuration.
 `;
 
+/** For what happens before the logger exists or after it is gone; an error to journald too. */
+function printError(message: string): void {
+  const text = `carbot: ${message}`;
+  process.stderr.write(`${process.env.JOURNAL_STREAM ? journaldLines('error', text) : text}\n`);
+}
+
 function fail(message: string, code: number): never {
-  process.stderr.write(`carbot: ${message}\n`);
+  printError(message);
   process.exit(code);
 }
 
@@ -88,7 +94,7 @@ async function send(command: string | undefined, argv: string[]): Promise<number
     process.stdout.write(`${result}\n`);
     return 'error' in JSON.parse(result) ? 1 : 0;
   } catch (err) {
-    process.stderr.write(`carbot: ${(err as Error).message}\n`);
+    printError((err as Error).message);
     return EX_UNAVAILABLE;
   } finally {
     await client.endAsync(true);
@@ -150,7 +156,7 @@ async function run(argv: string[]): Promise<void> {
     // The motors are zeroed first thing inside shutdown(); this bound is for the broker goodbye.
     const guard = setTimeout(() => {
       hardware.motors.stopAll();
-      process.stderr.write(`carbot: shutdown took over ${SHUTDOWN_BUDGET_MS} ms; outputs zeroed, exiting\n`);
+      printError(`shutdown took over ${SHUTDOWN_BUDGET_MS} ms; outputs zeroed, exiting`);
       process.exit(code);
     }, SHUTDOWN_BUDGET_MS);
     try {

@@ -26,6 +26,14 @@ export function resolveFormat(format: LogFormat, env: NodeJS.ProcessEnv): Exclud
   return env.JOURNAL_STREAM ? 'journald' : 'text';
 }
 
+/** Every line gets the prefix: journald reads each line of a stack trace as an entry of its own. */
+export function journaldLines(level: LogLevel, text: string): string {
+  return text
+    .split('\n')
+    .map((line) => `<${SYSLOG_PRIORITY[level]}>${line}`)
+    .join('\n');
+}
+
 function localTimestamp(d: Date): string {
   const p = (n: number, w = 2) => String(n).padStart(w, '0');
   return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}.${p(d.getMilliseconds(), 3)}`;
@@ -35,7 +43,7 @@ function lineFormat(kind: 'text' | 'journald', colour: boolean): winston.Logform
   return winston.format.printf((info) => {
     const level = info.level as LogLevel;
     const message = String(info.message);
-    if (kind === 'journald') return `<${SYSLOG_PRIORITY[level]}>${message}`;
+    if (kind === 'journald') return journaldLines(level, message);
     const label = level.padEnd(5);
     const shown = colour ? `${COLOURS[level]}${label}\x1b[0m` : label;
     return `${localTimestamp(new Date())} ${shown} ${message}`;

@@ -60,6 +60,13 @@ describeMosquitto('carbot under systemd (compiled, notify stub, journald stream)
     await stub.until('STOPPING=1', () => stub.assignments().includes('STOPPING=1'));
   });
 
+  it('with JOURNAL_STREAM set, a configuration error is an error entry on every line', async () => {
+    const car = spawnCarbot(['--max-speed', '500', '--gpio', 'arduino'], { JOURNAL_STREAM: '8:123456' });
+    assert.equal((await car.exited).code, 78);
+    assert.ok(car.stderr.length >= 3);
+    for (const line of car.stderr) assert.match(line, /^<3>/, line);
+  });
+
   it('with JOURNAL_STREAM set, every line carries its syslog priority and no timestamp', async () => {
     const car = start();
     await car.waitForLine(/subscribed to carbot\/move/);

@@ -25,6 +25,19 @@ describe('log formats', () => {
     ]);
   });
 
+  it('journald: every line of a multi-line message carries the priority', async () => {
+    const stream = new PassThrough();
+    const chunks: string[] = [];
+    stream.on('data', (c) => chunks.push(String(c)));
+    const log = createLogger({ level: 'info', format: 'journald', stream, env: {} });
+    log.error('uncaught error: Error: boom\n    at drive (/opt/carbot/dist/drive.js:1:1)');
+    await flushLogger(log);
+    assert.deepEqual(chunks.join('').split('\n').filter(Boolean), [
+      '<3>uncaught error: Error: boom',
+      '<3>    at drive (/opt/carbot/dist/drive.js:1:1)',
+    ]);
+  });
+
   it('auto picks journald when JOURNAL_STREAM is set, text otherwise', async () => {
     assert.equal((await capture('auto', { env: { JOURNAL_STREAM: '8:12345' } }))[0], '<3>motor fault');
     assert.match((await capture('auto'))[0], /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} error motor fault$/);
