@@ -17,7 +17,10 @@ export interface Rejection {
   [detail: string]: unknown;
 }
 
-export type Parsed = { ok: true; command: Command } | { ok: false; rejection: Rejection };
+export type Parsed =
+  /** `ignored`: what was wrong with the rest of a JSON stop, which is obeyed all the same. */
+  | { ok: true; command: Command; ignored?: Rejection }
+  | { ok: false; rejection: Rejection };
 
 export const MAX_PAYLOAD_BYTES = 256;
 /** How much of a rejected payload is echoed back in RESULT and the log. */
@@ -83,24 +86,31 @@ function parseJson(text: string): Parsed {
     return reject('bad JSON', { payload: echo(text) });
   }
   const fields = value as Record<string, unknown>;
-  const unknownKeys = Object.keys(fields).filter((k) => k !== 'move' && k !== 'speed');
-  if (unknownKeys.length > 0) return reject('unknown key', { keys: unknownKeys.map(echo) });
-
-  const command: Command = { move: 'speed' };
+  let move: Move | undefined;
   if (fields.move !== undefined) {
-    const move = typeof fields.move === 'string' ? ALIASES[fields.move.trim().toLowerCase()] : undefined;
+    move = typeof fields.move === 'string' ? ALIASES[fields.move.trim().toLowerCase()] : undefined;
     if (!move) return reject('unknown command', { payload: echo(String(fields.move)) });
-    command.move = move;
   }
-  if (fields.speed !== undefined) {
-    const speed = fields.speed;
-    if (typeof speed !== 'number' || !Number.isFinite(speed)) {
-      return reject('speed must be a number', { speed: echo(JSON.stringify(speed) ?? String(speed)) });
-    }
-    if (speed < 0 || speed > 100) return reject('speed out of range', { speed, range: '0-100' });
-    command.speed = Math.round(speed);
-  } else if (command.move === 'speed') {
-    return reject('missing move', { payload: echo(text) });
+  const speed = parseSpeed(fields);
+  if (typeof speed === 'object') {
+    // A stop is obeyed whatever else came with it: refusing it would leave the car moving.
+    return move === 'stop' ? { ok: true, command: { move }, ignored: speed } : { ok: false, rejection: speed };
   }
+  if (!move && speed === undefined) return reject('missing move', { payload: echo(text) });
+  const command: Command = { move: move ?? 'speed' };
+  if (speed !== undefined) command.speed = speed;
   return { ok: true, command };
+}
+
+/** The speed of a JSON command (undefined if absent), or what is wrong with it and its keys. */
+function parseSpeed(fields: Record<string, unknown>): number | undefined | Rejection {
+  const unknownKeys = Object.keys(fields).filter((k) => k !== 'move' && k !== 'speed');
+  if (unknownKeys.length > 0) return { error: 'unknown key', keys: unknownKeys.map(echo) };
+  const speed = fields.speed;
+  if (speed === undefined) return undefined;
+  if (typeof speed !== 'number' || !Number.isFinite(speed)) {
+    return { error: 'speed must be a number', speed: echo(JSON.stringify(speed) ?? String(speed)) };
+  }
+  if (speed < 0 || speed > 100) return { error: 'speed out of range', speed, range: '0-100' };
+  return Math.round(speed);
 }

@@ -148,6 +148,11 @@ export class CarService extends EventEmitter implements CarView {
       } finally {
         this.heldLogs = undefined;
       }
+      if (parsed.ignored) {
+        const ignored = `ignored: ${parsed.ignored.error}`;
+        result.note = result.note ? `${String(result.note)}; ${ignored}` : ignored;
+        held.push({ level: 'warn', message: `stop from ${source} obeyed, ${ignored} (${JSON.stringify(parsed.ignored)})` });
+      }
     }
     this.link.publish(this.deps.config.topics.result, JSON.stringify(result), this.deps.config.mqtt.qos);
     // mqtt.js corks the socket for a publish and uncorks it on the next tick: queued after that.

@@ -62,9 +62,17 @@ againstEachBroker('carbot over MQTT', (broker) => {
     assert.deepEqual(await send('{"move":"forward","speed":30}'), { move: 'forward', motion: 'reversing', speed: 30 });
     await states.waitFor((m) => parse(m).motion === 'forward', 5000, seen);
     assert.deepEqual(car.motors.outputs, { left: 0.3, right: 0.3 });
-    assert.deepEqual(await send('s'), { move: 'stop', motion: 'stopped', speed: 30 });
+    assert.deepEqual(await send('f'), { move: 'forward', motion: 'forward', speed: 30, note: 'already forward' });
+    // A stop with something wrong beside it is still a stop.
+    assert.deepEqual(await send('{"move":"stop","speed":"fast"}'), {
+      move: 'stop',
+      motion: 'stopped',
+      speed: 30,
+      note: 'ignored: speed must be a number',
+    });
     assert.deepEqual(car.motors.outputs, { left: 0, right: 0 });
     await car.waitForLog(/^<6>stopped \(command\)$/);
+    await car.waitForLog(/^<4>stop from mqtt obeyed, ignored: speed must be a number/);
     assert.ok(car.lines.includes('<6>forward at 50% (command)'));
     assert.ok(car.lines.includes('<6>backward at 50% (command)'));
   });

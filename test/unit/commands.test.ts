@@ -65,6 +65,20 @@ describe('command parser', () => {
     assert.deepEqual(rejection(parseCommand('{"move":"f","sped":40}')), { error: 'unknown key', keys: ['sped'] });
   });
 
+  it('obeys a JSON stop whatever else came with it, and says what was ignored', () => {
+    assert.deepEqual(parseCommand('{"move":"stop","speed":150}'), {
+      ok: true,
+      command: { move: 'stop' },
+      ignored: { error: 'speed out of range', speed: 150, range: '0-100' },
+    });
+    assert.deepEqual(parseCommand('{"move":"s","colour":"red"}'), {
+      ok: true,
+      command: { move: 'stop' },
+      ignored: { error: 'unknown key', keys: ['colour'] },
+    });
+    assert.equal(rejection(parseCommand('{"move":"forward","speed":150}')).error, 'speed out of range');
+  });
+
   it('rejects out-of-range and non-numeric speeds', () => {
     assert.deepEqual(rejection(parseCommand('{"move":"f","speed":150}')), { error: 'speed out of range', speed: 150, range: '0-100' });
     assert.equal(rejection(parseCommand('{"move":"f","speed":-1}')).error, 'speed out of range');
