@@ -11,6 +11,8 @@ export interface CarView extends EventEmitter {
   state(): Record<string, unknown>;
   /** Whether carbot is connected to its MQTT broker right now. */
   brokerOnline(): boolean;
+  /** The `source` of the last command the car took, e.g. `mqtt` or `remote 192.168.1.20`. */
+  lastCommandSource(): string | undefined;
   // Events: 'state' (state: Record<string, unknown>) after every STATE change;
   //         'link' (online: boolean) when the broker connection comes or goes.
 }

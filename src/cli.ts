@@ -200,7 +200,7 @@ async function run(argv: string[]): Promise<void> {
     }
     if (config.http.port !== 0) {
       const { host, port, ...auth } = config.http;
-      remote = await startRemoteServer({ host, port, car: service, log, auth });
+      remote = await startRemoteServer({ host, port, car: service, log, auth, stopOnDisconnect: config.stopOnDisconnect });
     }
   } catch (err) {
     log.error((err as Error).message);

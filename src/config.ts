@@ -47,7 +47,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'reverseDelayMs', kind: 'int', default: 250, min: 0, max: 10000, help: 'pause at zero before changing direction' },
   { key: 'accelPercentPerSec', kind: 'int', default: 0, min: 0, max: 10000, help: 'ramp limit on rising output (0 = instant)' },
   { key: 'commandTimeoutS', kind: 'int', default: 0, min: 0, max: 86400, help: 'stop when moving this long without a command (0 = off)' },
-  { key: 'stopOnDisconnect', kind: 'bool', default: true, help: 'stop the motors when the broker connection is lost' },
+  { key: 'stopOnDisconnect', kind: 'bool', default: true, help: 'stop the motors when the broker connection, or the remote page driving the car, is lost' },
   { key: 'gpio', kind: 'enum', default: 'auto', values: ['auto', 'pigpio', 'sim'], help: 'motor backend: auto = pigpio on a Raspberry Pi, sim elsewhere' },
   { key: 'motors', kind: 'json', help: 'motor list (JSON), see README' },
   { key: 'limits', kind: 'json', help: 'end-of-track limit switches (JSON), see README' },

@@ -61,6 +61,7 @@ export class CarService extends EventEmitter implements CarView {
   private lastStateAt = -Infinity;
   private fault?: string;
   private stopping = false;
+  private lastSource?: string;
   /** While a command is being handled: its log lines, written once its RESULT is out. */
   private heldLogs?: LogEntry[];
 
@@ -104,6 +105,10 @@ export class CarService extends EventEmitter implements CarView {
     return this.link.connected;
   }
 
+  lastCommandSource(): string | undefined {
+    return this.lastSource;
+  }
+
   state(): Record<string, unknown> {
     const { motors, limits } = this.deps;
     const output = this.drive.output;
@@ -142,6 +147,7 @@ export class CarService extends EventEmitter implements CarView {
     } else {
       // winston runs a disabled level's call through its whole stream before dropping it.
       if (log.isLevelEnabled('debug')) log.debug(`command from ${source}: ${JSON.stringify(String(payload))}`);
+      this.lastSource = source;
       this.heldLogs = held;
       try {
         result = this.apply({ type: 'command', command: parsed.command, now: this.clock.now() }) ?? {};

@@ -33,6 +33,8 @@ export interface RemoteServerOptions {
   webRoot?: string;
   /** How often the server proves to each page that the connection is alive. */
   heartbeatMs?: number;
+  /** Stop the car when the page driving it goes away (default true, as `stopOnDisconnect`). */
+  stopOnDisconnect?: boolean;
 }
 
 export interface RemoteServer {
@@ -317,6 +319,8 @@ export async function startRemoteServer(opts: RemoteServerOptions): Promise<Remo
     wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
   });
 
+  /** The page that sent the last command from a page. */
+  let lastSender: WebSocket | undefined;
   wss.on('connection', (ws: WebSocket, req: IncomingMessage) => {
     const addr = peer(req);
     const source = `remote ${addr}`;
@@ -324,8 +328,18 @@ export async function startRemoteServer(opts: RemoteServerOptions): Promise<Remo
     log.info(`remote: page connected from ${addr} (${wss.clients.size} open)`);
     ws.on('pong', () => alive.set(ws, true));
     ws.on('error', (err) => log.warn(`remote: websocket from ${addr}: ${err.message}`));
-    ws.on('close', () => log.info(`remote: page from ${addr} disconnected`));
+    ws.on('close', () => {
+      log.info(`remote: page from ${addr} disconnected`);
+      // Like a radio remote out of range: the page that is driving the car goes away (closed,
+      // or a phone that left the Wi-Fi and stopped answering pings), so the car stops.
+      const wasDriving = ws === lastSender && car.lastCommandSource() === source && car.state().motion !== 'stopped';
+      if (wasDriving && !closing && opts.stopOnDisconnect !== false) {
+        log.warn(`remote: the page driving the car (${addr}) went away: stopping`);
+        car.command('stop', source);
+      }
+    });
     ws.on('message', (data: RawData, isBinary: boolean) => {
+      lastSender = ws;
       const bytes = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
       let result: Record<string, unknown>;
       if (isBinary) {

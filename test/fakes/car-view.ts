@@ -18,9 +18,12 @@ export class FakeCarView extends EventEmitter implements CarView {
     uptime: 12,
   };
 
+  private lastSource?: string;
+
   command(payload: string | Buffer, source: string): Record<string, unknown> {
     const text = payload.toString().trim().toLowerCase();
     this.commands.push({ payload: text, source });
+    this.lastSource = source;
     const speed = this.current.speed as number;
     switch (text) {
       case 'forward':
@@ -49,6 +52,10 @@ export class FakeCarView extends EventEmitter implements CarView {
 
   brokerOnline(): boolean {
     return this.online;
+  }
+
+  lastCommandSource(): string | undefined {
+    return this.lastSource;
   }
 
   /** What the service does when STATE changes for any reason (a command, a limit, a timeout). */

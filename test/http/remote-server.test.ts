@@ -69,6 +69,15 @@ class Client {
   }
 }
 
+/** Polls until `check` holds (bounded, so a failure cannot keep mocha alive). */
+async function waitFor(check: () => boolean, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
 /** Resolves with the HTTP status a refused websocket handshake got. */
 async function refusedUpgrade(url: string, options: ConstructorParameters<typeof WebSocket>[2] = {}): Promise<number> {
   const ws = new WebSocket(url, options);
@@ -188,6 +197,45 @@ describe('remote server', function () {
       const reply = await c.next('result');
       assert.deepEqual(reply.result, { move: 'forward', motion: 'forward', speed: 50 });
       assert.deepEqual(car.commands, [{ payload: 'forward', source: 'remote 127.0.0.1' }]);
+    });
+
+    it('stops the car when the page that is driving it goes away', async () => {
+      const server = await start();
+      const watcher = await client(server);
+      const driver = await client(server);
+      driver.ws.send('forward');
+      await driver.next('result');
+      await driver.close();
+      await waitFor(() => car.commands.length === 2);
+      assert.deepEqual(car.commands.at(-1), { payload: 'stop', source: 'remote 127.0.0.1' });
+      assert.equal(car.state().motion, 'stopped');
+      await logged();
+      assert.ok(memory.lines.some((l) => /^warn: remote: the page driving the car \(127\.0\.0\.1\) went away: stopping$/.test(l)));
+      await watcher.close();
+      await waitFor(() => memory.lines.filter((l) => l.includes('page from 127.0.0.1 disconnected')).length === 2);
+      assert.equal(car.commands.length, 2, 'a page that was only watching changes nothing when it goes');
+    });
+
+    it('does not stop the car when a page goes away after someone else took over', async () => {
+      const server = await start();
+      const page = await client(server);
+      page.ws.send('forward');
+      await page.next('result');
+      car.command('faster', 'mqtt');
+      await page.close();
+      await waitFor(() => memory.lines.some((l) => l.includes('page from 127.0.0.1 disconnected')));
+      assert.deepEqual(car.commands.map((c) => c.payload), ['forward', 'faster']);
+      assert.equal(car.state().motion, 'forward');
+    });
+
+    it('leaves the car moving when a page goes away and stopOnDisconnect is off', async () => {
+      const server = await start({ stopOnDisconnect: false });
+      const page = await client(server);
+      page.ws.send('backward');
+      await page.next('result');
+      await page.close();
+      await waitFor(() => memory.lines.some((l) => l.includes('page from 127.0.0.1 disconnected')));
+      assert.deepEqual(car.commands.map((c) => c.payload), ['backward']);
     });
 
     it('passes rejected commands through and shows the car’s answer', async () => {
