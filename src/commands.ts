@@ -89,7 +89,9 @@ function parseJson(text: string): Parsed {
   let move: Move | undefined;
   if (fields.move !== undefined) {
     move = typeof fields.move === 'string' ? ALIASES[fields.move.trim().toLowerCase()] : undefined;
-    if (!move) return reject('unknown command', { payload: echo(String(fields.move)) });
+    // JSON.stringify, not String(): {"toString":false} is valid JSON that String() throws on.
+    const shown = typeof fields.move === 'string' ? fields.move : JSON.stringify(fields.move);
+    if (!move) return reject('unknown command', { payload: echo(shown) });
   }
   const speed = parseSpeed(fields);
   if (typeof speed === 'object') {

@@ -62,6 +62,10 @@ describe('command parser', () => {
     assert.equal(rejection(parseCommand('{}')).error, 'missing move');
     assert.equal(rejection(parseCommand('{"move":"sideways"}')).error, 'unknown command');
     assert.equal(rejection(parseCommand('{"move":42}')).error, 'unknown command');
+    assert.deepEqual(rejection(parseCommand('{"move":{"toString":false}}')), {
+      error: 'unknown command',
+      payload: '{"toString":false}',
+    });
     assert.deepEqual(rejection(parseCommand('{"move":"f","sped":40}')), { error: 'unknown key', keys: ['sped'] });
   });
 
