@@ -10,7 +10,8 @@ import type { Browser, BrowserContext, BrowserContextOptions, Page } from 'playw
 import { startRemoteServer, type RemoteAuth, type RemoteServer } from '../../src/http/remote-server';
 import { FakeCarView } from '../fakes/car-view';
 import { memoryLogger } from '../fakes/hardware';
-import { DESKTOP, eventually, launchChromium, online, PHONE, shows } from '../support/browser';
+import { DESKTOP, launchChromium, online, PHONE, shows } from '../support/browser';
+import { waitUntil } from '../support/wait';
 
 describe('remote page in Chromium', function () {
   this.timeout(30000);
@@ -60,7 +61,7 @@ describe('remote page in Chromium', function () {
     await shows(page, '#speed', '50 %');
 
     await page.tap('#forward');
-    await eventually(() => car.commandWords().includes('forward'), 'forward reached the car');
+    await waitUntil(() => car.commandWords().includes('forward'), () => 'forward reached the car', 10_000);
     await shows(page, '#motion', 'forward');
     await page.tap('#faster');
     await shows(page, '#speed', '60 %');
@@ -87,7 +88,7 @@ describe('remote page in Chromium', function () {
     await shows(page, '#status-detail', 'carbot is up but has lost its MQTT broker; buttons still work.');
     // The page's own link is up, so a stop still gets through.
     await page.tap('#stop');
-    await eventually(() => car.commandWords().includes('stop'), 'stop reached the car');
+    await waitUntil(() => car.commandWords().includes('stop'), () => 'stop reached the car', 10_000);
     car.setBrokerOnline(true);
     await online(page, true);
   });
@@ -105,7 +106,7 @@ describe('remote page in Chromium', function () {
     await page.focus('#forward');
     await page.keyboard.press('Space');
     await page.keyboard.press('ArrowDown');
-    await eventually(() => car.commandWords().includes('backward'), 'backward reached the car');
+    await waitUntil(() => car.commandWords().includes('backward'), () => 'backward reached the car', 10_000);
     assert.deepEqual(car.commandWords(), [
       'forward',
       'faster',
@@ -119,7 +120,7 @@ describe('remote page in Chromium', function () {
     // Enter still activates the focused button, as it would for any button.
     await page.focus('#faster');
     await page.keyboard.press('Enter');
-    await eventually(() => car.commandWords().length === 9, 'faster reached the car');
+    await waitUntil(() => car.commandWords().length === 9, () => 'faster reached the car', 10_000);
     assert.equal(car.commandWords()[8], 'faster');
   });
 
@@ -142,7 +143,7 @@ describe('remote page in Chromium', function () {
 
     await startCar(port);
     await online(page, true);
-    await eventually(() => car.commandWords().length > 0, 'the queued stop reached the car');
+    await waitUntil(() => car.commandWords().length > 0, () => 'the queued stop reached the car', 10_000);
     assert.deepEqual(car.commandWords(), ['stop']);
     await page.tap('#backward');
     await shows(page, '#motion', 'backward');
@@ -156,7 +157,7 @@ describe('remote page in Chromium', function () {
     await page.goto(server!.url);
     await online(page, true);
     await page.tap('#forward');
-    await eventually(() => car.commandWords().includes('forward'), 'forward reached the car');
+    await waitUntil(() => car.commandWords().includes('forward'), () => 'forward reached the car', 10_000);
 
     const stranger = await context!.browser()!.newContext(PHONE);
     const response = await (await stranger.newPage()).goto(server!.url);
@@ -169,6 +170,6 @@ describe('remote page in Chromium', function () {
     const page = await open({ ...PHONE, httpCredentials: { username: 'pi', password: 'grow bed' } });
     await online(page, true);
     await page.tap('#stop');
-    await eventually(() => car.commandWords().includes('stop'), 'stop reached the car');
+    await waitUntil(() => car.commandWords().includes('stop'), () => 'stop reached the car', 10_000);
   });
 });

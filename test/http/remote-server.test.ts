@@ -6,6 +6,7 @@ import { WebSocket } from 'ws';
 import { startRemoteServer, type RemoteServer, type RemoteServerOptions } from '../../src/http/remote-server';
 import { FakeCarView } from '../fakes/car-view';
 import { logged, memoryLogger } from '../fakes/hardware';
+import { waitUntil } from '../support/wait';
 
 interface Reply {
   status: number;
@@ -66,15 +67,6 @@ class Client {
     const closed = once(this.ws, 'close');
     this.ws.close();
     await closed;
-  }
-}
-
-/** Polls until `check` holds (bounded, so a failure cannot keep mocha alive). */
-async function waitFor(check: () => boolean, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
 
@@ -206,13 +198,13 @@ describe('remote server', function () {
       driver.ws.send('forward');
       await driver.next('result');
       await driver.close();
-      await waitFor(() => car.commands.length === 2);
+      await waitUntil(() => car.commands.length === 2, () => memory.lines.join('\n'));
       assert.deepEqual(car.commands.at(-1), { payload: 'stop', source: 'remote 127.0.0.1' });
       assert.equal(car.state().motion, 'stopped');
       await logged();
       assert.ok(memory.lines.some((l) => /^warn: remote: the page driving the car \(127\.0\.0\.1\) went away: stopping$/.test(l)));
       await watcher.close();
-      await waitFor(() => memory.lines.filter((l) => l.includes('page from 127.0.0.1 disconnected')).length === 2);
+      await waitUntil(() => memory.lines.filter((l) => l.includes('page from 127.0.0.1 disconnected')).length === 2, () => memory.lines.join('\n'));
       assert.equal(car.commands.length, 2, 'a page that was only watching changes nothing when it goes');
     });
 
@@ -223,7 +215,7 @@ describe('remote server', function () {
       await page.next('result');
       car.command('faster', 'mqtt');
       await page.close();
-      await waitFor(() => memory.lines.some((l) => l.includes('page from 127.0.0.1 disconnected')));
+      await waitUntil(() => memory.lines.some((l) => l.includes('page from 127.0.0.1 disconnected')), () => memory.lines.join('\n'));
       assert.deepEqual(car.commands.map((c) => c.payload), ['forward', 'faster']);
       assert.equal(car.state().motion, 'forward');
     });
@@ -234,7 +226,7 @@ describe('remote server', function () {
       page.ws.send('backward');
       await page.next('result');
       await page.close();
-      await waitFor(() => memory.lines.some((l) => l.includes('page from 127.0.0.1 disconnected')));
+      await waitUntil(() => memory.lines.some((l) => l.includes('page from 127.0.0.1 disconnected')), () => memory.lines.join('\n'));
       assert.deepEqual(car.commands.map((c) => c.payload), ['backward']);
     });
 

@@ -7,7 +7,7 @@ import { describeMosquitto, startMosquitto, type Mosquitto } from '../support/mo
 import { closeClient, collect, connectClient } from '../support/mqtt';
 import { REPO_ROOT } from '../support/process';
 import { passwordFile } from './credentials';
-import { waitUntil } from './wait';
+import { waitUntil } from '../support/wait';
 
 const SHIPPED_ACL = readFileSync(path.join(REPO_ROOT, 'scripts', 'mosquitto', 'carbot.acl'), 'utf8');
 const USERS = { carbot: 'car-secret', phone: 'phone-secret', observer: 'observer-secret' };

@@ -5,7 +5,7 @@ import { describeMosquitto, startMosquitto, type Mosquitto } from '../support/mo
 import { closeClient, collect, connectClient } from '../support/mqtt';
 import { spawnCarbot, type CarbotProcess } from '../support/process';
 import { makeTestPki, passwordFile, secretFile, type TestPki } from './credentials';
-import { waitUntil } from './wait';
+import { waitUntil } from '../support/wait';
 
 const USER = 'carbot';
 const PASSWORD = 'Tr0ub4dor&3-not-in-logs';

@@ -1,4 +1,3 @@
-import { strict as assert } from 'node:assert';
 import { existsSync } from 'node:fs';
 import { chromium, type Browser, type BrowserContextOptions, type Page } from 'playwright-core';
 
@@ -41,13 +40,4 @@ export async function shows(page: Page, selector: string, text: string): Promise
 export async function online(page: Page, expected: boolean): Promise<void> {
   await page.locator(`#status[data-online="${expected}"]`).waitFor();
   await shows(page, '#status-text', expected ? 'Online' : 'Offline');
-}
-
-/** Polls until `check` holds, failing with `what` after `ms`. */
-export async function eventually(check: () => boolean, what: string, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check() && Date.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  assert.ok(check(), what);
 }

@@ -6,6 +6,7 @@ import { SimMotorBank } from '../../src/motors/sim';
 import { CarService } from '../../src/service';
 import { track } from './cleanup';
 import { startMosquitto } from './mosquitto';
+import { waitUntil } from './wait';
 
 /** A logger whose lines (journald format: `<6>message`) land in an array the test can read. */
 export function memoryLogger(level: 'debug' | 'info' = 'debug'): { log: Logger; lines: string[] } {
@@ -40,17 +41,10 @@ export function startCarbot(url: string, argv: string[] = []): RunningCarbot {
   };
   const untrack = track({ name: `carbot service on ${url}`, isOpen: () => open, close: shutdown });
   service.start();
-  const waitForLog = (pattern: RegExp, ms = 5000) =>
-    new Promise<string>((resolve, reject) => {
-      const started = Date.now();
-      const poll = () => {
-        const hit = lines.find((l) => pattern.test(l));
-        if (hit) return resolve(hit);
-        if (Date.now() - started > ms) return reject(new Error(`no log line matching ${pattern} in ${ms} ms:\n${lines.join('\n')}`));
-        setTimeout(poll, 10);
-      };
-      poll();
-    });
+  const waitForLog = async (pattern: RegExp, ms = 5000) => {
+    await waitUntil(() => lines.some((l) => pattern.test(l)), () => `no log line matching ${pattern}:\n${lines.join('\n')}`, ms);
+    return lines.find((l) => pattern.test(l)) as string;
+  };
   return { service, config, motors, lines, waitForLog, shutdown };
 }
 
