@@ -1,6 +1,6 @@
 import type { Logger } from '../log';
 import { HBridgeMotor } from './hbridge';
-import { openPins, type OnoffDeps, type OnoffGpio, type Pins } from './onoff';
+import { openPins, type OnoffDeps, type OnoffGpio, type Pins } from '../boards/onoff';
 import { GpioError, loadPigpio, type LoadPigpioOptions, type PigpioModule } from './pigpio';
 import { ServoMotor } from './servo';
 import type { MotorBank, MotorConfig, Motor } from './types';

@@ -1,5 +1,5 @@
 import type { DriverMotor } from './gpio-bank';
-import type { BinaryValue, OnoffGpio, Pins } from './onoff';
+import type { BinaryValue, OnoffGpio, Pins } from '../boards/onoff';
 import type { PigpioGpio, PigpioModule } from './pigpio';
 import type { HBridgeMotorConfig } from './types';
 

@@ -1,5 +1,5 @@
 import type { Logger } from '../log';
-import { openPins, type BinaryValue, type OnoffDeps, type OnoffGpio } from './onoff';
+import { openPins, type BinaryValue, type OnoffDeps, type OnoffGpio } from '../boards/onoff';
 import type { PigpioModule } from './pigpio';
 import type { LimitSwitchConfig, LimitsConfig, LimitSwitches, TrackEnd } from './types';
 

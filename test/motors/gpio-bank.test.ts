@@ -6,7 +6,7 @@ import path from 'node:path';
 import fc from 'fast-check';
 import { openGpioMotorBank, MotorFaultError, type GpioMotorBank } from '../../src/motors/gpio-bank';
 import { DEFAULT_MOTORS } from '../../src/motors/motor-config';
-import { findGpioBase } from '../../src/motors/onoff';
+import { findGpioBase } from '../../src/boards/onoff';
 import { GpioError } from '../../src/motors/pigpio';
 import type { HBridgeMotorConfig, MotorConfig, ServoMotorConfig } from '../../src/motors/types';
 import { fakeHardware, logged, memoryLogger } from '../fakes/hardware';

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { RequireModule } from './pigpio';
+import type { RequireModule } from './types';
 
 /**
  * onoff (sysfs GPIO) for the direction, standby and limit-switch pins. Loaded lazily like
