@@ -135,7 +135,7 @@ export interface OpenBankOptions {
 function boardFor(boards: Boards, config: { board?: BoardName; name: string }): Board {
   const name = config.board ?? 'gpio';
   const board = boards[name];
-  if (!board) throw new Error(`motor "${config.name}": no ${name} board is open`);
+  if (!board) throw new Error(`its ${name} board is not open`);
   return board;
 }
 
