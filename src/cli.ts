@@ -13,7 +13,8 @@ import { SimMotorBank } from './motors/sim';
 import { startEmbeddedBroker, type EmbeddedBroker } from './mqtt/embedded-broker';
 import { describeMqttError } from './mqtt/link';
 import { startRemoteServer, type RemoteServer } from './http/remote-server';
-import { CarService } from './service';
+import { CarService, systemClock } from './service';
+import { openTrackHardware, type TrackHardware } from './track-hardware';
 import { createNotifier, statusText } from './systemd';
 import { VERSION } from './version';
 
@@ -36,6 +37,8 @@ Usage:
 
 Commands: forward (f), backward (b, back, reverse), stop (s), faster (+), slower (-),
           or JSON such as '{"move":"forward","speed":40}'.
+Track:    home (h), calibrate (cal), patrol (p), goto basil, goto 0.42,
+          '{"goto":"basil"}', '{"move":"forward","for":2.5}' (docs/track.md).
 
 Options (flag, environment variable, meaning). Precedence: flag > environment >
 config file (--config FILE or CARBOT_CONFIG, default /etc/carbot/config.json) > default.
@@ -123,9 +126,20 @@ async function run(argv: string[]): Promise<void> {
     process.exit(1);
   }
 
+  let trackHardware: TrackHardware;
+  try {
+    trackHardware = await openTrackHardware(config, hardware, log, systemClock);
+  } catch (err) {
+    log.error((err as Error).message);
+    await hardware.limits?.close();
+    await hardware.motors.close();
+    await flushLogger(log);
+    process.exit(1);
+  }
+
   let broker: EmbeddedBroker | undefined;
   let remote: RemoteServer | undefined;
-  const service = new CarService({ config, log, motors: hardware.motors, limits: hardware.limits });
+  const service = new CarService({ config, log, motors: hardware.motors, ...trackHardware });
   const sim = tracePath && hardware.motors instanceof SimMotorBank ? hardware.motors : undefined;
   if (sim) service.on('received', (at: bigint) => (sim.received = at));
 
@@ -224,7 +238,10 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   if (argv[0] === 'send') {
-    process.exitCode = await send(argv[1], argv.slice(2));
+    // The words up to the first option are the command: `carbot send goto basil --mqtt-url …`.
+    const words = argv.slice(1).findIndex((a) => a.startsWith('--'));
+    const end = words < 0 ? argv.length : words + 1;
+    process.exitCode = await send(argv.slice(1, end).join(' ') || undefined, argv.slice(end));
     return;
   }
   if (argv[0] === 'safe-state' || argv[0] === 'boards') {

@@ -8,11 +8,12 @@ import type { LogFormat, LogLevel } from './log';
 import type { GpioChoice } from './boards/pigpio';
 import type { LimitsConfig, MotorConfig } from './motors/types';
 import { parseMotorConfig } from './motors/motor-config';
+import { parseTrackConfig, type TrackConfig } from './track-config';
 
 export const EX_CONFIG = 78;
 export const DEFAULT_CONFIG_PATH = '/etc/carbot/config.json';
 
-type Kind = 'string' | 'int' | 'bool' | 'enum' | 'url' | 'topic' | 'name' | 'file' | 'json';
+type Kind = 'string' | 'int' | 'number' | 'bool' | 'enum' | 'url' | 'topic' | 'name' | 'file' | 'json';
 
 interface Setting {
   key: string;
@@ -71,6 +72,19 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'http.password', kind: 'string', secret: true, help: 'basic auth password for the remote' },
   { key: 'homeassistant', kind: 'bool', default: false, help: 'publish Home Assistant MQTT discovery configs' },
   { key: 'homeassistantPrefix', kind: 'topic', default: 'homeassistant', help: "Home Assistant's discovery prefix" },
+  { key: 'track.lengthM', kind: 'number', min: 0.05, max: 1000, help: 'track length between the end switches in metres; positions and gotos are then in metres (else fractions 0-1)' },
+  { key: 'track.stops', kind: 'json', help: 'named stops for goto and patrol (JSON), like {"basil": 0.25, "thyme": 0.6}' },
+  { key: 'track.dwellS', kind: 'number', default: 3, min: 0, max: 3600, help: 'seconds a patrol waits at each stop' },
+  { key: 'track.homeEnd', kind: 'enum', default: 'backward', values: ['backward', 'forward'], help: 'the end where home is: position 0' },
+  { key: 'track.homingSpeed', kind: 'int', default: 40, min: 1, max: 100, help: 'speed for homing, percent (slow stops closer to the switch)' },
+  { key: 'track.calibrationSpeeds', kind: 'json', default: [30, 60, 100], help: 'speeds calibrate times the track at, percent (two or more)' },
+  { key: 'track.speedTable', kind: 'json', help: 'stated speeds instead of calibrating (JSON): percent -> m/s (track lengths/s without track.lengthM)' },
+  { key: 'track.settleMs', kind: 'int', default: 300, min: 0, max: 10000, help: 'pause after stopping before the car counts as arrived' },
+  { key: 'track.timeoutMarginS', kind: 'number', default: 5, min: 0, max: 3600, help: 'a goto may take its expected time x1.25 plus this before it stops (timeout)' },
+  { key: 'track.homeTimeoutS', kind: 'int', default: 120, min: 1, max: 3600, help: 'longest homing or calibration leg before the car is calibrated' },
+  { key: 'track.driftPercent', kind: 'number', min: 0, max: 100, help: 'uncertainty growth, percent of the distance since the last switch (default 3, 0.5 with an encoder)' },
+  { key: 'track.encoder', kind: 'json', help: 'wheel encoder (JSON), like {"pin": 17, "edgesPerMetre": 120, "debounceMs": 1}' },
+  { key: 'track.sim', kind: 'json', help: 'with gpio sim: simulate a track with end switches (true, or JSON physics, see docs/track.md)' },
 ];
 
 export interface Topics {
@@ -78,6 +92,8 @@ export interface Topics {
   lwt: string;
   state: string;
   result: string;
+  /** stat/<device>/ARRIVED: a goto or patrol reached its place. */
+  arrived: string;
 }
 
 export interface MqttSettings {
@@ -110,6 +126,7 @@ export interface Config {
   embeddedBroker: { enabled: boolean; host: string; port: number; wsPort: number };
   http: { port: number; host: string; token?: string; username?: string; password?: string };
   homeassistant: { enabled: boolean; prefix: string };
+  track: TrackConfig;
   /** Every setting as given (secrets redacted), for the startup log and --check-config. */
   effective: Record<string, unknown>;
   configFile?: string;
@@ -212,6 +229,13 @@ function convert(setting: Setting, raw: Raw, problems: string[]): unknown {
     case 'int': {
       const n = fromText && /^\s*-?\d+\s*$/.test(value) ? Number(value) : value;
       if (typeof n !== 'number' || !Number.isInteger(n)) return bad(`${show(value)} is not a whole number`);
+      if (setting.min !== undefined && n < setting.min) return bad(`${n} is below the minimum ${setting.min}`);
+      if (setting.max !== undefined && n > setting.max) return bad(`${n} is above the maximum ${setting.max}`);
+      return n;
+    }
+    case 'number': {
+      const n = fromText && /^\s*-?(\d+\.?\d*|\.\d+)\s*$/.test(value) ? Number(value) : value;
+      if (typeof n !== 'number' || !Number.isFinite(n)) return bad(`${show(value)} is not a number`);
       if (setting.min !== undefined && n < setting.min) return bad(`${n} is below the minimum ${setting.min}`);
       if (setting.max !== undefined && n > setting.max) return bad(`${n} is above the maximum ${setting.max}`);
       return n;
@@ -346,6 +370,24 @@ export function loadConfig(input: LoadInput): Config {
   problems.push(...hardware.errors);
   warnings.push(...hardware.warnings);
   const pwmChannels = parsePwmChannels(get('pwmChannels'), problems);
+  const track = parseTrackConfig(
+    {
+      lengthM: get('track.lengthM'),
+      stops: get('track.stops'),
+      dwellS: get('track.dwellS'),
+      homeEnd: get('track.homeEnd'),
+      homingSpeed: get('track.homingSpeed'),
+      calibrationSpeeds: get('track.calibrationSpeeds'),
+      speedTable: get('track.speedTable'),
+      settleMs: get('track.settleMs'),
+      timeoutMarginS: get('track.timeoutMarginS'),
+      homeTimeoutS: get('track.homeTimeoutS'),
+      driftPercent: get('track.driftPercent'),
+      encoder: get('track.encoder'),
+      sim: get('track.sim'),
+    },
+    problems,
+  );
 
   if (problems.length > 0) throw new ConfigError(problems);
 
@@ -364,7 +406,13 @@ export function loadConfig(input: LoadInput): Config {
 
   return {
     device,
-    topics: { move: moveTopic, lwt: `tele/${device}/LWT`, state: `tele/${device}/STATE`, result: `stat/${device}/RESULT` },
+    topics: {
+      move: moveTopic,
+      lwt: `tele/${device}/LWT`,
+      state: `tele/${device}/STATE`,
+      result: `stat/${device}/RESULT`,
+      arrived: `stat/${device}/ARRIVED`,
+    },
     mqtt: {
       url: get('mqtt.url'),
       username: get('mqtt.username'),
@@ -408,6 +456,7 @@ export function loadConfig(input: LoadInput): Config {
       password: get('http.password'),
     },
     homeassistant: { enabled: get('homeassistant'), prefix: get('homeassistantPrefix') },
+    track,
     effective,
     configFile,
     warnings,

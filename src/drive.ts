@@ -7,7 +7,8 @@ import type { TrackEnd } from './motors/types';
 
 export type Motion = 'stopped' | 'forward' | 'backward' | 'reversing';
 export type Direction = 'forward' | 'backward';
-export type Reason = 'command' | 'startup' | 'disconnect' | 'timeout' | 'limit' | 'shutdown';
+/** `done`: a timed move ran its time; `arrived`: a goto reached its place (DESIGN.md §7). */
+export type Reason = 'command' | 'startup' | 'disconnect' | 'timeout' | 'limit' | 'shutdown' | 'done' | 'arrived';
 
 export interface DriveSettings {
   initialSpeed: number;
@@ -41,7 +42,10 @@ export interface DriveState {
 }
 
 export type DriveEvent =
-  | { type: 'command'; command: Command; now: number }
+  /** `reason`: what STATE says for a change the track model asks for (default `command`). */
+  | { type: 'command'; command: Command; now: number; reason?: Reason }
+  /** A task (goto, patrol) is under way: it counts as a command for `commandTimeoutS`. */
+  | { type: 'keepalive'; now: number }
   | { type: 'tick'; now: number }
   | { type: 'disconnect'; now: number }
   | { type: 'limit'; end: TrackEnd; closed: boolean; now: number }
@@ -158,7 +162,11 @@ export function step(state: DriveState, event: DriveEvent, settings: DriveSettin
 
   switch (event.type) {
     case 'command': {
-      ({ next, result } = command(state, event.command, settings, now, logs));
+      ({ next, result } = command(state, event.command, settings, now, logs, event.reason ?? 'command'));
+      break;
+    }
+    case 'keepalive': {
+      next = { ...state, lastCommandAt: now };
       break;
     }
     case 'tick': {
@@ -205,6 +213,7 @@ function command(
   settings: DriveSettings,
   now: number,
   logs: LogEntry[],
+  reason: Reason,
 ): { next: DriveState; result: Record<string, unknown> } {
   const notes: string[] = [];
   let wanted: DriveState = { ...state, lastCommandAt: now };
@@ -218,7 +227,7 @@ function command(
 
   switch (cmd.move) {
     case 'stop':
-      wanted = state.motion === 'stopped' ? wanted : stopped(wanted, 'command');
+      wanted = state.motion === 'stopped' ? wanted : stopped(wanted, reason);
       break;
     case 'faster':
     case 'slower': {
@@ -264,7 +273,7 @@ function command(
       break;
   }
 
-  if (wanted.speed !== state.speed || wanted.motion !== state.motion) wanted.reason = 'command';
+  if (wanted.speed !== state.speed || wanted.motion !== state.motion) wanted.reason = reason;
   const next = error ? state : transition(state, wanted, settings, now, logs);
   const result: Record<string, unknown> = { move: cmd.move, motion: next.motion, speed: next.speed };
   if (cmd.move === 'speed') delete result.move;

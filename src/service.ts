@@ -5,7 +5,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
-import { parseCommand } from './commands';
+import { isTask, parseCommand, type Command } from './commands';
 import type { Config } from './config';
 import { initialState, step, type DriveEvent, type DriveState, type LogEntry } from './drive';
 import type { Logger } from './log';
@@ -14,6 +14,10 @@ import type { CarView } from './car-view';
 import { clearMessages, discoveryMessages } from './homeassistant';
 import { VERSION } from './version';
 import type { LimitSwitches, MotorBank, TrackEnd } from './motors/types';
+import type { Encoder } from './motors/encoder';
+import type { SimTrack } from './motors/sim-track';
+import { currentTarget, initialTrackState, PROGRESS_MS, trackStep, uncertainty, type TrackEvent, type TrackSettings, type TrackState } from './track';
+import { toTrackSettings } from './track-config';
 
 export interface Clock {
   now(): number;
@@ -22,7 +26,7 @@ export interface Clock {
 }
 
 // Monotonic: a Pi without a real-time clock jumps years when NTP syncs after boot.
-const systemClock: Clock = {
+export const systemClock: Clock = {
   now: () => performance.now(),
   setTimeout: (fn, ms) => setTimeout(fn, ms),
   clearTimeout: (t) => clearTimeout(t),
@@ -36,6 +40,10 @@ export interface ServiceDeps {
   log: Logger;
   motors: MotorBank;
   limits?: LimitSwitches;
+  /** A wheel encoder, when the car has one (track.encoder). */
+  encoder?: Encoder;
+  /** The simulated car's track (track.sim with simulated motors): STATE shows its true position. */
+  sim?: SimTrack;
   clock?: Clock;
 }
 
@@ -64,11 +72,22 @@ export class CarService extends EventEmitter implements CarView {
   private lastSource?: string;
   /** While a command is being handled: its log lines, written once its RESULT is out. */
   private heldLogs?: LogEntry[];
+  /** Where the car is on its track (track.ts), fed with what the drive applies. */
+  private track: TrackState;
+  private readonly trackSettings: TrackSettings;
+  /** Whether STATE shows the track: the car has end switches, an encoder or a simulated track. */
+  private readonly trackShown: boolean;
+  private trackTimer?: NodeJS.Timeout;
 
   constructor(private readonly deps: ServiceDeps) {
     super();
     this.clock = deps.clock ?? systemClock;
     this.drive = initialState(deps.config.drive, this.clock.now());
+    const switches = Object.keys(deps.limits?.closed ?? {}) as TrackEnd[];
+    this.trackSettings = toTrackSettings(deps.config.track, switches, deps.encoder !== undefined);
+    this.track = initialTrackState(this.clock.now(), this.drive.speed, this.trackSettings);
+    this.trackShown = switches.length > 0 || deps.encoder !== undefined || deps.sim !== undefined;
+    deps.encoder?.onEdge(() => this.trackApply({ type: 'edge', now: this.clock.now() }));
     const { config, log } = deps;
     this.link = new BrokerLink({
       settings: config.mqtt,
@@ -123,7 +142,41 @@ export class CarService extends EventEmitter implements CarView {
     if (limits && Object.keys(limits.closed).length > 0) {
       state.limits = Object.fromEntries(Object.entries(limits.closed).map(([end, c]) => [end, c ? 'closed' : 'open']));
     }
+    if (this.trackShown) Object.assign(state, this.trackState());
     if (this.fault) state.error = this.fault;
+    return state;
+  }
+
+  /** A place as published: metres with track.lengthM (to the millimetre), else a fraction. */
+  private place(fraction: number): number {
+    const { lengthM } = this.trackSettings;
+    return lengthM ? Math.round(fraction * lengthM * 1000) / 1000 + 0 : Math.round(fraction * 10000) / 10000 + 0;
+  }
+
+  /** STATE's track part (DESIGN.md §7). */
+  private trackState(): Record<string, unknown> {
+    const t = this.track;
+    const settings = this.trackSettings;
+    const u = uncertainty(t, settings);
+    const state: Record<string, unknown> = {
+      position: t.homed ? this.place(t.position) : null,
+      homed: t.homed,
+      uncertainty: u === null ? null : this.place(u),
+    };
+    const target = currentTarget(t, settings);
+    if (target) state.target = this.place(target.at);
+    if (t.task) state.task = t.task.name;
+    const { sim } = this.deps;
+    if (sim) {
+      const x = sim.position() / sim.options.lengthM;
+      state.simPosition = this.place(settings.homeEnd === 'backward' ? x : 1 - x);
+    }
+    state.track = {
+      unit: settings.lengthM ? 'm' : 'fraction',
+      length: settings.lengthM ?? 1,
+      stops: Object.fromEntries(settings.stops.map((stop) => [stop.name, this.place(stop.at)])),
+      calibrated: t.curve !== undefined || t.edgesPerTrack !== undefined,
+    };
     return state;
   }
 
@@ -150,7 +203,7 @@ export class CarService extends EventEmitter implements CarView {
       this.lastSource = source;
       this.heldLogs = held;
       try {
-        result = this.apply({ type: 'command', command: parsed.command, now: this.clock.now() }) ?? {};
+        result = this.perform(parsed.command, this.clock.now());
       } finally {
         this.heldLogs = undefined;
       }
@@ -217,7 +270,83 @@ export class CarService extends EventEmitter implements CarView {
         this.apply({ type: 'tick', now: this.clock.now() });
       }, delay);
     }
+    // Last, with the drive's state and timer settled: the track may answer with drive commands.
+    const d = next.state;
+    if (d.output !== before.output || d.motion !== before.motion || d.speed !== before.speed || d.reason !== before.reason) {
+      this.trackApply({ type: 'drive', output: d.output, motion: d.motion, reason: d.reason, speed: d.speed, now: event.now });
+    }
+    if (event.type === 'limit') this.trackApply({ type: 'limit', end: event.end, closed: event.closed, now: event.now });
     return next.result;
+  }
+
+  /**
+   * A parsed command to the drive or the track. A task (home, calibrate, goto, patrol, a timed
+   * move) goes to the track model, which drives through the drive; a drive command by hand
+   * ends a task — the stop reaching the motors first, anything else after the task has given
+   * back the speed setting it borrowed.
+   */
+  private perform(command: Command, now: number): Record<string, unknown> {
+    const task = this.track.task?.name;
+    if (isTask(command)) {
+      if (command.speed !== undefined) this.apply({ type: 'command', command: { move: 'speed', speed: command.speed }, now });
+      const { result = {} } = this.trackApply({ type: 'command', command, now });
+      const { move, to, for: forS, target, error, note, ...details } = result;
+      return Object.fromEntries(
+        Object.entries({ move, to, for: forS, target, motion: this.drive.motion, speed: this.drive.speed, error, note, ...details })
+          .filter(([, v]) => v !== undefined)
+          .map(([k, v]) => [k, k === 'target' ? this.place(v as number) : v]),
+      );
+    }
+    let result: Record<string, unknown>;
+    if (command.move === 'stop') {
+      result = this.apply({ type: 'command', command, now }) ?? {};
+      this.trackApply({ type: 'manual', command, now });
+    } else {
+      this.trackApply({ type: 'manual', command, now });
+      result = this.apply({ type: 'command', command, now }) ?? {};
+    }
+    if (task && !this.track.task) result.note = result.note ? `${String(result.note)}; ${task} cancelled` : `${task} cancelled`;
+    return result;
+  }
+
+  /** One step of the track model, and its effects: drive commands, ARRIVED, log lines, its timer. */
+  private trackApply(event: TrackEvent): { result?: Record<string, unknown> } {
+    const before = this.track;
+    const out = trackStep(before, event, this.trackSettings);
+    this.track = out.state;
+    // Armed before the drive commands run: the steps they cause are later and arm it anew.
+    this.clock.clearTimeout(this.trackTimer);
+    this.trackTimer = undefined;
+    if (out.wakeAt !== undefined && !this.stopping) {
+      const delay = Math.max(0, out.wakeAt - this.clock.now());
+      this.trackTimer = this.clock.setTimeout(() => {
+        this.trackTimer = undefined;
+        this.trackApply({ type: 'tick', now: this.clock.now() });
+      }, delay);
+    }
+    if (this.heldLogs) this.heldLogs.push(...out.logs);
+    else this.writeLogs(out.logs);
+    for (const request of out.drive) {
+      // A speed given back after a task is no news: STATE keeps the reason the car stopped for.
+      const reason = request.command.move === 'speed' ? this.drive.reason : request.reason;
+      this.apply({ type: 'command', command: request.command, reason, now: event.now });
+    }
+    if (out.busy && this.deps.config.drive.commandTimeoutS > 0) this.apply({ type: 'keepalive', now: event.now });
+    if (out.arrived) {
+      const arrived = {
+        stop: out.arrived.stop,
+        position: this.place(out.arrived.position),
+        target: this.place(out.arrived.target),
+      };
+      this.link.publish(this.deps.config.topics.arrived, JSON.stringify(arrived), this.deps.config.mqtt.qos);
+      this.emit('arrived', arrived);
+    }
+    if (this.trackShown) {
+      const after = this.track;
+      if (after.homed !== before.homed || after.task !== before.task || after.curve !== before.curve) this.scheduleState();
+      else if (this.place(after.position) !== this.place(before.position)) this.scheduleState(PROGRESS_MS);
+    }
+    return out;
   }
 
   /** Writes every motor; if one fails, stops them all at once and returns what went wrong. */
@@ -265,9 +394,9 @@ export class CarService extends EventEmitter implements CarView {
    * so a burst of commands (or a ramp) costs a few STATE messages, not one per command,
    * and the state it settles on always goes out.
    */
-  private scheduleState(): void {
+  private scheduleState(interval = STATE_INTERVAL_MS): void {
     if (this.stateTimer) return;
-    const wait = Math.max(0, this.lastStateAt + STATE_INTERVAL_MS - this.clock.now());
+    const wait = Math.max(0, this.lastStateAt + interval - this.clock.now());
     this.stateTimer = this.clock.setTimeout(() => {
       this.stateTimer = undefined;
       this.publishState();
@@ -289,13 +418,16 @@ export class CarService extends EventEmitter implements CarView {
     this.apply({ type: 'shutdown', now: this.clock.now() });
     this.stopping = true;
     this.clock.clearTimeout(this.wakeTimer);
+    this.clock.clearTimeout(this.trackTimer);
     clearInterval(this.teleTimer);
     this.clock.clearTimeout(this.stateTimer);
     this.stateTimer = undefined;
     this.publishState();
     await this.link.close();
     await limits?.close();
+    await this.deps.encoder?.close();
     await motors.close();
+    this.deps.sim?.close();
     log.info('motor outputs zeroed, broker connection closed');
   }
 }

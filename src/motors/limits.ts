@@ -77,7 +77,8 @@ class Switches implements LimitSwitches {
   }
 }
 
-export async function openLimitSwitches(cfg: LimitsConfig, board: Board, log?: Logger): Promise<LimitSwitches> {
+/** `board`: anything that opens inputs, a real board or the simulated track (sim-track.ts). */
+export async function openLimitSwitches(cfg: LimitsConfig, board: Pick<Board, 'openInput'>, log?: Logger): Promise<LimitSwitches> {
   const switches = new Switches(log);
   const ends = (['forward', 'backward'] as const).filter((end) => cfg[end] !== undefined);
   try {

@@ -13,6 +13,8 @@ export class SimMotorBank implements MotorBank {
   /** When the command being handled arrived (process.hrtime.bigint()), set by whoever traces. */
   received?: bigint;
   private closed = false;
+  /** Who else sees the outputs: the simulated track moves its car by them. */
+  private readonly listeners: ((outputs: Readonly<Record<string, number>>) => void)[] = [];
 
   constructor(
     readonly names: readonly string[],
@@ -29,11 +31,22 @@ export class SimMotorBank implements MotorBank {
       this.writes.push({ at: process.hrtime.bigint(), received: this.received, outputs: { ...this.outputs } });
     }
     if (this.log.isLevelEnabled('debug')) this.log.debug(`sim motors: ${this.names.map((n) => `${n} ${this.outputs[n].toFixed(2)}`).join(', ')}`);
+    this.tell();
   }
 
   stopAll(): Error[] {
     for (const name of this.names) this.outputs[name] = 0;
+    this.tell();
     return [];
+  }
+
+  /** Calls `listener` with the outputs after every write and stop. */
+  onWrite(listener: (outputs: Readonly<Record<string, number>>) => void): void {
+    this.listeners.push(listener);
+  }
+
+  private tell(): void {
+    for (const listener of this.listeners) listener(this.outputs);
   }
 
   async close(): Promise<void> {

@@ -1,0 +1,725 @@
+/**
+ * Where the car is along its track, and taking it places: a pure function of
+ * (state, event) -> (state, effects), like drive.ts beside it. No I/O and no timers: the shell
+ * feeds in what happened (commands, the outputs the drive actually applied, limit switches,
+ * encoder edges, time) and performs what comes out (drive commands, ARRIVED, log lines, one
+ * timer for `wakeAt`).
+ *
+ * Positions are fractions of the track between its two ends: 0 at the home end
+ * (`track.homeEnd`), 1 at the far end. The shell converts to metres when `track.lengthM` is set.
+ *
+ * Dead reckoning: the position moves by the velocity of the applied output through the speed
+ * curve, integrated over time, so ramps and reversal pauses count as they happened. The curve
+ * (duty -> track lengths per second, per direction) is learnt by `calibrate` or stated in
+ * `track.speedTable`: motors are not linear, with a dead band at low duty and saturation near
+ * full. With a first-order motor lag the integral of the commanded velocity equals the distance
+ * the car covers once it has come to rest, which is why a goto stops when the estimate reaches
+ * the target and reports arrival after `settleMs`. With a wheel encoder, counted edges replace
+ * the integral between switches.
+ */
+import type { Command } from './commands';
+import type { Direction, LogEntry, Motion, Reason } from './drive';
+import type { TrackEnd } from './motors/types';
+
+/** Velocity in track lengths per second at a duty (0..1] for one drive direction. */
+export interface CurvePoint {
+  duty: number;
+  speed: number;
+}
+export type SpeedCurve = Record<Direction, readonly CurvePoint[]>;
+
+export interface Stop {
+  name: string;
+  /** Fraction of the track from the home end. */
+  at: number;
+}
+
+export interface TrackSettings {
+  homeEnd: TrackEnd;
+  /** The ends that have a limit switch. */
+  switches: readonly TrackEnd[];
+  lengthM?: number;
+  /** Sorted by position, home first: the order a patrol visits them. */
+  stops: readonly Stop[];
+  dwellMs: number;
+  /** Percent. */
+  homingSpeed: number;
+  /** Percent, ascending. */
+  calibrationSpeeds: readonly number[];
+  /** A stated curve (from `track.speedTable`), used until a calibration replaces it. */
+  speedTable?: SpeedCurve;
+  /** Pause after a stop before the car counts as arrived (the car comes to rest). */
+  settleMs: number;
+  /** A goto may take its expected time × TIMEOUT_FACTOR plus this before it stops with `timeout`. */
+  timeoutMarginS: number;
+  /** Longest homing or calibration leg while no curve tells how long one should take. */
+  homeTimeoutS: number;
+  /** Uncertainty grows by this fraction of the distance travelled since the last switch. */
+  drift: number;
+  /** Configured when the car has a wheel encoder; `edgesPerTrack` when stated (else calibrate learns it). */
+  encoder?: { edgesPerTrack?: number };
+}
+
+type Leg =
+  | { kind: 'switch'; end: TrackEnd; speed: number; measure?: boolean }
+  | { kind: 'goto'; target: number; stop?: string }
+  | { kind: 'settle' }
+  | { kind: 'arrive'; target: number; stop?: string }
+  | { kind: 'dwell' }
+  | { kind: 'timed'; move: Direction; forS: number }
+  | { kind: 'learn' };
+
+export type TaskName = 'home' | 'calibrate' | 'goto' | 'patrol' | 'move';
+
+/** One calibration leg, measured while it runs. */
+interface Measure {
+  dir: Direction;
+  duty: number;
+  /**
+   * The switch the leg starts on: timing and counting begin when it opens, where the car is
+   * exactly at the end, rather than wherever it came to rest past the switch.
+   */
+  from?: TrackEnd;
+  /** Seconds at the leg's duty that the applied outputs amount to (a ramp counts in part), from the switch opening. */
+  effective: number;
+  /** The same from the start of the leg, where the car stood still. */
+  total: number;
+  /** Encoder edges from the switch opening to the other closing: the track's length. */
+  edges: number;
+  /** Edges since the start of the leg. */
+  edgesAll: number;
+  /** `total` at the latest edges, for the encoder's steady rate at the end of the leg. */
+  recent: readonly number[];
+}
+
+interface Sample {
+  dir: Direction;
+  duty: number;
+  effective: number;
+  edges: number;
+  /** Seconds the car lags behind its output (from the encoder), when measurable. */
+  lag?: number;
+}
+
+export interface Task {
+  name: TaskName;
+  legs: readonly Leg[];
+  /** Whether legs[0] has begun. */
+  begun: boolean;
+  /** Deadline of the current leg: its timeout, or the end of a settle, dwell or timed move. */
+  until?: number;
+  /** The speed setting before a leg changed it, given back when the task ends. */
+  restoreSpeed?: number;
+  measure?: Measure;
+  samples: readonly Sample[];
+  /** Re-plans after a switch closed short of a goto's target. */
+  replans: number;
+}
+
+export interface TrackState {
+  /** Whether the position is known: a switch closed since the start and nothing lost it. */
+  homed: boolean;
+  position: number;
+  /** Distance moved since the last switch closed, for the uncertainty. */
+  travelled: number;
+  output: number;
+  outputAt: number;
+  /** The drive's speed setting, percent. */
+  speed: number;
+  /** +1 away from home, −1 toward it: the way the last nonzero output drove (encoder edges count that way). */
+  heading: 1 | -1;
+  limits: Record<TrackEnd, boolean>;
+  /** Where the last switch put the car, and the encoder edges since (signed by heading). */
+  anchor: number;
+  edgesSince: number;
+  curve?: SpeedCurve;
+  /** `curve` came from a calibration (not only from `track.speedTable`). */
+  calibrated: boolean;
+  edgesPerTrack?: number;
+  /** Seconds the car runs on after its output stops (encoder only): a goto stops that much early. */
+  lagS: number;
+  task?: Task;
+}
+
+export type TrackEvent =
+  | { type: 'command'; command: Command; now: number }
+  /** A drive command a user sent (forward, stop, faster…): it may cancel the task. */
+  | { type: 'manual'; command: Command; now: number }
+  /** What the drive applied after any step that changed it. */
+  | { type: 'drive'; output: number; motion: Motion; reason: Reason; speed: number; now: number }
+  | { type: 'limit'; end: TrackEnd; closed: boolean; now: number }
+  | { type: 'edge'; now: number }
+  | { type: 'tick'; now: number };
+
+export interface Arrival {
+  stop: string | null;
+  position: number;
+  target: number;
+}
+
+export interface DriveRequest {
+  command: Command;
+  reason?: Reason;
+}
+
+export interface TrackStep {
+  state: TrackState;
+  /** Commands for the drive, in order. */
+  drive: DriveRequest[];
+  result?: Record<string, unknown>;
+  /** Published on stat/<device>/ARRIVED. */
+  arrived?: Arrival;
+  logs: LogEntry[];
+  wakeAt?: number;
+  /** A task is under way: the shell tells the drive, so `commandTimeoutS` does not stop it. */
+  busy: boolean;
+}
+
+/** How often the estimate is advanced while the car moves, so STATE shows it going. */
+export const PROGRESS_MS = 250;
+/** Closer than this (a fraction of the track) is there. */
+export const TOLERANCE = 0.001;
+export const TIMEOUT_FACTOR = 1.25;
+/** A goto that meets a switch short of its target plans again from there, at most this often. */
+const MAX_REPLANS = 1;
+
+export function initialTrackState(now: number, speed: number, settings: TrackSettings): TrackState {
+  return {
+    homed: false,
+    position: 0,
+    travelled: 0,
+    output: 0,
+    outputAt: now,
+    speed,
+    heading: 1,
+    limits: { forward: false, backward: false },
+    anchor: 0,
+    edgesSince: 0,
+    curve: settings.speedTable,
+    calibrated: false,
+    edgesPerTrack: settings.encoder?.edgesPerTrack,
+    lagS: 0,
+  };
+}
+
+export const farEnd = (s: Pick<TrackSettings, 'homeEnd'>): TrackEnd => (s.homeEnd === 'backward' ? 'forward' : 'backward');
+/** The drive direction that moves the car along the axis: +1 away from home. */
+const dirFor = (s: Pick<TrackSettings, 'homeEnd'>, axis: number): Direction => (axis > 0 ? farEnd(s) : s.homeEnd);
+const axisOf = (s: Pick<TrackSettings, 'homeEnd'>, output: number): number =>
+  Math.sign(output) * (s.homeEnd === 'backward' ? 1 : -1);
+
+/**
+ * Track lengths per second at `duty` (0..1), by the curve: a monotone cubic (Fritsch–Carlson)
+ * through the points, which follows a saturating motor far better than straight lines between
+ * a few calibrated speeds; below the first point the line on down to zero (the dead band);
+ * above the last, flat (saturation).
+ */
+export function curveSpeed(points: readonly CurvePoint[] | undefined, duty: number): number {
+  if (!points || points.length === 0 || duty <= 0) return 0;
+  const p = [...points].sort((a, b) => a.duty - b.duty);
+  const n = p.length;
+  if (duty >= p[n - 1].duty) return p[n - 1].speed;
+  if (n === 1) return (p[0].speed * duty) / p[0].duty;
+  const h = p.slice(1).map((q, i) => q.duty - p[i].duty);
+  const d = p.slice(1).map((q, i) => (q.speed - p[i].speed) / h[i]);
+  const m = p.map((_, i) => {
+    if (i === 0) return n === 2 ? d[0] : endSlope(h[0], h[1], d[0], d[1]);
+    if (i === n - 1) return n === 2 ? d[0] : endSlope(h[n - 2], h[n - 3], d[n - 2], d[n - 3]);
+    if (d[i - 1] * d[i] <= 0) return 0;
+    const [w1, w2] = [2 * h[i] + h[i - 1], h[i] + 2 * h[i - 1]];
+    return (w1 + w2) / (w1 / d[i - 1] + w2 / d[i]);
+  });
+  if (duty < p[0].duty) {
+    const slope = m[0] > 0 ? m[0] : d[0];
+    return slope > 0 ? Math.max(0, p[0].speed + (duty - p[0].duty) * slope) : (p[0].speed * duty) / p[0].duty;
+  }
+  const i = p.findIndex((_, k) => k < n - 1 && duty < p[k + 1].duty);
+  const t = (duty - p[i].duty) / h[i];
+  const [t2, t3] = [t * t, t * t * t];
+  return Math.max(
+    0,
+    (2 * t3 - 3 * t2 + 1) * p[i].speed + (t3 - 2 * t2 + t) * h[i] * m[i] + (-2 * t3 + 3 * t2) * p[i + 1].speed + (t3 - t2) * h[i] * m[i + 1],
+  );
+}
+
+/** The end slope of the monotone cubic: the three-point estimate, kept from overshooting. */
+function endSlope(h0: number, h1: number, d0: number, d1: number): number {
+  const m = ((2 * h0 + h1) * d0 - h0 * d1) / (h0 + h1);
+  if (Math.sign(m) !== Math.sign(d0)) return 0;
+  if (Math.sign(d0) !== Math.sign(d1) && Math.abs(m) > Math.abs(3 * d0)) return 3 * d0;
+  return m;
+}
+
+/** Signed velocity along the axis (track lengths per second) of an applied output. */
+export function velocity(curve: SpeedCurve | undefined, settings: Pick<TrackSettings, 'homeEnd'>, output: number): number {
+  if (output === 0 || !curve) return 0;
+  return axisOf(settings, output) * curveSpeed(curve[output > 0 ? 'forward' : 'backward'], Math.abs(output));
+}
+
+/** Whether the position follows the encoder (its scale is known) rather than the curve. */
+const byEncoder = (state: TrackState, settings: TrackSettings) => settings.encoder !== undefined && state.edgesPerTrack !== undefined;
+
+/** The uncertainty of the position, a fraction of the track; null while not homed. */
+export function uncertainty(state: TrackState, settings: TrackSettings): number | null {
+  return state.homed ? settings.drift * state.travelled : null;
+}
+
+/** Integrates the applied output from `outputAt` to `now`. */
+function advance(state: TrackState, settings: TrackSettings, now: number): TrackState {
+  const dt = Math.max(0, now - state.outputAt) / 1000;
+  if (dt === 0) return state;
+  let next: TrackState = { ...state, outputAt: now };
+  const measure = state.task?.measure;
+  if (measure && state.output !== 0) {
+    const at = (Math.abs(state.output) * dt) / measure.duty;
+    const effective = measure.from ? measure.effective : measure.effective + at;
+    next = { ...next, task: { ...state.task!, measure: { ...measure, effective, total: measure.total + at } } };
+  }
+  if (!byEncoder(state, settings) && state.output !== 0) {
+    const moved = velocity(state.curve, settings, state.output) * dt;
+    next = { ...next, position: state.position + moved, travelled: state.travelled + Math.abs(moved) };
+  }
+  return next;
+}
+
+interface Ctx {
+  settings: TrackSettings;
+  now: number;
+  logs: LogEntry[];
+  drive: DriveRequest[];
+  arrived?: Arrival;
+}
+
+const info = (ctx: Ctx, message: string) => ctx.logs.push({ level: 'info', message });
+const warn = (ctx: Ctx, message: string) => ctx.logs.push({ level: 'warn', message });
+const fmt = (x: number) => (Math.round(x * 1000) / 1000).toString();
+
+/** A position as the user gives and reads them: metres with `track.lengthM`, else a fraction. */
+export function describePlace(at: number, settings: Pick<TrackSettings, 'lengthM'>): string {
+  return settings.lengthM ? `${fmt(at * settings.lengthM)} m` : fmt(at);
+}
+
+function setSpeed(state: TrackState, ctx: Ctx, speed: number): TrackState {
+  if (speed === state.speed || !state.task) return state;
+  const task = state.task.restoreSpeed === undefined ? { ...state.task, restoreSpeed: state.speed } : state.task;
+  ctx.drive.push({ command: { move: 'speed', speed } });
+  return { ...state, speed, task };
+}
+
+/** Ends the task; stops the car unless it is stopped already or `keepMoving`. */
+function endTask(state: TrackState, ctx: Ctx, opts: { stopReason?: Reason } = {}): TrackState {
+  const task = state.task;
+  if (!task) return state;
+  if (opts.stopReason && state.output !== 0) ctx.drive.push({ command: { move: 'stop' }, reason: opts.stopReason });
+  if (task.restoreSpeed !== undefined && task.restoreSpeed !== state.speed) {
+    ctx.drive.push({ command: { move: 'speed', speed: task.restoreSpeed } });
+  }
+  return { ...state, task: undefined, speed: task.restoreSpeed ?? state.speed };
+}
+
+function cancel(state: TrackState, ctx: Ctx, why: string, stopReason?: Reason): TrackState {
+  if (!state.task) return state;
+  info(ctx, `${state.task.name} cancelled: ${why}`);
+  return endTask(state, ctx, { stopReason });
+}
+
+function fail(state: TrackState, ctx: Ctx, why: string): TrackState {
+  if (!state.task) return state;
+  warn(ctx, `${state.task.name} stopped: ${why}`);
+  return endTask(state, ctx, { stopReason: 'timeout' });
+}
+
+/** Seconds a move across `distance` should take at `speed` percent, if the curve knows. */
+function expectedS(state: TrackState, settings: TrackSettings, distance: number, axis: number, speed: number): number | undefined {
+  const dir = dirFor(settings, axis);
+  const v = state.curve ? curveSpeed(state.curve[dir], speed / 100) : 0;
+  return v > 0 ? Math.abs(distance) / v : undefined;
+}
+
+function legTimeout(state: TrackState, ctx: Ctx, distance: number, axis: number, speed: number): number {
+  const expected = expectedS(state, ctx.settings, distance, axis, speed);
+  const s = expected === undefined ? ctx.settings.homeTimeoutS : expected * TIMEOUT_FACTOR + ctx.settings.timeoutMarginS;
+  return ctx.now + s * 1000;
+}
+
+/** Starts legs[0] of the task; legs that finish at once are passed over. */
+function beginLeg(state: TrackState, ctx: Ctx): TrackState {
+  for (let guard = 0; guard < 100 && state.task && !state.task.begun; guard++) {
+    const task = state.task;
+    const leg = task.legs[0];
+    if (!leg) {
+      info(ctx, `${task.name} done`);
+      return endTask(state, ctx);
+    }
+    const next = (s: TrackState): TrackState => ({ ...s, task: { ...s.task!, legs: s.task!.legs.slice(1), begun: false, until: undefined, measure: undefined } });
+    switch (leg.kind) {
+      case 'switch': {
+        if (state.limits[leg.end]) {
+          state = next(state);
+          break;
+        }
+        state = setSpeed(state, ctx, leg.speed);
+        const axis = leg.end === ctx.settings.homeEnd ? -1 : 1;
+        const distance = state.homed ? (axis > 0 ? 1 - state.position : state.position) : 1;
+        const until = legTimeout(state, ctx, distance, axis, leg.speed);
+        const from = leg.end === 'forward' ? 'backward' : 'forward';
+        const measure: Measure | undefined = leg.measure
+          ? { dir: leg.end, duty: leg.speed / 100, from: state.limits[from] ? from : undefined, effective: 0, total: 0, edges: 0, edgesAll: 0, recent: [] }
+          : undefined;
+        ctx.drive.push({ command: { move: leg.end } });
+        state = { ...state, task: { ...state.task!, begun: true, until, measure } };
+        break;
+      }
+      case 'goto': {
+        const remaining = leg.target - state.position;
+        if (Math.abs(remaining) <= TOLERANCE) {
+          state = next(state);
+          break;
+        }
+        const axis = Math.sign(remaining);
+        const end = axis > 0 ? farEnd(ctx.settings) : ctx.settings.homeEnd;
+        // A place at an end with a switch: drive on until the switch says so, not the estimate.
+        const atEnd = (axis > 0 ? leg.target >= 1 - TOLERANCE : leg.target <= TOLERANCE) && ctx.settings.switches.includes(end);
+        if (atEnd) {
+          const until = legTimeout(state, ctx, remaining, axis, state.speed);
+          ctx.drive.push({ command: { move: end } });
+          state = { ...state, task: { ...state.task!, legs: [{ kind: 'switch', end, speed: state.speed }, ...task.legs.slice(1)], begun: true, until } };
+          break;
+        }
+        const until = legTimeout(state, ctx, remaining, axis, state.speed);
+        ctx.drive.push({ command: { move: dirFor(ctx.settings, axis) } });
+        state = { ...state, task: { ...task, begun: true, until } };
+        state = checkGoto(state, ctx);
+        break;
+      }
+      case 'settle':
+        state = { ...state, task: { ...task, begun: true, until: ctx.now + ctx.settings.settleMs } };
+        break;
+      case 'dwell':
+        state = { ...state, task: { ...task, begun: true, until: ctx.now + ctx.settings.dwellMs } };
+        break;
+      case 'arrive': {
+        const position = state.position;
+        ctx.arrived = { stop: leg.stop ?? null, position, target: leg.target };
+        info(ctx, `arrived at ${leg.stop ?? describePlace(leg.target, ctx.settings)} (position ${describePlace(position, ctx.settings)})`);
+        state = next(state);
+        break;
+      }
+      case 'timed':
+        ctx.drive.push({ command: { move: leg.move } });
+        state = { ...state, task: { ...task, begun: true, until: ctx.now + leg.forS * 1000 } };
+        break;
+      case 'learn':
+        state = next(learn(state, ctx));
+        break;
+    }
+  }
+  return state;
+}
+
+/** Legs done: the next one begins. */
+function finishLeg(state: TrackState, ctx: Ctx): TrackState {
+  const task = state.task!;
+  return beginLeg({ ...state, task: { ...task, legs: task.legs.slice(1), begun: false, until: undefined, measure: undefined } }, ctx);
+}
+
+/** A goto in progress: stop once the estimate (plus the car's run-on, with an encoder) reaches the target. */
+function checkGoto(state: TrackState, ctx: Ctx): TrackState {
+  const leg = state.task?.legs[0];
+  if (!leg || leg.kind !== 'goto' || !state.task?.begun || state.output === 0) return state;
+  const v = velocity(state.curve, ctx.settings, state.output);
+  const runOn = byEncoder(state, ctx.settings) ? v * state.lagS : 0;
+  const remaining = (leg.target - (state.position + runOn)) * axisOf(ctx.settings, state.output);
+  // Not exactly zero: the wake time computed from it must not land a hair short, again and again.
+  if (remaining > 1e-7) return state;
+  ctx.drive.push({ command: { move: 'stop' }, reason: 'arrived' });
+  return finishLeg(state, ctx);
+}
+
+/** When the estimate reaches the goto's target at the current output, if it will. */
+function gotoWake(state: TrackState, settings: TrackSettings): number | undefined {
+  const leg = state.task?.legs[0];
+  if (!leg || leg.kind !== 'goto' || !state.task?.begun || byEncoder(state, settings)) return undefined;
+  const v = velocity(state.curve, settings, state.output);
+  const remaining = leg.target - state.position;
+  if (v === 0 || Math.sign(v) !== Math.sign(remaining)) return undefined;
+  return state.outputAt + (remaining / v) * 1000;
+}
+
+/** The curve, the encoder's scale and the car's lag from the calibration legs. */
+function learn(state: TrackState, ctx: Ctx): TrackState {
+  const samples = state.task?.samples ?? [];
+  if (samples.length === 0) return state;
+  const curve: Record<Direction, CurvePoint[]> = { forward: [], backward: [] };
+  for (const dir of ['forward', 'backward'] as const) {
+    const duties = [...new Set(samples.filter((s) => s.dir === dir).map((s) => s.duty))].sort((a, b) => a - b);
+    for (const duty of duties) {
+      const legs = samples.filter((s) => s.dir === dir && s.duty === duty);
+      const effective = legs.reduce((sum, s) => sum + s.effective, 0) / legs.length;
+      curve[dir].push({ duty, speed: 1 / effective });
+    }
+  }
+  let { edgesPerTrack, lagS } = state;
+  if (ctx.settings.encoder) {
+    if (ctx.settings.encoder.edgesPerTrack === undefined) {
+      edgesPerTrack = samples.reduce((sum, s) => sum + s.edges, 0) / samples.length;
+    }
+    const lags = samples.map((s) => s.lag).filter((l): l is number => l !== undefined).sort((a, b) => a - b);
+    if (lags.length > 0) lagS = Math.max(0, lags[Math.floor(lags.length / 2)]);
+  }
+  const table = (dir: Direction) => curve[dir].map((p) => `${Math.round(p.duty * 100)}% ${describePlace(p.speed, ctx.settings)}/s`).join(', ');
+  info(ctx, `calibrated: ${farEnd(ctx.settings)} ${table(farEnd(ctx.settings))}; ${ctx.settings.homeEnd} ${table(ctx.settings.homeEnd)}` +
+    (ctx.settings.encoder ? `; encoder ${Math.round(edgesPerTrack ?? 0)} edges per track, lag ${Math.round(lagS * 1000)} ms` : ''));
+  // Edges counted since the last switch, before their length was known, place the car now.
+  const position = edgesPerTrack !== undefined && ctx.settings.encoder ? state.anchor + state.edgesSince / edgesPerTrack : state.position;
+  return { ...state, curve, calibrated: true, edgesPerTrack, lagS, position };
+}
+
+/** A calibration leg reached its switch: what it measured becomes a sample. */
+function sampleLeg(task: Task): Task {
+  const m = task.measure;
+  if (!m || m.effective <= 0) return task;
+  let lag: number | undefined;
+  const r = m.recent;
+  if (r.length >= 8 && r[r.length - 1] > r[0]) {
+    // Steady edges per second at the end of the leg; where that line meets zero edges is how
+    // long the car lagged its output at the start.
+    const slope = (r.length - 1) / (r[r.length - 1] - r[0]);
+    lag = r[r.length - 1] - m.edgesAll / slope;
+  }
+  return { ...task, samples: [...task.samples, { dir: m.dir, duty: m.duty, effective: m.effective, edges: m.edges, lag }] };
+}
+
+function taskLegs(command: Command, state: TrackState, settings: TrackSettings, target?: { at: number; stop?: string }): { name: TaskName; legs: Leg[] } {
+  const home: Leg = { kind: 'switch', end: settings.homeEnd, speed: settings.homingSpeed };
+  if (command.forS !== undefined) return { name: 'move', legs: [{ kind: 'timed', move: command.move as Direction, forS: command.forS }] };
+  switch (command.move) {
+    case 'home':
+      return { name: 'home', legs: [home, { kind: 'settle' }] };
+    case 'calibrate': {
+      const legs: Leg[] = [home, { kind: 'settle' }];
+      // Fastest first: the car ends at home after the slowest leg, least far past the switch.
+      for (const speed of [...settings.calibrationSpeeds].reverse()) {
+        legs.push({ kind: 'switch', end: farEnd(settings), speed, measure: true }, { kind: 'settle' });
+        legs.push({ kind: 'switch', end: settings.homeEnd, speed, measure: true }, { kind: 'settle' });
+      }
+      legs.push({ kind: 'learn' });
+      return { name: 'calibrate', legs };
+    }
+    case 'patrol': {
+      const legs: Leg[] = [];
+      for (const stop of settings.stops) {
+        legs.push({ kind: 'goto', target: stop.at, stop: stop.name }, { kind: 'settle' }, { kind: 'arrive', target: stop.at, stop: stop.name }, { kind: 'dwell' });
+      }
+      legs.push(home, { kind: 'settle' });
+      return { name: 'patrol', legs };
+    }
+    default: {
+      const t = target ?? { at: state.position };
+      return { name: 'goto', legs: [{ kind: 'goto', target: t.at, stop: t.stop }, { kind: 'settle' }, { kind: 'arrive', target: t.at, stop: t.stop }] };
+    }
+  }
+}
+
+/** Why a task cannot start now, or where a goto goes. */
+function check(command: Command, state: TrackState, settings: TrackSettings): { error: string; details?: Record<string, unknown> } | { target?: { at: number; stop?: string } } {
+  const hasSwitch = (end: TrackEnd) => settings.switches.includes(end);
+  if (command.forS !== undefined) {
+    const dir = command.move as Direction;
+    return state.limits[dir] ? { error: `${dir} limit switch is closed` } : {};
+  }
+  switch (command.move) {
+    case 'home':
+      return hasSwitch(settings.homeEnd) ? {} : { error: `no limit switch at the home end: configure limits.${settings.homeEnd}` };
+    case 'calibrate':
+      if (!hasSwitch('forward') || !hasSwitch('backward')) {
+        return { error: 'calibrate needs a limit switch at each end; with one switch, set track.lengthM and track.speedTable' };
+      }
+      return {};
+    default:
+      break;
+  }
+  if (!state.homed) return { error: 'not homed: send home first' };
+  if (!state.curve && !byEncoder(state, settings)) return { error: 'not calibrated: send calibrate (or set track.speedTable)' };
+  for (const dir of ['forward', 'backward'] as const) {
+    if (state.curve && curveSpeed(state.curve[dir], state.speed / 100) <= 0) {
+      return { error: `the car does not move ${dir} at ${state.speed}%: raise the speed` };
+    }
+  }
+  if (command.move === 'patrol') return settings.stops.length > 0 ? {} : { error: 'no stops: set track.stops' };
+  const to = command.to;
+  if (typeof to === 'string') {
+    const stop = settings.stops.find((s) => s.name.toLowerCase() === to.toLowerCase());
+    if (!stop) return { error: `no stop named ${JSON.stringify(to)}`, details: { stops: settings.stops.map((s) => s.name) } };
+    return { target: { at: stop.at, stop: stop.name } };
+  }
+  const at = settings.lengthM ? (to ?? 0) / settings.lengthM : (to ?? 0);
+  if (at > 1 + 1e-9) {
+    return { error: settings.lengthM ? `${to} m is beyond the ${settings.lengthM} m track` : `${to} is off the track: a fraction 0-1 (or metres with track.lengthM)` };
+  }
+  return { target: { at: Math.min(1, at) } };
+}
+
+function onCommand(state: TrackState, command: Command, ctx: Ctx): { state: TrackState; result: Record<string, unknown> } {
+  const result: Record<string, unknown> = { move: command.move };
+  if (command.to !== undefined) result.to = command.to;
+  if (command.forS !== undefined) result.for = command.forS;
+  const checked = check(command, state, ctx.settings);
+  if ('error' in checked) {
+    warn(ctx, `${command.move} refused: ${checked.error}`);
+    return { state, result: { ...result, error: checked.error, ...checked.details } };
+  }
+  const notes: string[] = [];
+  if (state.task) {
+    notes.push(`replaces ${state.task.name}`);
+    info(ctx, `${state.task.name} replaced by ${command.move}`);
+    state = endTask(state, ctx);
+  }
+  const { name, legs } = taskLegs(command, state, ctx.settings, checked.target);
+  // A fraction: the shell publishes places in the user's unit.
+  if (checked.target) result.target = checked.target.at;
+  if (name === 'goto' && Math.abs(checked.target!.at - state.position) <= TOLERANCE) notes.push('already there');
+  info(ctx, `${name}${checked.target ? ` to ${checked.target.stop ?? describePlace(checked.target.at, ctx.settings)}` : ''}${command.forS ? ` ${command.move} for ${command.forS} s` : ''}`);
+  state = beginLeg({ ...state, task: { name, legs, begun: false, samples: [], replans: 0 } }, ctx);
+  if (notes.length > 0) result.note = notes.join('; ');
+  return { state, result };
+}
+
+function onLimit(state: TrackState, end: TrackEnd, closed: boolean, ctx: Ctx): TrackState {
+  state = { ...state, limits: { ...state.limits, [end]: closed } };
+  const measure = state.task?.measure;
+  if (!closed && measure?.from === end) state = { ...state, task: { ...state.task!, measure: { ...measure, from: undefined } } };
+  if (!closed) return state;
+  const at = end === ctx.settings.homeEnd ? 0 : 1;
+  if (!state.homed) info(ctx, `position known: at the ${end} end`);
+  state = { ...state, homed: true, position: at, travelled: 0, anchor: at, edgesSince: 0 };
+  const task = state.task;
+  const leg = task?.legs[0];
+  if (!task || !leg || !task.begun) return state;
+  if (leg.kind === 'switch' && leg.end === end) {
+    return finishLeg({ ...state, task: sampleLeg(task) }, ctx);
+  }
+  if (leg.kind === 'goto') {
+    if (task.replans >= MAX_REPLANS) return fail(state, ctx, `met the ${end} end on the way to ${describePlace(leg.target, ctx.settings)}`);
+    warn(ctx, `${task.name}: met the ${end} end on the way to ${describePlace(leg.target, ctx.settings)}; the estimate was off, going on from there`);
+    return beginLeg({ ...state, task: { ...task, begun: false, replans: task.replans + 1 } }, ctx);
+  }
+  if (leg.kind === 'switch' || leg.kind === 'timed') {
+    // The drive stopped the car at the end: a timed move is over, a leg to the other end is not.
+    return leg.kind === 'timed' ? finishLeg(state, ctx) : fail(state, ctx, `met the ${end} end instead of the ${leg.end} end: are the switches swapped?`);
+  }
+  return state;
+}
+
+function onEdge(state: TrackState, ctx: Ctx): TrackState {
+  const task = state.task;
+  if (task?.measure) {
+    const m = task.measure;
+    const recent = [...m.recent.slice(-31), m.total];
+    state = { ...state, task: { ...task, measure: { ...m, edges: m.from ? m.edges : m.edges + 1, edgesAll: m.edgesAll + 1, recent } } };
+  }
+  state = { ...state, edgesSince: state.edgesSince + state.heading };
+  if (!byEncoder(state, ctx.settings)) return state;
+  const step = 1 / state.edgesPerTrack!;
+  return checkGoto({ ...state, position: state.anchor + state.edgesSince * step, travelled: state.travelled + step }, ctx);
+}
+
+function onDeadline(state: TrackState, ctx: Ctx): TrackState {
+  const task = state.task;
+  if (!task?.begun || task.until === undefined || ctx.now < task.until) return state;
+  const leg = task.legs[0];
+  switch (leg.kind) {
+    case 'settle':
+    case 'dwell':
+      return finishLeg(state, ctx);
+    case 'timed':
+      ctx.drive.push({ command: { move: 'stop' }, reason: 'done' });
+      return finishLeg(state, ctx);
+    case 'switch':
+      return fail(state, ctx, `the ${leg.end} limit switch did not close in time`);
+    case 'goto':
+      return fail(state, ctx, `not at ${leg.stop ?? describePlace(leg.target, ctx.settings)} in time (position ${describePlace(state.position, ctx.settings)})`);
+    default:
+      return state;
+  }
+}
+
+function onDrive(state: TrackState, event: Extract<TrackEvent, { type: 'drive' }>, ctx: Ctx): TrackState {
+  const moving = event.output !== 0;
+  state = { ...state, output: event.output, speed: event.speed };
+  if (moving) state = { ...state, heading: axisOf(ctx.settings, event.output) > 0 ? 1 : -1 };
+  if (moving && state.homed && !state.curve && !byEncoder(state, ctx.settings)) {
+    warn(ctx, 'position unknown until the car meets a switch again: it moves without calibration');
+    state = { ...state, homed: false };
+  }
+  if (state.task && event.motion === 'stopped' && ['disconnect', 'timeout', 'shutdown'].includes(event.reason)) {
+    return cancel(state, ctx, `the car stopped (${event.reason})`);
+  }
+  return checkGoto(state, ctx);
+}
+
+/** What the user did by hand: a drive of their own ends a task; during a calibration any command does. */
+function onManual(state: TrackState, command: Command, ctx: Ctx): TrackState {
+  const task = state.task;
+  if (!task) return state;
+  if (command.move === 'stop') return cancel(state, ctx, 'stop');
+  if (command.move === 'forward' || command.move === 'backward' || task.name === 'calibrate') {
+    return cancel(state, ctx, `${command.move} by hand`, task.name === 'calibrate' && state.output !== 0 ? 'command' : undefined);
+  }
+  return state;
+}
+
+function wakeAt(state: TrackState, settings: TrackSettings): number | undefined {
+  const times: number[] = [];
+  if (state.task?.until !== undefined) times.push(state.task.until);
+  const crossing = gotoWake(state, settings);
+  if (crossing !== undefined) times.push(crossing);
+  if (state.output !== 0 || state.task) times.push(state.outputAt + PROGRESS_MS);
+  return times.length > 0 ? Math.min(...times) : undefined;
+}
+
+export function trackStep(state: TrackState, event: TrackEvent, settings: TrackSettings): TrackStep {
+  const ctx: Ctx = { settings, now: event.now, logs: [], drive: [] };
+  let result: Record<string, unknown> | undefined;
+  let next = advance(state, settings, event.now);
+  switch (event.type) {
+    case 'command':
+      ({ state: next, result } = onCommand(next, event.command, ctx));
+      break;
+    case 'manual':
+      next = onManual(next, event.command, ctx);
+      break;
+    case 'drive':
+      next = onDrive(next, event, ctx);
+      break;
+    case 'limit':
+      next = onLimit(next, event.end, event.closed, ctx);
+      break;
+    case 'edge':
+      next = onEdge(next, ctx);
+      break;
+    case 'tick':
+      next = checkGoto(next, ctx);
+      break;
+  }
+  next = onDeadline(next, ctx);
+  return {
+    state: next,
+    drive: ctx.drive,
+    result,
+    arrived: ctx.arrived,
+    logs: ctx.logs,
+    wakeAt: wakeAt(next, settings),
+    busy: next.task !== undefined,
+  };
+}
+
+/** Where the car is headed (a fraction), while a task takes it somewhere. */
+export function currentTarget(state: TrackState, settings: TrackSettings): { at: number; stop?: string } | undefined {
+  for (const leg of state.task?.legs ?? []) {
+    if (leg.kind === 'goto' || leg.kind === 'arrive') return { at: leg.target, stop: leg.stop };
+    if (leg.kind === 'switch') return { at: leg.end === settings.homeEnd ? 0 : 1 };
+    if (leg.kind === 'timed') return undefined;
+  }
+  return undefined;
+}
