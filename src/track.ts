@@ -114,6 +114,8 @@ export interface Task {
   samples: readonly Sample[];
   /** Re-plans after a switch closed short of a goto's target. */
   replans: number;
+  /** The way a goto leg goes along the axis (+1 away from home). */
+  axis?: number;
 }
 
 export interface TrackState {
@@ -124,6 +126,8 @@ export interface TrackState {
   travelled: number;
   output: number;
   outputAt: number;
+  /** The drive's motion: `reversing` is not stopped, though its output is zero. */
+  motion: Motion;
   /** The drive's speed setting, percent. */
   speed: number;
   /** +1 away from home, −1 toward it: the way the last nonzero output drove (encoder edges count that way). */
@@ -190,6 +194,7 @@ export function initialTrackState(now: number, speed: number, settings: TrackSet
     travelled: 0,
     output: 0,
     outputAt: now,
+    motion: 'stopped',
     speed,
     heading: 1,
     limits: { forward: false, backward: false },
@@ -388,8 +393,7 @@ function beginLeg(state: TrackState, ctx: Ctx): TrackState {
         }
         const until = legTimeout(state, ctx, remaining, axis, state.speed);
         ctx.drive.push({ command: { move: dirFor(ctx.settings, axis) } });
-        state = { ...state, task: { ...task, begun: true, until } };
-        state = checkGoto(state, ctx);
+        state = { ...state, task: { ...task, begun: true, until, axis } };
         break;
       }
       case 'settle':
@@ -426,7 +430,8 @@ function finishLeg(state: TrackState, ctx: Ctx): TrackState {
 /** A goto in progress: stop once the estimate (plus the car's run-on, with an encoder) reaches the target. */
 function checkGoto(state: TrackState, ctx: Ctx): TrackState {
   const leg = state.task?.legs[0];
-  if (!leg || leg.kind !== 'goto' || !state.task?.begun || state.output === 0) return state;
+  // Only once the drive has turned the way the leg goes (a reversal pauses at zero first).
+  if (!leg || leg.kind !== 'goto' || !state.task?.begun || axisOf(ctx.settings, state.output) !== state.task.axis) return state;
   const v = velocity(state.curve, ctx.settings, state.output);
   const runOn = byEncoder(state, ctx.settings) ? v * state.lagS : 0;
   const remaining = (leg.target - (state.position + runOn)) * axisOf(ctx.settings, state.output);
@@ -442,7 +447,7 @@ function gotoWake(state: TrackState, settings: TrackSettings): number | undefine
   if (!leg || leg.kind !== 'goto' || !state.task?.begun || byEncoder(state, settings)) return undefined;
   const v = velocity(state.curve, settings, state.output);
   const remaining = leg.target - state.position;
-  if (v === 0 || Math.sign(v) !== Math.sign(remaining)) return undefined;
+  if (v === 0 || Math.sign(v) !== Math.sign(remaining) || Math.sign(v) !== state.task.axis) return undefined;
   return state.outputAt + (remaining / v) * 1000;
 }
 
@@ -575,6 +580,8 @@ function onCommand(state: TrackState, command: Command, ctx: Ctx): { state: Trac
     info(ctx, `${state.task.name} replaced by ${command.move}`);
     state = endTask(state, ctx);
   }
+  // A task starts from a stop: it may not drive at all (a goto to where the car already is).
+  if (state.motion !== 'stopped') ctx.drive.push({ command: { move: 'stop' } });
   const { name, legs } = taskLegs(command, state, ctx.settings, checked.target);
   // A fraction: the shell publishes places in the user's unit.
   if (checked.target) result.target = checked.target.at;
@@ -600,8 +607,9 @@ function onLimit(state: TrackState, end: TrackEnd, closed: boolean, ctx: Ctx): T
     return finishLeg({ ...state, task: sampleLeg(task) }, ctx);
   }
   if (leg.kind === 'goto') {
-    if (task.replans >= MAX_REPLANS) return fail(state, ctx, `met the ${end} end on the way to ${describePlace(leg.target, ctx.settings)}`);
-    warn(ctx, `${task.name}: met the ${end} end on the way to ${describePlace(leg.target, ctx.settings)}; the estimate was off, going on from there`);
+    const where = leg.stop ?? describePlace(leg.target, ctx.settings);
+    if (task.replans >= MAX_REPLANS) return fail(state, ctx, `met the ${end} end on the way to ${where}`);
+    warn(ctx, `${task.name}: met the ${end} end on the way to ${where}; the estimate was off, going on from there`);
     return beginLeg({ ...state, task: { ...task, begun: false, replans: task.replans + 1 } }, ctx);
   }
   if (leg.kind === 'switch' || leg.kind === 'timed') {
@@ -646,7 +654,7 @@ function onDeadline(state: TrackState, ctx: Ctx): TrackState {
 
 function onDrive(state: TrackState, event: Extract<TrackEvent, { type: 'drive' }>, ctx: Ctx): TrackState {
   const moving = event.output !== 0;
-  state = { ...state, output: event.output, speed: event.speed };
+  state = { ...state, output: event.output, motion: event.motion, speed: event.speed };
   if (moving) state = { ...state, heading: axisOf(ctx.settings, event.output) > 0 ? 1 : -1 };
   if (moving && state.homed && !state.curve && !byEncoder(state, ctx.settings)) {
     warn(ctx, 'position unknown until the car meets a switch again: it moves without calibration');

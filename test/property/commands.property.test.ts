@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import fc from 'fast-check';
 import { MAX_PAYLOAD_BYTES, parseCommand, type Parsed } from '../../src/commands';
 
-const MOVES = ['forward', 'backward', 'stop', 'faster', 'slower', 'speed'];
+const MOVES = ['forward', 'backward', 'stop', 'faster', 'slower', 'speed', 'home', 'calibrate', 'patrol', 'goto'];
 const ALIASES: Record<string, string> = {
   forward: 'forward',
   f: 'forward',
@@ -16,6 +16,12 @@ const ALIASES: Record<string, string> = {
   '+': 'faster',
   slower: 'slower',
   '-': 'slower',
+  home: 'home',
+  h: 'home',
+  calibrate: 'calibrate',
+  cal: 'calibrate',
+  patrol: 'patrol',
+  p: 'patrol',
 };
 
 /** What every parse must look like, whatever went in: a well-formed command or a reasoned rejection. */
@@ -24,7 +30,9 @@ function assertWellFormed(parsed: Parsed, bytes: number): void {
     assert.ok(bytes <= MAX_PAYLOAD_BYTES);
     const { command } = parsed;
     assert.ok(MOVES.includes(command.move), JSON.stringify(command));
-    assert.deepEqual(Object.keys(command).filter((k) => k !== 'move' && k !== 'speed'), []);
+    assert.deepEqual(Object.keys(command).filter((k) => !['move', 'speed', 'forS', 'to'].includes(k)), []);
+    if (command.forS !== undefined) assert.ok(['forward', 'backward'].includes(command.move) && command.forS > 0, JSON.stringify(command));
+    assert.equal(command.to !== undefined, command.move === 'goto', JSON.stringify(command));
     if (command.speed !== undefined) {
       assert.ok(Number.isInteger(command.speed) && command.speed >= 0 && command.speed <= 100, JSON.stringify(command));
     } else {

@@ -90,6 +90,46 @@ describe('command parser', () => {
     assert.equal(rejection(parseCommand('{"move":"f","speed":null}')).error, 'speed must be a number');
   });
 
+  describe('track commands', () => {
+    it('reads home, calibrate and patrol with their aliases, plain and in JSON', () => {
+      for (const [word, move] of [['home', 'home'], ['H', 'home'], ['calibrate', 'calibrate'], [' cal ', 'calibrate'], ['patrol', 'patrol'], ['p', 'patrol']]) {
+        assert.deepEqual(parseCommand(word), { ok: true, command: { move } }, word);
+      }
+      assert.deepEqual(parseCommand('{"move":"patrol","speed":40}'), { ok: true, command: { move: 'patrol', speed: 40 } });
+    });
+
+    it('reads a goto to a place or a stop, as JSON and as words', () => {
+      assert.deepEqual(parseCommand('{"goto":0.42}'), { ok: true, command: { move: 'goto', to: 0.42 } });
+      assert.deepEqual(parseCommand('{"goto":"basil","speed":30}'), { ok: true, command: { move: 'goto', to: 'basil', speed: 30 } });
+      assert.deepEqual(parseCommand('goto basil'), { ok: true, command: { move: 'goto', to: 'basil' } });
+      assert.deepEqual(parseCommand('Go 1.25'), { ok: true, command: { move: 'goto', to: 1.25 } });
+      assert.deepEqual(parseCommand('goto  sweet basil '), { ok: true, command: { move: 'goto', to: 'sweet basil' } });
+    });
+
+    it('rejects a goto without a place, or with one that is not a place', () => {
+      assert.equal(rejection(parseCommand('goto')).error, 'goto needs a place');
+      assert.equal(rejection(parseCommand('{"move":"goto"}')).error, 'goto needs a place');
+      assert.deepEqual(rejection(parseCommand('{"goto":-1}')), { error: 'goto must be a place on the track', goto: -1 });
+      assert.equal(rejection(parseCommand('goto -0.5')).error, 'goto must be a place on the track');
+      assert.equal(rejection(parseCommand('{"goto":true}')).error, 'goto must be a number or a stop name');
+      assert.equal(rejection(parseCommand('{"goto":""}')).error, 'goto needs a stop name of 1-32 characters');
+      assert.equal(rejection(parseCommand('{"move":"forward","goto":0.5}')).error, 'goto goes alone');
+    });
+
+    it('reads a timed move, and rejects a time that is not one', () => {
+      assert.deepEqual(parseCommand('{"move":"forward","for":2.5}'), { ok: true, command: { move: 'forward', forS: 2.5 } });
+      assert.deepEqual(parseCommand('{"move":"b","for":1,"speed":40}'), { ok: true, command: { move: 'backward', forS: 1, speed: 40 } });
+      assert.deepEqual(rejection(parseCommand('{"move":"forward","for":0}')), { error: 'for out of range', for: 0, range: '0-600 s' });
+      assert.equal(rejection(parseCommand('{"move":"forward","for":"2"}')).error, 'for must be a number of seconds');
+      assert.equal(rejection(parseCommand('{"move":"faster","for":2}')).error, 'for goes with forward or backward');
+      assert.equal(rejection(parseCommand('{"for":2}')).error, 'for goes with forward or backward');
+    });
+
+    it('a stop with a goto or a time beside it is still a stop', () => {
+      assert.deepEqual(parseCommand('{"move":"stop","for":2}'), { ok: true, command: { move: 'stop' }, ignored: { error: 'unknown key', keys: ['for'] } });
+    });
+  });
+
   it('echoes at most 64 characters of a rejected payload', () => {
     const r = rejection(parseCommand('x'.repeat(200)));
     assert.equal(r.payload, `${'x'.repeat(64)}…`);

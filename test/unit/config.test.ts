@@ -33,7 +33,13 @@ describe('configuration', () => {
   it('has the documented defaults', () => {
     const c = load({});
     assert.equal(c.mqtt.url, 'mqtt://localhost:1883');
-    assert.deepEqual(c.topics, { move: 'carbot/move', lwt: 'tele/carbot/LWT', state: 'tele/carbot/STATE', result: 'stat/carbot/RESULT' });
+    assert.deepEqual(c.topics, {
+      move: 'carbot/move',
+      lwt: 'tele/carbot/LWT',
+      state: 'tele/carbot/STATE',
+      result: 'stat/carbot/RESULT',
+      arrived: 'stat/carbot/ARRIVED',
+    });
     assert.deepEqual(c.drive, { initialSpeed: 50, speedStep: 10, minSpeed: 10, maxSpeed: 100, reverseDelayMs: 250, accelPercentPerSec: 0, commandTimeoutS: 0 });
     assert.equal(c.telePeriod, 300);
     assert.equal(c.mqtt.keepalive, 30);
@@ -51,6 +57,7 @@ describe('configuration', () => {
       lwt: 'tele/car2/LWT',
       state: 'tele/car2/STATE',
       result: 'stat/car2/RESULT',
+      arrived: 'stat/car2/ARRIVED',
     });
     assert.equal(load({ argv: ['--move-topic', 'garden/car/cmd'] }).topics.move, 'garden/car/cmd');
   });
