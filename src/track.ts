@@ -657,7 +657,9 @@ function onDrive(state: TrackState, event: Extract<TrackEvent, { type: 'drive' }
   state = { ...state, output: event.output, motion: event.motion, speed: event.speed };
   if (moving) state = { ...state, heading: axisOf(ctx.settings, event.output) > 0 ? 1 : -1 };
   if (moving && state.homed && !state.curve && !byEncoder(state, ctx.settings)) {
-    warn(ctx, 'position unknown until the car meets a switch again: it moves without calibration');
+    // Said when it is news: homing and calibrating drive to a switch anyway.
+    const toSwitch = state.task?.legs[0]?.kind === 'switch';
+    if (!toSwitch) warn(ctx, 'position unknown until the car meets a switch again: it moves without calibration');
     state = { ...state, homed: false };
   }
   if (state.task && event.motion === 'stopped' && ['disconnect', 'timeout', 'shutdown'].includes(event.reason)) {
