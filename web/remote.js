@@ -191,6 +191,71 @@
         (command === 'stop' && motion === 'stopped'));
       b.dataset.active = String(active);
     }
+    renderTrack();
+  }
+
+  // The track view: the car on its track, a button per stop (tap to go), home and patrol.
+  var shownStops = '';
+
+  function place(value, unit) {
+    return unit === 'm' ? value.toFixed(2) + ' m' : Math.round(value * 100) + ' %';
+  }
+
+  function renderTrack() {
+    var track = carState && carState.track && typeof carState.track === 'object' ? carState.track : null;
+    $('track').hidden = !track;
+    if (!track) return;
+    var length = typeof track.length === 'number' && track.length > 0 ? track.length : 1;
+    var stops = track.stops && typeof track.stops === 'object' ? track.stops : {};
+    var at = function (value) { return Math.max(0, Math.min(100, (value / length) * 100)) + '%'; };
+    var position = typeof carState.position === 'number' ? carState.position : null;
+    var target = typeof carState.target === 'number' ? carState.target : null;
+
+    var key = JSON.stringify(stops);
+    if (key !== shownStops) {
+      shownStops = key;
+      var group = $('track-stops');
+      var marks = $('track-marks');
+      group.textContent = '';
+      marks.textContent = '';
+      Object.keys(stops).forEach(function (name) {
+        var button = document.createElement('button');
+        button.type = 'button';
+        button.className = 'track-stop';
+        button.textContent = name;
+        button.setAttribute('aria-label', 'Go to ' + name);
+        button.dataset.command = JSON.stringify({ goto: name });
+        button.dataset.stop = name;
+        button.addEventListener('click', function () { press(button.dataset.command); });
+        group.appendChild(button);
+        var mark = document.createElement('span');
+        mark.className = 'track-mark';
+        mark.style.left = at(stops[name]);
+        marks.appendChild(mark);
+      });
+    }
+
+    var car = $('track-car');
+    car.dataset.known = String(position !== null);
+    if (position !== null) car.style.left = at(position);
+    var spread = $('track-spread');
+    var u = typeof carState.uncertainty === 'number' && position !== null ? carState.uncertainty : 0;
+    spread.style.left = at(position === null ? 0 : position - u);
+    spread.style.width = position === null ? '0' : Math.min(100, ((2 * u) / length) * 100) + '%';
+    $('track-target').hidden = target === null;
+    if (target !== null) $('track-target').style.left = at(target);
+    $('track-sim').hidden = typeof carState.simPosition !== 'number';
+    if (typeof carState.simPosition === 'number') $('track-sim').style.left = at(carState.simPosition);
+
+    $('position').textContent = position === null ? 'not homed' : place(position, track.unit);
+    var task = typeof carState.task === 'string' ? carState.task : '';
+    $('track-task').textContent = task ? task + (target !== null ? ' to ' + place(target, track.unit) : '') : '';
+    var buttons = document.querySelectorAll('button[data-stop]');
+    for (var i = 0; i < buttons.length; i++) {
+      buttons[i].dataset.active = String(connected && target !== null && stops[buttons[i].dataset.stop] === target);
+    }
+    $('home').dataset.active = String(connected && task === 'home');
+    $('patrol').dataset.active = String(connected && task === 'patrol');
   }
 
   function wireButtons() {
