@@ -23,6 +23,14 @@ export interface DiscoveryOptions {
   lwtTopic: string;
   /** carbot's version, shown as the device's firmware. */
   version: string;
+  /** A car on a track (DESIGN.md §7): a button per stop, home and patrol, and a position sensor. */
+  track?: TrackDiscovery;
+}
+
+export interface TrackDiscovery {
+  stops: readonly string[];
+  /** Positions in metres (track.lengthM), else fractions of the track (shown in percent). */
+  metres: boolean;
 }
 
 export interface DiscoveryMessage {
@@ -110,7 +118,52 @@ function configs(opts: DiscoveryOptions): { topic: string; config: Record<string
     },
   ];
 
-  return [...buttons, ...sensors];
+  return [...buttons, ...sensors, ...(opts.track ? trackConfigs(opts.track, node, topic, opts, shared) : [])];
+}
+
+/** The track's entities; `{{ value_json.position }}` renders "None" until homed, which Home Assistant shows as unknown. */
+function trackConfigs(
+  track: TrackDiscovery,
+  node: string,
+  topic: (component: string, objectId: string) => string,
+  opts: DiscoveryOptions,
+  shared: Record<string, unknown>,
+): { topic: string; config: Record<string, unknown> }[] {
+  const button = (objectId: string, name: string, payload: string, icon: string) => ({
+    topic: topic('button', objectId),
+    config: {
+      name,
+      unique_id: `carbot_${node}_${objectId}`,
+      command_topic: opts.moveTopic,
+      payload_press: payload,
+      retain: false,
+      qos: 1,
+      icon,
+      ...shared,
+    },
+  });
+  return [
+    button('home', 'Home', 'home', 'mdi:home-import-outline'),
+    button('patrol', 'Patrol', 'patrol', 'mdi:map-marker-path'),
+    ...track.stops.map((stop) => button(`goto_${discoveryNodeId(stop)}`, `Go to ${stop}`, JSON.stringify({ goto: stop }), 'mdi:map-marker')),
+    {
+      topic: topic('sensor', 'position'),
+      config: {
+        name: 'Position',
+        unique_id: `carbot_${node}_position`,
+        state_topic: opts.stateTopic,
+        ...(track.metres
+          ? { value_template: '{{ value_json.position }}', unit_of_measurement: 'm', device_class: 'distance' }
+          : {
+              value_template: '{{ (value_json.position * 100) | round(1) if value_json.position is not none else None }}',
+              unit_of_measurement: '%',
+            }),
+        state_class: 'measurement',
+        icon: 'mdi:ruler',
+        ...shared,
+      },
+    },
+  ];
 }
 
 /** Retained discovery configs: five buttons (the commands) and the motion and speed sensors. */

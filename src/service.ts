@@ -383,6 +383,7 @@ export class CarService extends EventEmitter implements CarView {
       stateTopic: config.topics.state,
       lwtTopic: config.topics.lwt,
       version: VERSION,
+      track: this.trackShown ? { stops: this.trackSettings.stops.map((s) => s.name), metres: this.trackSettings.lengthM !== undefined } : undefined,
     };
     const messages = config.homeassistant.enabled ? discoveryMessages(opts) : clearMessages(opts);
     for (const m of messages) this.link.publish(m.topic, m.payload, 1, true);

@@ -475,6 +475,12 @@ function learn(state: TrackState, ctx: Ctx): TrackState {
   const table = (dir: Direction) => curve[dir].map((p) => `${Math.round(p.duty * 100)}% ${describePlace(p.speed, ctx.settings)}/s`).join(', ');
   info(ctx, `calibrated: ${farEnd(ctx.settings)} ${table(farEnd(ctx.settings))}; ${ctx.settings.homeEnd} ${table(ctx.settings.homeEnd)}` +
     (ctx.settings.encoder ? `; encoder ${Math.round(edgesPerTrack ?? 0)} edges per track, lag ${Math.round(lagS * 1000)} ms` : ''));
+  // Kept in memory only: said in the form a configuration takes, to keep it across restarts.
+  const unit = ctx.settings.lengthM ?? 1;
+  const stated = Object.fromEntries(
+    (['forward', 'backward'] as const).map((dir) => [dir, Object.fromEntries(curve[dir].map((p) => [Math.round(p.duty * 100), Math.round(p.speed * unit * 10000) / 10000]))]),
+  );
+  info(ctx, `to keep this calibration after a restart, set track.speedTable to ${JSON.stringify(stated)}`);
   // Edges counted since the last switch, before their length was known, place the car now.
   const position = edgesPerTrack !== undefined && ctx.settings.encoder ? state.anchor + state.edgesSince / edgesPerTrack : state.position;
   return { ...state, curve, calibrated: true, edgesPerTrack, lagS, position };

@@ -166,8 +166,9 @@ describeMosquitto('the compiled service on a simulated track (mosquitto)', funct
     await car!.waitForLine(/patrol done/);
   });
 
-  it('stop cancels a patrol at once; carbot send takes the new commands', async () => {
-    await startCar();
+  it('stop cancels a patrol at once; Home Assistant buttons and carbot send take the new commands', async () => {
+    const discovery = await collect(client, 'homeassistant/+/carbot/+/config');
+    await startCar(['--homeassistant']);
     await homeAndCalibrate();
     const fromArrival = arrivals.messages.length;
     await send('patrol');
@@ -178,6 +179,15 @@ describeMosquitto('the compiled service on a simulated track (mosquitto)', funct
     assert.equal(stopped.task, undefined);
     assert.equal(stopped.target, undefined);
     await car!.waitForLine(/patrol cancelled: stop/);
+
+    // Home Assistant's "Go to thyme" button, pressed: its payload on its command topic.
+    const button = parse(await discovery.waitFor((m) => m.topic === 'homeassistant/button/carbot/goto_thyme/config', 5000, 0));
+    assert.equal(button.payload_press, '{"goto":"thyme"}');
+    await client.publishAsync(String(button.command_topic), String(button.payload_press), { qos: 1 });
+    const atThyme = parse(await arrivals.waitFor((m) => parse(m).stop === 'thyme', 20_000, fromArrival));
+    assert.ok(Math.abs((atThyme.position as number) - STOPS.thyme) < 0.005);
+    const sensor = parse(await discovery.waitFor((m) => m.topic === 'homeassistant/sensor/carbot/position/config', 5000, 0));
+    assert.deepEqual([sensor.value_template, sensor.unit_of_measurement], ['{{ value_json.position }}', 'm']);
 
     const sent = spawnProcess(process.execPath, [CLI_PATH, 'send', 'goto', 'sage', '--mqtt-url', broker.url]);
     assert.equal((await sent.exited).code, 0);

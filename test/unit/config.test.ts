@@ -155,4 +155,70 @@ describe('configuration', () => {
   it('warns about CARBOT_ variables that are not settings', () => {
     assert.deepEqual(load({ env: { CARBOT_MQTT_ULR: 'x' } }).warnings, ['CARBOT_MQTT_ULR: not a carbot setting, ignored (see carbot --help)']);
   });
+
+  describe('track settings', () => {
+    it('reads a track in metres: stops as fractions sorted from home, the speed table per direction', () => {
+      files['/etc/carbot/config.json'] = JSON.stringify({
+        track: {
+          lengthM: 2.5,
+          stops: { thyme: 1.5, basil: 0.5 },
+          speedTable: { forward: { 30: 0.1, 100: 0.5 }, backward: { 30: 0.08, 100: 0.45 } },
+          dwellS: 1.5,
+          encoder: { pin: 17, edgesPerMetre: 120 },
+        },
+      });
+      const { track } = load({});
+      assert.deepEqual(track.stops, [
+        { name: 'basil', at: 0.2 },
+        { name: 'thyme', at: 0.6 },
+      ]);
+      assert.deepEqual(track.speedTable?.forward, [
+        { duty: 0.3, speed: 0.04 },
+        { duty: 1, speed: 0.2 },
+      ]);
+      assert.equal(track.dwellMs, 1500);
+      assert.deepEqual(track.encoder, { pin: 17, edgesPerMetre: 120, debounceMs: 1, pull: 'up' });
+      assert.deepEqual(track.calibrationSpeeds, [30, 60, 100]);
+      assert.equal(track.sim, undefined);
+    });
+
+    it('takes the table calibrate logs, in track lengths per second without a length', () => {
+      const { track } = load({ argv: ['--track-speed-table', '{"forward":{"30":0.05,"100":0.1667},"backward":{"30":0.04,"100":0.1429}}'] });
+      assert.deepEqual(track.speedTable?.backward, [
+        { duty: 0.3, speed: 0.04 },
+        { duty: 1, speed: 0.1429 },
+      ]);
+    });
+
+    it('names every problem with a track setting at once', () => {
+      assert.deepEqual(
+        problems({
+          argv: [
+            '--track-stops', '{"basil": 1.5, "": 0.2}',
+            '--track-calibration-speeds', '[50]',
+            '--track-encoder', '{"pin": 40, "edgesPerMetre": 100}',
+            '--track-sim', '{"lagMs": -1, "colour": 1}',
+            '--track-home-end', 'left',
+            '--track-dwell-s', 'long',
+          ],
+        }),
+        [
+          '--track-dwell-s: "long" is not a number',
+          '--track-home-end: "left" is not one of backward, forward',
+          'track.encoder.pin: must be a BCM pin number 0-27; got 40',
+          'track.encoder.edgesPerMetre: needs track.lengthM (or leave it out and calibrate counts the edges)',
+          'track.stops.basil: 1.5 is not a place on the track (fractions 0-1 (or metres with track.lengthM))',
+          'track.stops.: a stop\'s name is 1-32 characters without spaces around it',
+          'track.calibrationSpeeds: must be two or more different percentages 1-100, like [30, 60, 100]; got [50]',
+          'track.sim.lagMs: must be a number 0-5000; got -1',
+          'track.sim.colour: unknown (known: lengthM, topSpeed, deadBand, saturation, asymmetry, lagMs, noise, jitter, start, overtravelM, edgesPerMetre, seed)',
+        ],
+      );
+    });
+
+    it('turns the simulated track on with true, taking the track length', () => {
+      const { track } = load({ argv: ['--track-sim', 'true', '--track-length-m', '3.5'] });
+      assert.deepEqual(track.sim, { lengthM: 3.5 });
+    });
+  });
 });

@@ -130,4 +130,50 @@ describe('Home Assistant discovery', () => {
       assert.equal(m.retain, true);
     }
   });
+
+  describe('on a track', () => {
+    const onTrack: DiscoveryOptions = { ...opts, track: { stops: ['basil', 'sweet basil'], metres: true } };
+
+    it('adds home, patrol, a button per stop and the position sensor', () => {
+      const configs = parsed(onTrack);
+      const added = [...configs.keys()].slice(BUTTON_TOPICS.length + SENSOR_TOPICS.length);
+      assert.deepEqual(added, [
+        'homeassistant/button/carbot/home/config',
+        'homeassistant/button/carbot/patrol/config',
+        'homeassistant/button/carbot/goto_basil/config',
+        'homeassistant/button/carbot/goto_sweet_basil/config',
+        'homeassistant/sensor/carbot/position/config',
+      ]);
+      const ids = [...configs.values()].map((c) => c.unique_id);
+      assert.equal(new Set(ids).size, ids.length);
+    });
+
+    it('makes the button of a stop send its goto, not retained', () => {
+      const c = parsed(onTrack).get('homeassistant/button/carbot/goto_sweet_basil/config');
+      assert.ok(c);
+      assert.equal(c.name, 'Go to sweet basil');
+      assert.equal(c.command_topic, 'carbot/move');
+      assert.equal(c.payload_press, '{"goto":"sweet basil"}');
+      assert.equal(c.retain, false);
+      assert.equal(parsed(onTrack).get('homeassistant/button/carbot/patrol/config')?.payload_press, 'patrol');
+    });
+
+    it('reads the position from STATE, in metres or as a percentage of the track', () => {
+      const metres = parsed(onTrack).get('homeassistant/sensor/carbot/position/config');
+      assert.ok(metres);
+      assert.equal(metres.value_template, '{{ value_json.position }}');
+      assert.equal(metres.unit_of_measurement, 'm');
+      assert.equal(metres.device_class, 'distance');
+      const fraction = parsed({ ...opts, track: { stops: [], metres: false } }).get('homeassistant/sensor/carbot/position/config');
+      assert.equal(fraction?.unit_of_measurement, '%');
+      assert.match(String(fraction?.value_template), /value_json.position \* 100/);
+    });
+
+    it('clears the track entities too', () => {
+      assert.deepEqual(
+        clearMessages(onTrack).map((m) => m.topic),
+        discoveryMessages(onTrack).map((m) => m.topic),
+      );
+    });
+  });
 });

@@ -408,6 +408,10 @@ describe('track model', () => {
         ],
       });
       assert.match(car.logs.join('\n'), /calibrated: forward 30% 0.05\/s, 100% 0.167\/s; backward 30% 0.04\/s, 100% 0.143\/s/);
+      assert.ok(
+        car.logs.includes('info: to keep this calibration after a restart, set track.speedTable to {"forward":{"30":0.05,"100":0.1667},"backward":{"30":0.04,"100":0.1429}}'),
+        car.logs.join('\n'),
+      );
     });
 
     it('patrol visits every stop in order, dwelling at each, then goes home', () => {
