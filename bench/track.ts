@@ -5,7 +5,8 @@
  * on a virtual clock with simulated motors on the simulated track: a car of its own per run
  * (its own ±5 % speed factor, seeded), homed and calibrated, then sent to random places. At
  * each ARRIVED the estimate (`position`) is compared with the simulated car's true place
- * (`simPosition`), and the true place with the target. Errors are fractions of the track.
+ * (`simPosition`), and the true place with the target. Errors are fractions of the track;
+ * "within uncertainty" is how often the error was inside the `uncertainty` STATE gave.
  *
  * Counts from the environment: BENCH_TRACK_CARS (runs per scenario, default 6),
  * BENCH_TRACK_GOTOS (gotos per run, default 10), BENCH_TRACK_SEED (default 1),
@@ -32,6 +33,8 @@ interface Sample {
   estimate: number;
   /** |simPosition − target| at arrival. */
   arrival: number;
+  /** The uncertainty STATE published with the estimate. */
+  uncertainty: number;
 }
 
 interface RunOutcome {
@@ -87,7 +90,10 @@ async function runCar(scenario: Scenario, seed: number, gotos: number, latenessM
     for (let i = 0; i < gotos; i++) {
       const target = Math.round((0.02 + 0.96 * rand()) * 1000) / 1000;
       let arrived: Record<string, unknown> | undefined;
-      const onArrived = (a: Record<string, unknown>) => (arrived = { ...a, simPosition: service.state().simPosition });
+      const onArrived = (a: Record<string, unknown>) => {
+        const state = service.state();
+        arrived = { ...a, simPosition: state.simPosition, uncertainty: state.uncertainty };
+      };
       service.once('arrived', onArrived);
       const result = service.command(JSON.stringify({ goto: target }), 'bench');
       if (result.error) throw new Error(`goto ${target}: ${String(result.error)}`);
@@ -97,8 +103,8 @@ async function runCar(scenario: Scenario, seed: number, gotos: number, latenessM
         failures.push(`seed ${seed}: goto ${target} did not arrive (reason ${String(service.state().reason)})`);
         continue;
       }
-      const { position, simPosition } = arrived as { position: number; simPosition: number };
-      samples.push({ estimate: Math.abs(position - simPosition), arrival: Math.abs(simPosition - target) });
+      const { position, simPosition, uncertainty } = arrived as { position: number; simPosition: number; uncertainty: number };
+      samples.push({ estimate: Math.abs(position - simPosition), arrival: Math.abs(simPosition - target), uncertainty });
       clock.runUntil(idle, 10_000);
     }
   } catch (err) {
@@ -125,9 +131,10 @@ async function main(): Promise<void> {
   process.stdout.write(
     `track accuracy: ${cars} simulated cars × ${gotos} random gotos per scenario, after home + calibrate; ` +
       `errors as a fraction of the track (seed ${seed}, timers up to ${latenessMs} ms late)\n\n` +
-      `${'scenario'.padEnd(30)} ${'n'.padStart(4)}   estimate p50 / p95 / max         arrival p50 / p95 / max\n`,
+      `${'scenario'.padEnd(30)} ${'n'.padStart(4)}   estimate p50 / p95 / max         arrival p50 / p95 / max      within uncertainty\n`,
   );
   let failed = false;
+  const p95: Record<string, number | null> = {};
   for (const scenario of scenarios) {
     const samples: Sample[] = [];
     const failures: string[] = [];
@@ -140,10 +147,20 @@ async function main(): Promise<void> {
       const values = samples.map((s) => s[key]);
       return `${pct(percentile(values, 50))} / ${pct(percentile(values, 95))} / ${pct(max(values))}`;
     };
-    process.stdout.write(`${scenario.name.padEnd(30)} ${String(samples.length).padStart(4)}   ${row('estimate')}   ${row('arrival')}\n`);
+    const within = samples.length === 0 ? 0 : samples.filter((s) => s.estimate <= s.uncertainty).length / samples.length;
+    process.stdout.write(
+      `${scenario.name.padEnd(30)} ${String(samples.length).padStart(4)}   ${row('estimate')}   ${row('arrival')}   ${`${Math.round(within * 100)} %`.padStart(6)}\n`,
+    );
+    p95[scenario.name] = percentile(samples.map((s) => s.estimate), 95);
     for (const f of failures) process.stdout.write(`    failed: ${f}\n`);
     failed ||= failures.length > 0;
   }
+  const target = (name: string, limit: number) => {
+    const value = p95[name];
+    const met = value !== null && value !== undefined && value <= limit;
+    return `estimate p95 ≤ ${(limit * 100).toFixed(1)} % ${name}: ${met ? 'met' : 'NOT met'} (${pct(value ?? null).trim()})`;
+  };
+  process.stdout.write(`\ntargets: ${target('dead reckoning', 0.02)}; ${target('with encoder', 0.005)}\n`);
   if (failed) process.exitCode = 1;
 }
 

@@ -82,7 +82,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'track.settleMs', kind: 'int', default: 300, min: 0, max: 10000, help: 'pause after stopping before the car counts as arrived' },
   { key: 'track.timeoutMarginS', kind: 'number', default: 5, min: 0, max: 3600, help: 'a goto may take its expected time x1.25 plus this before it stops (timeout)' },
   { key: 'track.homeTimeoutS', kind: 'int', default: 120, min: 1, max: 3600, help: 'longest homing or calibration leg before the car is calibrated' },
-  { key: 'track.driftPercent', kind: 'number', min: 0, max: 100, help: 'uncertainty growth, percent of the distance since the last switch (default 3, 0.5 with an encoder)' },
+  { key: 'track.driftPercent', kind: 'number', min: 0, max: 100, help: 'uncertainty growth, percent of the distance since the last switch (default 2, 0.5 with an encoder)' },
   { key: 'track.encoder', kind: 'json', help: 'wheel encoder (JSON), like {"pin": 17, "edgesPerMetre": 120, "debounceMs": 1}' },
   { key: 'track.sim', kind: 'json', help: 'with gpio sim: simulate a track with end switches (true, or JSON physics, see docs/track.md)' },
 ];

@@ -199,7 +199,7 @@ export function parseTrackConfig(raw: TrackRaw, problems: string[]): TrackConfig
 }
 
 /** Default uncertainty growth: what dead reckoning and an encoder are out by, per distance (docs/track.md). */
-export const DRIFT_PERCENT = { deadReckoning: 3, encoder: 0.5 };
+export const DRIFT_PERCENT = { deadReckoning: 2, encoder: 0.5 };
 
 /** What the track model needs: the settings plus what the car has (which switches, an encoder). */
 export function toTrackSettings(config: TrackConfig, switches: readonly TrackEnd[], encoder: boolean): TrackSettings {

@@ -1,0 +1,27 @@
+import { strict as assert } from 'node:assert';
+import { spawnProcess } from './support/process';
+
+/**
+ * `npm run bench:track` with tiny counts: it homes, calibrates and sends the simulated cars
+ * places in every scenario and prints the figures; which figures come out is the benchmark's
+ * business, not this test's (no accuracy is asserted here).
+ */
+describe('npm run bench:track', () => {
+  it('prints p50 / p95 / max for every scenario, with no failed run', async function () {
+    this.timeout(60_000);
+    const proc = spawnProcess('npx', ['ts-node', '--transpile-only', '--project', 'tsconfig.test.json', 'bench/track.ts'], {
+      BENCH_TRACK_CARS: '1',
+      BENCH_TRACK_GOTOS: '3',
+    });
+    const { code } = await proc.exited;
+    assert.equal(code, 0, proc.output());
+    const out = proc.stdout.join('\n');
+    for (const scenario of ['dead reckoning', 'with encoder', 'dead reckoning, no jitter', 'dead reckoning, ±5 % jitter']) {
+      const row = proc.stdout.find((l) => l.startsWith(`${scenario.padEnd(30)} `));
+      assert.ok(row, `no row for ${scenario}:\n${out}`);
+      assert.match(row, /^.{30} +3 +(\s*[\d.]+ % \/){2}\s*[\d.]+ %\s+(\s*[\d.]+ % \/){2}\s*[\d.]+ % +\d+ %$/, row);
+    }
+    assert.match(out, /^targets: estimate p95 ≤ 2\.0 % dead reckoning: (met|NOT met) \([\d.]+ %\); estimate p95 ≤ 0\.5 % with encoder: (met|NOT met)/m);
+    assert.doesNotMatch(out, /failed:/);
+  });
+});
