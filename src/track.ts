@@ -328,10 +328,10 @@ function cancel(state: TrackState, ctx: Ctx, why: string, stopReason?: Reason): 
   return endTask(state, ctx, { stopReason });
 }
 
-function fail(state: TrackState, ctx: Ctx, why: string): TrackState {
+function fail(state: TrackState, ctx: Ctx, why: string, stopReason: Reason = 'timeout'): TrackState {
   if (!state.task) return state;
   warn(ctx, `${state.task.name} stopped: ${why}`);
-  return endTask(state, ctx, { stopReason: 'timeout' });
+  return endTask(state, ctx, { stopReason });
 }
 
 /** Seconds a move across `distance` should take at `speed` percent, if the curve knows. */
@@ -614,13 +614,15 @@ function onLimit(state: TrackState, end: TrackEnd, closed: boolean, ctx: Ctx): T
   }
   if (leg.kind === 'goto') {
     const where = leg.stop ?? describePlace(leg.target, ctx.settings);
-    if (task.replans >= MAX_REPLANS) return fail(state, ctx, `met the ${end} end on the way to ${where}`);
+    if (task.replans >= MAX_REPLANS) return fail(state, ctx, `met the ${end} end on the way to ${where}`, 'limit');
     warn(ctx, `${task.name}: met the ${end} end on the way to ${where}; the estimate was off, going on from there`);
     return beginLeg({ ...state, task: { ...task, begun: false, replans: task.replans + 1 } }, ctx);
   }
   if (leg.kind === 'switch' || leg.kind === 'timed') {
     // The drive stopped the car at the end: a timed move is over, a leg to the other end is not.
-    return leg.kind === 'timed' ? finishLeg(state, ctx) : fail(state, ctx, `met the ${end} end instead of the ${leg.end} end: are the switches swapped?`);
+    return leg.kind === 'timed'
+      ? finishLeg(state, ctx)
+      : fail(state, ctx, `met the ${end} end instead of the ${leg.end} end: are the switches swapped?`, 'limit');
   }
   return state;
 }

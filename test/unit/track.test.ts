@@ -370,6 +370,19 @@ describe('track model', () => {
       assert.deepEqual(car.arrived, [], 'home is not an arrival at a stop');
     });
 
+    it('homing that meets the other end stops there and says the switches may be swapped', () => {
+      const car = new Track();
+      car.command('home');
+      car.take();
+      car.applied(-0.4);
+      car.advance(2000);
+      // The drive does not stop for a switch behind it: the track model does.
+      car.limit('forward', true);
+      assert.deepEqual(car.take(), ['stop (limit)', 'speed 50']);
+      assert.equal(car.state.task, undefined);
+      assert.match(car.logs.join('\n'), /warn: home stopped: met the forward end instead of the backward end: are the switches swapped\?/);
+    });
+
     it('calibrate needs both switches', () => {
       const car = new Track({ ...SETTINGS, switches: ['backward'] });
       assert.match(String(car.command('calibrate')?.error), /calibrate needs a limit switch at each end/);
