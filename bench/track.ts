@@ -16,6 +16,7 @@ import { Writable } from 'node:stream';
 import { loadConfig } from '../src/config';
 import { createLogger } from '../src/log';
 import { SimMotorBank } from '../src/motors/sim';
+import { seededRandom } from '../src/motors/sim-track';
 import { CarService } from '../src/service';
 import { openSimTrack } from '../src/track-hardware';
 import { max, percentile } from './stats';
@@ -49,22 +50,10 @@ function count(name: string, fallback: number): number {
   return value;
 }
 
-/** Seeded, so a run can be repeated (mulberry32). */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const quiet = new Writable({ write: (_chunk, _encoding, done) => done() });
 
 async function runCar(scenario: Scenario, seed: number, gotos: number, latenessMs: number): Promise<RunOutcome> {
-  const rand = random(seed * 7919 + 17);
+  const rand = seededRandom(seed * 7919 + 17);
   const clock = new VirtualClock(latenessMs, rand);
   const sim: Record<string, number> = { seed, start: 0.2 + 0.6 * rand() };
   if (scenario.jitter !== undefined) sim.jitter = scenario.jitter;

@@ -82,7 +82,7 @@ interface Physics {
 }
 
 /** Small, seedable and good enough for noise (mulberry32). */
-function random(seed: number): () => number {
+export function seededRandom(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -119,7 +119,7 @@ export class SimTrack {
     private readonly clock: SimClock,
   ) {
     this.options = { ...SIM_TRACK_DEFAULTS, ...options };
-    this.rand = random(this.options.seed ?? Math.floor(Math.random() * 2 ** 32));
+    this.rand = seededRandom(this.options.seed ?? Math.floor(Math.random() * 2 ** 32));
     this.runFactor = 1 + this.options.noise * (2 * this.rand() - 1);
     this.state = { x: this.options.start * this.options.lengthM, v: 0 };
     this.at = clock.now();
