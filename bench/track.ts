@@ -20,7 +20,7 @@ import { seededRandom } from '../src/motors/sim-track';
 import { CarService } from '../src/service';
 import { openSimTrack } from '../src/track-hardware';
 import { max, percentile } from './stats';
-import { VirtualClock } from './virtual-clock';
+import { VirtualClock } from '../test/support/virtual-clock';
 
 interface Scenario {
   name: string;

@@ -108,6 +108,8 @@ export interface Task {
   begun: boolean;
   /** Deadline of the current leg: its timeout, or the end of a settle, dwell or timed move. */
   until?: number;
+  /** For a leg's timeout: how long it was given, and whether by track.homeTimeoutS (no curve yet). */
+  allowed?: { s: number; bySetting: boolean };
   /** The speed setting before a leg changed it, given back when the task ends. */
   restoreSpeed?: number;
   measure?: Measure;
@@ -341,10 +343,10 @@ function expectedS(state: TrackState, settings: TrackSettings, distance: number,
   return v > 0 ? Math.abs(distance) / v : undefined;
 }
 
-function legTimeout(state: TrackState, ctx: Ctx, distance: number, axis: number, speed: number): number {
+function legTimeout(state: TrackState, ctx: Ctx, distance: number, axis: number, speed: number): Pick<Task, 'until' | 'allowed'> {
   const expected = expectedS(state, ctx.settings, distance, axis, speed);
   const s = expected === undefined ? ctx.settings.homeTimeoutS : expected * TIMEOUT_FACTOR + ctx.settings.timeoutMarginS;
-  return ctx.now + s * 1000;
+  return { until: ctx.now + s * 1000, allowed: { s, bySetting: expected === undefined } };
 }
 
 /** Starts legs[0] of the task; legs that finish at once are passed over. */
@@ -356,7 +358,7 @@ function beginLeg(state: TrackState, ctx: Ctx): TrackState {
       info(ctx, `${task.name} done`);
       return endTask(state, ctx);
     }
-    const next = (s: TrackState): TrackState => ({ ...s, task: { ...s.task!, legs: s.task!.legs.slice(1), begun: false, until: undefined, measure: undefined } });
+    const next = (s: TrackState): TrackState => ({ ...s, task: { ...s.task!, legs: s.task!.legs.slice(1), begun: false, until: undefined, allowed: undefined, measure: undefined } });
     switch (leg.kind) {
       case 'switch': {
         if (state.limits[leg.end]) {
@@ -366,13 +368,13 @@ function beginLeg(state: TrackState, ctx: Ctx): TrackState {
         state = setSpeed(state, ctx, leg.speed);
         const axis = leg.end === ctx.settings.homeEnd ? -1 : 1;
         const distance = state.homed ? (axis > 0 ? 1 - state.position : state.position) : 1;
-        const until = legTimeout(state, ctx, distance, axis, leg.speed);
+        const timeout = legTimeout(state, ctx, distance, axis, leg.speed);
         const from = leg.end === 'forward' ? 'backward' : 'forward';
         const measure: Measure | undefined = leg.measure
           ? { dir: leg.end, duty: leg.speed / 100, from: state.limits[from] ? from : undefined, effective: 0, total: 0, edges: 0, edgesAll: 0, recent: [] }
           : undefined;
         ctx.drive.push({ command: { move: leg.end } });
-        state = { ...state, task: { ...state.task!, begun: true, until, measure } };
+        state = { ...state, task: { ...state.task!, begun: true, ...timeout, measure } };
         break;
       }
       case 'goto': {
@@ -385,15 +387,14 @@ function beginLeg(state: TrackState, ctx: Ctx): TrackState {
         const end = axis > 0 ? farEnd(ctx.settings) : ctx.settings.homeEnd;
         // A place at an end with a switch: drive on until the switch says so, not the estimate.
         const atEnd = (axis > 0 ? leg.target >= 1 - TOLERANCE : leg.target <= TOLERANCE) && ctx.settings.switches.includes(end);
+        const timeout = legTimeout(state, ctx, remaining, axis, state.speed);
         if (atEnd) {
-          const until = legTimeout(state, ctx, remaining, axis, state.speed);
           ctx.drive.push({ command: { move: end } });
-          state = { ...state, task: { ...state.task!, legs: [{ kind: 'switch', end, speed: state.speed }, ...task.legs.slice(1)], begun: true, until } };
+          state = { ...state, task: { ...task, legs: [{ kind: 'switch', end, speed: state.speed }, ...task.legs.slice(1)], begun: true, ...timeout } };
           break;
         }
-        const until = legTimeout(state, ctx, remaining, axis, state.speed);
         ctx.drive.push({ command: { move: dirFor(ctx.settings, axis) } });
-        state = { ...state, task: { ...task, begun: true, until, axis } };
+        state = { ...state, task: { ...task, begun: true, ...timeout, axis } };
         break;
       }
       case 'settle':
@@ -424,7 +425,7 @@ function beginLeg(state: TrackState, ctx: Ctx): TrackState {
 /** Legs done: the next one begins. */
 function finishLeg(state: TrackState, ctx: Ctx): TrackState {
   const task = state.task!;
-  return beginLeg({ ...state, task: { ...task, legs: task.legs.slice(1), begun: false, until: undefined, measure: undefined } }, ctx);
+  return beginLeg({ ...state, task: { ...task, legs: task.legs.slice(1), begun: false, until: undefined, allowed: undefined, measure: undefined } }, ctx);
 }
 
 /** A goto in progress: stop once the estimate (plus the car's run-on, with an encoder) reaches the target. */
@@ -651,8 +652,10 @@ function onDeadline(state: TrackState, ctx: Ctx): TrackState {
     case 'timed':
       ctx.drive.push({ command: { move: 'stop' }, reason: 'done' });
       return finishLeg(state, ctx);
-    case 'switch':
-      return fail(state, ctx, `the ${leg.end} limit switch did not close in time`);
+    case 'switch': {
+      const allowed = task.allowed ? ` within ${Math.round(task.allowed.s)} s${task.allowed.bySetting ? ' (track.homeTimeoutS)' : ''}` : '';
+      return fail(state, ctx, `the ${leg.end} limit switch did not close${allowed}`);
+    }
     case 'goto':
       return fail(state, ctx, `not at ${leg.stop ?? describePlace(leg.target, ctx.settings)} in time (position ${describePlace(state.position, ctx.settings)})`);
     default:

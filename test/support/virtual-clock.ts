@@ -1,4 +1,4 @@
-import type { Clock } from '../src/service';
+import type { Clock } from '../../src/service';
 
 /**
  * Time that passes only when asked: the service, the simulated track and the encoder run on

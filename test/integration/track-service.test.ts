@@ -1,0 +1,86 @@
+import { strict as assert } from 'node:assert';
+import { loadConfig } from '../../src/config';
+import { SimMotorBank } from '../../src/motors/sim';
+import { CarService } from '../../src/service';
+import { openSimTrack } from '../../src/track-hardware';
+import { memoryLogger } from '../support/carbot';
+import { VirtualClock } from '../support/virtual-clock';
+
+/**
+ * The service with simulated motors on the simulated track, on a virtual clock: what takes
+ * minutes of driving is checked in milliseconds, through the same code as the compiled
+ * service (CarService, the drive, the track model, limits.ts, encoder.ts). No broker: the
+ * commands go in as the remote page's do.
+ */
+async function car(argv: string[]) {
+  const clock = new VirtualClock();
+  const config = loadConfig({ argv: ['--gpio', 'sim', '--mqtt-url', 'mqtt://127.0.0.1:1', '--tele-period', '0', ...argv], env: {}, exists: () => false });
+  const { log, lines } = memoryLogger();
+  const motors = new SimMotorBank(config.motors.map((m) => m.name), log);
+  const hardware = await openSimTrack(config, motors, log, clock);
+  const service = new CarService({ config, log, motors, ...hardware, clock });
+  const idle = () => service.state().task === undefined && service.state().motion === 'stopped';
+  const run = (command: string, limitMs = 600_000) => {
+    const result = service.command(command, 'test');
+    assert.ok(clock.runUntil(idle, limitMs), `${command} did not finish`);
+    return result;
+  };
+  return { clock, service, motors, lines, idle, run };
+}
+
+describe('the service on a simulated track (virtual time)', () => {
+  let shutdown: (() => Promise<void>) | undefined;
+  afterEach(async () => {
+    await shutdown?.();
+    shutdown = undefined;
+  });
+
+  it('a long goto is not stopped by commandTimeoutS; driving by hand still is', async () => {
+    // 20 m: at 30 % a calibration leg takes over 120 s, the default limit before a calibration.
+    const c = await car(['--command-timeout-s', '1', '--track-home-timeout-s', '600', '--track-sim', '{"seed":1,"lengthM":20,"start":0.01}']);
+    shutdown = () => c.service.shutdown('test over');
+    c.run('home');
+    c.run('calibrate', 3_600_000);
+    let arrived: Record<string, unknown> | undefined;
+    c.service.once('arrived', (a: Record<string, unknown>) => (arrived = a));
+    c.run('{"goto":0.9}');
+    assert.ok(arrived, c.lines.join('\n'));
+    assert.equal(c.service.state().reason, 'arrived');
+    assert.ok(Math.abs((c.service.state().simPosition as number) - 0.9) < 0.02);
+
+    c.service.command('backward', 'test');
+    c.clock.runUntil(c.idle, 5000);
+    assert.equal(c.service.state().reason, 'timeout');
+  });
+
+  it('a goto that does not get there in its expected time plus the margin stops with reason timeout', async () => {
+    // The car does not move at 50 % (its dead band is 90 %), but the stated table says it
+    // does; the encoder, counting nothing, keeps the estimate where it is.
+    const c = await car([
+      '--track-sim', '{"seed":1,"deadBand":0.9}',
+      '--track-length-m', '2',
+      '--track-speed-table', '{"30":0.1,"100":0.3}',
+      '--track-encoder', '{"pin":17,"edgesPerMetre":200}',
+      '--track-timeout-margin-s', '2',
+    ]);
+    shutdown = () => c.service.shutdown('test over');
+    c.service.command('{"move":"backward","speed":100}', 'test');
+    c.clock.runUntil(() => c.service.state().homed === true, 60_000);
+    c.run('{"speed":50}');
+    // Past the reversal pause after driving backward.
+    c.clock.runUntil(() => false, 300);
+    const started = c.clock.now();
+    const answer = c.service.command('{"goto":1.5}', 'test');
+    assert.deepEqual(answer, { move: 'goto', to: 1.5, target: 1.5, motion: 'forward', speed: 50 });
+    assert.ok(c.clock.runUntil(c.idle, 120_000));
+    const state = c.service.state();
+    assert.equal(state.reason, 'timeout');
+    assert.equal(state.task, undefined);
+    assert.deepEqual(c.motors.outputs, { left: 0, right: 0 });
+    // Expected: 1.5 m at the table's speed for 50 %; the margin is ×1.25 + 2 s.
+    const seconds = (c.clock.now() - started) / 1000;
+    assert.ok(seconds > 2 && seconds < 30, `stopped after ${seconds} s`);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.ok(c.lines.some((l) => /^<4>goto stopped: not at 1.5 m in time \(position -?0.0\d+ m\)$/.test(l)), c.lines.join('\n'));
+  });
+});
