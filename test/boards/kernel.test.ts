@@ -5,7 +5,7 @@ import { hardwarePwmPins, openKernelBoard, type KernelBoardDeps, type KernelBoar
 import { BoardError } from '../../src/boards/types';
 import { logged, memoryLogger } from '../fakes/hardware';
 import { FakeSysfs, type FakePi, type FakeSysfsOptions } from '../fakes/sysfs';
-import { REPO_ROOT, spawnProcess, type TrackedProcess } from '../support/process';
+import { CLI_PATH, REPO_ROOT, spawnProcess, type TrackedProcess } from '../support/process';
 import { waitUntil } from '../support/wait';
 
 const RP1 = '1f00098000.pwm';
@@ -466,6 +466,27 @@ describe('kernel board (sysfs PWM and onoff) on a fake sysfs', () => {
       ]);
       assert.equal(s.channel(RP1, 0).output, 'low');
       assert.equal(s.exported(5), false);
+    });
+
+    it('the compiled carbot safe-state, as nobody through the preload, stops what a SIGKILLed carbot left running', async () => {
+      const s = fake('pi5');
+      await s.leaveRunning(RP1, 0, 1_000_000, 700_000);
+      await s.leaveRunning(RP1, 1, 1_000_000, 700_000);
+      const onoff = s.onoff();
+      new onoff.Gpio(s.gpioNumber(5), 'high');
+      new onoff.Gpio(s.gpioNumber(20), 'high');
+      const p = spawnProcess(process.execPath, ['--require', FakeSysfs.preload, CLI_PATH, 'safe-state', '--gpio', 'kernel'], { CARBOT_SYSFS_ROOT: s.root }, s.user);
+      assert.deepEqual(await p.exited, { code: 0, signal: null }, p.output());
+      assert.match(p.output(), /safe state: 2 of 2 motors stopped and released \(kernel\)/);
+      assert.equal(s.channel(RP1, 0).output, 'low');
+      assert.equal(s.channel(RP1, 1).output, 'low');
+      assert.deepEqual([5, 6, 20, 21].map((pin) => s.pin(pin)?.level), [0, 0, 0, 0]);
+      assert.deepEqual(s.writes().filter((w) => /export/.test(w)), [
+        'class/pwm/pwmchip2/export 0 EBUSY',
+        'class/pwm/pwmchip2/export 1 EBUSY',
+        'class/pwm/pwmchip2/unexport 0 ok',
+        'class/pwm/pwmchip2/unexport 1 ok',
+      ]);
     });
 
     it('without the udev rule the operating system refuses the write, and the message says which group to join', async () => {

@@ -184,6 +184,12 @@ function sysError(code: string, syscall: string, file?: string): NodeJS.ErrnoExc
   return err;
 }
 
+/** chmod g=u, as udev's rule does after chgrp. */
+function chmodGroupLikeUser(file: string): void {
+  const mode = fs.lstatSync(file).mode & 0o7777;
+  fs.chmodSync(file, (mode & ~0o070) | ((mode & 0o700) >> 3));
+}
+
 // --- the kernel's side, shared by every process writing the tree ----------------------------
 
 /** kstrtouint(buf, 0, &val): decimal, 0x hex or 0 octal, one trailing newline. */
@@ -399,6 +405,14 @@ export function createSysfsOnoff(root: string, checkWrite: WriteCheck): OnoffMod
         writeRaw(path.join(this.dir, 'value'), `${carried.level}\n`);
         writeRaw(path.join(this.dir, 'edge'), 'none\n');
         writeRaw(path.join(this.dir, 'active_low'), '0\n');
+        // Raspberry Pi OS's udev rule for the gpio subsystem (99-com.rules: `chgrp -R gpio
+        // /sys%p && chmod -R g=u /sys%p`) hands the new gpioN/ to the group that owns class/gpio;
+        // onoff waits for it, so here it is done at once.
+        const group = fs.statSync(gpioDir).gid;
+        for (const entry of [...fs.readdirSync(this.dir).map((e) => path.join(this.dir, e)), this.dir]) {
+          fs.chownSync(entry, -1, group);
+          chmodGroupLikeUser(entry);
+        }
       }
       // "high"/"low" set the direction and the level in one write (gpiolib-sysfs direction_store).
       if (direction === 'in') this.carry('in', readHw(hwDir, gpio).level);
@@ -504,11 +518,6 @@ function defaultGpioGid(): number {
   }
   return 65534;
 }
-
-const chmodGroupLikeUser = (file: string): void => {
-  const mode = fs.lstatSync(file).mode & 0o7777;
-  fs.chmodSync(file, (mode & ~0o070) | ((mode & 0o700) >> 3));
-};
 
 export class FakeSysfs {
   /** The sysfs root: what CARBOT_SYSFS_ROOT points at. */
