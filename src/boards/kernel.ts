@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from '../log';
-import { openPins, type OnoffGpio, type Pins } from './onoff';
+import { onoffInput, onoffOutput, openPins, type Pins } from './onoff';
 import {
   BoardError,
   type Board,
@@ -322,12 +322,11 @@ export class KernelBoard implements Board {
   }
 
   async openOutput(pin: number, initial: Level): Promise<DigitalOutput> {
-    const gpio = this.onoff().output(pin, initial);
-    return { write: (level) => gpio.writeSync(level), close: () => gpio.unexport() };
+    return onoffOutput(this.onoff().output(pin, initial));
   }
 
   async openInput(pin: number, pull: Pull): Promise<DigitalInput> {
-    const gpio: OnoffGpio = this.onoff().input(pin);
+    const input = onoffInput(this.onoff().input(pin));
     if (!this.pullHints.has(pin)) {
       this.pullHints.add(pin);
       this.deps.log?.info(
@@ -336,11 +335,7 @@ export class KernelBoard implements Board {
           `to /boot/firmware/config.txt, or fit an external resistor`,
       );
     }
-    return {
-      read: () => gpio.readSync(),
-      watch: (callback) => gpio.watch((err) => callback(err ?? undefined)),
-      close: () => gpio.unexport(),
-    };
+    return input;
   }
 
   /** Closes any PWM channel still open (duty 0, disabled, unexported); returns what failed. */

@@ -470,11 +470,7 @@ describe('kernel board (sysfs PWM and onoff) on a fake sysfs', () => {
 
     it('the compiled carbot safe-state, as nobody through the preload, stops what a SIGKILLed carbot left running', async () => {
       const s = fake('pi5');
-      await s.leaveRunning(RP1, 0, 1_000_000, 700_000);
-      await s.leaveRunning(RP1, 1, 1_000_000, 700_000);
-      const onoff = s.onoff();
-      new onoff.Gpio(s.gpioNumber(5), 'high');
-      new onoff.Gpio(s.gpioNumber(20), 'high');
+      await s.leaveDefaultCarDriving();
       const p = spawnProcess(process.execPath, ['--require', FakeSysfs.preload, CLI_PATH, 'safe-state', '--gpio', 'kernel'], { CARBOT_SYSFS_ROOT: s.root }, s.user);
       assert.deepEqual(await p.exited, { code: 0, signal: null }, p.output());
       assert.match(p.output(), /safe state: 2 of 2 motors stopped and released \(kernel\)/);

@@ -75,6 +75,16 @@ interface BoardLayout {
   gpiochips: { label: string; base: number; ngpio: number }[];
 }
 
+/** A Pi 1–4: the SoC's two-channel PWM, the header's GPIO chip and the firmware's expander. */
+function bcm283x(model: string, device: string, header: BoardLayout['gpiochips'][number], expanderBase: number): BoardLayout {
+  return {
+    model,
+    overlayChip: { number: 0, devicePath: `devices/platform/soc/${device}`, npwm: 2, driver: 'bcm2835' },
+    otherChips: [],
+    gpiochips: [header, { label: 'raspberrypi-exp-gpio', base: expanderBase, ngpio: 8 }],
+  };
+}
+
 const BOARDS: Record<FakePi, BoardLayout> = {
   pi5: {
     model: 'Raspberry Pi 5 Model B Rev 1.0',
@@ -87,24 +97,8 @@ const BOARDS: Record<FakePi, BoardLayout> = {
       { label: 'pinctrl-rp1', base: 571, ngpio: 54 },
     ],
   },
-  pi4: {
-    model: 'Raspberry Pi 4 Model B Rev 1.4',
-    overlayChip: { number: 0, devicePath: 'devices/platform/soc/fe20c000.pwm', npwm: 2, driver: 'bcm2835' },
-    otherChips: [],
-    gpiochips: [
-      { label: 'pinctrl-bcm2711', base: 512, ngpio: 58 },
-      { label: 'raspberrypi-exp-gpio', base: 570, ngpio: 8 },
-    ],
-  },
-  pi3: {
-    model: 'Raspberry Pi 3 Model B Plus Rev 1.3',
-    overlayChip: { number: 0, devicePath: 'devices/platform/soc/3f20c000.pwm', npwm: 2, driver: 'bcm2835' },
-    otherChips: [],
-    gpiochips: [
-      { label: 'pinctrl-bcm2835', base: 512, ngpio: 54 },
-      { label: 'raspberrypi-exp-gpio', base: 566, ngpio: 8 },
-    ],
-  },
+  pi4: bcm283x('Raspberry Pi 4 Model B Rev 1.4', 'fe20c000.pwm', { label: 'pinctrl-bcm2711', base: 512, ngpio: 58 }, 570),
+  pi3: bcm283x('Raspberry Pi 3 Model B Plus Rev 1.3', '3f20c000.pwm', { label: 'pinctrl-bcm2835', base: 512, ngpio: 54 }, 566),
 };
 
 type Polarity = 'normal' | 'inversed';
@@ -813,6 +807,17 @@ export class FakeSysfs {
       this.kernel.store(path.join(chipDir, `pwm${channel}`, attribute), String(value));
     }
     this.takeWrites();
+  }
+
+  /**
+   * What a carbot with the default L298N car (PWM on GPIO 12/13 = channels 0/1, IN1 on 5,
+   * IN3 on 20) leaves when it is SIGKILLed driving forward at 70 %.
+   */
+  async leaveDefaultCarDriving(): Promise<void> {
+    const device = path.basename(BOARDS[this.pi].overlayChip.devicePath);
+    for (const channel of [0, 1]) await this.leaveRunning(device, channel, 1_000_000, 700_000);
+    const onoff = this.onoff();
+    for (const pin of [5, 20]) new onoff.Gpio(this.gpioNumber(pin), 'high');
   }
 
   /** The sysfs number of a BCM pin on this board. */

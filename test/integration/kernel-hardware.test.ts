@@ -60,6 +60,8 @@ describe('carbot on the kernel board (fake sysfs)', () => {
   const writes = (s: FakeSysfs, chip: string) =>
     s.takeWrites().map((w) => w.replace(`class/pwm/${chip}/`, '').replace(/ ok$/, ''));
   const levels = (s: FakeSysfs, pins: number[]) => pins.map((p) => s.pin(p)?.level);
+  /** A motor released at shutdown: its stop (duty 0; pulses off for a servo), then its channel closed: duty 0, disabled, unexported. */
+  const released = (c: number) => [`pwm${c}/duty_cycle 0`, `pwm${c}/duty_cycle 0`, `pwm${c}/enable 0`, `unexport ${c}`];
 
   it('an L298N car on a Pi 5: ENA/ENB on RP1 PWM0 channels 0 and 1 at 1 kHz, IN1–IN4 through onoff; per command, at start and at shutdown', async () => {
     const s = tree('pi5');
@@ -96,18 +98,8 @@ describe('carbot on the kernel board (fake sysfs)', () => {
     writes(s, 'pwmchip2');
     await car.service.shutdown('SIGTERM');
     service = undefined;
-    // Shutdown, motor by motor: coast (duty 0), then the channel closed: duty 0, disabled,
-    // unexported; every direction pin low and given back.
-    assert.deepEqual(writes(s, 'pwmchip2'), [
-      'pwm0/duty_cycle 0',
-      'pwm0/duty_cycle 0',
-      'pwm0/enable 0',
-      'unexport 0',
-      'pwm1/duty_cycle 0',
-      'pwm1/duty_cycle 0',
-      'pwm1/enable 0',
-      'unexport 1',
-    ]);
+    // Shutdown: every direction pin low and given back, each channel as released() says.
+    assert.deepEqual(writes(s, 'pwmchip2'), [...released(0), ...released(1)]);
     assert.equal(s.channel(RP1, 0).output, 'low');
     assert.equal(s.channel(RP1, 1).exported, false);
     assert.deepEqual(levels(s, [5, 6, 20, 21]), [0, 0, 0, 0]);
@@ -180,16 +172,7 @@ describe('carbot on the kernel board (fake sysfs)', () => {
 
     await car.service.shutdown('SIGTERM');
     service = undefined;
-    assert.deepEqual(writes(s, 'pwmchip2'), [
-      'pwm2/duty_cycle 0',
-      'pwm2/duty_cycle 0',
-      'pwm2/enable 0',
-      'unexport 2',
-      'pwm3/duty_cycle 0',
-      'pwm3/duty_cycle 0',
-      'pwm3/enable 0',
-      'unexport 3',
-    ]);
+    assert.deepEqual(writes(s, 'pwmchip2'), [...released(2), ...released(3)]);
     assert.equal(s.channel(RP1, 2).output, 'low');
     assert.equal(s.channel(RP1, 3).output, 'low');
   });
@@ -212,36 +195,15 @@ describe('carbot on the kernel board (fake sysfs)', () => {
 
   it('safe-state after a carbot killed while driving: takes over the exported channels and stops everything', async () => {
     const s = tree('pi5');
-    // What a SIGKILLed carbot leaves: both channels running at 70 %, IN1 and IN3 high.
-    await s.leaveRunning(RP1, 0, 1_000_000, 700_000);
-    await s.leaveRunning(RP1, 1, 1_000_000, 700_000);
-    const onoff = s.onoff();
-    new onoff.Gpio(s.gpioNumber(5), 'high');
-    new onoff.Gpio(s.gpioNumber(20), 'high');
+    await s.leaveDefaultCarDriving();
+    assert.deepEqual(s.channel(RP1, 1).output, { periodNs: 1_000_000, dutyNs: 700_000 });
     assert.deepEqual(levels(s, [5, 6, 20, 21]), [1, undefined, 1, undefined]);
 
     const config = loadConfig({ argv: ['--gpio', 'kernel'], env: {}, exists: () => false });
     const { log, lines } = memoryLogger();
     await safeState(config, log, deps(s));
-    assert.deepEqual(writes(s, 'pwmchip2'), [
-      'export 0 EBUSY',
-      'pwm0/enable 0',
-      'pwm0/duty_cycle 0',
-      'pwm0/enable 1',
-      'export 1 EBUSY',
-      'pwm1/enable 0',
-      'pwm1/duty_cycle 0',
-      'pwm1/enable 1',
-      // Released: coast, then each channel closed.
-      'pwm0/duty_cycle 0',
-      'pwm0/duty_cycle 0',
-      'pwm0/enable 0',
-      'unexport 0',
-      'pwm1/duty_cycle 0',
-      'pwm1/duty_cycle 0',
-      'pwm1/enable 0',
-      'unexport 1',
-    ]);
+    const takenOver = (c: number) => [`export ${c} EBUSY`, `pwm${c}/enable 0`, `pwm${c}/duty_cycle 0`, `pwm${c}/enable 1`];
+    assert.deepEqual(writes(s, 'pwmchip2'), [...takenOver(0), ...takenOver(1), ...released(0), ...released(1)]);
     assert.equal(s.channel(RP1, 0).output, 'low');
     assert.equal(s.channel(RP1, 1).output, 'low');
     assert.deepEqual(levels(s, [5, 6, 20, 21]), [0, 0, 0, 0]);
