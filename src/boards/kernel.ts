@@ -92,14 +92,16 @@ export function overlayLine(pin: number): string {
   return `dtoverlay=pwm-2chan,pin=${first},func=${OVERLAY_FUNC[first]},pin2=${second},func2=${OVERLAY_FUNC[second]}`;
 }
 
+const errno = (err: unknown): string | undefined => (err as NodeJS.ErrnoException | undefined)?.code;
+
 /** The file operations the board does in sysfs: node:fs, or a fake tree's rules in tests. */
 export interface SysfsFiles {
   read(file: string): string;
   write(file: string, value: string): void;
   list(dir: string): string[];
   realpath(file: string): string;
-  /** Whether this process may write the file now (false while it is missing). */
-  writable(file: string): boolean;
+  /** Why this process may not write the file now (ENOENT, EACCES, EROFS...), or undefined when it may. */
+  writeBlocked(file: string): string | undefined;
 }
 
 export const nodeSysfsFiles: SysfsFiles = {
@@ -107,12 +109,12 @@ export const nodeSysfsFiles: SysfsFiles = {
   write: (file, value) => fs.writeFileSync(file, value),
   list: (dir) => fs.readdirSync(dir),
   realpath: (file) => fs.realpathSync(file),
-  writable: (file) => {
+  writeBlocked: (file) => {
     try {
       fs.accessSync(file, fs.constants.W_OK);
-      return true;
-    } catch {
-      return false;
+      return undefined;
+    } catch (err) {
+      return errno(err) ?? 'EACCES';
     }
   },
 };
@@ -211,7 +213,6 @@ export interface KernelBoardDeps {
 const EXPORT_POLL_MS = 10;
 const SERVO_PERIOD_NS = 20_000_000;
 
-const errno = (err: unknown): string | undefined => (err as NodeJS.ErrnoException | undefined)?.code;
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 interface ChannelPlace {
@@ -473,6 +474,8 @@ export class KernelBoard implements Board {
         case 'EACCES':
         case 'EPERM':
           throw this.permission(pin, file, err);
+        case 'EROFS':
+          throw readOnly(pin, file, err);
         default:
           throw new BoardError('pwm-export', `GPIO ${pin}: exporting channel ${place.channel} through ${file}: ${(err as Error).message}`, { cause: err });
       }
@@ -484,18 +487,14 @@ export class KernelBoard implements Board {
     const attributes = ['period', 'duty_cycle', 'enable', 'polarity'].map((a) => path.join(channel.dir, a));
     const waitMs = this.deps.exportWaitMs ?? 2000;
     const deadline = Date.now() + waitMs;
+    const { pin, place } = channel;
     for (;;) {
-      const blocked = attributes.find((file) => !this.files.writable(file));
+      const blocked = attributes.map((file) => ({ file, code: this.files.writeBlocked(file) })).find((b) => b.code !== undefined);
       if (blocked === undefined) return;
+      if (blocked.code === 'EROFS') throw readOnly(pin, blocked.file);
       if (Date.now() >= deadline) {
-        let exists = true;
-        try {
-          this.files.read(path.join(channel.dir, 'period'));
-        } catch {
-          exists = false;
-        }
-        const { pin, place } = channel;
-        if (!exists && reused) {
+        if (blocked.code !== 'ENOENT') throw this.permission(pin, blocked.file, undefined, waitMs);
+        if (reused) {
           throw new BoardError(
             'pwm-busy',
             `GPIO ${pin}: channel ${place.channel} of ${place.chip.name} (${place.chip.device}) is held by a kernel driver ` +
@@ -503,10 +502,7 @@ export class KernelBoard implements Board {
               `uses it (audio: dtparam=audio=off; a fan or IR overlay). Free it, or move this output to another pin.`,
           );
         }
-        if (!exists) {
-          throw new BoardError('pwm-export', `GPIO ${pin}: ${channel.dir} did not appear within ${waitMs} ms of the export`);
-        }
-        throw this.permission(pin, blocked, undefined, waitMs);
+        throw new BoardError('pwm-export', `GPIO ${pin}: ${channel.dir} did not appear within ${waitMs} ms of the export`);
       }
       await sleep(EXPORT_POLL_MS);
     }
@@ -555,6 +551,15 @@ function channelBeyond(pin: number, chip: PwmChip, channel: number): BoardError 
     'pwm-no-channel',
     `GPIO ${pin}: ${chip.name} (${chip.device}) has ${chip.npwm} channel${chip.npwm === 1 ? '' : 's'} (npwm), ` +
       `so there is no channel ${channel}; use 0${chip.npwm > 1 ? `–${chip.npwm - 1}` : ''}.`,
+  );
+}
+
+function readOnly(pin: number, file: string, cause?: unknown): BoardError {
+  return new BoardError(
+    'pwm-read-only',
+    `GPIO ${pin}: ${file} is on a read-only file system. Under systemd with ProtectKernelTunables=yes, ` +
+      `the unit must list ReadWritePaths=-/sys/class/pwm -/sys/devices/platform (carbot.service does).`,
+    cause === undefined ? undefined : { cause },
   );
 }
 

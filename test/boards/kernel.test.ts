@@ -241,6 +241,14 @@ describe('kernel board (sysfs PWM and onoff) on a fake sysfs', () => {
       assert.deepEqual(s.writes(), ['class/pwm/pwmchip2/export 0 ok', 'class/pwm/pwmchip2/unexport 0 ok']);
     });
 
+    it('a read-only sysfs (a systemd unit without ReadWritePaths) is named as such, without waiting', async () => {
+      const s = fake('pi5');
+      const readOnly = Object.assign(new Error('EROFS: read-only file system, open'), { code: 'EROFS' });
+      const files: SysfsFiles = { ...s.files, write: () => { throw readOnly; }, writeBlocked: () => 'EROFS' };
+      const b = openKernelBoard({ sysfsRoot: s.root }, { files });
+      await rejectsWith(b.openPwm(12, 1000), 'pwm-read-only', /^GPIO 12: .*pwmchip2\/export is on a read-only file system\. .*ReadWritePaths=-\/sys\/class\/pwm -\/sys\/devices\/platform/);
+    });
+
     it('a channel held by a kernel driver (export busy, nothing appears) is named as such', async () => {
       const s = fake('pi5');
       const { board: b } = board(s, { pwmChannels: { 17: { chip: FAN, channel: 3 } } }, { exportWaitMs: 100 });

@@ -644,12 +644,12 @@ export class FakeSysfs {
       },
       list: (dir) => fs.readdirSync(dir),
       realpath: (file) => fs.realpathSync(file),
-      writable: (file) => {
+      writeBlocked: (file) => {
         try {
           allowed(file, 2);
-          return true;
-        } catch {
-          return false;
+          return undefined;
+        } catch (err) {
+          return (err as NodeJS.ErrnoException).code;
         }
       },
     };
@@ -848,7 +848,8 @@ export class FakeSysfs {
   /** onoff on this tree, its permission checks as `user`. */
   onoff(): OnoffModule {
     return createSysfsOnoff(this.root, (file) => {
-      if (!this.files.writable(file)) throw sysError(fs.existsSync(file) ? 'EACCES' : 'ENOENT', 'open', file);
+      const blocked = this.files.writeBlocked(file);
+      if (blocked) throw sysError(blocked, 'open', file);
     });
   }
 
