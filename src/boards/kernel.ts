@@ -426,10 +426,19 @@ export class KernelBoard implements Board {
       );
     }
     const channel = new PwmChannel(this.files, pin, place, periodNs, () => this.channels.delete(key));
-    const reused = this.export(pin, place);
+    // Held from here, so a second pin on this channel is refused even while this one waits.
+    this.channels.set(key, channel);
+    let reused: boolean;
+    try {
+      reused = this.export(pin, place);
+    } catch (err) {
+      this.channels.delete(key);
+      throw err;
+    }
     try {
       await this.waitWritable(channel, reused);
     } catch (err) {
+      this.channels.delete(key);
       if (!reused) {
         try {
           this.files.write(path.join(place.chipDir, 'unexport'), String(place.channel));
@@ -445,7 +454,6 @@ export class KernelBoard implements Board {
           `(a carbot that did not shut down?); taking it over`,
       );
     }
-    this.channels.set(key, channel);
     try {
       this.configure(channel);
     } catch (err) {

@@ -338,6 +338,10 @@ describe('kernel board (sysfs PWM and onoff) on a fake sysfs', () => {
       const first = await b.openPwm(12, 1000);
       await rejectsWith(b.openPwm(18, 1000), 'pwm-shared-channel', /^GPIO 18 and GPIO 12 are both channel 0 of pwmchip0 \(fe20c000\.pwm\) .*GPIO 12 or 18 with GPIO 13 or 19\.$/);
       first.close();
+      // Also while the first is still waiting for udev.
+      const [left, right] = await Promise.allSettled([b.openPwm(13, 1000), b.openPwm(19, 1000)]);
+      assert.equal(left.status, 'fulfilled');
+      assert.ok(right.status === 'rejected' && /^GPIO 19 and GPIO 13 are both channel 1/.test((right.reason as Error).message));
     });
 
     it('no chip: the Pi 4 line', async () => {
