@@ -123,7 +123,7 @@ echo "install.sh: installed carbot $("$node_bin" -p 'require(process.argv[1]).ve
 
 mkdir -p "$(dirname "$unit")"
 unit_tmp="$(mktemp)"
-sed "s#^ExecStart=/usr/bin/node #ExecStart=$node_bin #" "$src/carbot.service" >"$unit_tmp"
+sed -e "s#^ExecStart=/usr/bin/node #ExecStart=$node_bin #" -e "s#^ExecStopPost=/usr/bin/node #ExecStopPost=$node_bin #" "$src/carbot.service" >"$unit_tmp"
 install -m 0644 "$unit_tmp" "$unit"
 rm -f "$unit_tmp"
 echo "install.sh: installed $unit"

@@ -28,6 +28,10 @@ Usage:
   carbot [options]                 run the service
   carbot send <command> [options]  publish one command and print carbot's RESULT
   carbot --check-config [options]  print the effective configuration and exit (0 or 78)
+  carbot safe-state [options]      drive every configured output to stop, then exit 0
+                                   (the unit runs it after carbot, however carbot ended)
+  carbot boards [options]          print the boards the configuration drives here
+                                   (pigpio needs root; kernel, pca9685 and sim do not)
   carbot --version | --help
 
 Commands: forward (f), backward (b, back, reverse), stop (s), faster (+), slower (-),
@@ -221,6 +225,19 @@ async function main(argv: string[]): Promise<void> {
   }
   if (argv[0] === 'send') {
     process.exitCode = await send(argv[1], argv.slice(2));
+    return;
+  }
+  if (argv[0] === 'safe-state' || argv[0] === 'boards') {
+    const config = load(argv.slice(1));
+    // Loaded only for these verbs: the service's modules stay unloaded.
+    const { safeState, boardsNeeded } = require('./safe-state') as typeof import('./safe-state');
+    if (argv[0] === 'boards') {
+      process.stdout.write(`${boardsNeeded(config).join('\n')}\n`);
+      return;
+    }
+    const log = createLogger({ level: config.logLevel, format: config.logFormat });
+    await safeState(config, log);
+    await flushLogger(log);
     return;
   }
   if (argv.includes('--check-config')) {

@@ -5,7 +5,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { DriveSettings } from './drive';
 import type { LogFormat, LogLevel } from './log';
-import type { GpioChoice, LimitsConfig, MotorConfig } from './motors/types';
+import type { GpioChoice } from './boards/pigpio';
+import type { LimitsConfig, MotorConfig } from './motors/types';
 import { parseMotorConfig } from './motors/motor-config';
 
 export const EX_CONFIG = 78;
@@ -48,9 +49,15 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'accelPercentPerSec', kind: 'int', default: 0, min: 0, max: 10000, help: 'ramp limit on rising output (0 = instant)' },
   { key: 'commandTimeoutS', kind: 'int', default: 0, min: 0, max: 86400, help: 'stop when moving this long without a command (0 = off)' },
   { key: 'stopOnDisconnect', kind: 'bool', default: true, help: 'stop the motors when the broker connection, or the remote page driving the car, is lost' },
-  { key: 'gpio', kind: 'enum', default: 'auto', values: ['auto', 'pigpio', 'sim'], help: 'motor backend: auto = pigpio on a Raspberry Pi, sim elsewhere' },
-  { key: 'motors', kind: 'json', help: 'motor list (JSON), see README' },
+  { key: 'gpio', kind: 'enum', default: 'auto', values: ['auto', 'pigpio', 'kernel', 'sim'], help: 'header pins: auto = pigpio on a Pi 1–4, kernel PWM on a Pi 5, sim off a Pi' },
+  { key: 'motors', kind: 'json', help: 'motor list (JSON), or a ready-made one: adafruit-servo-hat, adafruit-motor-hat, waveshare-motor-hat' },
   { key: 'limits', kind: 'json', help: 'end-of-track limit switches (JSON), see README' },
+  { key: 'pca9685.bus', kind: 'int', default: 1, min: 0, max: 255, help: 'I2C bus of the PCA9685 (/dev/i2c-N)' },
+  { key: 'pca9685.address', kind: 'int', default: 64, min: 3, max: 119, help: 'I2C address of the PCA9685 (64 = 0x40)' },
+  { key: 'pca9685.frequency', kind: 'int', min: 24, max: 1600, help: 'PCA9685 PWM frequency in Hz (default 50 for servos, the motor HAT\'s for H-bridges)' },
+  { key: 'pwmChannels', kind: 'json', help: 'kernel board: BCM pin -> {"chip": "pwmchip2", "channel": 2}, overriding what sysfs tells' },
+  { key: 'servoIdleOffS', kind: 'int', min: 0, max: 86400, help: 'seconds a stopped servo holds its neutral pulse before pulses go off (0 = at once; default never)' },
+  { key: 'allowUnsafePins', kind: 'json', help: 'header pins to allow for motors despite their other use, e.g. [14, 15]' },
   { key: 'logLevel', kind: 'enum', default: 'info', values: ['error', 'warn', 'info', 'debug'], help: 'log level' },
   { key: 'logFormat', kind: 'enum', default: 'auto', values: ['auto', 'text', 'journald', 'json'], help: 'auto = journald under systemd, text elsewhere' },
   { key: 'embeddedBroker', kind: 'bool', default: false, help: 'run an in-process MQTT broker (for machines without one)' },
@@ -95,6 +102,9 @@ export interface Config {
   gpio: GpioChoice;
   motors: MotorConfig[];
   limits: LimitsConfig;
+  pca9685: { bus: number; address: number; frequencyHz: number };
+  /** Kernel board: BCM pin -> PWM chip (device name or pwmchipN) and channel. */
+  pwmChannels?: Record<number, { chip: string; channel: number }>;
   logLevel: LogLevel;
   logFormat: LogFormat;
   embeddedBroker: { enabled: boolean; host: string; port: number; wsPort: number };
@@ -218,6 +228,8 @@ function convert(setting: Setting, raw: Raw, problems: string[]): unknown {
       try {
         return JSON.parse(value);
       } catch {
+        // A bare word is a name (a ready-made motor list): `--motors adafruit-servo-hat`.
+        if (/^[a-z][a-z0-9-]*$/.test(value.trim())) return value.trim();
         return bad('is not valid JSON');
       }
     }
@@ -270,7 +282,7 @@ export function loadConfig(input: LoadInput): Config {
   }
 
   const raw = new Map(fromFile);
-  const known = new Set([...SETTINGS.map((s) => envName(s.key)), 'CARBOT_CONFIG', 'CARBOT_SIM_TRACE']);
+  const known = new Set([...SETTINGS.map((s) => envName(s.key)), 'CARBOT_CONFIG', 'CARBOT_SIM_TRACE', 'CARBOT_SYSFS_ROOT']);
   const warnings = Object.keys(input.env)
     .filter((name) => name.startsWith('CARBOT_') && !known.has(name) && !name.startsWith('CARBOT_TEST_'))
     .map((name) => `${name}: not a carbot setting, ignored (see carbot --help)`);
@@ -323,8 +335,17 @@ export function loadConfig(input: LoadInput): Config {
     problems.push(`${sourceOf(get('http.username') === undefined ? 'http.password' : 'http.username')}: set http.username and http.password together`);
   }
 
-  const hardware = parseMotorConfig({ motors: get('motors'), limits: get('limits') });
+  const hardware = parseMotorConfig({
+    motors: get('motors'),
+    limits: get('limits'),
+    allowUnsafePins: get('allowUnsafePins'),
+    servoIdleOffS: get('servoIdleOffS'),
+    gpio: get('gpio'),
+    pca9685Frequency: get('pca9685.frequency'),
+  });
   problems.push(...hardware.errors);
+  warnings.push(...hardware.warnings);
+  const pwmChannels = parsePwmChannels(get('pwmChannels'), problems);
 
   if (problems.length > 0) throw new ConfigError(problems);
 
@@ -369,6 +390,8 @@ export function loadConfig(input: LoadInput): Config {
     gpio: get('gpio'),
     motors: hardware.motors,
     limits: hardware.limits,
+    pca9685: { bus: get('pca9685.bus'), address: get('pca9685.address'), frequencyHz: hardware.pca9685Frequency },
+    pwmChannels,
     logLevel: get('logLevel'),
     logFormat: get('logFormat'),
     embeddedBroker: {
@@ -389,6 +412,26 @@ export function loadConfig(input: LoadInput): Config {
     configFile,
     warnings,
   };
+}
+
+/** `pwmChannels`: {"18": {"chip": "pwmchip2", "channel": 2}} with pins as keys. */
+function parsePwmChannels(raw: unknown, problems: string[]): Config['pwmChannels'] {
+  if (raw === undefined || raw === null) return undefined;
+  const example = 'like {"18": {"chip": "pwmchip2", "channel": 2}}';
+  if (typeof raw !== 'object' || Array.isArray(raw)) {
+    problems.push(`pwmChannels: must be an object ${example}, got ${JSON.stringify(raw)}`);
+    return undefined;
+  }
+  const result: NonNullable<Config['pwmChannels']> = {};
+  for (const [pin, value] of Object.entries(raw as Record<string, unknown>)) {
+    const n = Number(pin);
+    const v = value as { chip?: unknown; channel?: unknown } | null;
+    if (!/^\d+$/.test(pin) || n > 27) problems.push(`pwmChannels.${pin}: not a BCM pin number 0–27`);
+    else if (!v || typeof v.chip !== 'string' || !v.chip || !Number.isInteger(v.channel) || (v.channel as number) < 0) {
+      problems.push(`pwmChannels.${pin}: must be ${example.slice(5)}, got ${JSON.stringify(value)}`);
+    } else result[n] = { chip: v.chip, channel: v.channel as number };
+  }
+  return result;
 }
 
 /** The settings table for --help: flag, environment variable, default, meaning. */

@@ -104,7 +104,7 @@ describe('configuration', () => {
       '/etc/carbot/config.json: colour: unknown setting',
       '/etc/carbot/config.json: mqtt.keepalive: "x" is not a whole number',
       '/etc/carbot/config.json: reverseDelayMs: -5 is below the minimum 0',
-      'CARBOT_GPIO: "wiringpi" is not one of auto, pigpio, sim',
+      'CARBOT_GPIO: "wiringpi" is not one of auto, pigpio, kernel, sim',
       'CARBOT_LOG_LEVEL: "loud" is not one of error, warn, info, debug',
       'CARBOT_MQTT_URL: "http://pi:1883" is not a broker URL: use mqtt://host:1883, mqtts://, ws:// or wss://',
     ].sort());
