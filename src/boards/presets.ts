@@ -57,8 +57,23 @@ export interface Pca9685Preset {
   readonly motors: readonly Readonly<Record<string, unknown>>[];
 }
 
-function hbridge(name: string, channels: HatMotorChannels, pwmFrequency: number): Readonly<Record<string, unknown>> {
-  return Object.freeze({ name, driver: 'hbridge', board: 'pca9685', ...channels, pwmFrequency });
+/** Two DC motors, `left` and `right`, on a motor HAT's outputs, at the vendor's address and frequency. */
+function motorHat(
+  name: PresetName,
+  title: string,
+  address: number,
+  frequencyHz: number,
+  left: HatMotorChannels,
+  right: HatMotorChannels,
+): Pca9685Preset {
+  const motor = (motorName: string, channels: HatMotorChannels) =>
+    Object.freeze({ name: motorName, driver: 'hbridge', board: 'pca9685', ...channels, pwmFrequency: frequencyHz });
+  return Object.freeze({
+    name,
+    title,
+    pca9685: Object.freeze({ address, frequencyHz }),
+    motors: Object.freeze([motor('left', left), motor('right', right)]),
+  });
 }
 
 export const PRESETS: Readonly<Record<PresetName, Pca9685Preset>> = Object.freeze({
@@ -71,24 +86,22 @@ export const PRESETS: Readonly<Record<PresetName, Pca9685Preset>> = Object.freez
       Object.freeze({ name: 'right', driver: 'servo', board: 'pca9685', pin: 1 }),
     ]),
   }),
-  'adafruit-motor-hat': Object.freeze({
-    name: 'adafruit-motor-hat',
-    title: 'Adafruit DC & Stepper Motor HAT (left motor on M1, right on M2)',
-    pca9685: Object.freeze({ address: 0x60, frequencyHz: 1600 }),
-    motors: Object.freeze([
-      hbridge('left', ADAFRUIT_MOTOR_HAT_CHANNELS.M1, 1600),
-      hbridge('right', ADAFRUIT_MOTOR_HAT_CHANNELS.M2, 1600),
-    ]),
-  }),
-  'waveshare-motor-hat': Object.freeze({
-    name: 'waveshare-motor-hat',
-    title: 'Waveshare Motor Driver HAT (left motor on A, right on B)',
-    pca9685: Object.freeze({ address: 0x40, frequencyHz: 50 }),
-    motors: Object.freeze([
-      hbridge('left', WAVESHARE_MOTOR_HAT_CHANNELS.A, 50),
-      hbridge('right', WAVESHARE_MOTOR_HAT_CHANNELS.B, 50),
-    ]),
-  }),
+  'adafruit-motor-hat': motorHat(
+    'adafruit-motor-hat',
+    'Adafruit DC & Stepper Motor HAT (left motor on M1, right on M2)',
+    0x60,
+    1600,
+    ADAFRUIT_MOTOR_HAT_CHANNELS.M1,
+    ADAFRUIT_MOTOR_HAT_CHANNELS.M2,
+  ),
+  'waveshare-motor-hat': motorHat(
+    'waveshare-motor-hat',
+    'Waveshare Motor Driver HAT (left motor on A, right on B)',
+    0x40,
+    50,
+    WAVESHARE_MOTOR_HAT_CHANNELS.A,
+    WAVESHARE_MOTOR_HAT_CHANNELS.B,
+  ),
 });
 
 export const PRESET_NAMES: readonly PresetName[] = Object.freeze(Object.keys(PRESETS) as PresetName[]);

@@ -3,7 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type * as RealI2cBus from 'i2c-bus';
-import type { I2cBusModule } from '../../src/boards/pca9685';
+import type { I2cBus, I2cBusModule } from '../../src/boards/pca9685';
 import { removeOnExit } from '../support/cleanup';
 import { REPO_ROOT, spawnProcess } from '../support/process';
 import {
@@ -27,6 +27,13 @@ void realTypesFit;
 
 function world(): FakeI2c {
   return createFakeI2cBus(new MemoryStore({ buses: { '1': busWithChips(0x40) } }));
+}
+
+/** Another program drove channel 0, then put the chip to sleep without stopping it: RESTART is set. */
+function sleepWhileRunning(bus: I2cBus): void {
+  bus.writeByteSync(0x40, 0x00, 0x21);
+  bus.writeI2cBlockSync(0x40, 0x06, 4, Buffer.from([0, 0, 0x00, 0x04]));
+  bus.writeByteSync(0x40, 0x00, 0x31);
 }
 
 function thrown(fn: () => unknown): NodeJS.ErrnoException {
@@ -145,17 +152,25 @@ describe('fake i2c-bus', () => {
       assert.deepEqual(i2c.chip(1, 0x40).violations, ['TestMode (0xff) written with 0x01']);
     });
 
-    it('restart: sleeping with a channel running sets RESTART; a restart sooner than 500 µs after waking is a violation', async () => {
-      const i2c = world();
+    it('restart: sleeping with a channel running sets RESTART; a restart sooner than 500 µs after waking is a violation', () => {
+      let ms = 0;
+      const i2c = createFakeI2cBus(new MemoryStore({ buses: { '1': busWithChips(0x40) } }), { clock: () => ms });
       const bus = i2c.openSync(1);
-      bus.writeByteSync(0x40, 0x00, 0x21);
-      bus.writeI2cBlockSync(0x40, 0x06, 4, Buffer.from([0, 0, 0x00, 0x04]));
-      bus.writeByteSync(0x40, 0x00, 0x31);
+      sleepWhileRunning(bus);
       assert.equal(i2c.chip(1, 0x40).restartPending, true);
       bus.writeByteSync(0x40, 0x00, 0x21);
+      ms += 0.499;
       bus.writeByteSync(0x40, 0x00, 0xa1);
       assert.equal(i2c.chip(1, 0x40).restartPending, false);
       assert.deepEqual(i2c.chip(1, 0x40).violations, ['MODE1.RESTART written less than 500 µs after SLEEP was cleared']);
+
+      // 500 µs after waking is soon enough.
+      sleepWhileRunning(bus);
+      bus.writeByteSync(0x40, 0x00, 0x21);
+      ms += 0.5;
+      bus.writeByteSync(0x40, 0x00, 0xa1);
+      assert.equal(i2c.chip(1, 0x40).restartPending, false);
+      assert.equal(i2c.chip(1, 0x40).violations.length, 1);
 
       // After an orderly shutdown (ALL_LED_OFF_H full off) sleeping leaves no restart pending.
       bus.writeByteSync(0x40, 0xfd, 0x10);
@@ -166,9 +181,7 @@ describe('fake i2c-bus', () => {
     it('a LEDn write clears a pending restart (MODE2.OCH = 0)', () => {
       const i2c = world();
       const bus = i2c.openSync(1);
-      bus.writeByteSync(0x40, 0x00, 0x21);
-      bus.writeI2cBlockSync(0x40, 0x06, 4, Buffer.from([0, 0, 0x00, 0x04]));
-      bus.writeByteSync(0x40, 0x00, 0x31);
+      sleepWhileRunning(bus);
       bus.writeByteSync(0x40, 0xfd, 0x10);
       assert.equal(i2c.chip(1, 0x40).restartPending, true, 'ALL_LED alone does not clear it in the model');
       bus.writeByteSync(0x40, 0x09, 0x10);

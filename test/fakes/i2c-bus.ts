@@ -123,7 +123,8 @@ const STEPS = 4096;
 const OSCILLATOR_HZ = 25_000_000;
 const RESTART_AFTER_MS = 0.5;
 
-const now = (): number => performance.timeOrigin + performance.now();
+/** Wall-clock ms with µs resolution, comparable between processes sharing a state file. */
+const wallClock = (): number => performance.timeOrigin + performance.now();
 const hex = (n: number): string => `0x${n.toString(16).padStart(2, '0')}`;
 
 /** A PCA9685 as it comes out of power-on reset. */
@@ -160,13 +161,13 @@ function channelRunning(chip: ChipState, ch: number): boolean {
 }
 
 /** One register write as the chip takes it. */
-function writeRegister(chip: ChipState, reg: number, value: number): void {
+function writeRegister(chip: ChipState, reg: number, value: number, now: number): void {
   const r = chip.registers;
   if (reg === MODE1) {
     const old = r[MODE1];
     let next = (value & ~(RESTART | EXTCLK)) | (old & (RESTART | EXTCLK)) | (value & EXTCLK);
     if (value & RESTART && old & RESTART) {
-      if (old & SLEEP || chip.wokeAt === undefined || now() - chip.wokeAt < RESTART_AFTER_MS) {
+      if (old & SLEEP || chip.wokeAt === undefined || now - chip.wokeAt < RESTART_AFTER_MS) {
         chip.violations.push('MODE1.RESTART written less than 500 µs after SLEEP was cleared');
       }
       next &= ~RESTART;
@@ -176,7 +177,7 @@ function writeRegister(chip: ChipState, reg: number, value: number): void {
       next = running ? next | RESTART : next & ~RESTART;
       chip.wokeAt = undefined;
     } else if (old & SLEEP && !(next & SLEEP)) {
-      chip.wokeAt = now();
+      chip.wokeAt = now;
     }
     r[MODE1] = next;
   } else if (reg === MODE2) {
@@ -194,12 +195,12 @@ function writeRegister(chip: ChipState, reg: number, value: number): void {
 }
 
 /** A write transaction: the control register, then data bytes; STOP at the end. */
-function chipWrite(chip: ChipState, command: number, data: readonly number[]): void {
+function chipWrite(chip: ChipState, command: number, data: readonly number[], now: number): void {
   const ai = (chip.registers[MODE1] & AI) !== 0;
   let reg = command;
   const touched = new Set<number>();
   for (const byte of data) {
-    writeRegister(chip, reg, byte);
+    writeRegister(chip, reg, byte, now);
     if (isLed(reg)) touched.add(reg);
     if (ai) reg = advance(reg);
   }
@@ -325,7 +326,13 @@ export function busWithChips(...addresses: number[]): BusState {
   };
 }
 
-export function createFakeI2cBus(store: Store = new MemoryStore()): FakeI2c {
+export interface FakeI2cOptions {
+  /** The chip's clock in ms (default: the wall clock), for the 500 µs restart rule. */
+  clock?: () => number;
+}
+
+export function createFakeI2cBus(store: Store = new MemoryStore(), options: FakeI2cOptions = {}): FakeI2c {
+  const clock = options.clock ?? wallClock;
   const log: string[] = [];
   let descriptors = 0;
 
@@ -372,7 +379,7 @@ export function createFakeI2cBus(store: Store = new MemoryStore()): FakeI2c {
       check(isInt(byte, 0, 0xff), `Invalid byte ${byte}`);
       this.access(address, command, 'writeByteSync', (chip) => {
         log.push(`${this.where(address)} write ${hex(command)} [${hex(byte)}]`);
-        chipWrite(chip, command, [byte]);
+        chipWrite(chip, command, [byte], clock());
       });
       return this;
     }
@@ -386,7 +393,7 @@ export function createFakeI2cBus(store: Store = new MemoryStore()): FakeI2c {
       const data = [...buffer.subarray(0, length)];
       this.access(address, command, 'writeI2cBlockSync', (chip) => {
         log.push(`${this.where(address)} write ${hex(command)} [${data.map(hex).join(' ')}]`);
-        chipWrite(chip, command, data);
+        chipWrite(chip, command, data, clock());
       });
       return this;
     }
