@@ -8,6 +8,12 @@ import type { LogFormat, LogLevel } from './log';
 import type { GpioChoice } from './boards/pigpio';
 import type { LimitsConfig, MotorConfig } from './motors/types';
 import { parseMotorConfig } from './motors/motor-config';
+import { isPresetName, PRESETS } from './boards/presets';
+
+/** 0x40: Adafruit's servo HAT, Waveshare's motor HAT, and the PCA9685's own default. */
+const DEFAULT_PCA9685_ADDRESS = 0x40;
+/** A ready-made motor list knows where its HAT answers. */
+const presetAddress = (motors: unknown) => (isPresetName(motors) ? PRESETS[motors].pca9685.address : undefined);
 
 export const EX_CONFIG = 78;
 export const DEFAULT_CONFIG_PATH = '/etc/carbot/config.json';
@@ -53,8 +59,8 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'motors', kind: 'json', help: 'motor list (JSON), or a ready-made one: adafruit-servo-hat, adafruit-motor-hat, waveshare-motor-hat' },
   { key: 'limits', kind: 'json', help: 'end-of-track limit switches (JSON), see README' },
   { key: 'pca9685.bus', kind: 'int', default: 1, min: 0, max: 255, help: 'I2C bus of the PCA9685 (/dev/i2c-N)' },
-  { key: 'pca9685.address', kind: 'int', default: 64, min: 3, max: 119, help: 'I2C address of the PCA9685 (64 = 0x40)' },
-  { key: 'pca9685.frequency', kind: 'int', min: 24, max: 1600, help: 'PCA9685 PWM frequency in Hz (default 50 for servos, the motor HAT\'s for H-bridges)' },
+  { key: 'pca9685.address', kind: 'int', min: 64, max: 119, help: 'I2C address of the PCA9685, 64–119 (0x40–0x77; default 64, or the ready-made motor list\'s HAT: 96 for Adafruit\'s motor HAT)' },
+  { key: 'pca9685.frequency', kind: 'int', min: 24, max: 1743, help: 'PCA9685 PWM frequency in Hz (default 50 for servos, the motor HAT\'s for H-bridges)' },
   { key: 'pwmChannels', kind: 'json', help: 'kernel board: BCM pin -> {"chip": "pwmchip2", "channel": 2}, overriding what sysfs tells' },
   { key: 'servoIdleOffS', kind: 'int', min: 0, max: 86400, help: 'seconds a stopped servo holds its neutral pulse before pulses go off (0 = at once; default never)' },
   { key: 'allowUnsafePins', kind: 'json', help: 'header pins to allow for motors despite their other use, e.g. [14, 15]' },
@@ -390,7 +396,11 @@ export function loadConfig(input: LoadInput): Config {
     gpio: get('gpio'),
     motors: hardware.motors,
     limits: hardware.limits,
-    pca9685: { bus: get('pca9685.bus'), address: get('pca9685.address'), frequencyHz: hardware.pca9685Frequency },
+    pca9685: {
+      bus: get('pca9685.bus'),
+      address: get<number | undefined>('pca9685.address') ?? presetAddress(get('motors')) ?? DEFAULT_PCA9685_ADDRESS,
+      frequencyHz: hardware.pca9685Frequency,
+    },
     pwmChannels,
     logLevel: get('logLevel'),
     logFormat: get('logFormat'),

@@ -47,7 +47,6 @@ type OpenKernelBoard = (
   options: { sysfsRoot: string; pwmChannels?: Config['pwmChannels']; model?: string },
   deps: HardwareDeps,
 ) => Promise<Board>;
-type OpenPca9685Board = (options: Config['pca9685'], deps: HardwareDeps) => Promise<Board>;
 
 /** Loaded only when used: a car without the board never loads its code or native module. */
 const load = <T>(id: string): T => require(id) as T;
@@ -62,7 +61,7 @@ async function openHeaderBoard(backend: 'pigpio' | 'kernel', model: string | und
 }
 
 async function openPca9685(config: Config, deps: HardwareDeps): Promise<Board> {
-  const { openPca9685Board } = load<{ openPca9685Board: OpenPca9685Board }>('../boards/pca9685');
+  const { openPca9685Board } = load<typeof import('../boards/pca9685')>('../boards/pca9685');
   return openPca9685Board(config.pca9685, deps);
 }
 

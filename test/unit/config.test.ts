@@ -148,4 +148,12 @@ describe('configuration', () => {
   it('warns about CARBOT_ variables that are not settings', () => {
     assert.deepEqual(load({ env: { CARBOT_MQTT_ULR: 'x' } }).warnings, ['CARBOT_MQTT_ULR: not a carbot setting, ignored (see carbot --help)']);
   });
+
+  it('a ready-made motor list brings its HAT\'s I2C address unless pca9685.address says otherwise', () => {
+    assert.equal(load({ argv: ['--motors', 'adafruit-servo-hat'] }).pca9685.address, 0x40);
+    assert.equal(load({ argv: ['--motors', 'adafruit-motor-hat'] }).pca9685.address, 0x60);
+    assert.equal(load({ argv: ['--motors', 'adafruit-motor-hat', '--pca9685-address', '97'] }).pca9685.address, 97);
+    assert.deepEqual(load({ env: { CARBOT_MOTORS: 'waveshare-motor-hat' } }).pca9685, { bus: 1, address: 0x40, frequencyHz: 50 });
+    assert.deepEqual(problems({ argv: ['--pca9685-address', '32'] }), ['--pca9685-address: 32 is below the minimum 64']);
+  });
 });
