@@ -4,6 +4,7 @@ import path from 'node:path';
 import { hardwarePwmPins, openKernelBoard, type KernelBoardDeps, type KernelBoardOptions, type SysfsFiles } from '../../src/boards/kernel';
 import { BoardError } from '../../src/boards/types';
 import { logged, memoryLogger } from '../fakes/hardware';
+import { requireRoot } from '../support/privilege';
 import { FakeSysfs, type FakePi, type FakeSysfsOptions } from '../fakes/sysfs';
 import { CLI_PATH, REPO_ROOT, spawnProcess, type TrackedProcess } from '../support/process';
 import { waitUntil } from '../support/wait';
@@ -437,9 +438,9 @@ describe('kernel board (sysfs PWM and onoff) on a fake sysfs', () => {
       return p.waitForLine(/^(ok|error)/, 15_000, from);
     }
 
-    before(() => {
+    before(function () {
       // Starting a process as another user needs root, as the tests run here and in CI.
-      assert.equal(process.getuid?.(), 0, 'these tests start the board as nobody, which needs root');
+      requireRoot(this, 'the kernel board in a child process as nobody');
       assert.ok(fs.existsSync(path.join(REPO_ROOT, 'dist', 'boards', 'kernel.js')), 'run npm run build first');
     });
 

@@ -500,7 +500,18 @@ export interface FakeSysfsOptions {
   user?: Credentials;
 }
 
+/**
+ * Who owns the kernel's files. As root (here and in CI) that is root, as on a Pi; a developer
+ * running the suite unprivileged cannot give files to root, so the kernel's files are theirs and
+ * "the gpio group" is their own primary group: the in-process seam still checks every write
+ * against the mode bits as the unprivileged `user`, only the child-process tests need root.
+ */
+const PRIVILEGED = process.getuid?.() === 0;
+const KERNEL_UID = PRIVILEGED ? 0 : (process.getuid?.() ?? 0);
+const KERNEL_GID = PRIVILEGED ? 0 : (process.getgid?.() ?? 0);
+
 function defaultGpioGid(): number {
+  if (!PRIVILEGED) return KERNEL_GID;
   try {
     const line = fs
       .readFileSync('/etc/group', 'utf8')
@@ -546,7 +557,8 @@ export class FakeSysfs {
     this.model = layout.model;
     this.kernel = new PwmKernel(this.root);
     this.gpioGid = defaultGpioGid();
-    this.user = options.user ?? { uid: 65534, gid: this.gpioGid };
+    // nobody, unless the suite itself runs as nobody: the seam's user must not own the kernel's files.
+    this.user = options.user ?? { uid: KERNEL_UID === 65534 ? 65533 : 65534, gid: this.gpioGid };
     this.chips = [...(options.overlay === false ? [] : [layout.overlayChip]), ...layout.otherChips, ...(options.extraChips ?? [])];
     this.build(layout);
     this.files = this.seam();
@@ -560,10 +572,10 @@ export class FakeSysfs {
       fs.mkdirSync(dir, { recursive: true });
       fs.chmodSync(dir, mode);
     };
-    const file = (name: string, content: string, mode: number, gid = 0) => {
+    const file = (name: string, content: string, mode: number, gid = KERNEL_GID) => {
       writeRaw(name, content);
       fs.chmodSync(name, mode);
-      fs.chownSync(name, 0, gid);
+      fs.chownSync(name, KERNEL_UID, gid);
     };
     mkdir(path.join(this.root, 'class', 'pwm'));
     // The chips were probed at boot, so udev has long handed their export files to the group.
@@ -571,7 +583,7 @@ export class FakeSysfs {
       const name = `pwmchip${chip.number}`;
       const chipDir = path.join(this.root, chip.devicePath, 'pwm', name);
       mkdir(chipDir, 0o775);
-      fs.chownSync(chipDir, 0, this.gpioGid);
+      fs.chownSync(chipDir, KERNEL_UID, this.gpioGid);
       file(path.join(chipDir, 'export'), '', 0o220, this.gpioGid);
       file(path.join(chipDir, 'unexport'), '', 0o220, this.gpioGid);
       file(path.join(chipDir, 'npwm'), `${chip.npwm}\n`, 0o444, this.gpioGid);
@@ -581,7 +593,7 @@ export class FakeSysfs {
     }
     const gpioDir = path.join(this.root, 'class', 'gpio');
     mkdir(gpioDir, 0o775);
-    fs.chownSync(gpioDir, 0, this.gpioGid);
+    fs.chownSync(gpioDir, KERNEL_UID, this.gpioGid);
     file(path.join(gpioDir, 'export'), '', 0o220, this.gpioGid);
     file(path.join(gpioDir, 'unexport'), '', 0o220, this.gpioGid);
     for (const chip of layout.gpiochips) {
@@ -699,7 +711,7 @@ export class FakeSysfs {
       const file = path.join(dir, name);
       writeRaw(file, content);
       fs.chmodSync(file, mode);
-      fs.chownSync(file, 0, 0);
+      fs.chownSync(file, KERNEL_UID, KERNEL_GID);
     };
     attribute('period', `${channel.period}\n`);
     attribute('duty_cycle', `${channel.duty_cycle}\n`);
@@ -707,7 +719,7 @@ export class FakeSysfs {
     attribute('polarity', `${channel.polarity}\n`);
     attribute('capture', '', 0o444);
     attribute('uevent', '');
-    fs.chownSync(dir, 0, 0);
+    fs.chownSync(dir, KERNEL_UID, KERNEL_GID);
   }
 
   private recordMade(chip: string, channel: number, made: Made): void {
@@ -723,11 +735,11 @@ export class FakeSysfs {
       if (entry.isSymbolicLink()) continue;
       if (entry.isDirectory()) this.udev(full);
       else {
-        fs.chownSync(full, 0, this.gpioGid);
+        fs.chownSync(full, KERNEL_UID, this.gpioGid);
         chmodGroupLikeUser(full);
       }
     }
-    fs.chownSync(dir, 0, this.gpioGid);
+    fs.chownSync(dir, KERNEL_UID, this.gpioGid);
     chmodGroupLikeUser(dir);
   }
 

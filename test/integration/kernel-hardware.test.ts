@@ -1,6 +1,5 @@
 import { strict as assert } from 'node:assert';
 import path from 'node:path';
-import type { KernelBoardDeps } from '../../src/boards/kernel';
 import { loadConfig } from '../../src/config';
 import { openHardware, type HardwareDeps } from '../../src/motors';
 import { safeState } from '../../src/safe-state';
@@ -34,13 +33,12 @@ describe('carbot on the kernel board (fake sysfs)', () => {
 
   /** The board runs as nobody in the gpio group on the fake tree; the model comes from the tree's device tree. */
   function deps(s: FakeSysfs): HardwareDeps {
-    const kernel: HardwareDeps & KernelBoardDeps = {
+    return {
       sysfsRoot: s.root,
       modelPath: path.join(s.root, 'firmware', 'devicetree', 'base', 'model'),
       requireModule: s.requireModule,
       files: s.files,
     };
-    return kernel;
   }
 
   async function boot(s: FakeSysfs, argv: string[]) {
@@ -50,7 +48,7 @@ describe('carbot on the kernel board (fake sysfs)', () => {
       exists: () => false,
     });
     const { log, lines } = memoryLogger();
-    const hardware = await openHardware(config, log, { deps: { ...deps(s), log } as HardwareDeps });
+    const hardware = await openHardware(config, log, { deps: deps(s) });
     service = new CarService({ config, log, motors: hardware.motors, limits: hardware.limits });
     // Not started: no broker here; commands take the path the remote page's do.
     return { service, lines, config };

@@ -1,5 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { FakeSysfs } from '../fakes/sysfs';
+import { requireRoot } from '../support/privilege';
 import { closeClient, collect, connectClient } from '../support/mqtt';
 import { freePort } from '../support/ports';
 import { CLI_PATH, spawnProcess } from '../support/process';
@@ -22,6 +23,7 @@ describe('kernel board: SIGKILL while driving, then ExecStopPost=carbot safe-sta
 
   it('an L298N car on a Pi 5 killed while driving forward keeps going until safe-state stops it', async function () {
     this.timeout(60_000);
+    requireRoot(this, 'the compiled service as nobody on the kernel board');
     const s = (sysfs = new FakeSysfs('pi5'));
     const env = { CARBOT_SYSFS_ROOT: s.root, CARBOT_GPIO: 'kernel' };
     const port = await freePort();
