@@ -352,6 +352,7 @@ export function loadConfig(input: LoadInput): Config {
   problems.push(...hardware.errors);
   warnings.push(...hardware.warnings);
   const pwmChannels = parsePwmChannels(get('pwmChannels'), problems);
+  if (get('gpio') === 'kernel') problems.push(...kernelPwmProblems(hardware.motors, pwmChannels));
 
   if (problems.length > 0) throw new ConfigError(problems);
 
@@ -424,6 +425,24 @@ export function loadConfig(input: LoadInput): Config {
   };
 }
 
+/** BCM pins with a hardware PWM channel on every Raspberry Pi (pwm-2chan; RP1 PWM0 on a Pi 5). */
+const KERNEL_PWM_PINS = [12, 13, 18, 19];
+
+/** With the kernel's PWM only those pins can carry PWM or servo pulses, unless pwmChannels names a chip. */
+function kernelPwmProblems(motors: MotorConfig[], pwmChannels: Config['pwmChannels']): string[] {
+  const problems: string[] = [];
+  motors.forEach((m, i) => {
+    if ((m.board ?? 'gpio') !== 'gpio' || m.driver === 'sim') return;
+    const [key, pin] = m.driver === 'hbridge' ? ['pwm', m.pwm] : ['pin', m.pin];
+    if (KERNEL_PWM_PINS.includes(pin) || pwmChannels?.[pin]) return;
+    problems.push(
+      `motors[${i}].${key}: GPIO ${pin} has no hardware PWM; with gpio "kernel" use GPIO 12, 13, 18 or 19 ` +
+        `(dtoverlay=pwm-2chan), or name a chip for it in pwmChannels (dtoverlay=pwm-gpio gives software PWM on any pin)`,
+    );
+  });
+  return problems;
+}
+
 /** `pwmChannels`: {"18": {"chip": "pwmchip2", "channel": 2}} with pins as keys. */
 function parsePwmChannels(raw: unknown, problems: string[]): Config['pwmChannels'] {
   if (raw === undefined || raw === null) return undefined;
@@ -438,7 +457,7 @@ function parsePwmChannels(raw: unknown, problems: string[]): Config['pwmChannels
     const v = value as { chip?: unknown; channel?: unknown } | null;
     if (!/^\d+$/.test(pin) || n > 27) problems.push(`pwmChannels.${pin}: not a BCM pin number 0–27`);
     else if (!v || typeof v.chip !== 'string' || !v.chip || !Number.isInteger(v.channel) || (v.channel as number) < 0) {
-      problems.push(`pwmChannels.${pin}: must be ${example.slice(5)}, got ${JSON.stringify(value)}`);
+      problems.push(`pwmChannels.${pin}: must be like {"chip": "pwmchip2", "channel": 2}, got ${JSON.stringify(value)}`);
     } else result[n] = { chip: v.chip, channel: v.channel as number };
   }
   return result;

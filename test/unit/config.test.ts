@@ -156,4 +156,18 @@ describe('configuration', () => {
     assert.deepEqual(load({ env: { CARBOT_MOTORS: 'waveshare-motor-hat' } }).pca9685, { bus: 1, address: 0x40, frequencyHz: 50 });
     assert.deepEqual(problems({ argv: ['--pca9685-address', '32'] }), ['--pca9685-address: 32 is below the minimum 64']);
   });
+
+  it('gpio kernel: PWM only on the pins that have it, unless pwmChannels names a chip for the pin', () => {
+    const servo = (pin: number) => ['--gpio', 'kernel', '--motors', JSON.stringify([{ name: 'cam', driver: 'servo', pin }])];
+    assert.deepEqual(problems({ argv: servo(17) }), [
+      'motors[0].pin: GPIO 17 has no hardware PWM; with gpio "kernel" use GPIO 12, 13, 18 or 19 (dtoverlay=pwm-2chan), ' +
+        'or name a chip for it in pwmChannels (dtoverlay=pwm-gpio gives software PWM on any pin)',
+    ]);
+    assert.equal(load({ argv: [...servo(17), '--pwm-channels', '{"17": {"chip": "pwm_gpio@17", "channel": 0}}'] }).pwmChannels?.[17]?.channel, 0);
+    assert.equal(load({ argv: servo(18) }).motors[0].name, 'cam');
+    assert.deepEqual(problems({ argv: ['--pwm-channels', '{"x": 1, "18": {"chip": ""}}'] }), [
+      'pwmChannels.18: must be like {"chip": "pwmchip2", "channel": 2}, got {"chip":""}',
+      'pwmChannels.x: not a BCM pin number 0–27',
+    ]);
+  });
 });
