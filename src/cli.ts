@@ -5,7 +5,7 @@
 import { writeFileSync } from 'node:fs';
 import { relative } from 'node:path';
 import mqtt from 'mqtt';
-import { ConfigError, EX_CONFIG, loadConfig, settingsHelp, type Config } from './config';
+import { ConfigError, DEFAULT_CONFIG_PATH, EX_CONFIG, loadConfig, settingsHelp, type Config } from './config';
 import type { Motion } from './drive';
 import { createLogger, flushLogger, journaldLines, type Logger } from './log';
 import { openHardware, type Hardware } from './motors';
@@ -36,6 +36,7 @@ Commands: forward (f), backward (b, back, reverse), stop (s), faster (+), slower
 Options (flag, environment variable, meaning). Precedence: flag > environment >
 config file (--config FILE or CARBOT_CONFIG, default /etc/carbot/config.json) > default.
   --config FILE                                               JSON configuration file
+  --no-config                                                 read no file, not even /etc/carbot/config.json
 ${settingsHelp()}
 
 Exit codes: 0 ok, 1 runtime failure, 69 broker unreachable (send), 78 invalid configuration.
@@ -54,7 +55,7 @@ function fail(message: string, code: number): never {
 
 function load(argv: string[]): Config {
   try {
-    return loadConfig({ argv, env: process.env });
+    return loadConfig({ argv, env: process.env, defaultConfigPath: DEFAULT_CONFIG_PATH });
   } catch (err) {
     if (err instanceof ConfigError) fail(err.message, EX_CONFIG);
     throw err;

@@ -121,6 +121,12 @@ export interface LoadInput {
   /** Command-line arguments that are settings (the CLI strips its own verbs first). */
   argv: readonly string[];
   env: NodeJS.ProcessEnv;
+  /**
+   * The file read when neither --config nor CARBOT_CONFIG names one, if it exists. The CLI
+   * passes DEFAULT_CONFIG_PATH; left out, no file is read unless one is named, so code that
+   * loads a configuration in-process (tests) never picks up the machine's /etc/carbot.
+   */
+  defaultConfigPath?: string;
   /** Seam for tests; defaults to the real file system. */
   readFile?: (path: string) => Buffer;
   exists?: (path: string) => boolean;
@@ -147,6 +153,10 @@ function parseFlags(argv: readonly string[], problems: string[]): { values: Map<
     if (name === '--config') {
       configPath = value ?? argv[++i];
       if (configPath === undefined) problems.push('--config: needs a file path');
+      continue;
+    }
+    if (arg === '--no-config') {
+      configPath = '';
       continue;
     }
     let negated = false;
@@ -249,14 +259,27 @@ function convert(setting: Setting, raw: Raw, problems: string[]): unknown {
   }
 }
 
+function cannotRead(code: string, isDefault: boolean): string {
+  if (code !== 'EACCES') return `cannot read (${code})`;
+  return (
+    'cannot read (EACCES: permission denied): it holds secrets, so only root and the group scripts/install.sh ' +
+    'gave it to (ls -l shows which) may read it; use sudo, join that group' +
+    (isDefault ? ', or pass --no-config to run without it' : '')
+  );
+}
+
 export function loadConfig(input: LoadInput): Config {
   const readFile = input.readFile ?? ((p: string) => readFileSync(p));
   const exists = input.exists ?? existsSync;
   const problems: string[] = [];
   const { values: flags, configPath: flagConfig } = parseFlags(input.argv, problems);
 
+  // An empty --config or CARBOT_CONFIG (and --no-config) means: no file at all.
   const explicitPath = flagConfig ?? input.env.CARBOT_CONFIG;
-  const configFile = explicitPath ?? (exists(DEFAULT_CONFIG_PATH) ? DEFAULT_CONFIG_PATH : undefined);
+  const defaultPath = input.defaultConfigPath;
+  const configFile = explicitPath !== undefined
+    ? explicitPath || undefined
+    : defaultPath !== undefined && exists(defaultPath) ? defaultPath : undefined;
   let fromFile = new Map<string, Raw>();
   if (configFile) {
     try {
@@ -265,7 +288,7 @@ export function loadConfig(input: LoadInput): Config {
       else fromFile = flattenFile(parsed as Record<string, unknown>, configFile, problems);
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
-      problems.push(`${configFile}: ${e.code === 'ENOENT' ? 'no such file' : e.code ? `cannot read (${e.code})` : `not valid JSON (${e.message})`}`);
+      problems.push(`${configFile}: ${e.code === 'ENOENT' ? 'no such file' : e.code ? cannotRead(e.code, configFile === defaultPath) : `not valid JSON (${e.message})`}`);
     }
   }
 

@@ -206,6 +206,29 @@ describe('test harness: without mosquitto', () => {
   });
 });
 
+describe('test harness: isolation from the machine', () => {
+  it("ignores the caller's CARBOT_* variables and never lets carbot read /etc/carbot, and says so", async () => {
+    const mocha = path.join('node_modules', 'mocha', 'bin', 'mocha.js');
+    const fixture = path.join('test', 'support', 'fixtures', 'from-a-shell.ts');
+    const run = spawnProcess(process.execPath, [mocha, fixture], {
+      CARBOT_MQTT_URL: 'mqtt://from-the-shell:1',
+      CARBOT_LOG_LEVEL: 'debug',
+      // A file that would fail every test that read it.
+      CARBOT_CONFIG: '/nonexistent/carbot/config.json',
+    });
+    const { code } = await run.exited;
+    assert.equal(code, 0, run.output());
+    assert.match(run.output(), /harness: ignoring CARBOT_CONFIG, CARBOT_LOG_LEVEL, CARBOT_MQTT_URL from the environment/);
+    assert.match(run.output(), /1 passing/);
+  });
+
+  it('gives every process it starts an empty CARBOT_CONFIG: carbot then reads no configuration file', async () => {
+    const proc = spawnProcess(process.execPath, ['-e', 'console.log(JSON.stringify(process.env.CARBOT_CONFIG))']);
+    await proc.exited;
+    assert.deepEqual(proc.stdout, ['""']);
+  });
+});
+
 describe('test harness: processes', () => {
   const script = [
     'console.log("starting");',

@@ -1,5 +1,11 @@
 import { closeAll } from './cleanup';
+import { isolateFromCaller } from './isolation';
 import { reportMissingMosquitto } from './mosquitto';
+
+const ignored = isolateFromCaller();
+if (ignored.length > 0) {
+  console.warn(`harness: ignoring ${ignored.join(', ')} from the environment: tests run with carbot's defaults`);
+}
 
 /**
  * Root hooks, loaded by .mocharc.json for every run. The after-all hook is a safety net:
