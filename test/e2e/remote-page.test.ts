@@ -10,10 +10,10 @@ import type { Browser, BrowserContext, BrowserContextOptions, Page } from 'playw
 import { startRemoteServer, type RemoteAuth, type RemoteServer } from '../../src/http/remote-server';
 import { FakeCarView } from '../fakes/car-view';
 import { memoryLogger } from '../fakes/hardware';
-import { DESKTOP, launchChromium, online, PHONE, shows } from '../support/browser';
+import { describeBrowser, DESKTOP, launchChromium, online, PHONE, shows } from '../support/browser';
 import { waitUntil } from '../support/wait';
 
-describe('remote page in Chromium', function () {
+describeBrowser('remote page in Chromium', function () {
   this.timeout(30000);
   let browser: Browser;
   let car: FakeCarView;

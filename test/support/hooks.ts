@@ -1,6 +1,6 @@
 import { closeAll } from './cleanup';
 import { isolateFromCaller } from './isolation';
-import { reportMissingMosquitto } from './mosquitto';
+import { reportMissing } from './requirement';
 
 const ignored = isolateFromCaller();
 if (ignored.length > 0) {
@@ -19,6 +19,6 @@ export const mochaHooks = {
     if (leftOpen.length > 0) {
       console.warn(`harness: closed ${leftOpen.length} left open by tests: ${leftOpen.join('; ')}`);
     }
-    reportMissingMosquitto();
+    reportMissing();
   },
 };
