@@ -183,6 +183,25 @@ function parseFlags(argv: readonly string[], problems: string[]): { values: Map<
   return { values, configPath };
 }
 
+/**
+ * Where the arguments are that are neither options nor their values: `carbot send`'s
+ * command, and anything stray (a usage error, not a configuration one).
+ */
+export function positionalIndexes(argv: readonly string[]): number[] {
+  const positional: number[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (!arg.startsWith('--')) {
+      positional.push(i);
+      continue;
+    }
+    if (arg.includes('=')) continue;
+    const setting = BY_FLAG.get(arg);
+    if (arg === '--config' || (setting && setting.kind !== 'bool')) i++;
+  }
+  return positional;
+}
+
 function flattenFile(obj: Record<string, unknown>, file: string, problems: string[]): Map<string, Raw> {
   const values = new Map<string, Raw>();
   const visit = (prefix: string, node: Record<string, unknown>) => {
