@@ -14,6 +14,7 @@ import {
   readlinkSync,
   rmSync,
   statSync,
+  symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import os from 'node:os';
@@ -61,7 +62,7 @@ function pack(vendor: string, name: string): string {
 
 function makeSourceTree(dir: string): void {
   mkdirSync(path.join(dir, 'scripts'), { recursive: true });
-  for (const file of ['install.sh', 'uninstall.sh', 'carbot.default', 'config.example.json']) {
+  for (const file of ['install.sh', 'uninstall.sh', 'carbot.default', 'config.example.json', 'mosquitto/merge.js']) {
     cpSync(path.join(REPO, 'scripts', file), path.join(dir, 'scripts', file));
   }
   cpSync(path.join(REPO, 'carbot.service'), path.join(dir, 'carbot.service'));
@@ -110,6 +111,10 @@ function snapshot(dir: string): Record<string, string> {
 
 const mode = (file: string): string => (statSync(file).mode & 0o777).toString(8).padStart(4, '0');
 
+/** The group the tests make carbot's settings readable by: one the test user may hand files to. */
+const ADMIN_GROUP = process.getuid?.() === 0 ? 'sudo' : spawnSync('id', ['-gn'], { encoding: 'utf8' }).stdout.trim();
+const ADMIN_GID = Number(spawnSync('getent', ['group', ADMIN_GROUP], { encoding: 'utf8' }).stdout.split(':')[2]);
+
 describe('scripts/install.sh and scripts/uninstall.sh', function () {
   this.timeout(60000);
   let tmp: string;
@@ -128,7 +133,7 @@ describe('scripts/install.sh and scripts/uninstall.sh', function () {
 
   const newRoot = (): string => path.join(tmp, `root${++n}`);
   const install = (...args: string[]): SpawnSyncReturns<string> =>
-    run('bash', [path.join(src, 'scripts', 'install.sh'), '--no-systemctl', ...args]);
+    run('bash', [path.join(src, 'scripts', 'install.sh'), '--no-systemctl', '--admin-group', ADMIN_GROUP, ...args]);
   const uninstall = (...args: string[]): SpawnSyncReturns<string> =>
     run('bash', [path.join(src, 'scripts', 'uninstall.sh'), '--no-systemctl', ...args]);
 
@@ -152,12 +157,17 @@ describe('scripts/install.sh and scripts/uninstall.sh', function () {
     const unit = path.join(root, 'etc', 'systemd', 'system', 'carbot.service');
     assert.equal(readFileSync(unit, 'utf8'), readFileSync(path.join(REPO, 'carbot.service'), 'utf8'));
     assert.equal(mode(unit), '0644');
+    // Both may hold passwords: root and the administrators' group only.
     const defaults = path.join(root, 'etc', 'default', 'carbot');
     assert.equal(readFileSync(defaults, 'utf8'), readFileSync(path.join(REPO, 'scripts', 'carbot.default'), 'utf8'));
-    assert.equal(mode(defaults), '0600');
+    assert.equal(mode(defaults), '0640');
+    assert.equal(statSync(defaults).gid, ADMIN_GID);
     const config = path.join(root, 'etc', 'carbot', 'config.json');
-    assert.equal(readFileSync(config, 'utf8'), readFileSync(path.join(REPO, 'scripts', 'config.example.json'), 'utf8'));
-    assert.equal(mode(config), '0600');
+    const { http, ...rest } = JSON.parse(readFileSync(config, 'utf8')) as { http: { token: string } };
+    assert.deepEqual(rest, JSON.parse(readFileSync(path.join(REPO, 'scripts', 'config.example.json'), 'utf8')));
+    assert.match(http.token, /^[0-9a-f]{32}$/);
+    assert.equal(mode(config), '0640');
+    assert.equal(statSync(config).gid, ADMIN_GID);
     assert.equal(mode(path.join(root, 'etc', 'carbot')), '0755');
     assert.deepEqual(
       readdirSync(path.join(root, 'opt')),
@@ -253,6 +263,7 @@ describe('scripts/install.sh and scripts/uninstall.sh', function () {
 
     ok(uninstall('--root', root), 'uninstall');
     assert.ok(!existsSync(path.join(root, 'opt', 'carbot')));
+    assert.ok(!existsSync(path.join(root, 'usr', 'local', 'bin', 'carbot')));
     assert.ok(!existsSync(path.join(root, 'etc', 'systemd', 'system', 'carbot.service')));
     assert.ok(existsSync(path.join(root, 'etc', 'default', 'carbot')));
     assert.ok(existsSync(path.join(root, 'etc', 'carbot', 'config.json')));
@@ -265,5 +276,88 @@ describe('scripts/install.sh and scripts/uninstall.sh', function () {
     assert.ok(!existsSync(path.join(root, 'etc', 'carbot')));
     assert.ok(!existsSync(path.dirname(dropIn)));
     assert.ok(existsSync(path.join(root, 'etc', 'systemd', 'system')), 'systemd directories stay');
+  });
+  it('puts a carbot command on the PATH that runs the installed carbot with the chosen node', () => {
+    const root = newRoot();
+    ok(install('--root', root, '--skip-build', '--node', process.execPath), 'install');
+    const bin = path.join(root, 'usr', 'local', 'bin', 'carbot');
+    assert.equal(mode(bin), '0755');
+    const script = readFileSync(bin, 'utf8');
+    assert.match(script, new RegExp(`^exec '${process.execPath}' /opt/carbot/dist/cli\\.js "\\$@"$`, 'm'));
+    // The same script pointed at the tree it was installed into runs the installed program.
+    const here = path.join(tmp, `carbot-bin-${n}`);
+    writeFileSync(here, script.replace('/opt/carbot/', `${path.join(root, 'opt', 'carbot')}/`), { mode: 0o755 });
+    assert.equal(ok(run(here, []), 'the carbot command').stdout, 'prod-dep\n');
+  });
+
+  it('creates the config with a fresh token for the remote page and prints its link, with a QR code when qrencode is there', () => {
+    const root = newRoot();
+    const out = ok(install('--root', root, '--skip-build'), 'install').stdout;
+    const { token } = (JSON.parse(readFileSync(path.join(root, 'etc', 'carbot', 'config.json'), 'utf8')) as { http: { token: string } }).http;
+    const link = `http://${os.hostname()}.local:8080/?token=${token}`;
+    assert.ok(out.includes(`    ${link}\n`), out);
+    const qrencode = run('sh', ['-c', 'command -v qrencode']).stdout.trim();
+    if (qrencode !== '') assert.ok(out.includes(ok(run(qrencode, ['-t', 'ansiutf8', '-m', '2', link]), 'qrencode').stdout), out);
+
+    // Without qrencode: the link alone, and what to install for the code.
+    const bin = path.join(tmp, 'bin-without-qrencode');
+    mkdirSync(bin, { recursive: true });
+    for (const name of readdirSync('/usr/bin')) {
+      if (name !== 'qrencode' && !existsSync(path.join(bin, name))) symlinkSync(path.join('/usr/bin', name), path.join(bin, name));
+    }
+    const plain = newRoot();
+    const nodeDir = path.join(tmp, 'node-only');
+    mkdirSync(nodeDir, { recursive: true });
+    if (!existsSync(path.join(nodeDir, 'node'))) symlinkSync(process.execPath, path.join(nodeDir, 'node'));
+    const withoutQr = run('bash', [path.join(src, 'scripts', 'install.sh'), '--root', plain, '--skip-build', '--admin-group', ADMIN_GROUP], {
+      env: { PATH: [bin, nodeDir, '/usr/sbin', '/sbin'].join(':') },
+    });
+    ok(withoutQr, 'install without qrencode');
+    assert.match(withoutQr.stdout, /no QR code: qrencode is not installed \(sudo apt-get install qrencode\)/);
+    const second = (JSON.parse(readFileSync(path.join(plain, 'etc', 'carbot', 'config.json'), 'utf8')) as { http: { token: string } }).http.token;
+    assert.notEqual(second, token, 'every install makes its own token');
+
+    // Installing again keeps the config, its token, and prints no link.
+    const again = ok(install('--root', root, '--skip-build'), 'second install').stdout;
+    assert.ok(!again.includes(token));
+  });
+
+  it('makes an existing config that only root could read (as an older install.sh left it) readable by the admin group', function () {
+    if (process.getuid?.() !== 0) this.skip(); // only root can make the root-owned file an older install left
+    const root = newRoot();
+    const config = path.join(root, 'etc', 'carbot', 'config.json');
+    mkdirSync(path.dirname(config), { recursive: true });
+    writeFileSync(config, '{"device":"car2"}\n', { mode: 0o600 });
+    chownSync(config, 0, 0);
+
+    const out = ok(install('--root', root, '--skip-build'), 'install').stdout;
+    assert.equal(mode(config), '0640');
+    assert.equal(statSync(config).gid, ADMIN_GID);
+    assert.equal(readFileSync(config, 'utf8'), '{"device":"car2"}\n');
+    assert.match(out, /config\.json is now readable by the group sudo too/);
+  });
+
+  it('backs up the Python carbot.service it replaces, says where, and warns of another unit still running carbot.py', () => {
+    const root = newRoot();
+    const units = path.join(root, 'etc', 'systemd', 'system');
+    mkdirSync(units, { recursive: true });
+    const python = '[Unit]\nDescription=carbot\n[Service]\nExecStart=/usr/bin/python3 /home/pi/carbot.py\nRestart=always\n';
+    writeFileSync(path.join(units, 'carbot.service'), python);
+    writeFileSync(path.join(units, 'carbot-old.service'), '[Service]\nExecStart=/usr/bin/python3 /home/pi/carbot.py\n');
+
+    const out = ok(install('--root', root, '--skip-build'), 'install').stdout;
+    const backups = readdirSync(path.join(root, 'var', 'backups', 'carbot'));
+    assert.equal(backups.length, 1);
+    const backup = path.join(root, 'var', 'backups', 'carbot', backups[0]);
+    assert.match(backups[0], /^carbot\.service\.\d{8}-\d{6}$/);
+    assert.equal(readFileSync(backup, 'utf8'), python);
+    assert.ok(out.includes(`was the Python carbot's unit (ExecStart=/usr/bin/python3 /home/pi/carbot.py): backed up to ${backup}`), out);
+    assert.match(out, /warning: carbot-old\.service runs carbot\.py too.*sudo systemctl disable --now carbot-old\.service/);
+    assert.equal(readFileSync(path.join(units, 'carbot.service'), 'utf8'), readFileSync(path.join(REPO, 'carbot.service'), 'utf8'));
+
+    // carbot's own unit is replaced on an upgrade without a backup.
+    const again = ok(install('--root', root, '--skip-build'), 'second install').stdout;
+    assert.doesNotMatch(again, /backed up/);
+    assert.equal(readdirSync(path.join(root, 'var', 'backups', 'carbot')).length, 1);
   });
 });
