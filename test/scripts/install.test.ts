@@ -17,8 +17,13 @@ import {
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
+import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { describeMosquitto, mosquittoPath } from '../support/mosquitto';
+import { closeClient, collect, connectClient } from '../support/mqtt';
+import { canConnect, freePort } from '../support/ports';
+import { spawnProcess, type TrackedProcess } from '../support/process';
 
 /**
  * scripts/install.sh and uninstall.sh against a temporary root (--root, --no-systemctl).
@@ -359,5 +364,168 @@ describe('scripts/install.sh and scripts/uninstall.sh', function () {
     const again = ok(install('--root', root, '--skip-build'), 'second install').stdout;
     assert.doesNotMatch(again, /backed up/);
     assert.equal(readdirSync(path.join(root, 'var', 'backups', 'carbot')).length, 1);
+  });
+  describeMosquitto('with mosquitto installed', () => {
+    const STOCK =
+      'pid_file /run/mosquitto/mosquitto.pid\npersistence true\npersistence_location /var/lib/mosquitto/\n' +
+      'log_dest file /var/log/mosquitto/mosquitto.log\ninclude_dir /etc/mosquitto/conf.d\n';
+    let brokers: TrackedProcess[] = [];
+
+    afterEach(async () => {
+      await Promise.all(brokers.map((b) => b.kill('SIGTERM')));
+      brokers = [];
+    });
+
+    /** A root whose /etc/mosquitto is Debian's stock file plus `confD`. */
+    function mosquittoRoot(confD: Record<string, string>): string {
+      const root = newRoot();
+      mkdirSync(path.join(root, 'etc', 'mosquitto', 'conf.d'), { recursive: true });
+      writeFileSync(path.join(root, 'etc', 'mosquitto', 'mosquitto.conf'), STOCK);
+      for (const [name, text] of Object.entries(confD)) writeFileSync(path.join(root, 'etc', 'mosquitto', 'conf.d', name), text);
+      return root;
+    }
+
+    /** mosquitto on the root's configuration as systemd would start it there (include_dir inside the root). */
+    async function startOn(root: string, ports: number[]): Promise<TrackedProcess> {
+      const conf = path.join(root, 'run-mosquitto.conf');
+      writeFileSync(
+        conf,
+        readFileSync(path.join(root, 'etc', 'mosquitto', 'mosquitto.conf'), 'utf8')
+          .replace(/^include_dir /m, `include_dir ${root}`)
+          .replace(/^(pid_file|persistence|persistence_location|log_dest) .*$/gm, '') + 'log_dest stderr\n',
+      );
+      const broker = spawnProcess(mosquittoPath() ?? 'mosquitto', ['-c', conf]);
+      brokers.push(broker);
+      await broker.waitForLine(/mosquitto version \S+ running/);
+      for (const port of ports) assert.ok(await canConnect(port), `${port} accepts:\n${broker.output()}`);
+      return broker;
+    }
+
+    it('keeps an existing conf.d with listeners on the MQTT and websockets ports working, adding only set_tcp_nodelay', async () => {
+      // Free ports stand in for the user's 1883 and 9000 (--mqtt-port, --ws-port).
+      const [tcp, ws] = [await freePort(), await freePort()];
+      const phone = `listener ${tcp} 127.0.0.1\nsocket_domain ipv4\nlistener ${ws} 127.0.0.1\nprotocol websockets\nsocket_domain ipv4\nallow_anonymous true\n`;
+      const root = mosquittoRoot({ 'phone.conf': phone });
+
+      const out = ok(install('--root', root, '--skip-build', '--mqtt-port', String(tcp), '--ws-port', String(ws)), 'install').stdout;
+      assert.match(out, new RegExp(`keeps the MQTT listener on ${tcp} \\(phone\\.conf: listener ${tcp} 127\\.0\\.0\\.1\\)`));
+      assert.match(out, new RegExp(`keeps the websockets listener on ${ws} \\(phone\\.conf`));
+      assert.match(out, /checked: mosquitto starts with the new .*carbot\.conf/);
+      const added = readFileSync(path.join(root, 'etc', 'mosquitto', 'conf.d', 'carbot.conf'), 'utf8');
+      assert.deepEqual(added.split('\n').filter((l) => l !== '' && !l.startsWith('#')), ['set_tcp_nodelay true']);
+      assert.equal(readFileSync(path.join(root, 'etc', 'mosquitto', 'conf.d', 'phone.conf'), 'utf8'), phone);
+
+      // mosquitto starts on the merged configuration, and both of the user's clients still work.
+      const broker = await startOn(root, [tcp, ws]);
+      const app = await connectClient(`ws://127.0.0.1:${ws}`);
+      const explorer = await connectClient(`mqtt://127.0.0.1:${tcp}`);
+      try {
+        const moves = await collect(app, 'carbot/move');
+        await explorer.publishAsync('carbot/move', 'forward', { qos: 1 });
+        await moves.waitFor((m) => m.payload === 'forward');
+      } finally {
+        await closeClient(explorer);
+        await closeClient(app);
+      }
+      assert.doesNotMatch(broker.output(), /error/i);
+
+      // Nothing to do the second time.
+      const again = ok(install('--root', root, '--skip-build', '--mqtt-port', String(tcp), '--ws-port', String(ws)), 'again').stdout;
+      assert.match(again, /carbot\.conf is up to date/);
+    });
+
+    it('leaves mosquitto as it was when it would not start on the merge, and says why', () => {
+      const root = mosquittoRoot({ 'broken.conf': 'listener 1883\nmax_qeued_messages 10\n' });
+      const before = snapshot(path.join(root, 'etc', 'mosquitto'));
+
+      const result = install('--root', root, '--skip-build');
+      assert.equal(result.status, 1, result.stdout + result.stderr);
+      assert.match(result.stderr, /mosquitto: does not start with carbot's additions, so nothing was changed\. mosquitto exited \(code \d+[^)]*\):[\s\S]*max_qeued_messages/);
+      assert.match(result.stderr, /install\.sh: mosquitto's configuration was left as it was/);
+      assert.deepEqual(snapshot(path.join(root, 'etc', 'mosquitto')), before);
+      assert.ok(existsSync(path.join(root, 'opt', 'carbot', 'dist', 'cli.js')), 'carbot itself is installed');
+    });
+
+    it('puts the old drop-in back when mosquitto does not restart with the new one', async () => {
+      const tcp = await freePort();
+      // Something that is not mosquitto already holds the websockets port: the trial (on free
+      // ports) cannot see that, the real restart fails on it.
+      const squatter = createServer();
+      await new Promise<void>((resolve) => squatter.listen(0, '127.0.0.1', resolve));
+      const ws = (squatter.address() as { port: number }).port;
+      const old = '# from an earlier install\nset_tcp_nodelay true\n';
+      const root = mosquittoRoot({ 'phone.conf': `listener ${tcp} 127.0.0.1\nallow_anonymous true\n`, 'carbot.conf': old });
+      const state = path.join(root, 'fake-systemd');
+      mkdirSync(state);
+      const systemctl = path.join(state, 'systemctl');
+      writeFileSync(
+        systemctl,
+        `#!/bin/bash
+# systemctl for a tree: "restart mosquitto.service" starts the real mosquitto on the tree's
+# configuration and fails as systemd would when it does not come up.
+echo "$*" >>"${state}/calls"
+if [[ "$1" == restart && "$2" == mosquitto.service ]]; then
+  if [[ -f "${state}/pid" ]]; then kill "$(cat "${state}/pid")"; while kill -0 "$(cat "${state}/pid")" 2>/dev/null; do sleep 0.05; done; rm "${state}/pid"; fi
+  sed -e "s#^include_dir #include_dir ${root}#" -e '/^\\(pid_file\\|persistence\\|log_dest\\)/d' "${root}/etc/mosquitto/mosquitto.conf" >"${state}/run.conf"
+  echo 'log_dest stderr' >>"${state}/run.conf"
+  ${JSON.stringify(mosquittoPath())} -c "${state}/run.conf" >>"${state}/mosquitto.log" 2>&1 </dev/null &
+  pid=$!
+  for _ in $(seq 1 20); do kill -0 $pid 2>/dev/null || exit 1; sleep 0.05; done
+  echo $pid >"${state}/pid"
+  exit 0
+fi
+if [[ "$1" == show ]]; then echo active; fi
+exit 0
+`,
+        { mode: 0o755 },
+      );
+      try {
+        const result = install('--root', root, '--skip-build', '--systemctl', systemctl, '--mqtt-port', String(tcp), '--ws-port', String(ws));
+        assert.equal(result.status, 1, result.stdout + result.stderr);
+        assert.match(result.stderr, /mosquitto did not restart with carbot's additions: put its configuration back as it was/);
+        assert.match(result.stderr, /mosquitto runs again as before/);
+        assert.equal(readFileSync(path.join(root, 'etc', 'mosquitto', 'conf.d', 'carbot.conf'), 'utf8'), old);
+        const backups = readdirSync(path.join(root, 'var', 'backups', 'carbot')).filter((f) => f.startsWith('mosquitto-carbot.conf.'));
+        assert.equal(backups.length, 1);
+        assert.match(readFileSync(path.join(state, 'mosquitto.log'), 'utf8'), new RegExp(`Unable to create websockets listener on port ${ws}`));
+        assert.deepEqual(
+          readFileSync(path.join(state, 'calls'), 'utf8').split('\n').filter((c) => c.startsWith('restart mosquitto')),
+          ['restart mosquitto.service', 'restart mosquitto.service'],
+        );
+        assert.ok(await canConnect(tcp), 'the broker runs again on the old configuration');
+      } finally {
+        if (existsSync(path.join(state, 'pid'))) process.kill(Number(readFileSync(path.join(state, 'pid'), 'utf8')), 'SIGTERM');
+        await new Promise((resolve) => squatter.close(resolve));
+      }
+    });
+
+    it('opening listeners with passwords as the drop-in says: install.sh stops declaring them, anonymous clients are turned away', async () => {
+      const [tcp, ws] = [await freePort(), await freePort()];
+      const root = mosquittoRoot({});
+      ok(install('--root', root, '--skip-build', '--mqtt-port', String(tcp), '--ws-port', String(ws)), 'first install');
+      // As the end of carbot.conf says: users, and the listeners in a file of one's own.
+      chmodSync(tmp, 0o755); // mosquitto reads the password file as the mosquitto user
+      chmodSync(root, 0o755);
+      const passwd = path.join(root, 'etc', 'mosquitto', 'passwd');
+      ok(run('mosquitto_passwd', ['-b', '-c', passwd, 'phone', 'grow bed']), 'mosquitto_passwd');
+      chmodSync(passwd, 0o644);
+      writeFileSync(
+        path.join(root, 'etc', 'mosquitto', 'conf.d', 'local.conf'),
+        `listener ${tcp} 127.0.0.1\nsocket_domain ipv4\nlistener ${ws} 127.0.0.1\nprotocol websockets\nsocket_domain ipv4\n` +
+          `allow_anonymous false\npassword_file ${passwd}\n`,
+      );
+
+      const out = ok(install('--root', root, '--skip-build', '--mqtt-port', String(tcp), '--ws-port', String(ws)), 'second install').stdout;
+      assert.match(out, /the broker requires a user name and password: give carbot one/);
+      const added = readFileSync(path.join(root, 'etc', 'mosquitto', 'conf.d', 'carbot.conf'), 'utf8');
+      assert.deepEqual(added.split('\n').filter((l) => l !== '' && !l.startsWith('#')), ['set_tcp_nodelay true']);
+
+      await startOn(root, [tcp, ws]);
+      await assert.rejects(connectClient(`mqtt://127.0.0.1:${tcp}`, { reconnectPeriod: 0 }), /Not authorized|not authorised/i);
+      await assert.rejects(connectClient(`ws://127.0.0.1:${ws}`, { reconnectPeriod: 0 }), /Not authorized|not authorised/i);
+      for (const url of [`mqtt://127.0.0.1:${tcp}`, `ws://127.0.0.1:${ws}`]) {
+        await closeClient(await connectClient(url, { username: 'phone', password: 'grow bed' }));
+      }
+    });
   });
 });
