@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { killOnExit, track } from './cleanup';
+import { NO_MACHINE_CONFIG } from './isolation';
 
 export const REPO_ROOT = path.resolve(__dirname, '..', '..');
 export const CLI_PATH = path.join(REPO_ROOT, 'dist', 'cli.js');
@@ -54,13 +55,14 @@ export interface SpawnOptions {
 
 /**
  * Any command, run from the repo root with its output captured line by line and the same
- * cleaned environment plus `env`, tracked by the safety net.
+ * cleaned environment plus `env`, tracked by the safety net. carbot started this way reads
+ * no configuration file unless `env` or its arguments name one (never /etc/carbot).
  */
 export function spawnProcess(command: string, args: string[], env: Record<string, string> = {}, options: SpawnOptions = {}): TrackedProcess {
   const baseEnv = Object.fromEntries(Object.entries(process.env).filter(([name]) => !INHERITED_NOT.test(name)));
   const child = spawn(command, args, {
     cwd: REPO_ROOT,
-    env: { ...baseEnv, ...env },
+    env: { ...baseEnv, ...NO_MACHINE_CONFIG, ...env },
     stdio: [options.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
     uid: options.uid,
     gid: options.gid,

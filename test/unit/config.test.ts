@@ -1,11 +1,13 @@
 import { strict as assert } from 'node:assert';
-import { ConfigError, envName, flagName, loadConfig, SETTINGS, type LoadInput } from '../../src/config';
+import { ConfigError, DEFAULT_CONFIG_PATH, envName, flagName, loadConfig, SETTINGS, type LoadInput } from '../../src/config';
 
 const files: Record<string, string> = {};
 function load(input: Partial<LoadInput>) {
   return loadConfig({
     argv: [],
     env: {},
+    // What the CLI passes; tests that load a configuration in-process leave it out.
+    defaultConfigPath: DEFAULT_CONFIG_PATH,
     exists: (p) => p in files,
     readFile: (p) => {
       if (!(p in files)) throw Object.assign(new Error('ENOENT'), { code: 'ENOENT' });
@@ -82,6 +84,35 @@ describe('configuration', () => {
     assert.equal(load({ argv: ['--config', '/tmp/car.json'] }).device, 'fromfile');
     assert.equal(load({ env: { CARBOT_CONFIG: '/tmp/car.json' } }).device, 'fromfile');
     assert.deepEqual(problems({ argv: ['--config=/nope.json'] }), ['/nope.json: no such file']);
+  });
+
+  it('reads /etc/carbot/config.json only when the caller asks for the default, and never with --no-config or an empty CARBOT_CONFIG', () => {
+    files['/etc/carbot/config.json'] = '{"device":"pi-car"}';
+    assert.equal(load({}).device, 'pi-car');
+    const inProcess = load({ defaultConfigPath: undefined });
+    assert.equal(inProcess.device, 'carbot');
+    assert.equal(inProcess.configFile, undefined);
+    for (const input of [{ argv: ['--no-config'] }, { env: { CARBOT_CONFIG: '' } }, { argv: ['--config='] }]) {
+      const c = load(input);
+      assert.equal(c.device, 'carbot', JSON.stringify(input));
+      assert.equal(c.configFile, undefined, JSON.stringify(input));
+    }
+    // A flag still names a file over an empty CARBOT_CONFIG.
+    files['/tmp/car.json'] = '{"device":"fromfile"}';
+    assert.equal(load({ argv: ['--config', '/tmp/car.json'], env: { CARBOT_CONFIG: '' } }).device, 'fromfile');
+  });
+
+  it('says who may read a config file it is not allowed to, and how to do without it', () => {
+    const denied = (p: string): Buffer => {
+      if (p in files) throw Object.assign(new Error(`EACCES: permission denied, open '${p}'`), { code: 'EACCES' });
+      throw Object.assign(new Error('ENOENT'), { code: 'ENOENT' });
+    };
+    files['/etc/carbot/config.json'] = '{}';
+    const [problem] = problems({ readFile: denied });
+    assert.match(problem, /^\/etc\/carbot\/config\.json: cannot read \(EACCES: permission denied\): .*use sudo, join that group, or pass --no-config to run without it$/);
+    files['/srv/car.json'] = '{}';
+    const [named] = problems({ readFile: denied, argv: ['--config', '/srv/car.json'] });
+    assert.doesNotMatch(named, /--no-config/);
   });
 
   it('accepts boolean flags bare, negated and with a value', () => {
