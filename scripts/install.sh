@@ -136,7 +136,7 @@ cp -R "$src/node_modules/." "$stage/node_modules/"
 # the native modules already built for this node are kept rather than fetched and built again.
 (cd "$stage" && npm prune --omit=dev --offline --ignore-scripts --no-audit --no-fund --loglevel=error)
 chmod 0755 "$stage"
-# carbot runs as root: no file it runs may stay writable by the user who built it.
+# Whoever carbot runs as (root for pigpio, else carbot), no file it runs may stay writable by the user who built it.
 if [[ $EUID -eq 0 ]]; then chown -R 0:0 "$stage"; fi
 rm -rf "$opt.old"
 if [[ -e "$opt" ]]; then mv "$opt" "$opt.old"; fi
@@ -144,34 +144,6 @@ mv "$stage" "$opt"
 rm -rf "$opt.old"
 trap - EXIT
 echo "install.sh: installed carbot $("$node_bin" -p 'require(process.argv[1]).version' "$opt/package.json") to $opt"
-
-mkdir -p "$(dirname "$unit")"
-# A carbot.service that does not run /opt/carbot is another program's, most likely the Python
-# carbot.py this replaces: keep a copy before overwriting it, and say where.
-if [[ -e "$unit" ]] && ! grep -q '^ExecStart=.* /opt/carbot/dist/cli\.js' "$unit"; then
-  backups="$root/var/backups/carbot"
-  mkdir -p "$backups"
-  backup="$backups/carbot.service.$(date +%Y%m%d-%H%M%S)"
-  cp -p "$unit" "$backup"
-  what="another program's unit"
-  if grep -qi '^ExecStart=.*python' "$unit"; then what="the Python carbot's unit"; fi
-  echo "install.sh: $unit was $what ($(grep -m1 '^ExecStart=' "$unit" || echo 'no ExecStart')): backed up to $backup"
-  echo "install.sh: the carbot service now runs this carbot; see docs/migrating-from-carbot-py.md"
-fi
-unit_tmp="$(mktemp)"
-sed -e "s#^ExecStart=/usr/bin/node #ExecStart=$node_bin #" -e "s#^ExecStopPost=/usr/bin/node #ExecStopPost=$node_bin #" "$src/carbot.service" >"$unit_tmp"
-install -m 0644 "$unit_tmp" "$unit"
-rm -f "$unit_tmp"
-echo "install.sh: installed $unit"
-# Another unit that still runs carbot.py would drive the same motors.
-for other in "$root"/etc/systemd/system/*.service; do
-  [[ -e "$other" && "$other" != "$unit" ]] || continue
-  if grep -q '^ExecStart=.*carbot\.py' "$other"; then
-    name="$(basename "$other")"
-    echo "install.sh: warning: $name runs carbot.py too, and two programs would drive the same motors;" \
-      "stop it: sudo systemctl disable --now $name"
-  fi
-done
 
 # The `carbot` command (carbot send, carbot --check-config) on everyone's PATH.
 bin="$root/usr/local/bin/carbot"
@@ -240,6 +212,89 @@ else
   protect "$root/etc/carbot/config.json"
   echo "install.sh: created $root/etc/carbot/config.json (with a new token for the remote page)"
 fi
+
+# Which unit: only pigpio needs root. `carbot boards` prints the boards the configuration drives
+# on this machine (its CARBOT_* variables from /etc/default/carbot included).
+settings_env=()
+if [[ -r "$root/etc/default/carbot" ]]; then
+  mapfile -t settings_env < <(grep -E '^CARBOT_[A-Z0-9_]+=' "$root/etc/default/carbot" | sed -E 's/^([^=]+)="(.*)"$/\1=\2/' || true)
+fi
+if boards="$(env "${settings_env[@]}" "$node_bin" "$opt/dist/cli.js" boards --config "$root/etc/carbot/config.json" 2>&1)"; then
+  boards="$(printf '%s' "$boards" | tr '\n' ' ' | sed 's/ $//')"
+else
+  echo "install.sh: warning: carbot cannot use its configuration as it is (carbot --check-config says why):"
+  printf '%s\n' "$boards" | sed 's/^/    /'
+  boards=""
+fi
+if [[ " $boards " == *" pigpio "* ]]; then
+  variant=carbot-pigpio.service
+  variant_why="the pigpio board needs root: it maps /dev/mem and drives the DMA engine"
+else
+  variant=carbot.service
+  variant_why="boards: ${boards:-unknown}; runs as the user carbot, no root"
+fi
+
+# The unprivileged unit's user: in gpio (sysfs GPIO and PWM, by Raspberry Pi OS's udev rules) and
+# i2c (/dev/i2c-N). Groups that do not exist yet (not a Raspberry Pi OS) are created.
+service_user=root
+if [[ $variant == carbot.service ]]; then
+  service_user=carbot
+  prefix=()
+  [[ -z "$root" ]] || prefix=(--prefix "$root")
+  if [[ ! -e "$root/etc/passwd" ]]; then
+    echo "install.sh: $root/etc/passwd does not exist: not creating the user carbot there"
+  else
+    has() { grep -q "^$2:" "$root/etc/$1"; }
+    for group in gpio i2c; do
+      if ! has group "$group"; then
+        groupadd "${prefix[@]}" --system "$group"
+        echo "install.sh: created the group $group"
+      fi
+    done
+    if has passwd carbot; then
+      usermod "${prefix[@]}" --append --groups gpio,i2c carbot
+    else
+      useradd "${prefix[@]}" --system --user-group --no-create-home --home-dir /nonexistent \
+        --shell /usr/sbin/nologin --comment "carbot service" --groups gpio,i2c carbot
+      echo "install.sh: created the user carbot (groups gpio, i2c) that the service runs as"
+    fi
+    # carbot reads its settings as that user: it owns them (the unit makes /etc read-only to it),
+    # the administrators' group keeps reading them. Files another owner has are left as they are.
+    carbot_uid="$(awk -F: '$1 == "carbot" { print $3 }' "$root/etc/passwd")"
+    for file in "$root/etc/carbot/config.json" "$root/etc/default/carbot"; do
+      if [[ -e "$file" && "$(stat -c %u "$file")" == 0 && -n "$carbot_uid" ]]; then chown "$carbot_uid" "$file"; fi
+    done
+  fi
+fi
+
+mkdir -p "$(dirname "$unit")"
+# A carbot.service that does not run /opt/carbot is another program's, most likely the Python
+# carbot.py this replaces: keep a copy before overwriting it, and say where.
+if [[ -e "$unit" ]] && ! grep -q '^ExecStart=.* /opt/carbot/dist/cli\.js' "$unit"; then
+  backups="$root/var/backups/carbot"
+  mkdir -p "$backups"
+  backup="$backups/carbot.service.$(date +%Y%m%d-%H%M%S)"
+  cp -p "$unit" "$backup"
+  what="another program's unit"
+  if grep -qi '^ExecStart=.*python' "$unit"; then what="the Python carbot's unit"; fi
+  echo "install.sh: $unit was $what ($(grep -m1 '^ExecStart=' "$unit" || echo 'no ExecStart')): backed up to $backup"
+  echo "install.sh: the carbot service now runs this carbot; see docs/migrating-from-carbot-py.md"
+fi
+unit_tmp="$(mktemp)"
+sed -e "s#^ExecStart=/usr/bin/node #ExecStart=$node_bin #" -e "s#^ExecStopPost=/usr/bin/node #ExecStopPost=$node_bin #" "$src/$variant" >"$unit_tmp"
+install -m 0644 "$unit_tmp" "$unit"
+rm -f "$unit_tmp"
+echo "install.sh: installed $unit (from $variant: $variant_why)"
+# Another unit that still runs carbot.py would drive the same motors.
+for other in "$root"/etc/systemd/system/*.service; do
+  [[ -e "$other" && "$other" != "$unit" ]] || continue
+  if grep -q '^ExecStart=.*carbot\.py' "$other"; then
+    name="$(basename "$other")"
+    echo "install.sh: warning: $name runs carbot.py too, and two programs would drive the same motors;" \
+      "stop it: sudo systemctl disable --now $name"
+  fi
+done
+
 
 # mosquitto: add only what carbot needs and the configuration lacks, check that mosquitto
 # starts on the result before switching, and put the old file back if the restart fails.

@@ -23,6 +23,7 @@ import path from 'node:path';
 import { describeMosquitto, mosquittoPath } from '../support/mosquitto';
 import { closeClient, collect, connectClient } from '../support/mqtt';
 import { canConnect, freePort } from '../support/ports';
+import { requireRoot } from '../support/privilege';
 import { spawnProcess, type TrackedProcess } from '../support/process';
 
 /**
@@ -70,13 +71,15 @@ function makeSourceTree(dir: string): void {
   for (const file of ['install.sh', 'uninstall.sh', 'carbot.default', 'config.example.json', 'mosquitto/merge.js']) {
     cpSync(path.join(REPO, 'scripts', file), path.join(dir, 'scripts', file));
   }
-  cpSync(path.join(REPO, 'carbot.service'), path.join(dir, 'carbot.service'));
+  for (const unit of ['carbot.service', 'carbot-pigpio.service']) cpSync(path.join(REPO, unit), path.join(dir, unit));
   cpSync(path.join(REPO, 'web'), path.join(dir, 'web'), { recursive: true });
   const vendor = path.join(dir, 'vendor');
   mkdirSync(vendor);
   writeFileSync(
     path.join(dir, 'build.js'),
-    `const fs = require('fs');\nfs.mkdirSync('dist', { recursive: true });\nfs.writeFileSync('dist/cli.js', 'console.log(require("prod-dep"));\\n');\n`,
+    // The stand-in cli answers `carbot boards` as STUB_BOARDS says (the real one reads the config and the board).
+    `const fs = require('fs');\nfs.mkdirSync('dist', { recursive: true });\nfs.writeFileSync('dist/cli.js', ` +
+      `'if (process.argv[2] === "boards") console.log(process.env.STUB_BOARDS || "sim"); else console.log(require("prod-dep"));\\n');\n`,
   );
   writeFileSync(
     path.join(dir, 'package.json'),
@@ -179,6 +182,53 @@ describe('scripts/install.sh and scripts/uninstall.sh', function () {
       ['carbot'],
       'no staging directory left behind',
     );
+  });
+
+  /** A root with the account files useradd --prefix edits, as on a fresh Raspberry Pi OS without gpio or i2c groups. */
+  function rootWithAccounts(): string {
+    const root = newRoot();
+    mkdirSync(path.join(root, 'etc'), { recursive: true });
+    writeFileSync(path.join(root, 'etc', 'passwd'), 'root:x:0:0:root:/root:/bin/bash\npi:x:1000:1000::/home/pi:/bin/bash\n');
+    writeFileSync(path.join(root, 'etc', 'group'), `root:x:0:\n${ADMIN_GROUP}:x:${ADMIN_GID}:pi\npi:x:1000:\n`);
+    writeFileSync(path.join(root, 'etc', 'shadow'), 'root:*:19000:0:99999:7:::\npi:*:19000:0:99999:7:::\n');
+    writeFileSync(path.join(root, 'etc', 'gshadow'), `root:*::\n${ADMIN_GROUP}:*::pi\npi:*::\n`);
+    return root;
+  }
+  const account = (root: string, file: 'passwd' | 'group', name: string) =>
+    readFileSync(path.join(root, 'etc', file), 'utf8').split('\n').find((l) => l.startsWith(`${name}:`))?.split(':');
+
+  it('without pigpio: the unit that runs as the user carbot, created in the gpio and i2c groups, owning its settings', function () {
+    requireRoot(this, 'install.sh creating the user carbot (useradd --prefix and chown need root, as install.sh itself does)');
+    const root = rootWithAccounts();
+    const out = ok(install('--root', root), 'install').stdout;
+    assert.match(out, /created the group gpio/);
+    assert.match(out, /created the user carbot \(groups gpio, i2c\)/);
+    assert.match(out, /installed .*carbot\.service \(from carbot\.service: boards: sim; runs as the user carbot, no root\)/);
+    const user = account(root, 'passwd', 'carbot');
+    assert.ok(user, 'the user carbot exists');
+    assert.equal(user[6], '/usr/sbin/nologin');
+    for (const group of ['gpio', 'i2c']) assert.equal(account(root, 'group', group)?.[3], 'carbot', `carbot is in ${group}`);
+    const unit = readFileSync(path.join(root, 'etc', 'systemd', 'system', 'carbot.service'), 'utf8');
+    assert.match(unit, /^User=carbot$/m);
+    const config = path.join(root, 'etc', 'carbot', 'config.json');
+    assert.equal(statSync(config).uid, Number(user[2]), 'carbot reads its own settings');
+    assert.equal(statSync(config).gid, ADMIN_GID, 'the administrators still read them');
+    assert.equal(mode(config), '0640');
+    // Again: nothing new, the user is kept.
+    const again = ok(install('--root', root), 'second install').stdout;
+    assert.doesNotMatch(again, /created the (user|group)/);
+  });
+
+  it('with pigpio: the root unit, and it says why', () => {
+    const root = newRoot();
+    const out = ok(run('bash', [path.join(src, 'scripts', 'install.sh'), '--no-systemctl', '--admin-group', ADMIN_GROUP, '--root', root], {
+      env: { STUB_BOARDS: 'pigpio' },
+    }), 'install').stdout;
+    assert.match(out, /from carbot-pigpio\.service: the pigpio board needs root: it maps \/dev\/mem/);
+    const unit = readFileSync(path.join(root, 'etc', 'systemd', 'system', 'carbot.service'), 'utf8');
+    assert.equal(unit, readFileSync(path.join(REPO, 'carbot-pigpio.service'), 'utf8'));
+    assert.doesNotMatch(unit, /^User=/m);
+    assert.doesNotMatch(out, /created the user/);
   });
 
   it('leaves exactly the same files when run a second time', () => {
