@@ -75,7 +75,7 @@ function explain(pin: number, sysfs: number, err: unknown): Error {
   const e = err as NodeJS.ErrnoException;
   const hint =
     e.code === 'EACCES'
-      ? 'run carbot as root'
+      ? 'add the user carbot runs as to the gpio group (sudo usermod -aG gpio carbot, then restart carbot)'
       : e.code === 'EBUSY'
         ? 'another driver or program holds it (a dtoverlay in config.txt, or a second carbot)'
         : e.code === 'EINVAL'

@@ -218,8 +218,7 @@ function addonMissing(detail: string, cause: unknown): BoardError {
   return new BoardError(
     'addon-missing',
     `pigpio's native addon cannot be used (${detail}). Install the pigpio C library with "sudo apt install pigpio", ` +
-      `then rebuild the addon: in a checkout, "npm rebuild pigpio" in carbot's directory; for the installed service, ` +
-      `run scripts/install.sh again, which rebuilds it (npm builds it only when pigpiod is on the PATH at install time).`,
+      `then rebuild the addon, which npm builds only when pigpiod is on the PATH at install time.`,
     { cause },
   );
 }

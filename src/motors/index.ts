@@ -1,6 +1,8 @@
 import type { Config } from '../config';
 import type { Logger } from '../log';
 import { PigpioBoard, selectBackend, type PigpioBoardDeps } from '../boards/pigpio';
+import type { KernelBoardDeps } from '../boards/kernel';
+import type { Pca9685Deps } from '../boards/pca9685';
 import type { Board } from '../boards/types';
 import { openMotorBank, type Boards } from './bank';
 import { openLimitSwitches } from './limits';
@@ -19,7 +21,7 @@ export interface Hardware {
 }
 
 /** The library boundary (board model file, require of pigpio/onoff/i2c-bus, sysfs): tests fake it here. */
-export interface HardwareDeps extends PigpioBoardDeps {
+export interface HardwareDeps extends PigpioBoardDeps, Omit<KernelBoardDeps, 'log'>, Pca9685Deps {
   /** Where sysfs is (default CARBOT_SYSFS_ROOT, else /sys): tests point it at a fake tree. */
   sysfsRoot?: string;
 }
@@ -43,26 +45,27 @@ export function boardNeeds(config: Pick<Config, 'motors' | 'limits'>) {
   };
 }
 
-type OpenKernelBoard = (
-  options: { sysfsRoot: string; pwmChannels?: Config['pwmChannels']; model?: string },
-  deps: HardwareDeps,
-) => Promise<Board>;
-type OpenPca9685Board = (options: Config['pca9685'], deps: HardwareDeps) => Promise<Board>;
 
 /** Loaded only when used: a car without the board never loads its code or native module. */
 const load = <T>(id: string): T => require(id) as T;
 
-async function openHeaderBoard(backend: 'pigpio' | 'kernel', model: string | undefined, config: Config, deps: HardwareDeps): Promise<Board> {
+async function openHeaderBoard(
+  backend: 'pigpio' | 'kernel',
+  model: string | undefined,
+  config: Config,
+  deps: HardwareDeps,
+  log: Logger,
+): Promise<Board> {
   if (backend === 'pigpio') return new PigpioBoard(model, deps);
-  const { openKernelBoard } = load<{ openKernelBoard: OpenKernelBoard }>('../boards/kernel');
+  const { openKernelBoard } = load<typeof import('../boards/kernel')>('../boards/kernel');
   return openKernelBoard(
     { sysfsRoot: deps.sysfsRoot ?? process.env.CARBOT_SYSFS_ROOT ?? '/sys', pwmChannels: config.pwmChannels, model },
-    deps,
+    { ...deps, log },
   );
 }
 
 async function openPca9685(config: Config, deps: HardwareDeps): Promise<Board> {
-  const { openPca9685Board } = load<{ openPca9685Board: OpenPca9685Board }>('../boards/pca9685');
+  const { openPca9685Board } = load<typeof import('../boards/pca9685')>('../boards/pca9685');
   return openPca9685Board(config.pca9685, deps);
 }
 
@@ -106,7 +109,7 @@ export async function openHardware(config: Config, log: Logger, options: OpenOpt
     }
   };
   await attempt(async () => {
-    if (header) boards.gpio = await openHeaderBoard(header.backend as 'pigpio' | 'kernel', header.model, config, deps);
+    if (header) boards.gpio = await openHeaderBoard(header.backend as 'pigpio' | 'kernel', header.model, config, deps, log);
   });
   await attempt(async () => {
     if (needs.pca9685) boards.pca9685 = await openPca9685(config, deps);

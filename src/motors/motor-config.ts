@@ -1,3 +1,5 @@
+import { frequencyProblem, prescaleFor } from '../boards/pca9685';
+import { PRESET_NAMES, isPresetName, presetMotors } from '../boards/presets';
 import type {
   BoardName,
   HBridgeMotorConfig,
@@ -22,18 +24,6 @@ export const DEFAULT_MOTORS: readonly HBridgeMotorConfig[] = Object.freeze([
   { name: 'left', driver: 'hbridge', board: 'gpio', pwm: 12, in1: 5, in2: 6, brake: false, pwmFrequency: 1000, invert: false },
   { name: 'right', driver: 'hbridge', board: 'gpio', pwm: 13, in1: 20, in2: 21, brake: false, pwmFrequency: 1000, invert: false },
 ]);
-
-/**
- * Ready-made motor lists for the boards people have, named in one line (`"motors":
- * "adafruit-servo-hat"`). Channels are the vendors' (see src/boards/presets.ts for sources).
- */
-export const MOTOR_PRESETS: Readonly<Record<string, readonly Record<string, unknown>[]>> = {
-  // The original carbot.py car: ServoKit continuous_servo[0] (mounted mirrored) and [1].
-  'adafruit-servo-hat': [
-    { name: 'left', driver: 'servo', board: 'pca9685', pin: 0, invert: true },
-    { name: 'right', driver: 'servo', board: 'pca9685', pin: 1 },
-  ],
-};
 
 export const DEFAULT_PWM_FREQUENCY = 1000;
 /** 1500 ± 750 µs: what Adafruit's ServoKit gives for continuous_servo[n].throttle = ±1. */
@@ -61,15 +51,7 @@ export const UNSAFE_PINS: Readonly<Record<number, string>> = {
 /** BCM 0–8 have pull-ups at power-on: an enable pin there is high before carbot runs. */
 const PULLED_UP_AT_BOOT = [4, 5, 6, 7, 8];
 
-/**
- * The PCA9685's prescale for a frequency (datasheet §7.3.5: round(25 MHz / (4096 × f)) − 1),
- * valid from 3 to 255: about 24 Hz to 1526 Hz (Adafruit's 1600 Hz rounds to prescale 3).
- */
-export function pca9685Prescale(frequencyHz: number): number {
-  return Math.round(25_000_000 / (4096 * frequencyHz)) - 1;
-}
-export const PCA9685_FREQUENCY_RANGE = 'about 24–1600 Hz (prescale 3–255)';
-const pca9685FrequencyOk = (f: number) => Number.isInteger(f) && f > 0 && pca9685Prescale(f) >= 3 && pca9685Prescale(f) <= 255;
+const pca9685FrequencyOk = (f: unknown) => frequencyProblem(f) === undefined;
 /** Servo pulses up to 2500 µs need a period longer than that. */
 const SERVO_MAX_HZ = 400;
 
@@ -263,8 +245,9 @@ function parseMotor(raw: unknown, path: string, ctx: MotorContext): MotorConfig 
     if (raw.pwmFrequency !== undefined) {
       pwmFrequency = raw.pwmFrequency as number;
       if (board === 'pca9685') {
-        if (!pca9685FrequencyOk(pwmFrequency)) {
-          f.error('pwmFrequency', `${show(raw.pwmFrequency)} Hz is beyond what a PCA9685 can generate: ${PCA9685_FREQUENCY_RANGE}`);
+        const problem = frequencyProblem(pwmFrequency);
+        if (problem) {
+          f.error('pwmFrequency', problem);
           pwmFrequency = undefined;
         }
       } else if (ctx.gpio === 'kernel') {
@@ -347,7 +330,7 @@ function parseAllowed(raw: unknown, errors: string[]): Set<number> {
 /**
  * Parses `{motors, limits}` as found in the configuration. A missing `motors` means the
  * default L298N wiring; a given list replaces it entirely, and a name picks a ready-made list
- * (MOTOR_PRESETS). A missing `limits` means none.
+ * (src/boards/presets.ts). A missing `limits` means none.
  */
 export function parseMotorConfig(input: MotorConfigInput): MotorConfigResult {
   const errors: string[] = [];
@@ -359,9 +342,8 @@ export function parseMotorConfig(input: MotorConfigInput): MotorConfigResult {
 
   let rawMotors: unknown = input.motors === undefined ? DEFAULT_MOTORS.map((m) => ({ ...m })) : input.motors;
   if (typeof rawMotors === 'string') {
-    const preset = Object.hasOwn(MOTOR_PRESETS, rawMotors) ? MOTOR_PRESETS[rawMotors] : undefined;
-    if (!preset) errors.push(`motors: no ready-made motor list called ${show(rawMotors)} (there are ${Object.keys(MOTOR_PRESETS).join(', ')})`);
-    rawMotors = preset ? preset.map((m) => ({ ...m })) : [];
+    if (!isPresetName(rawMotors)) errors.push(`motors: no ready-made motor list called ${show(rawMotors)} (there are ${PRESET_NAMES.join(', ')})`);
+    rawMotors = isPresetName(rawMotors) ? presetMotors(rawMotors) : [];
   }
   if (!Array.isArray(rawMotors) || (rawMotors.length === 0 && errors.length === 0)) {
     errors.push(`motors: must be a non-empty list of motors or the name of a ready-made one, got ${show(rawMotors)}`);
@@ -415,12 +397,12 @@ export function parseMotorConfig(input: MotorConfigInput): MotorConfigResult {
   const asked = [...new Set(pcaBridges.map((m) => m.pwmFrequency).filter((f) => f > 0))];
   let pca9685Frequency = input.pca9685Frequency ?? asked[0] ?? (pcaBridges.length > 0 ? 1600 : 50);
   if (input.pca9685Frequency !== undefined && !pca9685FrequencyOk(input.pca9685Frequency)) {
-    errors.push(`pca9685.frequency: ${input.pca9685Frequency} Hz is beyond what a PCA9685 can generate: ${PCA9685_FREQUENCY_RANGE}`);
+    errors.push(`pca9685.frequency: ${frequencyProblem(input.pca9685Frequency)}`);
     pca9685Frequency = 50;
   }
   for (const m of pcaBridges) {
     if (m.pwmFrequency === 0) m.pwmFrequency = pca9685Frequency;
-    else if (pca9685Prescale(m.pwmFrequency) !== pca9685Prescale(pca9685Frequency)) {
+    else if (prescaleFor(m.pwmFrequency) !== prescaleFor(pca9685Frequency)) {
       errors.push(`motors "${m.name}".pwmFrequency: ${m.pwmFrequency} Hz, but the PCA9685 runs all its channels at ${pca9685Frequency} Hz`);
     }
   }

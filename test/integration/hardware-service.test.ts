@@ -34,7 +34,6 @@ describe('carbot on a (faked) Raspberry Pi', () => {
     const config = loadConfig({
       argv: ['--gpio', 'auto', '--mqtt-url', 'mqtt://127.0.0.1:1', '--tele-period', '0', ...argv],
       env: {},
-      exists: () => false,
     });
     const { log, lines } = memoryLogger();
     const hardware: Hardware = await openHardware(config, log, {

@@ -211,9 +211,8 @@ describe('GPIO backend selection and pigpio loading', () => {
             'addon-missing',
             "pigpio's native addon cannot be used (Error: Module did not self-register: " +
               "'/opt/carbot/node_modules/pigpio/build/Release/pigpio.node'.). " +
-              'Install the pigpio C library with "sudo apt install pigpio", then rebuild the addon: in a checkout, ' +
-              '"npm rebuild pigpio" in carbot\'s directory; for the installed service, run scripts/install.sh again, ' +
-              'which rebuilds it (npm builds it only when pigpiod is on the PATH at install time).',
+              'Install the pigpio C library with "sudo apt install pigpio", ' +
+              'then rebuild the addon, which npm builds only when pigpiod is on the PATH at install time.',
           ),
         );
         sinon.assert.notCalled(warn);

@@ -169,7 +169,7 @@ describe('limit switches', () => {
     hw.calls.failOn('onoff.Gpio(24,in,both)', Object.assign(new Error('EACCES: permission denied, open'), { code: 'EACCES' }));
     await assert.rejects(
       openLimitSwitches(LIMITS, boardOf(hw, false)),
-      /^Error: limits\.backward: cannot open GPIO 24: EACCES: permission denied, open; run carbot as root$/,
+      /^Error: limits\.backward: cannot open GPIO 24: EACCES: permission denied, open; add the user carbot runs as to the gpio group \(sudo usermod -aG gpio carbot, then restart carbot\)$/,
     );
     assert.deepEqual(hw.calls.take().slice(-2), ['onoff.Gpio(24,in,both)', 'onoff.unexport(23)']);
   });

@@ -269,6 +269,15 @@ describe('motor configuration', () => {
       assert.equal(result.pca9685Frequency, 50);
     });
 
+    it('each motor HAT in one line, at its vendor\'s frequency', () => {
+      for (const [name, hz] of [['adafruit-motor-hat', 1600], ['waveshare-motor-hat', 50]] as const) {
+        const result = parseMotorConfig({ motors: name });
+        assert.deepEqual(result.errors, [], name);
+        assert.deepEqual(result.motors.map((m) => [m.name, m.driver, m.board]), [['left', 'hbridge', 'pca9685'], ['right', 'hbridge', 'pca9685']]);
+        assert.equal(result.pca9685Frequency, hz);
+      }
+    });
+
     it('an unknown preset names the ones there are', () => {
       assert.match(errorsOf({ motors: 'servo-hat' })[0], /^motors: no ready-made motor list called "servo-hat" \(there are adafruit-servo-hat/);
     });
@@ -303,7 +312,7 @@ describe('motor configuration', () => {
         'motors "right".pwmFrequency: 60 Hz, but the PCA9685 runs all its channels at 1000 Hz',
       ]);
       assert.deepEqual(errorsOf({ motors: [bridge('left', 0, { pwmFrequency: 5000 })] }), [
-        'motors[0].pwmFrequency: 5000 Hz is beyond what a PCA9685 can generate: about 24–1600 Hz (prescale 3–255)',
+        "motors[0].pwmFrequency: 5000 Hz is out of a PCA9685's range: its prescaler (3–255 on a 25 MHz clock) gives 24–1743 Hz (Adafruit's motor HAT uses 1600 Hz, servos 50 Hz)",
       ]);
       assert.deepEqual(errorsOf({ motors: [bridge('left', 0), { name: 'cam', driver: 'servo', board: 'pca9685', pin: 15 }] }), [
         'motors "cam": a servo needs the PCA9685 at 400 Hz or less (50 Hz is usual), but it runs at 1600 Hz for its H-bridge motors',

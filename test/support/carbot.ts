@@ -28,7 +28,7 @@ export interface RunningCarbot {
 
 /** carbot in this process, with sim motors, connected to `url`. */
 export function startCarbot(url: string, argv: string[] = []): RunningCarbot {
-  const config = loadConfig({ argv: ['--mqtt-url', url, '--gpio', 'sim', ...argv], env: {}, exists: () => false });
+  const config = loadConfig({ argv: ['--mqtt-url', url, '--gpio', 'sim', ...argv], env: {} });
   const { log, lines } = memoryLogger();
   const motors = new SimMotorBank(config.motors.map((m) => m.name), log);
   const service = new CarService({ config, log, motors });
