@@ -313,7 +313,7 @@ function setSpeed(state: TrackState, ctx: Ctx, speed: number): TrackState {
   return { ...state, speed, task };
 }
 
-/** Ends the task; stops the car unless it is stopped already or `keepMoving`. */
+/** Ends the task, giving back the speed it borrowed; with `stopReason`, stops the car if it moves. */
 function endTask(state: TrackState, ctx: Ctx, opts: { stopReason?: Reason } = {}): TrackState {
   const task = state.task;
   if (!task) return state;
@@ -349,6 +349,12 @@ function legTimeout(state: TrackState, ctx: Ctx, distance: number, axis: number,
   return { until: ctx.now + s * 1000, allowed: { s, bySetting: expected === undefined } };
 }
 
+/** The task without its current leg, the next one not yet begun. */
+function dropLeg(state: TrackState): TrackState {
+  const task = state.task!;
+  return { ...state, task: { ...task, legs: task.legs.slice(1), begun: false, until: undefined, allowed: undefined, measure: undefined } };
+}
+
 /** Starts legs[0] of the task; legs that finish at once are passed over. */
 function beginLeg(state: TrackState, ctx: Ctx): TrackState {
   for (let guard = 0; guard < 100 && state.task && !state.task.begun; guard++) {
@@ -358,11 +364,10 @@ function beginLeg(state: TrackState, ctx: Ctx): TrackState {
       info(ctx, `${task.name} done`);
       return endTask(state, ctx);
     }
-    const next = (s: TrackState): TrackState => ({ ...s, task: { ...s.task!, legs: s.task!.legs.slice(1), begun: false, until: undefined, allowed: undefined, measure: undefined } });
     switch (leg.kind) {
       case 'switch': {
         if (state.limits[leg.end]) {
-          state = next(state);
+          state = dropLeg(state);
           break;
         }
         state = setSpeed(state, ctx, leg.speed);
@@ -380,7 +385,7 @@ function beginLeg(state: TrackState, ctx: Ctx): TrackState {
       case 'goto': {
         const remaining = leg.target - state.position;
         if (Math.abs(remaining) <= TOLERANCE) {
-          state = next(state);
+          state = dropLeg(state);
           break;
         }
         const axis = Math.sign(remaining);
@@ -407,7 +412,7 @@ function beginLeg(state: TrackState, ctx: Ctx): TrackState {
         const position = state.position;
         ctx.arrived = { stop: leg.stop ?? null, position, target: leg.target };
         info(ctx, `arrived at ${leg.stop ?? describePlace(leg.target, ctx.settings)} (position ${describePlace(position, ctx.settings)})`);
-        state = next(state);
+        state = dropLeg(state);
         break;
       }
       case 'timed':
@@ -415,17 +420,16 @@ function beginLeg(state: TrackState, ctx: Ctx): TrackState {
         state = { ...state, task: { ...task, begun: true, until: ctx.now + leg.forS * 1000 } };
         break;
       case 'learn':
-        state = next(learn(state, ctx));
+        state = dropLeg(learn(state, ctx));
         break;
     }
   }
   return state;
 }
 
-/** Legs done: the next one begins. */
+/** A leg done: the next one begins. */
 function finishLeg(state: TrackState, ctx: Ctx): TrackState {
-  const task = state.task!;
-  return beginLeg({ ...state, task: { ...task, legs: task.legs.slice(1), begun: false, until: undefined, allowed: undefined, measure: undefined } }, ctx);
+  return beginLeg(dropLeg(state), ctx);
 }
 
 /** A goto in progress: stop once the estimate (plus the car's run-on, with an encoder) reaches the target. */
