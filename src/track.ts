@@ -139,8 +139,6 @@ export interface TrackState {
   anchor: number;
   edgesSince: number;
   curve?: SpeedCurve;
-  /** `curve` came from a calibration (not only from `track.speedTable`). */
-  calibrated: boolean;
   edgesPerTrack?: number;
   /** Seconds the car runs on after its output stops (encoder only): a goto stops that much early. */
   lagS: number;
@@ -203,7 +201,6 @@ export function initialTrackState(now: number, speed: number, settings: TrackSet
     anchor: 0,
     edgesSince: 0,
     curve: settings.speedTable,
-    calibrated: false,
     edgesPerTrack: settings.encoder?.edgesPerTrack,
     lagS: 0,
   };
@@ -459,7 +456,10 @@ function gotoWake(state: TrackState, settings: TrackSettings): number | undefine
 /** The curve, the encoder's scale and the car's lag from the calibration legs. */
 function learn(state: TrackState, ctx: Ctx): TrackState {
   const samples = state.task?.samples ?? [];
-  if (samples.length === 0) return state;
+  if (samples.length === 0) {
+    warn(ctx, 'calibrate learnt nothing: no leg was timed');
+    return state;
+  }
   const curve: Record<Direction, CurvePoint[]> = { forward: [], backward: [] };
   for (const dir of ['forward', 'backward'] as const) {
     const duties = [...new Set(samples.filter((s) => s.dir === dir).map((s) => s.duty))].sort((a, b) => a - b);
@@ -488,7 +488,7 @@ function learn(state: TrackState, ctx: Ctx): TrackState {
   info(ctx, `to keep this calibration after a restart, set track.speedTable to ${JSON.stringify(stated)}`);
   // Edges counted since the last switch, before their length was known, place the car now.
   const position = edgesPerTrack !== undefined && ctx.settings.encoder ? state.anchor + state.edgesSince / edgesPerTrack : state.position;
-  return { ...state, curve, calibrated: true, edgesPerTrack, lagS, position };
+  return { ...state, curve, edgesPerTrack, lagS, position };
 }
 
 /** A calibration leg reached its switch: what it measured becomes a sample. */
