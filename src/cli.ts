@@ -5,7 +5,7 @@
 import { writeFileSync } from 'node:fs';
 import { relative } from 'node:path';
 import mqtt from 'mqtt';
-import { ConfigError, EX_CONFIG, loadConfig, settingsHelp, type Config } from './config';
+import { ConfigError, EX_CONFIG, embeddedBrokerUrl, loadConfig, settingsHelp, type Config } from './config';
 import type { Motion } from './drive';
 import { createLogger, flushLogger, journaldLines, type Logger } from './log';
 import { openHardware, type Hardware } from './motors';
@@ -52,9 +52,9 @@ function fail(message: string, code: number): never {
   process.exit(code);
 }
 
-function load(argv: string[]): Config {
+function load(argv: string[], serving = true): Config {
   try {
-    return loadConfig({ argv, env: process.env });
+    return loadConfig({ argv, env: process.env, serving });
   } catch (err) {
     if (err instanceof ConfigError) fail(err.message, EX_CONFIG);
     throw err;
@@ -63,7 +63,7 @@ function load(argv: string[]): Config {
 
 async function send(command: string | undefined, argv: string[]): Promise<number> {
   if (!command) fail('send needs a command, e.g. carbot send forward', 64);
-  const config = load(argv);
+  const config = load(argv, false);
   const { mqtt: settings, topics } = config;
   const client = mqtt.connect(settings.url, {
     username: settings.username,
@@ -193,14 +193,27 @@ async function run(argv: string[]): Promise<void> {
 
   try {
     if (config.embeddedBroker.enabled) {
-      broker = await startEmbeddedBroker({ ...config.embeddedBroker, log });
+      broker = await startEmbeddedBroker({ ...config.embeddedBroker, allowedHosts: config.http.allowedHosts, log });
+      // Port 0 takes any free port: carbot learns which only now.
+      if (config.mqtt.url === embeddedBrokerUrl(config.embeddedBroker.host, config.embeddedBroker.port)) {
+        config.mqtt.url = embeddedBrokerUrl(config.embeddedBroker.host, broker.port);
+      }
       log.info(
         `try it: node ${relative(process.cwd(), __filename) || 'dist/cli.js'} send forward   (or: mosquitto_pub -h ${config.embeddedBroker.host} -p ${broker.port} -t ${config.topics.move} -m forward)`,
       );
     }
     if (config.http.port !== 0) {
-      const { host, port, ...auth } = config.http;
-      remote = await startRemoteServer({ host, port, car: service, log, auth, stopOnDisconnect: config.stopOnDisconnect });
+      const { host, port, token, username, password, allowedHosts } = config.http;
+      remote = await startRemoteServer({
+        host,
+        port,
+        car: service,
+        log,
+        auth: { token, username, password },
+        allowedHosts,
+        commandsPerSecond: config.commandsPerSecond,
+        stopOnDisconnect: config.stopOnDisconnect,
+      });
     }
   } catch (err) {
     log.error((err as Error).message);

@@ -5,10 +5,11 @@
  */
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
+import { CommandBudget, isStop } from './budget';
 import { parseCommand } from './commands';
 import type { Config } from './config';
 import { initialState, step, type DriveEvent, type DriveState, type LogEntry } from './drive';
-import type { Logger } from './log';
+import { Repeats, type Logger } from './log';
 import { BrokerLink } from './mqtt/link';
 import type { CarView } from './car-view';
 import { clearMessages, discoveryMessages } from './homeassistant';
@@ -64,12 +65,18 @@ export class CarService extends EventEmitter implements CarView {
   private lastSource?: string;
   /** While a command is being handled: its log lines, written once its RESULT is out. */
   private heldLogs?: LogEntry[];
+  /** MQTT does not say who published: one budget for everything that arrives on the move topic. */
+  private readonly mqttBudget: CommandBudget;
+  /** Rejected input, one line per source and 10 s plus a count, however much of it arrives. */
+  private readonly rejections: Repeats;
 
   constructor(private readonly deps: ServiceDeps) {
     super();
     this.clock = deps.clock ?? systemClock;
     this.drive = initialState(deps.config.drive, this.clock.now());
     const { config, log } = deps;
+    this.mqttBudget = new CommandBudget(config.commandsPerSecond);
+    this.rejections = new Repeats(log);
     this.link = new BrokerLink({
       settings: config.mqtt,
       topics: config.topics,
@@ -141,7 +148,9 @@ export class CarService extends EventEmitter implements CarView {
         .filter(([k]) => k !== 'error')
         .map(([k, v]) => `${k} ${JSON.stringify(v)}`)
         .join(', ');
-      held.push({ level: 'warn', message: `rejected command from ${source}: ${result.error}${detail ? ` (${detail})` : ''}` });
+      if (this.rejections.admit(source)) {
+        held.push({ level: 'warn', message: `rejected command from ${source}: ${result.error}${detail ? ` (${detail})` : ''}` });
+      }
     } else if (this.stopping) {
       result = { move: parsed.command.move, motion: this.drive.motion, speed: this.drive.speed, error: 'shutting down' };
     } else {
@@ -157,7 +166,9 @@ export class CarService extends EventEmitter implements CarView {
       if (parsed.ignored) {
         const ignored = `ignored: ${parsed.ignored.error}`;
         result.note = result.note ? `${String(result.note)}; ${ignored}` : ignored;
-        held.push({ level: 'warn', message: `stop from ${source} obeyed, ${ignored} (${JSON.stringify(parsed.ignored)})` });
+        if (this.rejections.admit(source)) {
+          held.push({ level: 'warn', message: `stop from ${source} obeyed, ${ignored} (${JSON.stringify(parsed.ignored)})` });
+        }
       }
     }
     this.link.publish(this.deps.config.topics.result, JSON.stringify(result), this.deps.config.mqtt.qos);
@@ -176,14 +187,36 @@ export class CarService extends EventEmitter implements CarView {
       // A retained command is a replay of the past, delivered because we subscribed:
       // acting on it would drive a car that just rebooted.
       const text = echo(payload);
-      this.deps.log.warn(
-        `ignored retained command ${JSON.stringify(text)} on ${this.deps.config.topics.move}: retained commands are stale; publish without the retain flag`,
-      );
+      if (this.rejections.admit('mqtt')) {
+        this.deps.log.warn(
+          `ignored retained command ${JSON.stringify(text)} on ${this.deps.config.topics.move}: retained commands are stale; publish without the retain flag`,
+        );
+      }
       const result = { error: 'retained command ignored', payload: text };
       this.link.publish(this.deps.config.topics.result, JSON.stringify(result), this.deps.config.mqtt.qos);
       return;
     }
+    const budget = this.mqttBudget.take();
+    if (budget !== 'ok' && !isStop(payload)) {
+      // Over the budget nothing is published but the first answer: a RESULT per flooded
+      // message would double the flood.
+      if (budget === 'first') {
+        const result = { error: 'too many commands', limit: this.mqttBudget.perSecond };
+        this.link.publish(this.deps.config.topics.result, JSON.stringify(result), this.deps.config.mqtt.qos);
+      }
+      this.overBudget('mqtt', this.mqttBudget.perSecond);
+      return;
+    }
     this.command(payload, 'mqtt');
+  }
+
+  /** Counts a command refused for its rate; the first of a window is logged in full. */
+  private overBudget(source: string, perSecond: number): void {
+    if (this.rejections.admit(source)) {
+      this.deps.log.warn(
+        `rejected commands from ${source}: more than ${perSecond} a second (commandsPerSecond); only stop is obeyed until they slow down`,
+      );
+    }
   }
 
   private apply(event: DriveEvent): Record<string, unknown> | undefined {
@@ -294,6 +327,7 @@ export class CarService extends EventEmitter implements CarView {
     this.stateTimer = undefined;
     this.publishState();
     await this.link.close();
+    this.rejections.close();
     await limits?.close();
     await motors.close();
     log.info('motor outputs zeroed, broker connection closed');

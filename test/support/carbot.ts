@@ -28,7 +28,8 @@ export interface RunningCarbot {
 
 /** carbot in this process, with sim motors, connected to `url`. */
 export function startCarbot(url: string, argv: string[] = []): RunningCarbot {
-  const config = loadConfig({ argv: ['--mqtt-url', url, '--gpio', 'sim', ...argv], env: {}, exists: () => false });
+  // The page is not served in-process: off, so that it needs no token.
+  const config = loadConfig({ argv: ['--mqtt-url', url, '--gpio', 'sim', '--http-port', '0', ...argv], env: {}, exists: () => false });
   const { log, lines } = memoryLogger();
   const motors = new SimMotorBank(config.motors.map((m) => m.name), log);
   const service = new CarService({ config, log, motors });
