@@ -8,6 +8,7 @@ import mqtt from 'mqtt';
 import { ConfigError, EX_CONFIG, embeddedBrokerUrl, loadConfig, settingsHelp, type Config } from './config';
 import type { Motion } from './drive';
 import { createLogger, flushLogger, journaldLines, type Logger } from './log';
+import { monitorEventLoop } from './loop-monitor';
 import { openHardware, type Hardware } from './motors';
 import { SimMotorBank } from './motors/sim';
 import { startEmbeddedBroker, type EmbeddedBroker } from './mqtt/embedded-broker';
@@ -20,6 +21,24 @@ import { VERSION } from './version';
 /** sysexits(3): the broker could not be reached. */
 const EX_UNAVAILABLE = 69;
 const SHUTDOWN_BUDGET_MS = 2500;
+
+/** Signals whose default is to end the process: each one gets the orderly shutdown instead. */
+const SHUTDOWN_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGALRM', 'SIGVTALRM', 'SIGXCPU', 'SIGXFSZ', 'SIGPWR', 'SIGIO'] as const;
+/**
+ * Ignored with a warning. SIGUSR1 would open Node's inspector on 127.0.0.1:9229 in a process
+ * that runs as root, where any local user could connect and run code as root; a listener of
+ * our own is what stops Node from doing that. SIGUSR2's default would end carbot unshut.
+ * SIGPROF is left alone: V8's profiler samples with it.
+ */
+const IGNORED_SIGNALS = ['SIGUSR1', 'SIGUSR2'] as const;
+
+let onIgnoredSignal = (_signal: string): void => undefined;
+const ignoreSignal = (signal: NodeJS.Signals): void => onIgnoredSignal(signal);
+
+/** From the first moment: before the logger, the hardware and everything else. */
+function ignoreDebugSignals(): void {
+  for (const signal of IGNORED_SIGNALS) process.on(signal, ignoreSignal);
+}
 
 
 const USAGE = `carbot ${VERSION} — drive a Raspberry Pi car from MQTT
@@ -102,8 +121,11 @@ async function send(command: string | undefined, argv: string[]): Promise<number
 }
 
 async function run(argv: string[]): Promise<void> {
+  ignoreDebugSignals();
   const config = load(argv);
   const log = createLogger({ level: config.logLevel, format: config.logFormat });
+  onIgnoredSignal = (signal) => log.warn(`ignored ${signal}: carbot keeps running (SIGTERM stops it)`);
+  const loopMonitor = monitorEventLoop(log);
   log.info(`carbot ${VERSION} starting (node ${process.version}, pid ${process.pid})`);
   log.info(`config${config.configFile ? ` from ${config.configFile}` : ''}: ${JSON.stringify(config.effective)}`);
   for (const warning of config.warnings) log.warn(warning);
@@ -168,6 +190,7 @@ async function run(argv: string[]): Promise<void> {
     }
     clearTimeout(guard);
     notifier.close();
+    loopMonitor.close();
     if (sim && tracePath) {
       writeFileSync(tracePath, JSON.stringify(sim.writes.map((w) => [String(w.received ?? ''), String(w.at)])));
     }
@@ -176,9 +199,14 @@ async function run(argv: string[]): Promise<void> {
   };
 
   // Installed after the hardware is open: pigpio's C library sets its own signal handlers
-  // when it initialises, and ours must be the ones that run.
-  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
+  // when it initialises, and ours must be the ones that run (taken off and put back, so that
+  // Node installs its handler again).
+  for (const signal of SHUTDOWN_SIGNALS) {
     process.on(signal, () => void exit(signal, 0));
+  }
+  for (const signal of IGNORED_SIGNALS) {
+    process.off(signal, ignoreSignal);
+    process.on(signal, ignoreSignal);
   }
   // systemctl stop sends SIGCONT after SIGTERM; pigpio's handler would exit 255 on it.
   process.on('SIGCONT', () => undefined);
@@ -224,6 +252,8 @@ async function run(argv: string[]): Promise<void> {
 }
 
 async function main(argv: string[]): Promise<void> {
+  // With stderr gone, an error report would raise an error of its own.
+  process.stderr.on('error', () => undefined);
   if (argv.includes('--help') || argv.includes('-h')) {
     process.stdout.write(USAGE);
     return;

@@ -1,5 +1,5 @@
 import winston from 'winston';
-import type { Writable } from 'node:stream';
+import { Writable } from 'node:stream';
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
 export type LogFormat = 'auto' | 'text' | 'journald' | 'json';
@@ -50,6 +50,26 @@ function lineFormat(kind: 'text' | 'journald', colour: boolean): winston.Logform
   });
 }
 
+/**
+ * The stream as winston sees it, except that once the real one fails (EPIPE: the reader of
+ * stdout went away) lines are dropped instead of each one raising an error, whose report
+ * would be another line, and so on: the car matters more than its log.
+ */
+function survivable(stream: Writable & { isTTY?: boolean }, onBroken: (err: Error) => void): Writable {
+  let broken = false;
+  stream.on('error', (err: Error) => {
+    if (broken) return;
+    broken = true;
+    onBroken(err);
+  });
+  return new Writable({
+    write(chunk: Buffer, encoding, callback) {
+      if (!broken && !stream.destroyed) stream.write(chunk, encoding);
+      callback();
+    },
+  });
+}
+
 export function createLogger(options: LogOptions): Logger {
   const stream = options.stream ?? process.stdout;
   const kind = resolveFormat(options.format, options.env ?? process.env);
@@ -61,7 +81,15 @@ export function createLogger(options: LogOptions): Logger {
     levels: LOG_LEVELS,
     level: options.level,
     format,
-    transports: [new winston.transports.Stream({ stream, eol: '\n' })],
+    transports: [
+      new winston.transports.Stream({
+        stream: survivable(stream, (err) => {
+          // stderr may be gone too; nothing else is left to tell.
+          if (stream !== process.stderr && !process.stderr.destroyed) process.stderr.write(`carbot: log output failed (${err.message}); log lines are dropped from now on\n`);
+        }),
+        eol: '\n',
+      }),
+    ],
   });
 }
 
