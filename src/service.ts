@@ -91,6 +91,7 @@ export class CarService extends EventEmitter implements CarView {
         this.emit('link', false);
       },
       onCommand: (payload, retained) => this.onMessage(payload, retained),
+      moving: () => this.drive.output !== 0,
     });
     // Limit switches guard the car from the first moment, whoever sends the commands.
     const { limits } = deps;

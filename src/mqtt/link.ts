@@ -1,10 +1,20 @@
 import { EventEmitter } from 'node:events';
+import { performance } from 'node:perf_hooks';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { MqttSettings, Topics } from '../config';
 import type { Logger } from '../log';
 
 export const RECONNECT_MIN_MS = 1000;
 export const RECONNECT_MAX_MS = 30_000;
+/**
+ * While the car moves, a broker that has sent nothing for PROBE_AFTER_MS is pinged, and one
+ * silent for SILENCE_LIMIT_MS counts as lost, so a frozen broker or a Wi-Fi that went quiet
+ * stops the car within about 5 s whatever mqtt.keepalive is (mqtt.js alone would take 1.5 x
+ * the keepalive: 45 s at 30). A stopped car leaves it to the keepalive: nothing to stop.
+ */
+export const PROBE_AFTER_MS = 2000;
+export const SILENCE_LIMIT_MS = 5000;
+const SILENCE_CHECK_MS = 250;
 
 export interface LinkOptions {
   settings: MqttSettings;
@@ -14,6 +24,8 @@ export interface LinkOptions {
   onOnline: () => void;
   onOffline: () => void;
   onCommand: (payload: Buffer, retained: boolean) => void;
+  /** Whether the car is moving: only then is a silent broker chased up (see SILENCE_LIMIT_MS). */
+  moving?: () => boolean;
 }
 
 /** Turns an mqtt.js error into a line a user can act on; never includes the password. */
@@ -44,6 +56,9 @@ export class BrokerLink extends EventEmitter {
   private closing = false;
   private online = false;
   private lastError?: string;
+  /** Packets received so far: counting is all the hot path pays for the silence check. */
+  private heard = 0;
+  private silenceTimer?: NodeJS.Timeout;
 
   constructor(private readonly opts: LinkOptions) {
     super();
@@ -82,6 +97,8 @@ export class BrokerLink extends EventEmitter {
       this.subscribe(client);
     });
     client.on('message', (_topic, payload, packet) => this.opts.onCommand(payload, packet.retain));
+    client.on('packetreceive', () => this.heard++);
+    this.watchSilence(client);
     client.on('error', (err) => this.report(describeMqttError(err, settings.url)));
     client.on('close', () => this.lost());
   }
@@ -105,6 +122,34 @@ export class BrokerLink extends EventEmitter {
       client.publish(topics.lwt, 'Online', { qos: 1, retain: true });
       this.opts.onOnline();
     });
+  }
+
+  private watchSilence(client: MqttClient): void {
+    const { log, settings, moving } = this.opts;
+    let lastHeard = this.heard;
+    let quietSince = performance.now();
+    let probed = false;
+    this.silenceTimer = setInterval(() => {
+      const now = performance.now();
+      if (!this.online || this.heard !== lastHeard || !moving?.()) {
+        lastHeard = this.heard;
+        quietSince = now;
+        probed = false;
+        return;
+      }
+      const quietMs = now - quietSince;
+      if (quietMs >= PROBE_AFTER_MS && !probed) {
+        probed = true;
+        client.sendPing();
+      }
+      if (quietMs >= SILENCE_LIMIT_MS) {
+        log.warn(`no answer from ${settings.url} for ${(quietMs / 1000).toFixed(1)} s while the car moves: treating the connection as lost`);
+        quietSince = now;
+        // As if the network had dropped it: mqtt.js closes, carbot stops the car and reconnects.
+        client.stream.destroy();
+      }
+    }, SILENCE_CHECK_MS);
+    this.silenceTimer.unref();
   }
 
   /** The same failure on every retry would flood the journal: say it once until it changes. */
@@ -139,6 +184,7 @@ export class BrokerLink extends EventEmitter {
   /** Publishes `Offline` ourselves (a graceful exit does not fire the will), then disconnects. */
   async close(): Promise<void> {
     this.closing = true;
+    clearInterval(this.silenceTimer);
     clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
     const client = this.client;
