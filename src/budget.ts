@@ -30,6 +30,12 @@ export class CommandBudget {
     this.at = now();
   }
 
+  /** True once the budget has refilled completely: it is then as good as a new one. */
+  get full(): boolean {
+    if (this.perSecond === 0) return true;
+    return this.tokens + ((this.now() - this.at) * this.perSecond) / 1000 >= this.capacity;
+  }
+
   /**
    * 'ok' within the budget; 'first' for the first command over it (worth one answer and one
    * log line); 'over' for every one after that until the budget has room again.

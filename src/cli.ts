@@ -192,7 +192,9 @@ async function run(argv: string[]): Promise<void> {
     notifier.close();
     loopMonitor.close();
     if (sim && tracePath) {
-      writeFileSync(tracePath, JSON.stringify(sim.writes.map((w) => [String(w.received ?? ''), String(w.at)])));
+      // [arrival of the MQTT message that caused the write, the write, '1' if the car moves after it]
+      const moving = (w: { outputs: Record<string, number> }) => (Object.values(w.outputs).some((v) => v !== 0) ? '1' : '0');
+      writeFileSync(tracePath, JSON.stringify(sim.writes.map((w) => [String(w.received ?? ''), String(w.at), moving(w)])));
     }
     await flushLogger(log);
     process.exit(code);

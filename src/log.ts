@@ -111,6 +111,10 @@ export interface RepeatsOptions {
   windowMs?: number;
   /** Sources tracked one by one in a window; the rest are counted together (default 16). */
   maxSources?: number;
+  /** The summary line (default "<count> more rejected from <source> in the last <seconds> s"). */
+  summary?: (count: number, source: string, seconds: number) => string;
+  /** Its level (default warn). */
+  level?: 'warn' | 'info';
 }
 
 /**
@@ -123,14 +127,16 @@ export class Repeats {
   private readonly counts = new Map<string, number>();
   private readonly windowMs: number;
   private readonly maxSources: number;
+  private readonly summary: (count: number, source: string, seconds: number) => string;
   private timer?: NodeJS.Timeout;
 
   constructor(
-    private readonly log: Pick<Logger, 'warn'>,
-    options: RepeatsOptions = {},
+    private readonly log: Pick<Logger, 'warn' | 'info'>,
+    private readonly options: RepeatsOptions = {},
   ) {
     this.windowMs = options.windowMs ?? 10_000;
     this.maxSources = options.maxSources ?? 16;
+    this.summary = options.summary ?? ((count, source, seconds) => `${count} more rejected from ${source} in the last ${seconds} s`);
   }
 
   /** True if the caller should log this rejection now; false if it was counted for the summary. */
@@ -160,11 +166,7 @@ export class Repeats {
     const seconds = Math.round(this.windowMs / 1000);
     for (const [source, count] of this.counts) {
       if (count === 0) continue;
-      this.log.warn(
-        source === OTHERS
-          ? `${count} more rejected from other sources in the last ${seconds} s`
-          : `${count} more rejected from ${source} in the last ${seconds} s`,
-      );
+      this.log[this.options.level ?? 'warn'](this.summary(count, source === OTHERS ? 'other sources' : source, seconds));
     }
     this.counts.clear();
   }

@@ -48,6 +48,8 @@ export interface RemoteServer {
   /** Where the page can be opened from this machine. */
   url: string;
   port: number;
+  /** Pages connected right now. */
+  readonly openPages: number;
   close(): Promise<void>;
 }
 
@@ -185,6 +187,22 @@ export async function startRemoteServer(opts: RemoteServerOptions): Promise<Remo
   const perSecond = opts.commandsPerSecond ?? 50;
   const isOwnHost = ownHosts(opts.allowedHosts);
   const rejections = new Repeats(log);
+  // A client that reconnects in a loop would otherwise log two lines a connection.
+  const comings = new Repeats(log, {
+    summary: (count, address, seconds) => `remote: ${count} more pages connected from ${address} in the last ${seconds} s`,
+    level: 'info',
+  });
+  /**
+   * The budgets of pages gone, by address, until they have refilled: a page that reconnects
+   * carries on with what it had left instead of a fresh budget each time.
+   */
+  const leftBudgets = new Map<string, CommandBudget>();
+  const budgetFor = (address: string): CommandBudget => {
+    const left = leftBudgets.get(address);
+    leftBudgets.delete(address);
+    for (const [a, b] of leftBudgets) if (b.full) leftBudgets.delete(a);
+    return left ?? new CommandBudget(perSecond);
+  };
   const failures = new FailureBudget();
   const authKinds = [token && 'token', username && 'basic'].filter(Boolean).join(' or ');
   const authNeeds = [token && 'a token', username && 'a username and password'].filter(Boolean).join(' or ');
@@ -393,18 +411,20 @@ export async function startRemoteServer(opts: RemoteServerOptions): Promise<Remo
   wss.on('connection', (ws: WebSocket, req: IncomingMessage) => {
     const addr = peer(req);
     const source = `remote ${addr}`;
-    const budget = new CommandBudget(perSecond);
+    const budget = budgetFor(addr);
     const overBudget = JSON.stringify({ type: 'result', result: { error: 'too many commands', limit: perSecond } });
     pages.set(ws, { address: addr, budget });
     alive.set(ws, true);
-    log.info(`remote: page connected from ${addr} (${pages.size} open)`);
+    const logged = comings.admit(addr);
+    if (logged) log.info(`remote: page connected from ${addr} (${pages.size} open)`);
     ws.on('pong', () => alive.set(ws, true));
     ws.on('error', (err) => {
       if (rejections.admit(source)) log.warn(`remote: websocket from ${addr}: ${err.message}`);
     });
     ws.on('close', () => {
       pages.delete(ws);
-      log.info(`remote: page from ${addr} disconnected`);
+      if (!budget.full) leftBudgets.set(addr, budget);
+      if (logged) log.info(`remote: page from ${addr} disconnected`);
       // Like a radio remote out of range: the page that is driving the car goes away (closed,
       // or a phone that left the Wi-Fi and stopped answering pings), so the car stops.
       const wasDriving = ws === lastSender && car.lastCommandSource() === source && car.state().motion !== 'stopped';
@@ -493,10 +513,14 @@ export async function startRemoteServer(opts: RemoteServerOptions): Promise<Remo
   return {
     url,
     port,
+    get openPages() {
+      return pages.size;
+    },
     close(): Promise<void> {
       closing ??= (async () => {
         clearInterval(heartbeat);
         rejections.close();
+        comings.close();
         car.off('state', onState);
         car.off('link', onLink);
         for (const ws of wss.clients) ws.terminate();

@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
+import type { Readable, Writable } from 'node:stream';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { MqttSettings, Topics } from '../config';
 import type { Logger } from '../log';
@@ -26,6 +27,41 @@ export interface LinkOptions {
   onCommand: (payload: Buffer, retained: boolean) => void;
   /** Whether the car is moving: only then is a silent broker chased up (see SILENCE_LIMIT_MS). */
   moving?: () => boolean;
+}
+
+/** How long MQTT input may hold the event loop before everything else gets a turn. */
+const MQTT_SLICE_MS = 10;
+type ParserWrite = (chunk: Buffer, encoding: BufferEncoding, done: (err?: Error | null) => void) => void;
+const YIELDS = Symbol('carbot: one chunk per turn');
+
+/**
+ * mqtt.js parses what arrives and handles every packet in it through process.nextTick, and
+ * libuv reads up to 32 chunks of 64 KB from a busy socket in one go: a publisher flooding the
+ * move topic would hold the event loop for as long as 100 000 messages take, and every stop
+ * from a page, every timer and watchdog ping with it. Once MQTT_SLICE_MS have gone by, the
+ * parser's "done" is deferred to setImmediate, so everything else gets a turn before the next
+ * chunk; what waits meanwhile stays in the kernel and the broker, which bound it (mosquitto
+ * drops what exceeds max_queued_messages).
+ * The parser is the Writable mqtt.js pipes the socket into (Node's `_readableState.pipes`).
+ */
+export function oneChunkPerTurn(stream: Readable): boolean {
+  const pipes = (stream as Readable & { _readableState?: { pipes?: unknown[] } })._readableState?.pipes;
+  const parser = pipes?.[0] as (Writable & { _write: ParserWrite; [YIELDS]?: true }) | undefined;
+  if (!parser || typeof parser._write !== 'function') return false;
+  if (parser[YIELDS]) return true;
+  const write = parser._write;
+  let sliceEndsAt = 0;
+  parser._write = function (chunk, encoding, done) {
+    write.call(this, chunk, encoding, (err) => {
+      if (performance.now() < sliceEndsAt) return done(err);
+      setImmediate(() => {
+        sliceEndsAt = performance.now() + MQTT_SLICE_MS;
+        done(err);
+      });
+    });
+  };
+  parser[YIELDS] = true;
+  return true;
 }
 
 /** Turns an mqtt.js error into a line a user can act on; never includes the password. */
@@ -91,6 +127,7 @@ export class BrokerLink extends EventEmitter {
     const client = mqtt.connect(settings.url, options);
     this.client = client;
     client.on('connect', () => {
+      if (!oneChunkPerTurn(client.stream)) log.warn('mqtt.js no longer pipes its socket into a parser: a flooding publisher can hold up the event loop');
       // Each command is answered with several small writes (RESULT, PUBACK, STATE); with Nagle
       // on, the next command's RESULT waits for the broker's delayed ACK, about 40 ms.
       (client.stream as { setNoDelay?: (noDelay: boolean) => void }).setNoDelay?.(true);

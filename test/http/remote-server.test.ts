@@ -204,7 +204,7 @@ describe('remote server', function () {
       await logged();
       assert.ok(memory.lines.some((l) => /^warn: remote: the page driving the car \(127\.0\.0\.1\) went away: stopping$/.test(l)));
       await watcher.close();
-      await waitUntil(() => memory.lines.filter((l) => l.includes('page from 127.0.0.1 disconnected')).length === 2, () => memory.lines.join('\n'));
+      await waitUntil(() => server.openPages === 0, () => memory.lines.join('\n'));
       assert.equal(car.commands.length, 2, 'a page that was only watching changes nothing when it goes');
     });
 
@@ -449,6 +449,24 @@ describe('remote server', function () {
       assert.equal(lines[0], 'warn: remote: rejected commands from 127.0.0.1: more than 5 a second (commandsPerSecond); only stop is obeyed until they slow down');
       assert.match(lines[1], /^warn: \d+ more rejected from remote 127\.0\.0\.1 in the last 10 s$/);
       assert.equal(lines.length, 2);
+    });
+
+    it('does not give a page that reconnects a fresh budget, nor log every reconnection', async () => {
+      const server = await start({ commandsPerSecond: 5 });
+      const first = await client(server);
+      for (let i = 0; i < 12; i++) first.ws.send('faster');
+      for (let i = 0; i < 12; i++) await first.next('result');
+      await first.close();
+      const again = await client(server);
+      again.ws.send('slower');
+      assert.deepEqual((await again.next('result')).result, { error: 'too many commands', limit: 5 });
+      again.ws.send('stop');
+      assert.equal(((await again.next('result')).result as Record<string, unknown>).move, 'stop');
+      for (let i = 0; i < 5; i++) await (await client(server)).close();
+      await server.close();
+      await logged();
+      assert.equal(memory.lines.filter((l) => l.includes('page connected from')).length, 1);
+      assert.ok(memory.lines.includes('info: remote: 6 more pages connected from 127.0.0.1 in the last 10 s'), memory.lines.join('\n'));
     });
 
     it('cuts off a page that does not read what it is sent, before it costs memory', async () => {
