@@ -124,7 +124,9 @@ async function run(argv: string[]): Promise<void> {
   ignoreDebugSignals();
   const config = load(argv);
   const log = createLogger({ level: config.logLevel, format: config.logFormat });
-  onIgnoredSignal = (signal) => log.warn(`ignored ${signal}: carbot keeps running (SIGTERM stops it)`);
+  // SIGUSR1 is someone trying to open the inspector: worth a warning. SIGUSR2 is what tools
+  // such as the benchmark's memory probe send.
+  onIgnoredSignal = (signal) => log[signal === 'SIGUSR1' ? 'warn' : 'debug'](`ignored ${signal}: carbot keeps running (SIGTERM stops it)`);
   const loopMonitor = monitorEventLoop(log);
   log.info(`carbot ${VERSION} starting (node ${process.version}, pid ${process.pid})`);
   log.info(`config${config.configFile ? ` from ${config.configFile}` : ''}: ${JSON.stringify(config.effective)}`);
