@@ -89,7 +89,7 @@ export class Child {
     let args: string[];
     if (name === 'carbot') {
       if (!existsSync(CLI_PATH)) throw new Error(`${CLI_PATH} is missing: the benchmark uses the compiled carbot, run \`npm run build\` first`);
-      args = [...preload, CLI_PATH, '--mqtt-url', url, '--gpio', 'sim', ...(opts.args ?? [])];
+      args = [...preload, CLI_PATH, '--no-config', '--mqtt-url', url, '--gpio', 'sim', ...(opts.args ?? [])];
       if (opts.trace) env.CARBOT_SIM_TRACE = opts.trace;
     } else {
       args = [...preload, BASELINE_PATH, url, 'baseline'];

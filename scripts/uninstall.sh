@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Reverses scripts/install.sh: stops and disables carbot, removes the unit and /opt/carbot.
-# The settings (/etc/default/carbot, /etc/carbot/, drop-ins in carbot.service.d/) stay unless
-# --purge is given, so a later install picks them up again.
+# Reverses scripts/install.sh: stops and disables carbot, removes the unit, the carbot command
+# and /opt/carbot. The settings (/etc/default/carbot, /etc/carbot/, drop-ins in
+# carbot.service.d/) stay unless --purge is given, so a later install picks them up again.
+# mosquitto's configuration is never touched: other clients may use the listeners it added.
 set -euo pipefail
 
 usage() {
@@ -51,9 +52,13 @@ if ((run_systemctl)); then
   fi
 fi
 
-rm -f "$unit"
+rm -f "$unit" "$root/usr/local/bin/carbot"
 rm -rf "$root/opt/carbot"
-echo "uninstall.sh: removed $unit and $root/opt/carbot"
+echo "uninstall.sh: removed $unit, $root/usr/local/bin/carbot and $root/opt/carbot"
+if [[ -e "$root/etc/mosquitto/conf.d/carbot.conf" ]]; then
+  echo "uninstall.sh: left $root/etc/mosquitto/conf.d/carbot.conf (what install.sh added to mosquitto);" \
+    "if nothing else uses its listeners: sudo rm it, then sudo systemctl restart mosquitto"
+fi
 
 if ((purge)); then
   rm -rf "$root/etc/default/carbot" "$root/etc/carbot" "$root/etc/systemd/system/carbot.service.d"

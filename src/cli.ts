@@ -2,10 +2,10 @@
 /**
  * The process: arguments, exit codes, signals. Everything it starts, it stops.
  */
-import { writeFileSync } from 'node:fs';
-import { relative } from 'node:path';
+import { existsSync, writeFileSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
 import mqtt from 'mqtt';
-import { ConfigError, EX_CONFIG, embeddedBrokerUrl, loadConfig, settingsHelp, type Config } from './config';
+import { ConfigError, DEFAULT_CONFIG_PATH, EX_CONFIG, embeddedBrokerUrl, loadConfig, positionalIndexes, settingsHelp, type Config } from './config';
 import type { Motion } from './drive';
 import { createLogger, flushLogger, journaldLines, type Logger } from './log';
 import { monitorEventLoop } from './loop-monitor';
@@ -18,6 +18,8 @@ import { CarService } from './service';
 import { createNotifier, statusText } from './systemd';
 import { VERSION } from './version';
 
+/** sysexits(3): the command line was wrong. */
+const EX_USAGE = 64;
 /** sysexits(3): the broker could not be reached. */
 const EX_UNAVAILABLE = 69;
 const SHUTDOWN_BUDGET_MS = 2500;
@@ -47,6 +49,10 @@ Usage:
   carbot [options]                 run the service
   carbot send <command> [options]  publish one command and print carbot's RESULT
   carbot --check-config [options]  print the effective configuration and exit (0 or 78)
+  carbot safe-state [options]      drive every configured output to stop, then exit 0
+                                   (the unit runs it after carbot, however carbot ended)
+  carbot boards [options]          print the boards the configuration drives here
+                                   (pigpio needs root; kernel, pca9685 and sim do not)
   carbot --version | --help
 
 Commands: forward (f), backward (b, back, reverse), stop (s), faster (+), slower (-),
@@ -55,10 +61,48 @@ Commands: forward (f), backward (b, back, reverse), stop (s), faster (+), slower
 Options (flag, environment variable, meaning). Precedence: flag > environment >
 config file (--config FILE or CARBOT_CONFIG, default /etc/carbot/config.json) > default.
   --config FILE                                               JSON configuration file
+  --no-config                                                 read no file, not even /etc/carbot/config.json
 ${settingsHelp()}
 
-Exit codes: 0 ok, 1 runtime failure, 69 broker unreachable (send), 78 invalid configuration.
+Exit codes: 0 ok, 1 runtime failure, 64 wrong command line, 69 broker unreachable (send),
+78 invalid configuration.
 `;
+
+/**
+ * The commands that reach this carbot through its embedded broker, with every setting that
+ * differs from what `carbot send` would use by itself.
+ */
+export function tryIt(config: Config, port: number, defaultConfigExists = existsSync(DEFAULT_CONFIG_PATH)): string {
+  const host = config.embeddedBroker.host === '0.0.0.0' ? '127.0.0.1' : config.embeddedBroker.host;
+  const flags: string[] = [];
+  if (config.configFile && config.configFile !== DEFAULT_CONFIG_PATH) flags.push('--config', config.configFile);
+  if (!config.configFile && defaultConfigExists) flags.push('--no-config');
+  if (port !== 1883 || !['127.0.0.1', 'localhost'].includes(host)) flags.push('--mqtt-url', `mqtt://${host}:${port}`);
+  if (config.device !== 'carbot') flags.push('--device', config.device);
+  if (config.topics.move !== `${config.device}/move`) flags.push('--move-topic', config.topics.move);
+  const program = relative(process.cwd(), __filename) || 'dist/cli.js';
+  return (
+    `try it: node ${shellWord(program)} send forward${flags.map((f) => ` ${shellWord(f)}`).join('')}` +
+    `   (or: mosquitto_pub -h ${host} -p ${port} -t ${shellWord(config.topics.move)} -m forward)`
+  );
+}
+
+/**
+ * Where to rebuild pigpio's addon: in a checkout, right there; in the copy install.sh made
+ * (no src/, owned by root), by running the installer again, which builds and copies anew.
+ */
+export function rebuildHint(carbotDir: string, isCheckout = existsSync(join(carbotDir, 'src'))): string {
+  return isCheckout
+    ? `to rebuild it here: cd ${shellWord(carbotDir)} && npm rebuild pigpio`
+    : `carbot runs from the copy scripts/install.sh made in ${carbotDir}: after installing the library, run ` +
+        `"sudo scripts/install.sh" again in your carbot checkout; it rebuilds the addon and installs it ` +
+        `(an npm rebuild inside ${carbotDir} would be undone by the next install)`;
+}
+
+/** A word as a shell would need it typed. */
+function shellWord(word: string): string {
+  return /^[\w./:@=+-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}
 
 /** For what happens before the logger exists or after it is gone; an error to journald too. */
 function printError(message: string): void {
@@ -73,15 +117,28 @@ function fail(message: string, code: number): never {
 
 function load(argv: string[], serving = true): Config {
   try {
-    return loadConfig({ argv, env: process.env, serving });
+    return loadConfig({ argv, env: process.env, defaultConfigPath: DEFAULT_CONFIG_PATH, serving });
   } catch (err) {
     if (err instanceof ConfigError) fail(err.message, EX_CONFIG);
     throw err;
   }
 }
 
-async function send(command: string | undefined, argv: string[]): Promise<number> {
-  if (!command) fail('send needs a command, e.g. carbot send forward', 64);
+/** `carbot send [options] <command> [options]`: the one command, and the options around it. */
+async function send(args: string[]): Promise<number> {
+  const positional = positionalIndexes(args);
+  if (positional.length === 0) fail('send needs a command, e.g. carbot send forward', EX_USAGE);
+  const words = positional.map((i) => args[i]);
+  if (words.length > 1) {
+    fail(
+      `send takes one command, got ${words.length}: ${words.map((a) => JSON.stringify(a)).join(' ')}. Send them one at a ` +
+        `time (carbot send ${words[0]}), and quote JSON as one argument: carbot send '{"move":"forward","speed":40}'`,
+      EX_USAGE,
+    );
+  }
+  const command = words[0];
+  if (command.trim() === '') fail('send needs a command, not an empty one, e.g. carbot send stop', EX_USAGE);
+  const argv = args.filter((_, i) => i !== positional[0]);
   const config = load(argv, false);
   const { mqtt: settings, topics } = config;
   const client = mqtt.connect(settings.url, {
@@ -139,6 +196,7 @@ async function run(argv: string[]): Promise<void> {
     hardware = await openHardware(config, log, { recordWrites: Boolean(tracePath) });
   } catch (err) {
     log.error((err as Error).message);
+    if ((err as { problem?: string }).problem === 'addon-missing') log.error(rebuildHint(resolve(__dirname, '..')));
     await flushLogger(log);
     process.exit(1);
   }
@@ -230,9 +288,7 @@ async function run(argv: string[]): Promise<void> {
       if (config.mqtt.url === embeddedBrokerUrl(config.embeddedBroker.host, config.embeddedBroker.port)) {
         config.mqtt.url = embeddedBrokerUrl(config.embeddedBroker.host, broker.port);
       }
-      log.info(
-        `try it: node ${relative(process.cwd(), __filename) || 'dist/cli.js'} send forward   (or: mosquitto_pub -h ${config.embeddedBroker.host} -p ${broker.port} -t ${config.topics.move} -m forward)`,
-      );
+      log.info(tryIt(config, broker.port));
     }
     if (config.http.port !== 0) {
       const { host, port, token, username, password, allowedHosts } = config.http;
@@ -267,8 +323,26 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   if (argv[0] === 'send') {
-    process.exitCode = await send(argv[1], argv.slice(2));
+    process.exitCode = await send(argv.slice(1));
     return;
+  }
+  if (argv[0] === 'safe-state' || argv[0] === 'boards') {
+    const config = load(argv.slice(1), false);
+    // Loaded only for these verbs: the service's modules stay unloaded.
+    const { safeState, boardsNeeded } = require('./safe-state') as typeof import('./safe-state');
+    if (argv[0] === 'boards') {
+      process.stdout.write(`${boardsNeeded(config).join('\n')}\n`);
+      return;
+    }
+    const log = createLogger({ level: config.logLevel, format: config.logFormat });
+    await safeState(config, log);
+    await flushLogger(log);
+    return;
+  }
+  const stray = positionalIndexes(argv).map((i) => argv[i]);
+  if (stray.length > 0) {
+    const hint = stray.length === 1 ? ` (to drive the car: carbot send ${stray[0]})` : '';
+    fail(`unexpected argument${stray.length > 1 ? 's' : ''} ${stray.map((a) => JSON.stringify(a)).join(' ')}${hint}; see carbot --help`, EX_USAGE);
   }
   if (argv.includes('--check-config')) {
     const config = load(argv.filter((a) => a !== '--check-config'));

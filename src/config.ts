@@ -5,9 +5,16 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { DriveSettings } from './drive';
 import type { LogFormat, LogLevel } from './log';
-import type { GpioChoice, LimitsConfig, MotorConfig } from './motors/types';
+import type { GpioChoice } from './boards/pigpio';
+import type { LimitsConfig, MotorConfig } from './motors/types';
 import { parseMotorConfig } from './motors/motor-config';
 import { isHostOrAddress, isLoopback, isWildcard } from './http/hosts';
+import { isPresetName, PRESETS } from './boards/presets';
+
+/** 0x40: Adafruit's servo HAT, Waveshare's motor HAT, and the PCA9685's own default. */
+const DEFAULT_PCA9685_ADDRESS = 0x40;
+/** A ready-made motor list knows where its HAT answers. */
+const presetAddress = (motors: unknown) => (isPresetName(motors) ? PRESETS[motors].pca9685.address : undefined);
 
 export const EX_CONFIG = 78;
 export const DEFAULT_CONFIG_PATH = '/etc/carbot/config.json';
@@ -57,9 +64,15 @@ export const SETTINGS: readonly Setting[] = [
     help: 'commands each page socket, and MQTT as a whole, may send per second (twice that at once); over it only stop is obeyed (0 = no limit)',
   },
   { key: 'stopOnDisconnect', kind: 'bool', default: true, help: 'stop the motors when the broker connection, or the remote page driving the car, is lost' },
-  { key: 'gpio', kind: 'enum', default: 'auto', values: ['auto', 'pigpio', 'sim'], help: 'motor backend: auto = pigpio on a Raspberry Pi, sim elsewhere' },
-  { key: 'motors', kind: 'json', help: 'motor list (JSON), see README' },
-  { key: 'limits', kind: 'json', help: 'end-of-track limit switches (JSON), see README' },
+  { key: 'gpio', kind: 'enum', default: 'auto', values: ['auto', 'pigpio', 'kernel', 'sim'], help: 'header pins: auto = pigpio on a Pi 1–4, kernel PWM on a Pi 5, sim off a Pi' },
+  { key: 'motors', kind: 'json', help: 'motor list (JSON, see docs/wiring.md and docs/boards.md), or a ready-made one: adafruit-servo-hat, adafruit-motor-hat, waveshare-motor-hat' },
+  { key: 'limits', kind: 'json', help: 'end-of-track limit switches (JSON), see docs/wiring.md' },
+  { key: 'pca9685.bus', kind: 'int', default: 1, min: 0, max: 255, help: 'I2C bus of the PCA9685 (/dev/i2c-N)' },
+  { key: 'pca9685.address', kind: 'int', min: 64, max: 119, help: 'I2C address of the PCA9685, 64–119 (0x40–0x77; default 64, or the ready-made motor list\'s HAT: 96 for Adafruit\'s motor HAT)' },
+  { key: 'pca9685.frequency', kind: 'int', min: 24, max: 1743, help: 'PCA9685 PWM frequency in Hz (default 50 for servos, the motor HAT\'s for H-bridges)' },
+  { key: 'pwmChannels', kind: 'json', help: 'kernel board: BCM pin -> {"chip": "pwmchip2", "channel": 2}, overriding what sysfs tells' },
+  { key: 'servoIdleOffS', kind: 'int', min: 0, max: 86400, help: 'seconds a stopped servo holds its neutral pulse before pulses go off (0 = at once; default never)' },
+  { key: 'allowUnsafePins', kind: 'json', help: 'header pins to allow for motors despite their other use, e.g. [14, 15]' },
   { key: 'logLevel', kind: 'enum', default: 'info', values: ['error', 'warn', 'info', 'debug'], help: 'log level' },
   { key: 'logFormat', kind: 'enum', default: 'auto', values: ['auto', 'text', 'journald', 'json'], help: 'auto = journald under systemd, text elsewhere' },
   { key: 'embeddedBroker', kind: 'bool', default: false, help: 'run an in-process MQTT broker (for machines without one)' },
@@ -124,6 +137,9 @@ export interface Config {
   gpio: GpioChoice;
   motors: MotorConfig[];
   limits: LimitsConfig;
+  pca9685: { bus: number; address: number; frequencyHz: number };
+  /** Kernel board: BCM pin -> PWM chip (device name or pwmchipN) and channel. */
+  pwmChannels?: Record<number, { chip: string; channel: number }>;
   logLevel: LogLevel;
   logFormat: LogFormat;
   embeddedBroker: { enabled: boolean; host: string; port: number; wsPort: number; allowAnonymous: boolean };
@@ -158,6 +174,12 @@ export interface LoadInput {
   /** Command-line arguments that are settings (the CLI strips its own verbs first). */
   argv: readonly string[];
   env: NodeJS.ProcessEnv;
+  /**
+   * The file read when neither --config nor CARBOT_CONFIG names one, if it exists. The CLI
+   * passes DEFAULT_CONFIG_PATH; left out, no file is read unless one is named, so code that
+   * loads a configuration in-process (tests) never picks up the machine's /etc/carbot.
+   */
+  defaultConfigPath?: string;
   /** Seam for tests; defaults to the real file system. */
   readFile?: (path: string) => Buffer;
   exists?: (path: string) => boolean;
@@ -188,6 +210,10 @@ function parseFlags(argv: readonly string[], problems: string[]): { values: Map<
       if (configPath === undefined) problems.push('--config: needs a file path');
       continue;
     }
+    if (arg === '--no-config') {
+      configPath = '';
+      continue;
+    }
     let negated = false;
     if (!BY_FLAG.has(name) && name.startsWith('--no-') && BY_FLAG.get(`--${name.slice(5)}`)?.kind === 'bool') {
       name = `--${name.slice(5)}`;
@@ -210,6 +236,25 @@ function parseFlags(argv: readonly string[], problems: string[]): { values: Map<
     values.set(setting.key, { value, source: name });
   }
   return { values, configPath };
+}
+
+/**
+ * Where the arguments are that are neither options nor their values: `carbot send`'s
+ * command, and anything stray (a usage error, not a configuration one).
+ */
+export function positionalIndexes(argv: readonly string[]): number[] {
+  const positional: number[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (!arg.startsWith('--')) {
+      positional.push(i);
+      continue;
+    }
+    if (arg.includes('=')) continue;
+    const setting = BY_FLAG.get(arg);
+    if (arg === '--config' || (setting && setting.kind !== 'bool')) i++;
+  }
+  return positional;
 }
 
 function flattenFile(obj: Record<string, unknown>, file: string, problems: string[]): Map<string, Raw> {
@@ -266,6 +311,8 @@ function convert(setting: Setting, raw: Raw, problems: string[]): unknown {
       try {
         return JSON.parse(value);
       } catch {
+        // A bare word is a name (a ready-made motor list): `--motors adafruit-servo-hat`.
+        if (/^[a-z][a-z0-9-]*$/.test(value.trim())) return value.trim();
         return bad('is not valid JSON');
       }
     }
@@ -300,14 +347,27 @@ function convert(setting: Setting, raw: Raw, problems: string[]): unknown {
   }
 }
 
+function cannotRead(code: string, isDefault: boolean): string {
+  if (code !== 'EACCES') return `cannot read (${code})`;
+  return (
+    'cannot read (EACCES: permission denied): it holds secrets, so only root and the group scripts/install.sh ' +
+    'gave it to (ls -l shows which) may read it; use sudo, join that group' +
+    (isDefault ? ', or pass --no-config to run without it' : '')
+  );
+}
+
 export function loadConfig(input: LoadInput): Config {
   const readFile = input.readFile ?? ((p: string) => readFileSync(p));
   const exists = input.exists ?? existsSync;
   const problems: string[] = [];
   const { values: flags, configPath: flagConfig } = parseFlags(input.argv, problems);
 
+  // An empty --config or CARBOT_CONFIG (and --no-config) means: no file at all.
   const explicitPath = flagConfig ?? input.env.CARBOT_CONFIG;
-  const configFile = explicitPath ?? (exists(DEFAULT_CONFIG_PATH) ? DEFAULT_CONFIG_PATH : undefined);
+  const defaultPath = input.defaultConfigPath;
+  const configFile = explicitPath !== undefined
+    ? explicitPath || undefined
+    : defaultPath !== undefined && exists(defaultPath) ? defaultPath : undefined;
   let fromFile = new Map<string, Raw>();
   if (configFile) {
     try {
@@ -316,12 +376,12 @@ export function loadConfig(input: LoadInput): Config {
       else fromFile = flattenFile(parsed as Record<string, unknown>, configFile, problems);
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
-      problems.push(`${configFile}: ${e.code === 'ENOENT' ? 'no such file' : e.code ? `cannot read (${e.code})` : `not valid JSON (${e.message})`}`);
+      problems.push(`${configFile}: ${e.code === 'ENOENT' ? 'no such file' : e.code ? cannotRead(e.code, configFile === defaultPath) : `not valid JSON (${e.message})`}`);
     }
   }
 
   const raw = new Map(fromFile);
-  const known = new Set([...SETTINGS.map((s) => envName(s.key)), 'CARBOT_CONFIG', 'CARBOT_SIM_TRACE']);
+  const known = new Set([...SETTINGS.map((s) => envName(s.key)), 'CARBOT_CONFIG', 'CARBOT_SIM_TRACE', 'CARBOT_SYSFS_ROOT']);
   const warnings = Object.keys(input.env)
     .filter((name) => name.startsWith('CARBOT_') && !known.has(name) && !name.startsWith('CARBOT_TEST_'))
     .map((name) => `${name}: not a carbot setting, ignored (see carbot --help)`);
@@ -374,8 +434,18 @@ export function loadConfig(input: LoadInput): Config {
     problems.push(`${sourceOf(raw.has('http.username') ? 'http.username' : 'http.password')}: set http.username and http.password together`);
   }
 
-  const hardware = parseMotorConfig({ motors: get('motors'), limits: get('limits') });
+  const hardware = parseMotorConfig({
+    motors: get('motors'),
+    limits: get('limits'),
+    allowUnsafePins: get('allowUnsafePins'),
+    servoIdleOffS: get('servoIdleOffS'),
+    gpio: get('gpio'),
+    pca9685Frequency: get('pca9685.frequency'),
+  });
   problems.push(...hardware.errors);
+  warnings.push(...hardware.warnings);
+  const pwmChannels = parsePwmChannels(get('pwmChannels'), problems);
+  if (get('gpio') === 'kernel') problems.push(...kernelPwmProblems(hardware.motors, pwmChannels));
 
   const moveTopic = get<string | undefined>('moveTopic') ?? `${device}/move`;
   const topics = { move: moveTopic, lwt: `tele/${device}/LWT`, state: `tele/${device}/STATE`, result: `stat/${device}/RESULT` };
@@ -436,6 +506,12 @@ export function loadConfig(input: LoadInput): Config {
     gpio: get('gpio'),
     motors: hardware.motors,
     limits: hardware.limits,
+    pca9685: {
+      bus: get('pca9685.bus'),
+      address: get<number | undefined>('pca9685.address') ?? presetAddress(get('motors')) ?? DEFAULT_PCA9685_ADDRESS,
+      frequencyHz: hardware.pca9685Frequency,
+    },
+    pwmChannels,
     logLevel: get('logLevel'),
     logFormat: get('logFormat'),
     embeddedBroker: {
@@ -505,6 +581,44 @@ function exposure(
     }
   }
   return warnings;
+}
+
+/** BCM pins with a hardware PWM channel on every Raspberry Pi (pwm-2chan; RP1 PWM0 on a Pi 5). */
+const KERNEL_PWM_PINS = [12, 13, 18, 19];
+
+/** With the kernel's PWM only those pins can carry PWM or servo pulses, unless pwmChannels names a chip. */
+function kernelPwmProblems(motors: MotorConfig[], pwmChannels: Config['pwmChannels']): string[] {
+  const problems: string[] = [];
+  motors.forEach((m, i) => {
+    if ((m.board ?? 'gpio') !== 'gpio' || m.driver === 'sim') return;
+    const [key, pin] = m.driver === 'hbridge' ? ['pwm', m.pwm] : ['pin', m.pin];
+    if (KERNEL_PWM_PINS.includes(pin) || pwmChannels?.[pin]) return;
+    problems.push(
+      `motors[${i}].${key}: GPIO ${pin} has no hardware PWM; with gpio "kernel" use GPIO 12, 13, 18 or 19 ` +
+        `(dtoverlay=pwm-2chan), or name a chip for it in pwmChannels (dtoverlay=pwm-gpio gives software PWM on any pin)`,
+    );
+  });
+  return problems;
+}
+
+/** `pwmChannels`: {"18": {"chip": "pwmchip2", "channel": 2}} with pins as keys. */
+function parsePwmChannels(raw: unknown, problems: string[]): Config['pwmChannels'] {
+  if (raw === undefined || raw === null) return undefined;
+  const example = 'like {"18": {"chip": "pwmchip2", "channel": 2}}';
+  if (typeof raw !== 'object' || Array.isArray(raw)) {
+    problems.push(`pwmChannels: must be an object ${example}, got ${JSON.stringify(raw)}`);
+    return undefined;
+  }
+  const result: NonNullable<Config['pwmChannels']> = {};
+  for (const [pin, value] of Object.entries(raw as Record<string, unknown>)) {
+    const n = Number(pin);
+    const v = value as { chip?: unknown; channel?: unknown } | null;
+    if (!/^\d+$/.test(pin) || n > 27) problems.push(`pwmChannels.${pin}: not a BCM pin number 0–27`);
+    else if (!v || typeof v.chip !== 'string' || !v.chip || !Number.isInteger(v.channel) || (v.channel as number) < 0) {
+      problems.push(`pwmChannels.${pin}: must be like {"chip": "pwmchip2", "channel": 2}, got ${JSON.stringify(value)}`);
+    } else result[n] = { chip: v.chip, channel: v.channel as number };
+  }
+  return result;
 }
 
 /** The settings table for --help: flag, environment variable, default, meaning. */

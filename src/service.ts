@@ -184,6 +184,12 @@ export class CarService extends EventEmitter implements CarView {
 
   private onMessage(payload: Buffer, retained: boolean): void {
     if (this.listenerCount('received') > 0) this.emit('received', process.hrtime.bigint());
+    if (payload.length === 0) {
+      // MQTT's way to delete a retained message (mosquitto_pub -r -n): the broker passes the
+      // empty message on to subscribers. It is housekeeping, not a command: no RESULT.
+      this.deps.log.info(`empty message on ${this.deps.config.topics.move}: a retained command was cleared; nothing to do`);
+      return;
+    }
     if (retained) {
       // A retained command is a replay of the past, delivered because we subscribed:
       // acting on it would drive a car that just rebooted.
@@ -218,6 +224,17 @@ export class CarService extends EventEmitter implements CarView {
         `rejected commands from ${source}: more than ${perSecond} a second (commandsPerSecond); only stop is obeyed until they slow down`,
       );
     }
+  }
+
+  /**
+   * The front end `source` that sent the car's last command went away (the remote page
+   * closed, or stopped answering) while the car moves: stop it as a lost broker would, with
+   * reason `disconnect`, unless `stopOnDisconnect` is off or another client has driven since.
+   */
+  driverLost(source: string): void {
+    // The front end logs why; the state machine logs the stop.
+    if (!this.deps.config.stopOnDisconnect || this.stopping || this.lastSource !== source || this.drive.motion === 'stopped') return;
+    this.apply({ type: 'disconnect', now: this.clock.now() });
   }
 
   private apply(event: DriveEvent): Record<string, unknown> | undefined {

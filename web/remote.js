@@ -25,6 +25,10 @@
   var connected = false;
   var connectStartedAt = 0;
   var brokerOnline = false;
+  // Until carbot's first message on a connection the page does not know the broker's state:
+  // it shows Connecting, never a guess such as "lost its MQTT broker".
+  var linkKnown = false;
+  var everConnected = false;
   var carState = null;
   var pendingStop = false;
   var awaiting = []; // commands sent on this socket, in order, not yet answered
@@ -60,6 +64,8 @@
     connectStartedAt = Date.now();
     ws.onopen = function () {
       connected = true;
+      everConnected = true;
+      linkKnown = false;
       lastHeardAt = Date.now();
       if (pendingStop) {
         pendingStop = false;
@@ -140,11 +146,13 @@
     if (message.type === 'state') {
       carState = message.state || null;
       brokerOnline = message.online === true;
+      linkKnown = true;
       if (typeof message.heartbeatMs === 'number') heartbeatMs = message.heartbeatMs;
       retryMs = RETRY_MIN_MS;
       render();
     } else if (message.type === 'link') {
       brokerOnline = message.online === true;
+      linkKnown = true;
       render();
     } else if (message.type === 'result') {
       awaiting.shift();
@@ -163,12 +171,17 @@
   }
 
   function render() {
-    var online = connected && brokerOnline;
+    var online = connected && linkKnown && brokerOnline;
+    var connecting = connected ? !linkKnown : !everConnected;
+    var queued = pendingStop ? ' (stop queued)' : '';
     $('status').dataset.online = String(online);
-    $('status-text').textContent = online ? 'Online' : 'Offline';
-    $('status-detail').textContent = !connected
-      ? (pendingStop ? 'No connection to carbot, reconnecting (stop queued)…' : 'No connection to carbot, reconnecting…')
-      : (brokerOnline ? 'Connected to carbot.' : 'carbot is up but has lost its MQTT broker; buttons still work.');
+    $('status').dataset.connecting = String(connecting);
+    $('status-text').textContent = online ? 'Online' : (connecting ? 'Connecting' : 'Offline');
+    $('status-detail').textContent = connecting
+      ? (connected ? 'Connected, waiting for the car’s state…' : 'Connecting to carbot' + queued + '…')
+      : !connected
+        ? 'No connection to carbot, reconnecting' + queued + '…'
+        : (brokerOnline ? 'Connected to carbot.' : 'carbot is up but has lost its MQTT broker; buttons still work.');
 
     var motion = carState && typeof carState.motion === 'string' ? carState.motion : null;
     var speed = carState && typeof carState.speed === 'number' ? carState.speed : null;

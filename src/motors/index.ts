@@ -1,49 +1,135 @@
 import type { Config } from '../config';
 import type { Logger } from '../log';
-import { openGpioMotorBank, type GpioBankDeps } from './gpio-bank';
+import { PigpioBoard, selectBackend, type PigpioBoardDeps } from '../boards/pigpio';
+import type { KernelBoardDeps } from '../boards/kernel';
+import type { Pca9685Deps } from '../boards/pca9685';
+import type { Board } from '../boards/types';
+import { openMotorBank, type Boards } from './bank';
 import { openLimitSwitches } from './limits';
-import { selectBackend } from './pigpio';
 import { SimMotorBank } from './sim';
-import type { LimitSwitches, MotorBank } from './types';
+import type { Backend, LimitSwitches, MotorBank } from './types';
+
+/**
+ * The wiring of the car's hardware: which boards the configuration needs, opened in the safe
+ * state, with the motors and limit switches on them. Boards are loaded only when a motor
+ * names them, so a servo-HAT car never loads pigpio and a laptop loads no native module.
+ */
 
 export interface Hardware {
   motors: MotorBank;
   limits?: LimitSwitches;
 }
 
+/** The library boundary (board model file, require of pigpio/onoff/i2c-bus, sysfs): tests fake it here. */
+export interface HardwareDeps extends PigpioBoardDeps, Omit<KernelBoardDeps, 'log'>, Pca9685Deps {
+  /** Where sysfs is (default CARBOT_SYSFS_ROOT, else /sys): tests point it at a fake tree. */
+  sysfsRoot?: string;
+}
+
 export interface OpenOptions {
   /** Keep a timestamp of every write (the benchmark's actuation latency). */
   recordWrites?: boolean;
-  /** The library boundary (board model file, require of pigpio/onoff, sysfs): tests fake it here. */
-  deps?: GpioBankDeps;
+  deps?: HardwareDeps;
+  /** `carbot safe-state`: skip what cannot be opened, stop everything that can. */
+  tolerant?: boolean;
+}
+
+/** What the configuration asks of the boards. */
+export function boardNeeds(config: Pick<Config, 'motors' | 'limits'>) {
+  const real = config.motors.filter((m) => m.driver !== 'sim');
+  const onHeader = real.filter((m) => (m.board ?? 'gpio') === 'gpio');
+  return {
+    header: onHeader.length > 0 || Object.keys(config.limits).length > 0,
+    headerPwm: onHeader.length > 0,
+    pca9685: real.some((m) => m.board === 'pca9685'),
+  };
+}
+
+
+/** Loaded only when used: a car without the board never loads its code or native module. */
+const load = <T>(id: string): T => require(id) as T;
+
+async function openHeaderBoard(
+  backend: 'pigpio' | 'kernel',
+  model: string | undefined,
+  config: Config,
+  deps: HardwareDeps,
+  log: Logger,
+): Promise<Board> {
+  if (backend === 'pigpio') return new PigpioBoard(model, deps);
+  const { openKernelBoard } = load<typeof import('../boards/kernel')>('../boards/kernel');
+  return openKernelBoard(
+    { sysfsRoot: deps.sysfsRoot ?? process.env.CARBOT_SYSFS_ROOT ?? '/sys', pwmChannels: config.pwmChannels, model },
+    { ...deps, log },
+  );
+}
+
+async function openPca9685(config: Config, deps: HardwareDeps): Promise<Board> {
+  const { openPca9685Board } = load<typeof import('../boards/pca9685')>('../boards/pca9685');
+  return openPca9685Board(config.pca9685, deps);
 }
 
 /**
- * Chooses the backend, opens the motors and puts them in the safe state (stopped) before
- * anything else runs. On a Raspberry Pi a GPIO problem is an error (GpioError) that says how
- * to fix it — never a silent fallback to simulated motors.
+ * Chooses the boards, opens the motors and puts them in the safe state (stopped) before
+ * anything else runs. On real hardware a problem is an error (BoardError) that says how to
+ * fix it — never a silent fallback to simulated motors.
  */
 export async function openHardware(config: Config, log: Logger, options: OpenOptions = {}): Promise<Hardware> {
   const deps = options.deps ?? {};
-  const selection = selectBackend(config.gpio, deps);
-  if (selection.warning) log.warn(selection.warning);
+  const needs = boardNeeds(config);
   const names = config.motors.map((m) => m.name);
+  let header: { backend: Backend; model: string | undefined } | undefined;
+  if (config.gpio === 'sim') header = { backend: 'sim', model: undefined };
+  else if (needs.header) {
+    const selection = selectBackend(config.gpio, deps, { pwm: needs.headerPwm });
+    if (selection.warning) log.warn(selection.warning);
+    header = selection;
+  }
 
-  if (selection.backend === 'sim') {
+  if (header?.backend === 'sim') {
     const motors = new SimMotorBank(names, log, options.recordWrites);
     log.info(`GPIO backend: sim (motors ${names.join(', ')})`);
     if (Object.keys(config.limits).length > 0) log.warn('limit switches are configured but ignored with simulated motors');
     return { motors };
   }
 
-  const motors = openGpioMotorBank(config.motors, log, deps);
-  log.info(`GPIO backend: pigpio on ${selection.model} (motors ${names.join(', ')}), all outputs stopped`);
-  if (Object.keys(config.limits).length === 0) return { motors };
+  const boards: Boards = {};
+  const closeBoards = () => {
+    for (const board of Object.values(boards)) for (const err of board.close()) log.warn(`${board.kind}: ${err.message}`);
+  };
+  const attempt = async (what: () => Promise<void>) => {
+    try {
+      await what();
+    } catch (err) {
+      if (!options.tolerant) {
+        closeBoards();
+        throw err;
+      }
+      log.warn((err as Error).message);
+    }
+  };
+  await attempt(async () => {
+    if (header) boards.gpio = await openHeaderBoard(header.backend as 'pigpio' | 'kernel', header.model, config, deps, log);
+  });
+  await attempt(async () => {
+    if (needs.pca9685) boards.pca9685 = await openPca9685(config, deps);
+  });
+  const backend: Backend = boards.gpio?.kind ?? (boards.pca9685 ? 'pca9685' : 'sim');
+  const motors = await openMotorBank(config.motors, boards, log, { backend, tolerant: options.tolerant });
+  if (boards.gpio?.kind === 'pigpio') {
+    log.info(`GPIO backend: pigpio on ${header?.model} (motors ${names.join(', ')}), all outputs stopped`);
+  } else {
+    const described = Object.entries(boards).map(([name, board]) => `${name}: ${board.description}`);
+    log.info(`boards: ${described.join('; ') || 'none'} (motors ${names.join(', ')}), all outputs stopped`);
+  }
+  if (Object.keys(config.limits).length === 0 || !boards.gpio) return { motors };
   try {
-    const limits = openLimitSwitches(config.limits, { ...deps, log, pigpio: motors.pigpio });
+    const limits = await openLimitSwitches(config.limits, boards.gpio, log);
     return { motors, limits };
   } catch (err) {
     await motors.close();
-    throw err;
+    if (!options.tolerant) throw err;
+    log.warn((err as Error).message);
+    return { motors };
   }
 }

@@ -1,10 +1,10 @@
+import type { Board, DigitalInput, Level } from '../boards/types';
 import type { Logger } from '../log';
-import { openPins, type BinaryValue, type OnoffDeps, type OnoffGpio } from './onoff';
-import type { PigpioModule } from './pigpio';
 import type { LimitSwitchConfig, LimitsConfig, LimitSwitches, TrackEnd } from './types';
 
 /**
- * End-of-track switches on onoff inputs with edge interrupts.
+ * End-of-track switches on a board's inputs with edge interrupts (onoff under pigpio and the
+ * kernel board; pigpio also sets the pull resistor to match the wiring, which sysfs cannot).
  *
  * The debounce is carbot's own rather than onoff's `debounceTimeout` (lodash.debounce inside
  * onoff): every edge restarts a `debounceMs` timer and, when the pin has been quiet that
@@ -12,19 +12,10 @@ import type { LimitSwitchConfig, LimitsConfig, LimitSwitches, TrackEnd } from '.
  * never reported, and the behaviour is visible to tests through the ordinary timer functions.
  */
 
-export interface LimitSwitchDeps extends OnoffDeps {
-  log?: Logger;
-  /**
-   * When given, the pin's pull resistor is set to match the wiring (pull-up for activeLow),
-   * which sysfs cannot do; without it, the wiring needs its own resistor.
-   */
-  pigpio?: PigpioModule;
-}
-
 interface Watched {
   end: TrackEnd;
   config: LimitSwitchConfig;
-  gpio: OnoffGpio;
+  gpio: DigitalInput;
   timer: NodeJS.Timeout | undefined;
 }
 
@@ -36,10 +27,10 @@ class Switches implements LimitSwitches {
 
   constructor(private readonly log: Logger | undefined) {}
 
-  add(end: TrackEnd, config: LimitSwitchConfig, gpio: OnoffGpio): void {
+  add(end: TrackEnd, config: LimitSwitchConfig, gpio: DigitalInput): void {
     const w: Watched = { end, config, gpio, timer: undefined };
     this.watched.push(w);
-    this.closed[end] = this.isClosed(config, gpio.readSync());
+    this.closed[end] = this.isClosed(config, gpio.read());
     gpio.watch((err) => {
       if (err) {
         this.log?.warn(`limit switch ${end} (GPIO ${config.pin}): ${err.message}`);
@@ -60,14 +51,14 @@ class Switches implements LimitSwitches {
     return this.closing;
   }
 
-  private isClosed(config: LimitSwitchConfig, value: BinaryValue): boolean {
+  private isClosed(config: LimitSwitchConfig, value: Level): boolean {
     return config.activeLow ? value === 0 : value === 1;
   }
 
   private settle(w: Watched): void {
     w.timer = undefined;
     if (this.closing) return;
-    const closed = this.isClosed(w.config, w.gpio.readSync());
+    const closed = this.isClosed(w.config, w.gpio.read());
     if (closed === this.closed[w.end]) return;
     this.closed[w.end] = closed;
     this.log?.debug(`limit switch ${w.end} ${closed ? 'closed' : 'open'}`);
@@ -78,7 +69,7 @@ class Switches implements LimitSwitches {
     for (const w of this.watched) {
       clearTimeout(w.timer);
       try {
-        w.gpio.unexport();
+        w.gpio.close();
       } catch (err) {
         this.log?.warn(`limit switch ${w.end} (GPIO ${w.config.pin}): releasing failed: ${(err as Error).message}`);
       }
@@ -86,21 +77,15 @@ class Switches implements LimitSwitches {
   }
 }
 
-export function openLimitSwitches(cfg: LimitsConfig, deps: LimitSwitchDeps = {}): LimitSwitches {
-  const switches = new Switches(deps.log);
+export async function openLimitSwitches(cfg: LimitsConfig, board: Board, log?: Logger): Promise<LimitSwitches> {
+  const switches = new Switches(log);
   const ends = (['forward', 'backward'] as const).filter((end) => cfg[end] !== undefined);
-  if (ends.length === 0) return switches;
-  const pins = openPins(deps);
   try {
     for (const end of ends) {
       const config = cfg[end] as LimitSwitchConfig;
-      if (deps.pigpio) {
-        const { Gpio } = deps.pigpio;
-        new Gpio(config.pin, { mode: Gpio.INPUT, pullUpDown: config.activeLow ? Gpio.PUD_UP : Gpio.PUD_DOWN });
-      }
-      let gpio: OnoffGpio;
+      let gpio: DigitalInput;
       try {
-        gpio = pins.input(config.pin);
+        gpio = await board.openInput(config.pin, config.activeLow ? 'up' : 'down');
       } catch (err) {
         throw new Error(`limits.${end}: ${(err as Error).message}`, { cause: err });
       }

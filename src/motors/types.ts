@@ -5,13 +5,18 @@
  * wheel is mounted mirrored (`invert`) is the driver's business, never the caller's.
  */
 
-export type Backend = 'pigpio' | 'sim';
-export type GpioChoice = 'auto' | Backend;
+import type { BoardName } from '../boards/types';
+
+export type { BoardName };
+/** What the car's motors run on, as the start-up log and STATE name it. */
+export type Backend = 'pigpio' | 'kernel' | 'pca9685' | 'sim';
 
 export interface HBridgeMotorConfig {
   name: string;
   driver: 'hbridge';
-  /** BCM pin carrying PWM to the bridge's enable input (ENA/PWMA). */
+  /** Where the pins are: the Pi's header (BCM numbers) or a PCA9685's channels. */
+  board: BoardName;
+  /** Pin (or channel) carrying PWM to the bridge's enable input (ENA/PWMA). */
   pwm: number;
   in1: number;
   in2: number;
@@ -26,16 +31,24 @@ export interface HBridgeMotorConfig {
 export interface ServoMotorConfig {
   name: string;
   driver: 'servo';
+  board: BoardName;
   pin: number;
   neutralUs: number;
   spanUs: number;
   trimUs: number;
   invert: boolean;
+  /**
+   * Stopped, the servo gets its neutral pulse (many continuous servos keep turning when the
+   * pulses just stop). After this many seconds stopped the pulses go off; 0 = at once;
+   * undefined = never.
+   */
+  idleOffS?: number;
 }
 
 export interface SimMotorConfig {
   name: string;
   driver: 'sim';
+  board?: BoardName;
   invert: boolean;
 }
 

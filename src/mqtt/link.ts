@@ -64,9 +64,24 @@ export function oneChunkPerTurn(stream: Readable): boolean {
   return true;
 }
 
+/** What mqtt-packet says when the bytes it is given are not MQTT (an HTTP reply, for instance). */
+const NOT_MQTT = /^(Invalid header flag bits|Invalid |Malformed |Cannot parse |Packet too short|Not supported|Unknown property)/;
+
 /** Turns an mqtt.js error into a line a user can act on; never includes the password. */
 export function describeMqttError(err: Error & { code?: string | number; reason?: string }, url: string): string {
   const code = err.code;
+  if (code === undefined && NOT_MQTT.test(err.message)) {
+    // A websockets listener (mosquitto's libwebsockets, or any web server) answers an MQTT
+    // CONNECT with "HTTP/1.1 400 …", whose first byte reads as a malformed PUBACK.
+    const parsed = new URL(url);
+    const hint = parsed.protocol === 'mqtt:' || parsed.protocol === 'mqtts:'
+      ? `: ${parsed.host} looks like a websockets (HTTP) port; use ${parsed.protocol === 'mqtts:' ? 'wss' : 'ws'}://${parsed.host} for it, or the broker's MQTT port (usually 1883)`
+      : '';
+    return `broker at ${url} did not answer in MQTT (${err.message})${hint}`;
+  }
+  if (err.message === 'connack timeout') {
+    return `broker at ${url} accepted the connection but never answered in MQTT: is it a broker's port (a websockets port needs ws://), and is the broker responsive?`;
+  }
   if (code === 'ECONNREFUSED') return `broker at ${url} refused the connection (is mosquitto running?)`;
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return `broker host in ${url} not found`;
   if (code === 4 || code === 134) return `broker at ${url} rejected the user name or password`;

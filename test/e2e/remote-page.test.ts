@@ -10,10 +10,10 @@ import type { Browser, BrowserContext, BrowserContextOptions, Page } from 'playw
 import { startRemoteServer, type RemoteAuth, type RemoteServer } from '../../src/http/remote-server';
 import { FakeCarView } from '../fakes/car-view';
 import { memoryLogger } from '../fakes/hardware';
-import { DESKTOP, launchChromium, online, PHONE, shows } from '../support/browser';
+import { describeBrowser, DESKTOP, launchChromium, online, PHONE, shows } from '../support/browser';
 import { waitUntil } from '../support/wait';
 
-describe('remote page in Chromium', function () {
+describeBrowser('remote page in Chromium', function () {
   this.timeout(30000);
   let browser: Browser;
   let car: FakeCarView;
@@ -71,6 +71,48 @@ describe('remote page in Chromium', function () {
     await shows(page, '#motion', 'stopped');
     assert.deepEqual(car.commandWords(), ['forward', 'faster', 'stop']);
     assert.ok(car.commands.every((c) => c.source === 'remote 127.0.0.1'));
+  });
+
+  it('shows Connecting from loading until carbot first reports, never a lost broker or Offline', async () => {
+    await startCar();
+    context = await browser.newContext(PHONE);
+    const page = await context.newPage();
+    page.setDefaultTimeout(10000);
+    // Every badge and detail text the page ever shows, from its first render on.
+    // (A string: this project compiles without the DOM's types.)
+    await page.addInitScript({
+      content: `
+        window.shown = [];
+        document.addEventListener('DOMContentLoaded', () => {
+          const record = () => window.shown.push(
+            document.getElementById('status-text').textContent + ' | ' + document.getElementById('status-detail').textContent);
+          record();
+          new MutationObserver(record).observe(document.body, { subtree: true, childList: true, characterData: true });
+        });`,
+    });
+    // carbot's messages are held back until the test lets them through, so the page sits
+    // connected but told nothing yet, as on a slow network.
+    let release = (): void => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    await page.routeWebSocket(/\/ws/, (ws) => {
+      const carbot = ws.connectToServer();
+      carbot.onMessage(async (message) => {
+        await held;
+        ws.send(message);
+      });
+      ws.onMessage((message) => carbot.send(message));
+    });
+    await page.goto(server!.url);
+    await shows(page, '#status-detail', 'Connected, waiting for the car’s state…');
+    await shows(page, '#status-text', 'Connecting');
+    assert.equal(await page.locator('#status').getAttribute('data-online'), 'false');
+
+    release();
+    await online(page, true);
+    await shows(page, '#status-detail', 'Connected to carbot.');
+    const shown = (await page.evaluate('window.shown')) as string[];
+    assert.ok(shown.length > 2, JSON.stringify(shown));
+    assert.deepEqual(shown.filter((text) => /Offline|lost its MQTT broker|reconnecting/.test(text)), [], JSON.stringify(shown));
   });
 
   it('shows state changes and broker outages the car reports', async () => {

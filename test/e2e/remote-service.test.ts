@@ -10,8 +10,9 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { MqttClient } from 'mqtt';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { launchChromium, online, PHONE, shows } from '../support/browser';
-import { describeMosquitto, startMosquitto, type Mosquitto } from '../support/mosquitto';
+import { CHROMIUM, launchChromium, online, PHONE, shows } from '../support/browser';
+import { MOSQUITTO, startMosquitto, type Mosquitto } from '../support/mosquitto';
+import { describeWith } from '../support/requirement';
 import { closeClient, collect, connectClient, type ReceivedMessage, type Recorder } from '../support/mqtt';
 import { freePort } from '../support/ports';
 import { REPO_ROOT, spawnCarbot, type CarbotProcess } from '../support/process';
@@ -22,7 +23,7 @@ interface Motors {
   right: number;
 }
 
-describeMosquitto('remote page driving the real carbot', function () {
+describeWith([MOSQUITTO, CHROMIUM], 'remote page driving the real carbot', function () {
   this.timeout(30000);
   let browser: Browser;
   let broker: Mosquitto;

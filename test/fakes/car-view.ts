@@ -58,6 +58,13 @@ export class FakeCarView extends EventEmitter implements CarView {
     return this.lastSource;
   }
 
+  readonly lost: string[] = [];
+
+  driverLost(source: string): void {
+    this.lost.push(source);
+    if (source === this.lastSource && this.current.motion !== 'stopped') this.update({ motion: 'stopped', reason: 'disconnect' });
+  }
+
   /** What the service does when STATE changes for any reason (a command, a limit, a timeout). */
   update(change: Record<string, unknown>): void {
     const next = { ...this.current, ...change };

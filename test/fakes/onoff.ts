@@ -1,4 +1,4 @@
-import type { BinaryValue, OnoffGpio, OnoffModule } from '../../src/motors/onoff';
+import type { BinaryValue, OnoffGpio, OnoffModule } from '../../src/boards/onoff';
 import type { CallLog } from './call-log';
 
 /**

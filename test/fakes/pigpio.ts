@@ -1,4 +1,4 @@
-import type { PigpioGpioOptions, PigpioModule } from '../../src/motors/pigpio';
+import type { PigpioGpioOptions, PigpioModule } from '../../src/boards/pigpio';
 import type { CallLog } from './call-log';
 
 /**

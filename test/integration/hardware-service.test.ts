@@ -35,7 +35,6 @@ describe('carbot on a (faked) Raspberry Pi', () => {
       // The page is not served here: off, so that it needs no token.
       argv: ['--gpio', 'auto', '--mqtt-url', 'mqtt://127.0.0.1:1', '--tele-period', '0', '--http-port', '0', ...argv],
       env: {},
-      exists: () => false,
     });
     const { log, lines } = memoryLogger();
     const hardware: Hardware = await openHardware(config, log, {

@@ -17,7 +17,7 @@ describe('the compiled CLI', () => {
     const out = proc.stderr.join('\n');
     assert.match(out, /invalid configuration \(3 problems\)/);
     assert.match(out, /CARBOT_MQTT_URL: "htp:\/\/pi:1883" is not a broker URL/);
-    assert.match(out, /CARBOT_GPIO: "arduino" is not one of auto, pigpio, sim/);
+    assert.match(out, /CARBOT_GPIO: "arduino" is not one of auto, pigpio, kernel, sim/);
     assert.match(out, /--max-speed: 500 is above the maximum 100/);
   });
 

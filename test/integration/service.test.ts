@@ -91,6 +91,50 @@ againstEachBroker('carbot over MQTT', (broker) => {
     await client.publishAsync('carbot/move', '', { qos: 0, retain: true });
   });
 
+  it('takes the empty message that clears a retained command (mosquitto_pub -r -n) quietly: no RESULT, no warning', async () => {
+    await client.publishAsync('carbot/move', 'f', { qos: 0, retain: true });
+    car = startCarbot(broker().url);
+    await results.waitFor((m) => parse(m).error === 'retained command ignored');
+    const from = results.messages.length;
+    await client.publishAsync('carbot/move', '', { qos: 1, retain: true });
+    await car.waitForLog(/^<6>empty message on carbot\/move: a retained command was cleared; nothing to do$/);
+    // The next RESULT is the next command's: the empty message had none.
+    assert.deepEqual(await send('stop'), { move: 'stop', motion: 'stopped', speed: 50 });
+    assert.equal(results.messages.length, from + 1);
+    assert.deepEqual(car.lines.filter((l) => l.startsWith('<4>') && !/retained command "f"/.test(l)), []);
+    // And it is gone: a carbot starting now finds nothing to ignore.
+    await car.shutdown();
+    const replays = results.messages.length;
+    car = startCarbot(broker().url);
+    await online(car);
+    assert.deepEqual(await send('stop'), { move: 'stop', motion: 'stopped', speed: 50 });
+    assert.equal(results.messages.length, replays + 1);
+  });
+
+  it('stops with reason disconnect, not command, when the front end driving the car goes away', async () => {
+    car = startCarbot(broker().url);
+    await online(car);
+    car.service.command('forward', 'remote 10.0.0.7');
+    car.service.driverLost('remote 10.0.0.8');
+    assert.equal(car.service.state().motion, 'forward', 'a page that only watched changes nothing');
+    await states.waitFor((m) => parse(m).motion === 'forward');
+    const seen = states.messages.length;
+    car.service.driverLost('remote 10.0.0.7');
+    assert.deepEqual(car.motors.outputs, { left: 0, right: 0 });
+    const state = parse(await states.waitFor((m) => parse(m).motion === 'stopped', 5000, seen));
+    assert.equal(state.reason, 'disconnect');
+    await car.waitForLog(/^<6>stopped \(disconnect\)$/);
+  });
+
+  it('keeps driving when the driving front end goes away with stopOnDisconnect off', async () => {
+    car = startCarbot(broker().url, ['--no-stop-on-disconnect']);
+    await online(car);
+    car.service.command('forward', 'remote 10.0.0.7');
+    car.service.driverLost('remote 10.0.0.7');
+    assert.equal(car.service.state().motion, 'forward');
+    assert.deepEqual(car.motors.outputs, { left: 0.5, right: 0.5 });
+  });
+
   it('stops with reason disconnect when the broker goes away, then reconnects and obeys again', async () => {
     car = startCarbot(broker().url);
     await online(car);

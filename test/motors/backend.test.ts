@@ -11,7 +11,7 @@ import {
   selectBackend,
   type GpioProblem,
   type HostDeps,
-} from '../../src/motors/pigpio';
+} from '../../src/boards/pigpio';
 import { CallLog, fakeRequire } from '../fakes/call-log';
 import { fakeHardware } from '../fakes/hardware';
 import { createFakePigpio, printMissingAddonBanner } from '../fakes/pigpio';
@@ -59,12 +59,12 @@ describe('GPIO backend selection and pigpio loading', () => {
       assert.deepEqual(selectBackend('auto', host), {
         backend: 'sim',
         model: undefined,
-        warning: `not a Raspberry Pi (${host.modelPath} is missing): using simulated motors; set gpio to "pigpio" to insist on real ones`,
+        warning: `not a Raspberry Pi (${host.modelPath} is missing): using simulated motors; set gpio to "pigpio" or "kernel" to insist on real ones`,
       });
       board('Radxa ROCK 5B');
       assert.equal(
         selectBackend('auto', host).warning,
-        'not a Raspberry Pi (the board is "Radxa ROCK 5B"): using simulated motors; set gpio to "pigpio" to insist on real ones',
+        'not a Raspberry Pi (the board is "Radxa ROCK 5B"): using simulated motors; set gpio to "pigpio" or "kernel" to insist on real ones',
       );
     });
 
@@ -91,19 +91,37 @@ describe('GPIO backend selection and pigpio loading', () => {
     });
 
     for (const model of [PI5, 'Raspberry Pi 500 Rev 1.0', 'Raspberry Pi Compute Module 5 Rev 1.0']) {
-      it(`a ${model} is refused with the reason and what to use instead`, () => {
+      it(`auto on a ${model} is the kernel's PWM (pigpio cannot drive the RP1), without asking for root`, () => {
+        board(model);
+        host.getuid = () => 1000;
+        assert.deepEqual(selectBackend('auto', host), { backend: 'kernel', model });
+      });
+
+      it(`pigpio on a ${model} is refused with the reason and what to use instead`, () => {
         board(model);
         assert.throws(
-          () => selectBackend('auto', host),
+          () => selectBackend('pigpio', host),
           gpioError(
             'pi5',
             `this is a ${model}: the pigpio C library does not support the Raspberry Pi 5 family ` +
-              '(its GPIO sit on the RP1 chip; see github.com/joan2937/pigpio/issues/589), so carbot cannot drive motors on it. ' +
-              'Use a Raspberry Pi 4, 3, Zero 2 W or earlier for the motors, or set gpio to "sim" to run without them.',
+              '(its GPIO sit on the RP1 chip; see github.com/joan2937/pigpio/issues/589). ' +
+              'Set gpio to "kernel" (or "auto", which picks it on a Pi 5) to drive the motors through the kernel\'s PWM, ' +
+              'or "sim" to run without them.',
           ),
         );
       });
     }
+
+    it('auto on a Pi 4 whose header carries only plain pins (motors on a PCA9685) needs no pigpio and no root', () => {
+      board(PI4);
+      host.getuid = () => 1000;
+      assert.deepEqual(selectBackend('auto', host, { pwm: false }), { backend: 'kernel', model: PI4 });
+    });
+
+    it('kernel is the kernel anywhere, even off a Pi (any Linux board with /sys/class/pwm)', () => {
+      board('Radxa ROCK 5B');
+      assert.deepEqual(selectBackend('kernel', host), { backend: 'kernel', model: 'Radxa ROCK 5B' });
+    });
 
     it('not root on a Pi: says pigpio needs root and how to get it', () => {
       board(PI4);
@@ -113,7 +131,8 @@ describe('GPIO backend selection and pigpio loading', () => {
         gpioError(
           'not-root',
           'pigpio needs root: it drives the pins through /dev/mem and DMA (carbot runs as uid 1000). ' +
-            'Run carbot as root (the carbot.service unit does; from a shell use sudo), or set gpio to "sim" to run without motors.',
+            'Run carbot as root (the carbot-pigpio.service unit does; from a shell use sudo), ' +
+            'set gpio to "kernel" to drive the pins through the kernel\'s PWM without root, or set gpio to "sim" to run without motors.',
         ),
       );
     });
@@ -159,8 +178,9 @@ describe('GPIO backend selection and pigpio loading', () => {
     });
 
     it('is loaded lazily: the motor modules are loaded, pigpio and onoff are not', () => {
-      require('../../src/motors/gpio-bank');
+      require('../../src/motors/bank');
       require('../../src/motors/limits');
+      require('../../src/motors');
       const loaded = Object.keys(require.cache).filter((f) => /[\\/]node_modules[\\/](pigpio|onoff)[\\/]/.test(f));
       assert.deepEqual(loaded, []);
     });
@@ -191,8 +211,8 @@ describe('GPIO backend selection and pigpio loading', () => {
             'addon-missing',
             "pigpio's native addon cannot be used (Error: Module did not self-register: " +
               "'/opt/carbot/node_modules/pigpio/build/Release/pigpio.node'.). " +
-              'Install the pigpio C library with "sudo apt install pigpio", then rebuild the addon in carbot\'s directory ' +
-              'with "npm rebuild pigpio" (npm builds it only when pigpiod is on the PATH at install time).',
+              'Install the pigpio C library with "sudo apt install pigpio", ' +
+              'then rebuild the addon, which npm builds only when pigpiod is on the PATH at install time.',
           ),
         );
         sinon.assert.notCalled(warn);

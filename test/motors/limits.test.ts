@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
 import sinon from 'sinon';
+import { onoffInput, openPins } from '../../src/boards/onoff';
+import { PigpioBoard } from '../../src/boards/pigpio';
+import type { Board } from '../../src/boards/types';
 import { openLimitSwitches } from '../../src/motors/limits';
 import type { LimitSwitches, LimitsConfig, TrackEnd } from '../../src/motors/types';
 import { fakeHardware, logged, memoryLogger } from '../fakes/hardware';
@@ -22,22 +25,26 @@ describe('limit switches', () => {
     clock.restore();
   });
 
-  function open(limits: LimitsConfig = LIMITS, withPigpio = false) {
+  /** Inputs through onoff alone (as the kernel board opens them) or with pigpio's pull resistors. */
+  function boardOf(hw: ReturnType<typeof fakeHardware>, withPigpio: boolean): Board {
+    const deps = { requireModule: hw.requireModule, gpioBase: 0 };
+    if (withPigpio) return new PigpioBoard('Raspberry Pi 4 Model B', { ...deps, pigpio: hw.pigpio });
+    const pins = openPins(deps);
+    return { openInput: async (pin: number) => onoffInput(pins.input(pin)) } as unknown as Board;
+  }
+
+  async function open(limits: LimitsConfig = LIMITS, withPigpio = false) {
     const hw = fakeHardware();
     hw.board.levels.set(23, 1);
     hw.board.levels.set(24, 0);
     const changes: [TrackEnd, boolean][] = [];
-    switches = openLimitSwitches(limits, {
-      requireModule: hw.requireModule,
-      gpioBase: 0,
-      pigpio: withPigpio ? hw.pigpio : undefined,
-    });
+    switches = await openLimitSwitches(limits, boardOf(hw, withPigpio));
     switches.onChange((end, closed) => changes.push([end, closed]));
     return { ...hw, switches, changes };
   }
 
-  it('opens each switch as an input with both edges, reads where it stands, then watches it', () => {
-    const hw = open();
+  it('opens each switch as an input with both edges, reads where it stands, then watches it', async () => {
+    const hw = await open();
     assert.deepEqual(hw.calls.take(), [
       'onoff.Gpio(23,in,both)',
       'onoff.readSync(23)',
@@ -49,8 +56,8 @@ describe('limit switches', () => {
     assert.deepEqual(hw.switches.closed, { forward: false, backward: false });
   });
 
-  it('with pigpio at hand, sets the pull resistor the wiring needs first (sysfs cannot)', () => {
-    const hw = open(LIMITS, true);
+  it('with pigpio at hand, sets the pull resistor the wiring needs first (sysfs cannot)', async () => {
+    const hw = await open(LIMITS, true);
     assert.deepEqual(
       hw.calls.take().filter((c) => c.startsWith('pigpio.Gpio') || c.startsWith('onoff.Gpio')),
       [
@@ -62,15 +69,15 @@ describe('limit switches', () => {
     );
   });
 
-  it('reports a switch that is already closed at start-up', () => {
+  it('reports a switch that is already closed at start-up', async () => {
     const hw = fakeHardware();
     hw.board.levels.set(23, 0);
-    switches = openLimitSwitches({ forward: LIMITS.forward }, { requireModule: hw.requireModule, gpioBase: 0 });
+    switches = await openLimitSwitches({ forward: LIMITS.forward }, boardOf(hw, false));
     assert.deepEqual(switches.closed, { forward: true });
   });
 
-  it('ignores a bounce that settles back within the debounce window', () => {
-    const hw = open();
+  it('ignores a bounce that settles back within the debounce window', async () => {
+    const hw = await open();
     hw.board.edge(23, 0);
     clock.tick(5);
     hw.board.edge(23, 1);
@@ -83,8 +90,8 @@ describe('limit switches', () => {
     assert.equal(hw.switches.closed.forward, false);
   });
 
-  it('reports a real change once, debounceMs after the last bounce', () => {
-    const hw = open();
+  it('reports a real change once, debounceMs after the last bounce', async () => {
+    const hw = await open();
     hw.board.edge(23, 0);
     clock.tick(3);
     hw.board.edge(23, 1);
@@ -99,8 +106,8 @@ describe('limit switches', () => {
     assert.deepEqual(hw.changes, [['forward', true]]);
   });
 
-  it('reports opening again, and an active-high switch the other way round', () => {
-    const hw = open();
+  it('reports opening again, and an active-high switch the other way round', async () => {
+    const hw = await open();
     hw.board.edge(23, 0);
     clock.tick(20);
     hw.board.edge(23, 1);
@@ -115,8 +122,8 @@ describe('limit switches', () => {
     assert.deepEqual(hw.switches.closed, { forward: false, backward: true });
   });
 
-  it('debounceMs 0 reports every settled edge at once', () => {
-    const hw = open({ forward: { pin: 23, activeLow: true, debounceMs: 0 } });
+  it('debounceMs 0 reports every settled edge at once', async () => {
+    const hw = await open({ forward: { pin: 23, activeLow: true, debounceMs: 0 } });
     hw.board.edge(23, 0);
     assert.deepEqual(hw.changes, [['forward', true]]);
   });
@@ -126,7 +133,7 @@ describe('limit switches', () => {
     hw.board.levels.set(23, 1);
     const { log, lines } = memoryLogger();
     const changes: boolean[] = [];
-    switches = openLimitSwitches({ forward: LIMITS.forward }, { requireModule: hw.requireModule, gpioBase: 0, log });
+    switches = await openLimitSwitches({ forward: LIMITS.forward }, boardOf(hw, false), log);
     switches.onChange((_end, closed) => changes.push(closed));
     hw.board.fault(23, new Error('EPOLLERR'));
     clock.tick(50);
@@ -138,7 +145,7 @@ describe('limit switches', () => {
   });
 
   it('close gives the pins back, drops a pending change, and is idempotent', async () => {
-    const hw = open();
+    const hw = await open();
     hw.calls.take();
     hw.board.edge(23, 0);
     await hw.switches.close();
@@ -150,19 +157,19 @@ describe('limit switches', () => {
     switches = undefined;
   });
 
-  it('no switches configured: nothing is opened, not even onoff', () => {
-    const requireModule = sinon.spy();
-    switches = openLimitSwitches({}, { requireModule });
+  it('no switches configured: nothing is opened, not even onoff', async () => {
+    const openInput = sinon.spy();
+    switches = await openLimitSwitches({}, { openInput } as unknown as Board);
     assert.deepEqual(switches.closed, {});
-    sinon.assert.notCalled(requireModule);
+    sinon.assert.notCalled(openInput);
   });
 
-  it('a pin that cannot be opened names the switch, and the ones already open are released', () => {
+  it('a pin that cannot be opened names the switch, and the ones already open are released', async () => {
     const hw = fakeHardware();
     hw.calls.failOn('onoff.Gpio(24,in,both)', Object.assign(new Error('EACCES: permission denied, open'), { code: 'EACCES' }));
-    assert.throws(
-      () => openLimitSwitches(LIMITS, { requireModule: hw.requireModule, gpioBase: 0 }),
-      /^Error: limits\.backward: cannot open GPIO 24: EACCES: permission denied, open; run carbot as root$/,
+    await assert.rejects(
+      openLimitSwitches(LIMITS, boardOf(hw, false)),
+      /^Error: limits\.backward: cannot open GPIO 24: EACCES: permission denied, open; add the user carbot runs as to the gpio group \(sudo usermod -aG gpio carbot, then restart carbot\)$/,
     );
     assert.deepEqual(hw.calls.take().slice(-2), ['onoff.Gpio(24,in,both)', 'onoff.unexport(23)']);
   });

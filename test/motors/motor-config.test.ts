@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { DEFAULT_MOTORS, parseMotorConfig, PIGPIO_PWM_FREQUENCIES } from '../../src/motors/motor-config';
+import { DEFAULT_MOTORS, parseMotorConfig, PIGPIO_PWM_FREQUENCIES, type MotorConfigInput } from '../../src/motors/motor-config';
 
 function errorsOf(raw: unknown): string[] {
-  return parseMotorConfig(raw).errors;
+  return parseMotorConfig(raw as MotorConfigInput).errors;
 }
 
 const hbridge = (extra: Record<string, unknown> = {}) => ({ name: 'left', driver: 'hbridge', pwm: 12, in1: 5, in2: 6, ...extra });
@@ -14,11 +14,13 @@ describe('motor configuration', () => {
       const result = parseMotorConfig({});
       assert.deepEqual(result, {
         motors: [
-          { name: 'left', driver: 'hbridge', pwm: 12, in1: 5, in2: 6, brake: false, pwmFrequency: 1000, invert: false },
-          { name: 'right', driver: 'hbridge', pwm: 13, in1: 20, in2: 21, brake: false, pwmFrequency: 1000, invert: false },
+          { name: 'left', driver: 'hbridge', board: 'gpio', pwm: 12, in1: 5, in2: 6, brake: false, pwmFrequency: 1000, invert: false },
+          { name: 'right', driver: 'hbridge', board: 'gpio', pwm: 13, in1: 20, in2: 21, brake: false, pwmFrequency: 1000, invert: false },
         ],
         limits: {},
         errors: [],
+        warnings: [],
+        pca9685Frequency: 50,
       });
       assert.deepEqual(result.motors, DEFAULT_MOTORS);
       assert.notEqual(result.motors[0], DEFAULT_MOTORS[0]);
@@ -31,12 +33,15 @@ describe('motor configuration', () => {
       });
       assert.deepEqual(result, {
         motors: [
-          { name: 'left', driver: 'hbridge', pwm: 12, in1: 5, in2: 6, brake: false, pwmFrequency: 1000, invert: false },
-          { name: 'right', driver: 'servo', pin: 18, neutralUs: 1500, spanUs: 500, trimUs: 0, invert: false },
+          { name: 'left', driver: 'hbridge', board: 'gpio', pwm: 12, in1: 5, in2: 6, brake: false, pwmFrequency: 1000, invert: false },
+          // 1500 ± 750 µs: ServoKit's continuous_servo throttle, so a car from carbot.py keeps its speeds.
+          { name: 'right', driver: 'servo', board: 'gpio', pin: 18, neutralUs: 1500, spanUs: 750, trimUs: 0, invert: false },
           { name: 'spare', driver: 'sim', invert: false },
         ],
         limits: { forward: { pin: 23, activeLow: true, debounceMs: 20 } },
         errors: [],
+        warnings: [],
+        pca9685Frequency: 50,
       });
     });
 
@@ -67,7 +72,7 @@ describe('motor configuration', () => {
         'motors[0].in2: must be a BCM pin number 0–27, got 3.5',
         'motors[0].standby: must be a BCM pin number 0–27, got "7"',
       ]);
-      assert.deepEqual(errorsOf({ motors: [hbridge({ pwm: 0, in1: 27 })] }), []);
+      assert.deepEqual(errorsOf({ motors: [hbridge({ pwm: 0, in1: 27 })], allowUnsafePins: [0] }), []);
     });
 
     it('are required where the driver needs them', () => {
@@ -136,11 +141,14 @@ describe('motor configuration', () => {
       assert.deepEqual(errorsOf({ motors: [servo({ trimUs: -1 , spanUs: 1000 })] }), [
         'motors[0].spanUs: neutralUs − 1 ± spanUs = 1500 − 1 ± 1000 reaches 499–2499 µs; servo pulses must stay within 500–2500 µs',
       ]);
+      assert.deepEqual(errorsOf({ motors: [servo({ trimUs: 600, spanUs: 500 })] }), [
+        'motors[0].spanUs: neutralUs + 600 ± spanUs = 1500 + 600 ± 500 reaches 1600–2600 µs; servo pulses must stay within 500–2500 µs',
+      ]);
       assert.deepEqual(errorsOf({ motors: [servo({ trimUs: 600 })] }), [
-        'motors[0].trimUs: neutralUs + 600 ± spanUs = 1500 + 600 ± 500 reaches 1600–2600 µs; servo pulses must stay within 500–2500 µs',
+        'motors[0].trimUs: neutralUs + 600 ± spanUs = 1500 + 600 ± 750 reaches 1350–2850 µs; servo pulses must stay within 500–2500 µs',
       ]);
       assert.deepEqual(errorsOf({ motors: [servo({ neutralUs: 2200 })] }), [
-        'motors[0].neutralUs: neutralUs + 0 ± spanUs = 2200 + 0 ± 500 reaches 1700–2700 µs; servo pulses must stay within 500–2500 µs',
+        'motors[0].neutralUs: neutralUs + 0 ± spanUs = 2200 + 0 ± 750 reaches 1450–2950 µs; servo pulses must stay within 500–2500 µs',
       ]);
     });
 
@@ -179,9 +187,9 @@ describe('motor configuration', () => {
 
     it('a setting the driver does not have is an error, not silently ignored', () => {
       assert.deepEqual(errorsOf({ motors: [hbridge({ pin: 18, frequency: 1000 }), { name: 'b', driver: 'sim', pwm: 3 }] }), [
-        'motors[0].pin: unknown setting for an hbridge motor (expected name, driver, pwm, in1, in2, standby, brake, pwmFrequency, invert)',
-        'motors[0].frequency: unknown setting for an hbridge motor (expected name, driver, pwm, in1, in2, standby, brake, pwmFrequency, invert)',
-        'motors[1].pwm: unknown setting for a sim motor (expected name, driver, invert)',
+        'motors[0].pin: unknown setting for an hbridge motor (expected name, driver, board, pwm, in1, in2, standby, brake, pwmFrequency, invert)',
+        'motors[0].frequency: unknown setting for an hbridge motor (expected name, driver, board, pwm, in1, in2, standby, brake, pwmFrequency, invert)',
+        'motors[1].pwm: unknown setting for a sim motor (expected name, driver, board, invert)',
       ]);
     });
 
@@ -193,8 +201,10 @@ describe('motor configuration', () => {
     });
 
     it('motors is a non-empty list of objects', () => {
-      assert.deepEqual(errorsOf({ motors: [] }), ['motors: must be a non-empty list of motors, got []']);
-      assert.deepEqual(errorsOf({ motors: { left: {} } }), ['motors: must be a non-empty list of motors, got {"left":{}}']);
+      assert.deepEqual(errorsOf({ motors: [] }), ['motors: must be a non-empty list of motors or the name of a ready-made one, got []']);
+      assert.deepEqual(errorsOf({ motors: { left: {} } }), [
+        'motors: must be a non-empty list of motors or the name of a ready-made one, got {"left":{}}',
+      ]);
       assert.deepEqual(errorsOf({ motors: ['left'] }), [
         'motors[0]: must be an object like {"name": "left", "driver": "hbridge", ...}, got "left"',
       ]);
@@ -246,5 +256,101 @@ describe('motor configuration', () => {
         'limits.forward.pin: pin 18 is already used by motors[2].pin',
       ],
     );
+  });
+
+  describe('boards, presets and unsafe pins', () => {
+    it('the original carbot.py car in one line: two servos on PCA9685 channels 0 (mirrored) and 1 at 50 Hz', () => {
+      const result = parseMotorConfig({ motors: 'adafruit-servo-hat' });
+      assert.deepEqual(result.errors, []);
+      assert.deepEqual(result.motors, [
+        { name: 'left', driver: 'servo', board: 'pca9685', pin: 0, neutralUs: 1500, spanUs: 750, trimUs: 0, invert: true },
+        { name: 'right', driver: 'servo', board: 'pca9685', pin: 1, neutralUs: 1500, spanUs: 750, trimUs: 0, invert: false },
+      ]);
+      assert.equal(result.pca9685Frequency, 50);
+    });
+
+    it('each motor HAT in one line, at its vendor\'s frequency', () => {
+      for (const [name, hz] of [['adafruit-motor-hat', 1600], ['waveshare-motor-hat', 50]] as const) {
+        const result = parseMotorConfig({ motors: name });
+        assert.deepEqual(result.errors, [], name);
+        assert.deepEqual(result.motors.map((m) => [m.name, m.driver, m.board]), [['left', 'hbridge', 'pca9685'], ['right', 'hbridge', 'pca9685']]);
+        assert.equal(result.pca9685Frequency, hz);
+      }
+    });
+
+    it('an unknown preset names the ones there are', () => {
+      assert.match(errorsOf({ motors: 'servo-hat' })[0], /^motors: no ready-made motor list called "servo-hat" \(there are adafruit-servo-hat/);
+    });
+
+    it('PCA9685 channels are 0–15, counted apart from the header pins', () => {
+      assert.deepEqual(
+        errorsOf({
+          motors: [
+            { name: 'a', driver: 'servo', board: 'pca9685', pin: 16 },
+            { name: 'b', driver: 'servo', board: 'pca9685', pin: 12 },
+            { name: 'c', driver: 'servo', pin: 12 },
+            { name: 'd', driver: 'servo', board: 'pca9685', pin: 12 },
+            { name: 'e', driver: 'servo', board: 'i2c' },
+          ],
+        }),
+        [
+          'motors[0].pin: must be a PCA9685 channel 0–15, got 16',
+          'motors[3].pin: channel 12 is already used by motors[1].pin',
+          'motors[4].board: unknown board "i2c" (expected gpio, pca9685)',
+        ],
+      );
+    });
+
+    it('one frequency per PCA9685: its H-bridges set it, and servos cannot share a chip running at 1600 Hz', () => {
+      const bridge = (name: string, pwm: number, extra: Record<string, unknown> = {}) =>
+        ({ name, driver: 'hbridge', board: 'pca9685', pwm, in1: pwm + 1, in2: pwm + 2, ...extra });
+      const ok = parseMotorConfig({ motors: [bridge('left', 0), bridge('right', 5)] });
+      assert.deepEqual(ok.errors, []);
+      assert.equal(ok.pca9685Frequency, 1600);
+      assert.deepEqual(ok.motors.map((m) => m.driver === 'hbridge' && m.pwmFrequency), [1600, 1600]);
+      assert.deepEqual(errorsOf({ motors: [bridge('left', 0, { pwmFrequency: 1000 }), bridge('right', 5, { pwmFrequency: 60 })] }), [
+        'motors "right".pwmFrequency: 60 Hz, but the PCA9685 runs all its channels at 1000 Hz',
+      ]);
+      assert.deepEqual(errorsOf({ motors: [bridge('left', 0, { pwmFrequency: 5000 })] }), [
+        "motors[0].pwmFrequency: 5000 Hz is out of a PCA9685's range: its prescaler (3–255 on a 25 MHz clock) gives 24–1743 Hz (Adafruit's motor HAT uses 1600 Hz, servos 50 Hz)",
+      ]);
+      assert.deepEqual(errorsOf({ motors: [bridge('left', 0), { name: 'cam', driver: 'servo', board: 'pca9685', pin: 15 }] }), [
+        'motors "cam": a servo needs the PCA9685 at 400 Hz or less (50 Hz is usual), but it runs at 1600 Hz for its H-bridge motors',
+      ]);
+    });
+
+    it('refuses motor outputs on the I2C, HAT EEPROM and UART pins unless allowed; I2C always while a PCA9685 is configured', () => {
+      assert.deepEqual(errorsOf({ motors: [hbridge({ pwm: 14, in1: 2, in2: 1 })] }), [
+        'motors[0].pwm: GPIO 14 is the UART (TXD), high at boot; pick another pin, or list it in allowUnsafePins if you know it is free',
+        'motors[0].in1: GPIO 2 is the I2C bus (SDA); pick another pin, or list it in allowUnsafePins if you know it is free',
+        'motors[0].in2: GPIO 1 is the HAT EEPROM I2C bus (ID_SC); pick another pin, or list it in allowUnsafePins if you know it is free',
+      ]);
+      assert.deepEqual(errorsOf({ motors: [hbridge({ pwm: 14, in1: 2, in2: 1 })], allowUnsafePins: [14, 2, 1] }), []);
+      assert.deepEqual(
+        errorsOf({
+          motors: [{ name: 'a', driver: 'servo', board: 'pca9685', pin: 0 }],
+          limits: { forward: { pin: 3 } },
+          allowUnsafePins: [3],
+        }),
+        ['limits.forward.pin: GPIO 3 is the I2C bus (SCL), which the PCA9685 (a) uses; pick another pin'],
+      );
+      assert.deepEqual(errorsOf({ motors: [hbridge()], allowUnsafePins: 'all' }), [
+        'allowUnsafePins: must be a list of BCM pin numbers like [14, 15], got "all"',
+      ]);
+    });
+
+    it('warns of an enable or standby pin pulled up at power-on (BCM 4–8)', () => {
+      const result = parseMotorConfig({ motors: [hbridge({ pwm: 7, in1: 5, in2: 6, standby: 8 })] });
+      assert.deepEqual(result.errors, []);
+      assert.deepEqual(result.warnings, [
+        'motors[0].pwm: GPIO 7 is pulled up at power-on, so the bridge is enabled before carbot starts; a pin from 9 to 27 is safer',
+        'motors[0].standby: GPIO 8 is pulled up at power-on, so the bridge is enabled before carbot starts; a pin from 9 to 27 is safer',
+      ]);
+    });
+
+    it('servoIdleOffS applies to every servo unless one sets idleOffS itself', () => {
+      const result = parseMotorConfig({ motors: [servo(), servo({ name: 'right', pin: 19, idleOffS: 0 })], servoIdleOffS: 5 });
+      assert.deepEqual(result.motors.map((m) => m.driver === 'servo' && m.idleOffS), [5, 0]);
+    });
   });
 });

@@ -14,10 +14,17 @@ import {
   readlinkSync,
   rmSync,
   statSync,
+  symlinkSync,
   writeFileSync,
 } from 'node:fs';
+import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { describeMosquitto, mosquittoPath } from '../support/mosquitto';
+import { closeClient, collect, connectClient } from '../support/mqtt';
+import { canConnect, freePort } from '../support/ports';
+import { requireRoot } from '../support/privilege';
+import { spawnProcess, type TrackedProcess } from '../support/process';
 
 /**
  * scripts/install.sh and uninstall.sh against a temporary root (--root, --no-systemctl).
@@ -61,16 +68,18 @@ function pack(vendor: string, name: string): string {
 
 function makeSourceTree(dir: string): void {
   mkdirSync(path.join(dir, 'scripts'), { recursive: true });
-  for (const file of ['install.sh', 'uninstall.sh', 'carbot.default', 'config.example.json']) {
+  for (const file of ['install.sh', 'uninstall.sh', 'carbot.default', 'config.example.json', 'mosquitto/merge.js']) {
     cpSync(path.join(REPO, 'scripts', file), path.join(dir, 'scripts', file));
   }
-  cpSync(path.join(REPO, 'carbot.service'), path.join(dir, 'carbot.service'));
+  for (const unit of ['carbot.service', 'carbot-pigpio.service']) cpSync(path.join(REPO, unit), path.join(dir, unit));
   cpSync(path.join(REPO, 'web'), path.join(dir, 'web'), { recursive: true });
   const vendor = path.join(dir, 'vendor');
   mkdirSync(vendor);
   writeFileSync(
     path.join(dir, 'build.js'),
-    `const fs = require('fs');\nfs.mkdirSync('dist', { recursive: true });\nfs.writeFileSync('dist/cli.js', 'console.log(require("prod-dep"));\\n');\n`,
+    // The stand-in cli answers `carbot boards` as STUB_BOARDS says (the real one reads the config and the board).
+    `const fs = require('fs');\nfs.mkdirSync('dist', { recursive: true });\nfs.writeFileSync('dist/cli.js', ` +
+      `'if (process.argv[2] === "boards") console.log(process.env.STUB_BOARDS || "sim"); else console.log(require("prod-dep"));\\n');\n`,
   );
   writeFileSync(
     path.join(dir, 'package.json'),
@@ -110,6 +119,10 @@ function snapshot(dir: string): Record<string, string> {
 
 const mode = (file: string): string => (statSync(file).mode & 0o777).toString(8).padStart(4, '0');
 
+/** The group the tests make carbot's settings readable by: one the test user may hand files to. */
+const ADMIN_GROUP = process.getuid?.() === 0 ? 'sudo' : spawnSync('id', ['-gn'], { encoding: 'utf8' }).stdout.trim();
+const ADMIN_GID = Number(spawnSync('getent', ['group', ADMIN_GROUP], { encoding: 'utf8' }).stdout.split(':')[2]);
+
 describe('scripts/install.sh and scripts/uninstall.sh', function () {
   this.timeout(60000);
   let tmp: string;
@@ -128,7 +141,7 @@ describe('scripts/install.sh and scripts/uninstall.sh', function () {
 
   const newRoot = (): string => path.join(tmp, `root${++n}`);
   const install = (...args: string[]): SpawnSyncReturns<string> =>
-    run('bash', [path.join(src, 'scripts', 'install.sh'), '--no-systemctl', ...args]);
+    run('bash', [path.join(src, 'scripts', 'install.sh'), '--no-systemctl', '--admin-group', ADMIN_GROUP, ...args]);
   const uninstall = (...args: string[]): SpawnSyncReturns<string> =>
     run('bash', [path.join(src, 'scripts', 'uninstall.sh'), '--no-systemctl', ...args]);
 
@@ -152,18 +165,70 @@ describe('scripts/install.sh and scripts/uninstall.sh', function () {
     const unit = path.join(root, 'etc', 'systemd', 'system', 'carbot.service');
     assert.equal(readFileSync(unit, 'utf8'), readFileSync(path.join(REPO, 'carbot.service'), 'utf8'));
     assert.equal(mode(unit), '0644');
+    // Both may hold passwords: root and the administrators' group only.
     const defaults = path.join(root, 'etc', 'default', 'carbot');
     assert.equal(readFileSync(defaults, 'utf8'), readFileSync(path.join(REPO, 'scripts', 'carbot.default'), 'utf8'));
-    assert.equal(mode(defaults), '0600');
+    assert.equal(mode(defaults), '0640');
+    assert.equal(statSync(defaults).gid, ADMIN_GID);
     const config = path.join(root, 'etc', 'carbot', 'config.json');
-    assert.equal(readFileSync(config, 'utf8'), readFileSync(path.join(REPO, 'scripts', 'config.example.json'), 'utf8'));
-    assert.equal(mode(config), '0600');
+    const { http, ...rest } = JSON.parse(readFileSync(config, 'utf8')) as { http: { token: string } };
+    assert.deepEqual(rest, JSON.parse(readFileSync(path.join(REPO, 'scripts', 'config.example.json'), 'utf8')));
+    assert.match(http.token, /^[0-9a-f]{32}$/);
+    assert.equal(mode(config), '0640');
+    assert.equal(statSync(config).gid, ADMIN_GID);
     assert.equal(mode(path.join(root, 'etc', 'carbot')), '0755');
     assert.deepEqual(
       readdirSync(path.join(root, 'opt')),
       ['carbot'],
       'no staging directory left behind',
     );
+  });
+
+  /** A root with the account files useradd --prefix edits, as on a fresh Raspberry Pi OS without gpio or i2c groups. */
+  function rootWithAccounts(): string {
+    const root = newRoot();
+    mkdirSync(path.join(root, 'etc'), { recursive: true });
+    writeFileSync(path.join(root, 'etc', 'passwd'), 'root:x:0:0:root:/root:/bin/bash\npi:x:1000:1000::/home/pi:/bin/bash\n');
+    writeFileSync(path.join(root, 'etc', 'group'), `root:x:0:\n${ADMIN_GROUP}:x:${ADMIN_GID}:pi\npi:x:1000:\n`);
+    writeFileSync(path.join(root, 'etc', 'shadow'), 'root:*:19000:0:99999:7:::\npi:*:19000:0:99999:7:::\n');
+    writeFileSync(path.join(root, 'etc', 'gshadow'), `root:*::\n${ADMIN_GROUP}:*::pi\npi:*::\n`);
+    return root;
+  }
+  const account = (root: string, file: 'passwd' | 'group', name: string) =>
+    readFileSync(path.join(root, 'etc', file), 'utf8').split('\n').find((l) => l.startsWith(`${name}:`))?.split(':');
+
+  it('without pigpio: the unit that runs as the user carbot, created in the gpio and i2c groups, owning its settings', function () {
+    requireRoot(this, 'install.sh creating the user carbot (useradd --prefix and chown need root, as install.sh itself does)');
+    const root = rootWithAccounts();
+    const out = ok(install('--root', root), 'install').stdout;
+    assert.match(out, /created the group gpio/);
+    assert.match(out, /created the user carbot \(groups gpio, i2c\)/);
+    assert.match(out, /installed .*carbot\.service \(from carbot\.service: boards: sim; runs as the user carbot, no root\)/);
+    const user = account(root, 'passwd', 'carbot');
+    assert.ok(user, 'the user carbot exists');
+    assert.equal(user[6], '/usr/sbin/nologin');
+    for (const group of ['gpio', 'i2c']) assert.equal(account(root, 'group', group)?.[3], 'carbot', `carbot is in ${group}`);
+    const unit = readFileSync(path.join(root, 'etc', 'systemd', 'system', 'carbot.service'), 'utf8');
+    assert.match(unit, /^User=carbot$/m);
+    const config = path.join(root, 'etc', 'carbot', 'config.json');
+    assert.equal(statSync(config).uid, Number(user[2]), 'carbot reads its own settings');
+    assert.equal(statSync(config).gid, ADMIN_GID, 'the administrators still read them');
+    assert.equal(mode(config), '0640');
+    // Again: nothing new, the user is kept.
+    const again = ok(install('--root', root), 'second install').stdout;
+    assert.doesNotMatch(again, /created the (user|group)/);
+  });
+
+  it('with pigpio: the root unit, and it says why', () => {
+    const root = newRoot();
+    const out = ok(run('bash', [path.join(src, 'scripts', 'install.sh'), '--no-systemctl', '--admin-group', ADMIN_GROUP, '--root', root], {
+      env: { STUB_BOARDS: 'pigpio' },
+    }), 'install').stdout;
+    assert.match(out, /from carbot-pigpio\.service: the pigpio board needs root: it maps \/dev\/mem/);
+    const unit = readFileSync(path.join(root, 'etc', 'systemd', 'system', 'carbot.service'), 'utf8');
+    assert.equal(unit, readFileSync(path.join(REPO, 'carbot-pigpio.service'), 'utf8'));
+    assert.doesNotMatch(unit, /^User=/m);
+    assert.doesNotMatch(out, /created the user/);
   });
 
   it('leaves exactly the same files when run a second time', () => {
@@ -253,6 +318,7 @@ describe('scripts/install.sh and scripts/uninstall.sh', function () {
 
     ok(uninstall('--root', root), 'uninstall');
     assert.ok(!existsSync(path.join(root, 'opt', 'carbot')));
+    assert.ok(!existsSync(path.join(root, 'usr', 'local', 'bin', 'carbot')));
     assert.ok(!existsSync(path.join(root, 'etc', 'systemd', 'system', 'carbot.service')));
     assert.ok(existsSync(path.join(root, 'etc', 'default', 'carbot')));
     assert.ok(existsSync(path.join(root, 'etc', 'carbot', 'config.json')));
@@ -265,5 +331,251 @@ describe('scripts/install.sh and scripts/uninstall.sh', function () {
     assert.ok(!existsSync(path.join(root, 'etc', 'carbot')));
     assert.ok(!existsSync(path.dirname(dropIn)));
     assert.ok(existsSync(path.join(root, 'etc', 'systemd', 'system')), 'systemd directories stay');
+  });
+  it('puts a carbot command on the PATH that runs the installed carbot with the chosen node', () => {
+    const root = newRoot();
+    ok(install('--root', root, '--skip-build', '--node', process.execPath), 'install');
+    const bin = path.join(root, 'usr', 'local', 'bin', 'carbot');
+    assert.equal(mode(bin), '0755');
+    const script = readFileSync(bin, 'utf8');
+    assert.match(script, new RegExp(`^exec '${process.execPath}' /opt/carbot/dist/cli\\.js "\\$@"$`, 'm'));
+    // The same script pointed at the tree it was installed into runs the installed program.
+    const here = path.join(tmp, `carbot-bin-${n}`);
+    writeFileSync(here, script.replace('/opt/carbot/', `${path.join(root, 'opt', 'carbot')}/`), { mode: 0o755 });
+    assert.equal(ok(run(here, []), 'the carbot command').stdout, 'prod-dep\n');
+  });
+
+  it('creates the config with a fresh token for the remote page and prints its link, with a QR code when qrencode is there', () => {
+    const root = newRoot();
+    const out = ok(install('--root', root, '--skip-build'), 'install').stdout;
+    const { token } = (JSON.parse(readFileSync(path.join(root, 'etc', 'carbot', 'config.json'), 'utf8')) as { http: { token: string } }).http;
+    const link = `http://${os.hostname()}.local:8080/?token=${token}`;
+    assert.ok(out.includes(`    ${link}\n`), out);
+    const qrencode = run('sh', ['-c', 'command -v qrencode']).stdout.trim();
+    if (qrencode !== '') assert.ok(out.includes(ok(run(qrencode, ['-t', 'ansiutf8', '-m', '2', link]), 'qrencode').stdout), out);
+
+    // Without qrencode: the link alone, and what to install for the code.
+    const bin = path.join(tmp, 'bin-without-qrencode');
+    mkdirSync(bin, { recursive: true });
+    for (const name of readdirSync('/usr/bin')) {
+      if (name !== 'qrencode' && !existsSync(path.join(bin, name))) symlinkSync(path.join('/usr/bin', name), path.join(bin, name));
+    }
+    const plain = newRoot();
+    const nodeDir = path.join(tmp, 'node-only');
+    mkdirSync(nodeDir, { recursive: true });
+    if (!existsSync(path.join(nodeDir, 'node'))) symlinkSync(process.execPath, path.join(nodeDir, 'node'));
+    const withoutQr = run('bash', [path.join(src, 'scripts', 'install.sh'), '--root', plain, '--skip-build', '--admin-group', ADMIN_GROUP], {
+      env: { PATH: [bin, nodeDir, '/usr/sbin', '/sbin'].join(':') },
+    });
+    ok(withoutQr, 'install without qrencode');
+    assert.match(withoutQr.stdout, /no QR code: qrencode is not installed \(sudo apt-get install qrencode\)/);
+    const second = (JSON.parse(readFileSync(path.join(plain, 'etc', 'carbot', 'config.json'), 'utf8')) as { http: { token: string } }).http.token;
+    assert.notEqual(second, token, 'every install makes its own token');
+
+    // Installing again keeps the config, its token, and prints no link.
+    const again = ok(install('--root', root, '--skip-build'), 'second install').stdout;
+    assert.ok(!again.includes(token));
+  });
+
+  it('makes an existing config that only root could read (as an older install.sh left it) readable by the admin group', function () {
+    if (process.getuid?.() !== 0) this.skip(); // only root can make the root-owned file an older install left
+    const root = newRoot();
+    const config = path.join(root, 'etc', 'carbot', 'config.json');
+    mkdirSync(path.dirname(config), { recursive: true });
+    writeFileSync(config, '{"device":"car2"}\n', { mode: 0o600 });
+    chownSync(config, 0, 0);
+
+    const out = ok(install('--root', root, '--skip-build'), 'install').stdout;
+    assert.equal(mode(config), '0640');
+    assert.equal(statSync(config).gid, ADMIN_GID);
+    assert.equal(readFileSync(config, 'utf8'), '{"device":"car2"}\n');
+    assert.match(out, /config\.json is now readable by the group sudo too/);
+  });
+
+  it('backs up the Python carbot.service it replaces, says where, and warns of another unit still running carbot.py', () => {
+    const root = newRoot();
+    const units = path.join(root, 'etc', 'systemd', 'system');
+    mkdirSync(units, { recursive: true });
+    const python = '[Unit]\nDescription=carbot\n[Service]\nExecStart=/usr/bin/python3 /home/pi/carbot.py\nRestart=always\n';
+    writeFileSync(path.join(units, 'carbot.service'), python);
+    writeFileSync(path.join(units, 'carbot-old.service'), '[Service]\nExecStart=/usr/bin/python3 /home/pi/carbot.py\n');
+
+    const out = ok(install('--root', root, '--skip-build'), 'install').stdout;
+    const backups = readdirSync(path.join(root, 'var', 'backups', 'carbot'));
+    assert.equal(backups.length, 1);
+    const backup = path.join(root, 'var', 'backups', 'carbot', backups[0]);
+    assert.match(backups[0], /^carbot\.service\.\d{8}-\d{6}$/);
+    assert.equal(readFileSync(backup, 'utf8'), python);
+    assert.ok(out.includes(`was the Python carbot's unit (ExecStart=/usr/bin/python3 /home/pi/carbot.py): backed up to ${backup}`), out);
+    assert.match(out, /warning: carbot-old\.service runs carbot\.py too.*sudo systemctl disable --now carbot-old\.service/);
+    assert.equal(readFileSync(path.join(units, 'carbot.service'), 'utf8'), readFileSync(path.join(REPO, 'carbot.service'), 'utf8'));
+
+    // carbot's own unit is replaced on an upgrade without a backup.
+    const again = ok(install('--root', root, '--skip-build'), 'second install').stdout;
+    assert.doesNotMatch(again, /backed up/);
+    assert.equal(readdirSync(path.join(root, 'var', 'backups', 'carbot')).length, 1);
+  });
+  describeMosquitto('with mosquitto installed', () => {
+    const STOCK =
+      'pid_file /run/mosquitto/mosquitto.pid\npersistence true\npersistence_location /var/lib/mosquitto/\n' +
+      'log_dest file /var/log/mosquitto/mosquitto.log\ninclude_dir /etc/mosquitto/conf.d\n';
+    let brokers: TrackedProcess[] = [];
+
+    afterEach(async () => {
+      await Promise.all(brokers.map((b) => b.kill('SIGTERM')));
+      brokers = [];
+    });
+
+    /** A root whose /etc/mosquitto is Debian's stock file plus `confD`. */
+    function mosquittoRoot(confD: Record<string, string>): string {
+      const root = newRoot();
+      mkdirSync(path.join(root, 'etc', 'mosquitto', 'conf.d'), { recursive: true });
+      writeFileSync(path.join(root, 'etc', 'mosquitto', 'mosquitto.conf'), STOCK);
+      for (const [name, text] of Object.entries(confD)) writeFileSync(path.join(root, 'etc', 'mosquitto', 'conf.d', name), text);
+      return root;
+    }
+
+    /** mosquitto on the root's configuration as systemd would start it there (include_dir inside the root). */
+    async function startOn(root: string, ports: number[]): Promise<TrackedProcess> {
+      const conf = path.join(root, 'run-mosquitto.conf');
+      writeFileSync(
+        conf,
+        readFileSync(path.join(root, 'etc', 'mosquitto', 'mosquitto.conf'), 'utf8')
+          .replace(/^include_dir /m, `include_dir ${root}`)
+          .replace(/^(pid_file|persistence|persistence_location|log_dest) .*$/gm, '') + 'log_dest stderr\n',
+      );
+      const broker = spawnProcess(mosquittoPath() ?? 'mosquitto', ['-c', conf]);
+      brokers.push(broker);
+      await broker.waitForLine(/mosquitto version \S+ running/);
+      for (const port of ports) assert.ok(await canConnect(port), `${port} accepts:\n${broker.output()}`);
+      return broker;
+    }
+
+    it('keeps an existing conf.d with listeners on the MQTT and websockets ports working, adding only set_tcp_nodelay', async () => {
+      // Free ports stand in for the user's 1883 and 9000 (--mqtt-port, --ws-port).
+      const [tcp, ws] = [await freePort(), await freePort()];
+      const phone = `listener ${tcp} 127.0.0.1\nsocket_domain ipv4\nlistener ${ws} 127.0.0.1\nprotocol websockets\nsocket_domain ipv4\nallow_anonymous true\n`;
+      const root = mosquittoRoot({ 'phone.conf': phone });
+
+      const out = ok(install('--root', root, '--skip-build', '--mqtt-port', String(tcp), '--ws-port', String(ws)), 'install').stdout;
+      assert.match(out, new RegExp(`keeps the MQTT listener on ${tcp} \\(phone\\.conf: listener ${tcp} 127\\.0\\.0\\.1\\)`));
+      assert.match(out, new RegExp(`keeps the websockets listener on ${ws} \\(phone\\.conf`));
+      assert.match(out, /checked: mosquitto starts with the new .*carbot\.conf/);
+      const added = readFileSync(path.join(root, 'etc', 'mosquitto', 'conf.d', 'carbot.conf'), 'utf8');
+      assert.deepEqual(added.split('\n').filter((l) => l !== '' && !l.startsWith('#')), ['set_tcp_nodelay true']);
+      assert.equal(readFileSync(path.join(root, 'etc', 'mosquitto', 'conf.d', 'phone.conf'), 'utf8'), phone);
+
+      // mosquitto starts on the merged configuration, and both of the user's clients still work.
+      const broker = await startOn(root, [tcp, ws]);
+      const app = await connectClient(`ws://127.0.0.1:${ws}`);
+      const explorer = await connectClient(`mqtt://127.0.0.1:${tcp}`);
+      try {
+        const moves = await collect(app, 'carbot/move');
+        await explorer.publishAsync('carbot/move', 'forward', { qos: 1 });
+        await moves.waitFor((m) => m.payload === 'forward');
+      } finally {
+        await closeClient(explorer);
+        await closeClient(app);
+      }
+      assert.doesNotMatch(broker.output(), /error/i);
+
+      // Nothing to do the second time.
+      const again = ok(install('--root', root, '--skip-build', '--mqtt-port', String(tcp), '--ws-port', String(ws)), 'again').stdout;
+      assert.match(again, /carbot\.conf is up to date/);
+    });
+
+    it('leaves mosquitto as it was when it would not start on the merge, and says why', () => {
+      const root = mosquittoRoot({ 'broken.conf': 'listener 1883\nmax_qeued_messages 10\n' });
+      const before = snapshot(path.join(root, 'etc', 'mosquitto'));
+
+      const result = install('--root', root, '--skip-build');
+      assert.equal(result.status, 1, result.stdout + result.stderr);
+      assert.match(result.stderr, /mosquitto: does not start with carbot's additions, so nothing was changed\. mosquitto exited \(code \d+[^)]*\):[\s\S]*max_qeued_messages/);
+      assert.match(result.stderr, /install\.sh: mosquitto's configuration was left as it was/);
+      assert.deepEqual(snapshot(path.join(root, 'etc', 'mosquitto')), before);
+      assert.ok(existsSync(path.join(root, 'opt', 'carbot', 'dist', 'cli.js')), 'carbot itself is installed');
+    });
+
+    it('puts the old drop-in back when mosquitto does not restart with the new one', async () => {
+      const tcp = await freePort();
+      // Something that is not mosquitto already holds the websockets port: the trial (on free
+      // ports) cannot see that, the real restart fails on it.
+      const squatter = createServer();
+      await new Promise<void>((resolve) => squatter.listen(0, '127.0.0.1', resolve));
+      const ws = (squatter.address() as { port: number }).port;
+      const old = '# from an earlier install\nset_tcp_nodelay true\n';
+      const root = mosquittoRoot({ 'phone.conf': `listener ${tcp} 127.0.0.1\nallow_anonymous true\n`, 'carbot.conf': old });
+      const state = path.join(root, 'fake-systemd');
+      mkdirSync(state);
+      const systemctl = path.join(state, 'systemctl');
+      writeFileSync(
+        systemctl,
+        `#!/bin/bash
+# systemctl for a tree: "restart mosquitto.service" starts the real mosquitto on the tree's
+# configuration and fails as systemd would when it does not come up.
+echo "$*" >>"${state}/calls"
+if [[ "$1" == restart && "$2" == mosquitto.service ]]; then
+  if [[ -f "${state}/pid" ]]; then kill "$(cat "${state}/pid")"; while kill -0 "$(cat "${state}/pid")" 2>/dev/null; do sleep 0.05; done; rm "${state}/pid"; fi
+  sed -e "s#^include_dir #include_dir ${root}#" -e '/^\\(pid_file\\|persistence\\|log_dest\\)/d' "${root}/etc/mosquitto/mosquitto.conf" >"${state}/run.conf"
+  echo 'log_dest stderr' >>"${state}/run.conf"
+  ${JSON.stringify(mosquittoPath())} -c "${state}/run.conf" >>"${state}/mosquitto.log" 2>&1 </dev/null &
+  pid=$!
+  for _ in $(seq 1 20); do kill -0 $pid 2>/dev/null || exit 1; sleep 0.05; done
+  echo $pid >"${state}/pid"
+  exit 0
+fi
+if [[ "$1" == show ]]; then echo active; fi
+exit 0
+`,
+        { mode: 0o755 },
+      );
+      try {
+        const result = install('--root', root, '--skip-build', '--systemctl', systemctl, '--mqtt-port', String(tcp), '--ws-port', String(ws));
+        assert.equal(result.status, 1, result.stdout + result.stderr);
+        assert.match(result.stderr, /mosquitto did not restart with carbot's additions: put its configuration back as it was/);
+        assert.match(result.stderr, /mosquitto runs again as before/);
+        assert.equal(readFileSync(path.join(root, 'etc', 'mosquitto', 'conf.d', 'carbot.conf'), 'utf8'), old);
+        const backups = readdirSync(path.join(root, 'var', 'backups', 'carbot')).filter((f) => f.startsWith('mosquitto-carbot.conf.'));
+        assert.equal(backups.length, 1);
+        assert.match(readFileSync(path.join(state, 'mosquitto.log'), 'utf8'), new RegExp(`Unable to create websockets listener on port ${ws}`));
+        assert.deepEqual(
+          readFileSync(path.join(state, 'calls'), 'utf8').split('\n').filter((c) => c.startsWith('restart mosquitto')),
+          ['restart mosquitto.service', 'restart mosquitto.service'],
+        );
+        assert.ok(await canConnect(tcp), 'the broker runs again on the old configuration');
+      } finally {
+        if (existsSync(path.join(state, 'pid'))) process.kill(Number(readFileSync(path.join(state, 'pid'), 'utf8')), 'SIGTERM');
+        await new Promise((resolve) => squatter.close(resolve));
+      }
+    });
+
+    it('opening listeners with passwords as the drop-in says: install.sh stops declaring them, anonymous clients are turned away', async () => {
+      const [tcp, ws] = [await freePort(), await freePort()];
+      const root = mosquittoRoot({});
+      ok(install('--root', root, '--skip-build', '--mqtt-port', String(tcp), '--ws-port', String(ws)), 'first install');
+      // As the end of carbot.conf says: users, and the listeners in a file of one's own.
+      chmodSync(tmp, 0o755); // mosquitto reads the password file as the mosquitto user
+      chmodSync(root, 0o755);
+      const passwd = path.join(root, 'etc', 'mosquitto', 'passwd');
+      ok(run('mosquitto_passwd', ['-b', '-c', passwd, 'phone', 'grow bed']), 'mosquitto_passwd');
+      chmodSync(passwd, 0o644);
+      writeFileSync(
+        path.join(root, 'etc', 'mosquitto', 'conf.d', 'local.conf'),
+        `listener ${tcp} 127.0.0.1\nsocket_domain ipv4\nlistener ${ws} 127.0.0.1\nprotocol websockets\nsocket_domain ipv4\n` +
+          `allow_anonymous false\npassword_file ${passwd}\n`,
+      );
+
+      const out = ok(install('--root', root, '--skip-build', '--mqtt-port', String(tcp), '--ws-port', String(ws)), 'second install').stdout;
+      assert.match(out, /the broker requires a user name and password: give carbot one/);
+      const added = readFileSync(path.join(root, 'etc', 'mosquitto', 'conf.d', 'carbot.conf'), 'utf8');
+      assert.deepEqual(added.split('\n').filter((l) => l !== '' && !l.startsWith('#')), ['set_tcp_nodelay true']);
+
+      await startOn(root, [tcp, ws]);
+      await assert.rejects(connectClient(`mqtt://127.0.0.1:${tcp}`, { reconnectPeriod: 0 }), /Not authorized|not authorised/i);
+      await assert.rejects(connectClient(`ws://127.0.0.1:${ws}`, { reconnectPeriod: 0 }), /Not authorized|not authorised/i);
+      for (const url of [`mqtt://127.0.0.1:${tcp}`, `ws://127.0.0.1:${ws}`]) {
+        await closeClient(await connectClient(url, { username: 'phone', password: 'grow bed' }));
+      }
+    });
   });
 });

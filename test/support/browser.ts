@@ -1,8 +1,34 @@
-import { existsSync } from 'node:fs';
 import { chromium, type Browser, type BrowserContextOptions, type Page } from 'playwright-core';
+import { describeWith, findProgram, type Requirement } from './requirement';
 
-/** Debian's Chromium; .ci/run installs it. */
-export const CHROMIUM = '/usr/bin/chromium';
+export const CHROMIUM_MISSING =
+  '!!! chromium not installed: the browser suite is NOT running (apt-get install chromium)';
+
+let binary: string | null | undefined;
+
+/**
+ * Debian's Chromium (.ci/run installs it). CARBOT_TEST_CHROMIUM_BIN chooses another binary;
+ * a path that is not executable makes Chromium count as missing.
+ */
+export function chromiumPath(): string | null {
+  if (binary === undefined) binary = findProgram('chromium', 'CARBOT_TEST_CHROMIUM_BIN', ['/usr/bin']);
+  return binary;
+}
+
+export const CHROMIUM: Requirement = {
+  what: 'chromium',
+  missing: CHROMIUM_MISSING,
+  switchVariable: 'CARBOT_TEST_BROWSER',
+  available: () => chromiumPath() !== null,
+};
+
+/**
+ * `describe` for suites that drive Chromium: left out loudly where it is not installed,
+ * a failure with CARBOT_TEST_BROWSER=required (see describeWith).
+ */
+export function describeBrowser(title: string, fn: (this: Mocha.Suite) => void): void {
+  describeWith(CHROMIUM, title, fn);
+}
 
 export const PHONE: BrowserContextOptions = {
   viewport: { width: 390, height: 844 },
@@ -14,9 +40,10 @@ export const DESKTOP: BrowserContextOptions = { viewport: { width: 1280, height:
 
 /** Headless, and quiet on a machine with no network beyond loopback. */
 export async function launchChromium(): Promise<Browser> {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install chromium`);
+  const executablePath = chromiumPath();
+  if (executablePath === null) throw new Error(CHROMIUM_MISSING);
   return chromium.launch({
-    executablePath: CHROMIUM,
+    executablePath,
     args: [
       '--headless',
       '--no-sandbox',

@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { MqttClient } from 'mqtt';
+import { CHROMIUM_MISSING } from './browser';
 import { MOSQUITTO_MISSING, describeMosquitto, startMosquitto, type Mosquitto } from './mosquitto';
 import { closeClient, collect, connectClient } from './mqtt';
 import { canConnect } from './ports';
@@ -180,29 +181,58 @@ describeMosquitto('test harness: mosquitto', () => {
   });
 });
 
-describe('test harness: without mosquitto', () => {
-  const fixture = path.join('test', 'support', 'fixtures', 'needs-mosquitto.ts');
-  const mocha = path.join('node_modules', 'mocha', 'bin', 'mocha.js');
-  const runFixture = async (env: Record<string, string>): Promise<{ code: number | null; output: string }> => {
-    const run = spawnProcess(process.execPath, [mocha, fixture], { CARBOT_TEST_MOSQUITTO_BIN: '/nonexistent/mosquitto', ...env });
+const WITHOUT = [
+  { what: 'mosquitto', fixture: 'needs-mosquitto.ts', hide: 'CARBOT_TEST_MOSQUITTO_BIN', switch: 'CARBOT_TEST_MOSQUITTO', line: MOSQUITTO_MISSING },
+  { what: 'chromium', fixture: 'needs-chromium.ts', hide: 'CARBOT_TEST_CHROMIUM_BIN', switch: 'CARBOT_TEST_BROWSER', line: CHROMIUM_MISSING },
+];
+
+for (const missing of WITHOUT) {
+  describe(`test harness: without ${missing.what}`, () => {
+    const fixture = path.join('test', 'support', 'fixtures', missing.fixture);
+    const mocha = path.join('node_modules', 'mocha', 'bin', 'mocha.js');
+    const runFixture = async (env: Record<string, string>): Promise<{ code: number | null; output: string }> => {
+      const run = spawnProcess(process.execPath, [mocha, fixture], { [missing.hide]: `/nonexistent/${missing.what}`, ...env });
+      const { code } = await run.exited;
+      return { code, output: run.output() };
+    };
+
+    it(`says so loudly and registers nothing, or fails when ${missing.switch}=required`, async () => {
+      const [optional, required] = await Promise.all([runFixture({}), runFixture({ [missing.switch]: 'required' })]);
+
+      assert.equal(optional.code, 0, optional.output);
+      assert.ok(optional.output.includes(missing.line), optional.output);
+      // Once where the suite loads, once more at the end of the run.
+      assert.equal(optional.output.split(missing.line).length - 1, 2, optional.output);
+      assert.match(optional.output, /1 passing/);
+      assert.doesNotMatch(optional.output, /pending|would (talk to|drive)/);
+
+      assert.equal(required.code, 1, required.output);
+      assert.ok(required.output.includes(missing.line), required.output);
+      assert.match(required.output, new RegExp(`1 failing[\\s\\S]*runs with ${missing.what} \\(${missing.switch}=required\\)`));
+    });
+  });
+}
+
+describe('test harness: isolation from the machine', () => {
+  it("ignores the caller's CARBOT_* variables and never lets carbot read /etc/carbot, and says so", async () => {
+    const mocha = path.join('node_modules', 'mocha', 'bin', 'mocha.js');
+    const fixture = path.join('test', 'support', 'fixtures', 'from-a-shell.ts');
+    const run = spawnProcess(process.execPath, [mocha, fixture], {
+      CARBOT_MQTT_URL: 'mqtt://from-the-shell:1',
+      CARBOT_LOG_LEVEL: 'debug',
+      // A file that would fail every test that read it.
+      CARBOT_CONFIG: '/nonexistent/carbot/config.json',
+    });
     const { code } = await run.exited;
-    return { code, output: run.output() };
-  };
+    assert.equal(code, 0, run.output());
+    assert.match(run.output(), /harness: ignoring CARBOT_CONFIG, CARBOT_LOG_LEVEL, CARBOT_MQTT_URL from the environment/);
+    assert.match(run.output(), /1 passing/);
+  });
 
-  it('says so loudly and registers nothing, or fails when CARBOT_TEST_MOSQUITTO=required', async () => {
-    const [optional, required] = await Promise.all([
-      runFixture({}),
-      runFixture({ CARBOT_TEST_MOSQUITTO: 'required' }),
-    ]);
-
-    assert.equal(optional.code, 0, optional.output);
-    assert.ok(optional.output.includes(MOSQUITTO_MISSING), optional.output);
-    assert.match(optional.output, /0 passing/);
-    assert.doesNotMatch(optional.output, /pending|would talk to mosquitto/);
-
-    assert.equal(required.code, 1, required.output);
-    assert.ok(required.output.includes(MOSQUITTO_MISSING), required.output);
-    assert.match(required.output, /1 failing/);
+  it('gives every process it starts an empty CARBOT_CONFIG: carbot then reads no configuration file', async () => {
+    const proc = spawnProcess(process.execPath, ['-e', 'console.log(JSON.stringify(process.env.CARBOT_CONFIG))']);
+    await proc.exited;
+    assert.deepEqual(proc.stdout, ['""']);
   });
 });
 

@@ -1,5 +1,11 @@
 import { closeAll } from './cleanup';
-import { reportMissingMosquitto } from './mosquitto';
+import { isolateFromCaller } from './isolation';
+import { reportMissing } from './requirement';
+
+const ignored = isolateFromCaller();
+if (ignored.length > 0) {
+  console.warn(`harness: ignoring ${ignored.join(', ')} from the environment: tests run with carbot's defaults`);
+}
 
 /**
  * Root hooks, loaded by .mocharc.json for every run. The after-all hook is a safety net:
@@ -13,6 +19,6 @@ export const mochaHooks = {
     if (leftOpen.length > 0) {
       console.warn(`harness: closed ${leftOpen.length} left open by tests: ${leftOpen.join('; ')}`);
     }
-    reportMissingMosquitto();
+    reportMissing();
   },
 };

@@ -1,9 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { killOnExit, removeOnExit, track, withTimeout } from './cleanup';
 import { canConnect, freePort } from './ports';
+import { describeWith, findProgram, type Requirement } from './requirement';
 
 export interface MosquittoOptions {
   /**
@@ -54,7 +55,8 @@ const LOG_LIMIT = 1 << 20;
 let binary: string | null | undefined;
 
 export function mosquittoPath(): string | null {
-  if (binary === undefined) binary = findMosquitto();
+  // CARBOT_TEST_MOSQUITTO_BIN lets a test (or a developer with a self-built broker) choose the binary.
+  if (binary === undefined) binary = findProgram('mosquitto', 'CARBOT_TEST_MOSQUITTO_BIN', ['/usr/sbin']);
   return binary;
 }
 
@@ -62,56 +64,16 @@ export function mosquittoAvailable(): boolean {
   return mosquittoPath() !== null;
 }
 
-function findMosquitto(): string | null {
-  // Lets a test (or a developer with a self-built broker) choose the binary; a path that is
-  // not executable makes mosquitto count as missing.
-  const chosen = process.env.CARBOT_TEST_MOSQUITTO_BIN;
-  if (chosen !== undefined && chosen !== '') return isExecutable(chosen) ? chosen : null;
-  const dirs = ['/usr/sbin', ...(process.env.PATH ?? '').split(path.delimiter).filter(Boolean)];
-  for (const dir of dirs) {
-    const candidate = path.join(dir, 'mosquitto');
-    if (isExecutable(candidate)) return candidate;
-  }
-  return null;
-}
+export const MOSQUITTO: Requirement = {
+  what: 'mosquitto',
+  missing: MOSQUITTO_MISSING,
+  switchVariable: 'CARBOT_TEST_MOSQUITTO',
+  available: mosquittoAvailable,
+};
 
-function isExecutable(file: string): boolean {
-  try {
-    accessSync(file, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-const suitesWithoutMosquitto: string[] = [];
-
-/**
- * `describe` for suites that need a real mosquitto. Without one the suite is not
- * registered at all rather than skipped, and the warning is printed when the suite loads
- * and again at the end of the run; with CARBOT_TEST_MOSQUITTO=required a failing test
- * stands in for the suite so CI cannot pass without it.
- */
+/** `describe` for suites that need a real mosquitto: see describeWith. */
 export function describeMosquitto(title: string, fn: (this: Mocha.Suite) => void): void {
-  if (mosquittoAvailable()) {
-    describe(title, fn);
-    return;
-  }
-  suitesWithoutMosquitto.push(title);
-  console.warn(`${MOSQUITTO_MISSING}: "${title}"`);
-  if (process.env.CARBOT_TEST_MOSQUITTO === 'required') {
-    describe(title, () => {
-      it('runs against mosquitto (CARBOT_TEST_MOSQUITTO=required)', () => {
-        throw new Error(`${MOSQUITTO_MISSING}, and CARBOT_TEST_MOSQUITTO=required`);
-      });
-    });
-  }
-}
-
-/** Called from the root after hook so the warning is not lost above the test output. */
-export function reportMissingMosquitto(): void {
-  if (suitesWithoutMosquitto.length === 0) return;
-  console.warn(`\n${MOSQUITTO_MISSING}\n    not run: ${suitesWithoutMosquitto.join(', ')}\n`);
+  describeWith(MOSQUITTO, title, fn);
 }
 
 interface Run {

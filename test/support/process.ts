@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { killOnExit, track } from './cleanup';
+import { NO_MACHINE_CONFIG } from './isolation';
 
 export const REPO_ROOT = path.resolve(__dirname, '..', '..');
 export const CLI_PATH = path.join(REPO_ROOT, 'dist', 'cli.js');
@@ -44,16 +45,27 @@ export function spawnCarbot(args: string[], env: Record<string, string> = {}): C
   return spawnProcess(process.execPath, [CLI_PATH, ...args], { CARBOT_HTTP_PORT: '0', ...env });
 }
 
+export interface SpawnOptions {
+  /** Run as this user and group instead of the test's (root in CI): a real unprivileged process. */
+  uid?: number;
+  gid?: number;
+  /** Give the child a stdin pipe (child.stdin) instead of none. */
+  stdin?: boolean;
+}
+
 /**
  * Any command, run from the repo root with its output captured line by line and the same
- * cleaned environment plus `env`, tracked by the safety net.
+ * cleaned environment plus `env`, tracked by the safety net. carbot started this way reads
+ * no configuration file unless `env` or its arguments name one (never /etc/carbot).
  */
-export function spawnProcess(command: string, args: string[], env: Record<string, string> = {}): TrackedProcess {
+export function spawnProcess(command: string, args: string[], env: Record<string, string> = {}, options: SpawnOptions = {}): TrackedProcess {
   const baseEnv = Object.fromEntries(Object.entries(process.env).filter(([name]) => !INHERITED_NOT.test(name)));
   const child = spawn(command, args, {
     cwd: REPO_ROOT,
-    env: { ...baseEnv, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...baseEnv, ...NO_MACHINE_CONFIG, ...env },
+    stdio: [options.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+    uid: options.uid,
+    gid: options.gid,
   });
   killOnExit(child);
   const label = [path.basename(command), ...args].join(' ').slice(0, 120);

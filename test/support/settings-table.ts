@@ -1,12 +1,12 @@
 /**
- * The README's settings table, generated from the schema so the two cannot drift.
+ * The settings table of docs/configuration.md, generated from the schema so the two cannot drift.
  * `npx ts-node -P tsconfig.test.json test/support/settings-table.ts --write` rewrites it.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SETTINGS, envName, flagName } from '../../src/config';
 
-export const README = join(__dirname, '..', '..', 'README.md');
+export const CONFIGURATION_DOC = join(__dirname, '..', '..', 'docs', 'configuration.md');
 const START = '<!-- settings-table:start -->';
 const END = '<!-- settings-table:end -->';
 
@@ -18,14 +18,14 @@ export function settingsTable(): string {
   return ['| setting | environment | flag | default | meaning |', '|---|---|---|---|---|', ...rows].join('\n');
 }
 
-export function readmeTable(text: string): string {
+export function documentedTable(text: string): string {
   const start = text.indexOf(START);
   const end = text.indexOf(END);
   return start < 0 || end < 0 ? '' : text.slice(start + START.length, end).trim();
 }
 
 if (require.main === module && process.argv.includes('--write')) {
-  const text = readFileSync(README, 'utf8');
+  const text = readFileSync(CONFIGURATION_DOC, 'utf8');
   const start = text.indexOf(START) + START.length;
-  writeFileSync(README, `${text.slice(0, start)}\n${settingsTable()}\n${text.slice(text.indexOf(END))}`);
+  writeFileSync(CONFIGURATION_DOC, `${text.slice(0, start)}\n${settingsTable()}\n${text.slice(text.indexOf(END))}`);
 }

@@ -4,7 +4,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-const UNIT = path.join(__dirname, '..', '..', 'carbot.service');
+const ROOT = path.join(__dirname, '..', '..');
+/** carbot.service runs as the user carbot (kernel, pca9685, sim); carbot-pigpio.service as root. */
+const VARIANTS = ['carbot.service', 'carbot-pigpio.service'] as const;
 const SHIPPED_NODE = '/usr/bin/node';
 
 /** The [Service] settings of the unit, the last assignment winning as in systemd. */
@@ -25,8 +27,8 @@ function serviceSettings(text: string): Map<string, string> {
   return settings;
 }
 
-describe('carbot.service', () => {
-  const text = readFileSync(UNIT, 'utf8');
+for (const variant of VARIANTS) describe(variant, () => {
+  const text = readFileSync(path.join(ROOT, variant), 'utf8');
   const service = serviceSettings(text);
 
   it('passes systemd-analyze verify without a word', function () {
@@ -53,6 +55,27 @@ describe('carbot.service', () => {
     assert.equal(service.get('ExecStart'), `${SHIPPED_NODE} /opt/carbot/dist/cli.js`);
     assert.equal(service.get('EnvironmentFile'), '-/etc/default/carbot');
   });
+
+  it('drives every output to stop after carbot, however it ended (SIGKILL, OOM, watchdog abort)', () => {
+    assert.equal(service.get('ExecStopPost'), `${SHIPPED_NODE} /opt/carbot/dist/cli.js safe-state`);
+  });
+
+  if (variant === 'carbot.service') {
+    it('runs as the user carbot in the gpio and i2c groups, with no capabilities and a private /dev but for I2C', () => {
+      assert.equal(service.get('User'), 'carbot');
+      assert.equal(service.get('SupplementaryGroups'), 'gpio i2c');
+      assert.equal(service.get('CapabilityBoundingSet'), '');
+      assert.equal(service.get('PrivateDevices'), 'yes');
+      assert.equal(service.get('DeviceAllow'), 'char-i2c rw');
+      assert.equal(service.get('ProtectKernelTunables'), 'yes');
+      assert.match(service.get('ReadWritePaths') ?? '', /\/sys\/class\/gpio.*\/sys\/class\/pwm/);
+    });
+  } else {
+    it('runs as root, because pigpio maps /dev/mem, and says so', () => {
+      assert.equal(service.get('User'), undefined);
+      assert.match(text, /pigpio maps\s+(# )?\/dev\/mem/);
+    });
+  }
 
   it('waits for readiness, is watched, and restarts on failure but not on a configuration error', () => {
     assert.equal(service.get('Type'), 'notify');

@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { ConfigError, envName, flagName, loadConfig, SETTINGS, type LoadInput } from '../../src/config';
+import { ConfigError, DEFAULT_CONFIG_PATH, envName, flagName, loadConfig, SETTINGS, type LoadInput } from '../../src/config';
 
 const files: Record<string, string> = {};
 /**
@@ -10,14 +10,16 @@ const PAGE_WITH_TOKEN = { CARBOT_HTTP_TOKEN: 'a-long-random-token' };
 function load(input: Partial<LoadInput>) {
   return loadConfig({
     argv: [],
-    ...input,
-    env: { ...PAGE_WITH_TOKEN, ...input.env },
+    // What the CLI passes; tests that load a configuration in-process leave it out.
+    defaultConfigPath: DEFAULT_CONFIG_PATH,
     exists: (p) => p in files,
     readFile: (p) => {
       if (!(p in files)) throw Object.assign(new Error('ENOENT'), { code: 'ENOENT' });
       return Buffer.from(files[p]);
     },
     randomId: () => 'abc123',
+    ...input,
+    env: { ...PAGE_WITH_TOKEN, ...input.env },
   });
 }
 function problems(input: Partial<LoadInput>): string[] {
@@ -99,6 +101,35 @@ describe('configuration', () => {
     assert.deepEqual(problems({ argv: ['--config=/nope.json'] }), ['/nope.json: no such file']);
   });
 
+  it('reads /etc/carbot/config.json only when the caller asks for the default, and never with --no-config or an empty CARBOT_CONFIG', () => {
+    files['/etc/carbot/config.json'] = '{"device":"pi-car"}';
+    assert.equal(load({}).device, 'pi-car');
+    const inProcess = load({ defaultConfigPath: undefined });
+    assert.equal(inProcess.device, 'carbot');
+    assert.equal(inProcess.configFile, undefined);
+    for (const input of [{ argv: ['--no-config'] }, { env: { CARBOT_CONFIG: '' } }, { argv: ['--config='] }]) {
+      const c = load(input);
+      assert.equal(c.device, 'carbot', JSON.stringify(input));
+      assert.equal(c.configFile, undefined, JSON.stringify(input));
+    }
+    // A flag still names a file over an empty CARBOT_CONFIG.
+    files['/tmp/car.json'] = '{"device":"fromfile"}';
+    assert.equal(load({ argv: ['--config', '/tmp/car.json'], env: { CARBOT_CONFIG: '' } }).device, 'fromfile');
+  });
+
+  it('says who may read a config file it is not allowed to, and how to do without it', () => {
+    const denied = (p: string): Buffer => {
+      if (p in files) throw Object.assign(new Error(`EACCES: permission denied, open '${p}'`), { code: 'EACCES' });
+      throw Object.assign(new Error('ENOENT'), { code: 'ENOENT' });
+    };
+    files['/etc/carbot/config.json'] = '{}';
+    const [problem] = problems({ readFile: denied });
+    assert.match(problem, /^\/etc\/carbot\/config\.json: cannot read \(EACCES: permission denied\): .*use sudo, join that group, or pass --no-config to run without it$/);
+    files['/srv/car.json'] = '{}';
+    const [named] = problems({ readFile: denied, argv: ['--config', '/srv/car.json'] });
+    assert.doesNotMatch(named, /--no-config/);
+  });
+
   it('accepts boolean flags bare, negated and with a value', () => {
     assert.equal(load({ argv: ['--embedded-broker'] }).embeddedBroker.enabled, true);
     assert.equal(load({ argv: ['--no-stop-on-disconnect'] }).stopOnDisconnect, false);
@@ -119,7 +150,7 @@ describe('configuration', () => {
       '/etc/carbot/config.json: colour: unknown setting',
       '/etc/carbot/config.json: mqtt.keepalive: "x" is not a whole number',
       '/etc/carbot/config.json: reverseDelayMs: -5 is below the minimum 0',
-      'CARBOT_GPIO: "wiringpi" is not one of auto, pigpio, sim',
+      'CARBOT_GPIO: "wiringpi" is not one of auto, pigpio, kernel, sim',
       'CARBOT_LOG_LEVEL: "loud" is not one of error, warn, info, debug',
       'CARBOT_MQTT_URL: "http://pi:1883" is not a broker URL: use mqtt://host:1883, mqtts://, ws:// or wss://',
     ].sort());
@@ -162,6 +193,28 @@ describe('configuration', () => {
 
   it('warns about CARBOT_ variables that are not settings', () => {
     assert.deepEqual(load({ env: { CARBOT_MQTT_ULR: 'x' } }).warnings, ['CARBOT_MQTT_ULR: not a carbot setting, ignored (see carbot --help)']);
+  });
+
+  it('a ready-made motor list brings its HAT\'s I2C address unless pca9685.address says otherwise', () => {
+    assert.equal(load({ argv: ['--motors', 'adafruit-servo-hat'] }).pca9685.address, 0x40);
+    assert.equal(load({ argv: ['--motors', 'adafruit-motor-hat'] }).pca9685.address, 0x60);
+    assert.equal(load({ argv: ['--motors', 'adafruit-motor-hat', '--pca9685-address', '97'] }).pca9685.address, 97);
+    assert.deepEqual(load({ env: { CARBOT_MOTORS: 'waveshare-motor-hat' } }).pca9685, { bus: 1, address: 0x40, frequencyHz: 50 });
+    assert.deepEqual(problems({ argv: ['--pca9685-address', '32'] }), ['--pca9685-address: 32 is below the minimum 64']);
+  });
+
+  it('gpio kernel: PWM only on the pins that have it, unless pwmChannels names a chip for the pin', () => {
+    const servo = (pin: number) => ['--gpio', 'kernel', '--motors', JSON.stringify([{ name: 'cam', driver: 'servo', pin }])];
+    assert.deepEqual(problems({ argv: servo(17) }), [
+      'motors[0].pin: GPIO 17 has no hardware PWM; with gpio "kernel" use GPIO 12, 13, 18 or 19 (dtoverlay=pwm-2chan), ' +
+        'or name a chip for it in pwmChannels (dtoverlay=pwm-gpio gives software PWM on any pin)',
+    ]);
+    assert.equal(load({ argv: [...servo(17), '--pwm-channels', '{"17": {"chip": "pwm_gpio@17", "channel": 0}}'] }).pwmChannels?.[17]?.channel, 0);
+    assert.equal(load({ argv: servo(18) }).motors[0].name, 'cam');
+    assert.deepEqual(problems({ argv: ['--pwm-channels', '{"x": 1, "18": {"chip": ""}}'] }), [
+      'pwmChannels.18: must be like {"chip": "pwmchip2", "channel": 2}, got {"chip":""}',
+      'pwmChannels.x: not a BCM pin number 0–27',
+    ]);
   });
 
   describe('exposure (mosquitto 2.0 model: nothing beyond loopback without a password)', () => {

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { RequireModule } from './pigpio';
+import type { DigitalInput, DigitalOutput, RequireModule } from './types';
 
 /**
  * onoff (sysfs GPIO) for the direction, standby and limit-switch pins. Loaded lazily like
@@ -75,7 +75,7 @@ function explain(pin: number, sysfs: number, err: unknown): Error {
   const e = err as NodeJS.ErrnoException;
   const hint =
     e.code === 'EACCES'
-      ? 'run carbot as root'
+      ? 'add the user carbot runs as to the gpio group (sudo usermod -aG gpio carbot, then restart carbot)'
       : e.code === 'EBUSY'
         ? 'another driver or program holds it (a dtoverlay in config.txt, or a second carbot)'
         : e.code === 'EINVAL'
@@ -102,5 +102,19 @@ export function openPins(deps: OnoffDeps = {}): Pins {
     // 'high'/'low' set direction and level in one write, so the pin never glitches.
     output: (pin, initial) => open(pin, initial ? 'high' : 'low'),
     input: (pin) => open(pin, 'in', 'both'),
+  };
+}
+
+/** An onoff pin as a board output. */
+export function onoffOutput(gpio: OnoffGpio): DigitalOutput {
+  return { write: (level) => gpio.writeSync(level), close: () => gpio.unexport() };
+}
+
+/** An onoff pin with edge interrupts as a board input. */
+export function onoffInput(gpio: OnoffGpio): DigitalInput {
+  return {
+    read: () => gpio.readSync(),
+    watch: (callback) => gpio.watch((err) => callback(err ?? undefined)),
+    close: () => gpio.unexport(),
   };
 }

@@ -4,18 +4,25 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
-import { openGpioMotorBank, MotorFaultError, type GpioMotorBank } from '../../src/motors/gpio-bank';
+import sinon from 'sinon';
+import { openMotorBank, MotorFaultError, type BoardMotorBank } from '../../src/motors/bank';
 import { DEFAULT_MOTORS } from '../../src/motors/motor-config';
-import { findGpioBase } from '../../src/motors/onoff';
-import { GpioError } from '../../src/motors/pigpio';
+import { findGpioBase } from '../../src/boards/onoff';
+import { GpioError, PigpioBoard, type PigpioBoardDeps } from '../../src/boards/pigpio';
 import type { HBridgeMotorConfig, MotorConfig, ServoMotorConfig } from '../../src/motors/types';
 import { fakeHardware, logged, memoryLogger } from '../fakes/hardware';
 
 const L298N: MotorConfig[] = DEFAULT_MOTORS.map((m) => ({ ...m }));
 
-function open(motors: readonly MotorConfig[], hw = fakeHardware()) {
+/** The motors on pigpio, as openHardware opens them on a Pi 4. */
+async function openOnPigpio(motors: readonly MotorConfig[], log: ReturnType<typeof memoryLogger>['log'], deps: PigpioBoardDeps) {
+  const board = new PigpioBoard('Raspberry Pi 4 Model B Rev 1.4', deps);
+  return openMotorBank(motors, { gpio: board }, log, { backend: 'pigpio' });
+}
+
+async function open(motors: readonly MotorConfig[], hw = fakeHardware()) {
   const { log, lines } = memoryLogger();
-  const bank = openGpioMotorBank(motors, log, {
+  const bank = await openOnPigpio(motors, log, {
     requireModule: hw.requireModule,
     gpioBase: 0,
     signalTarget: new EventEmitter(),
@@ -24,15 +31,15 @@ function open(motors: readonly MotorConfig[], hw = fakeHardware()) {
 }
 
 describe('pigpio motor bank', () => {
-  let bank: GpioMotorBank | undefined;
+  let bank: BoardMotorBank | undefined;
   afterEach(async () => {
     await bank?.close();
     bank = undefined;
   });
 
   describe('H-bridge (L298N defaults)', () => {
-    it('drives every output to stop as it opens, before anything else can write', () => {
-      const hw = open(L298N);
+    it('drives every output to stop as it opens, before anything else can write', async () => {
+      const hw = await open(L298N);
       bank = hw.bank;
       assert.deepEqual(hw.calls.take(), [
         'pigpio.configureInterfaces(DISABLE_FIFO_IF|DISABLE_SOCK_IF|DISABLE_ALERT)',
@@ -56,7 +63,7 @@ describe('pigpio motor bank', () => {
     });
 
     it('logs each motor it opened', async () => {
-      const hw = open(L298N);
+      const hw = await open(L298N);
       bank = hw.bank;
       await logged();
       assert.deepEqual(hw.lines, [
@@ -65,8 +72,8 @@ describe('pigpio motor bank', () => {
       ]);
     });
 
-    it('forward: IN1 high, then the duty', () => {
-      const hw = open(L298N);
+    it('forward: IN1 high, then the duty', async () => {
+      const hw = await open(L298N);
       bank = hw.bank;
       hw.calls.take();
       hw.bank.write({ left: 0.6, right: 0.6 });
@@ -78,8 +85,8 @@ describe('pigpio motor bank', () => {
       ]);
     });
 
-    it('backward: IN2 high, then the duty', () => {
-      const hw = open(L298N);
+    it('backward: IN2 high, then the duty', async () => {
+      const hw = await open(L298N);
       bank = hw.bank;
       hw.calls.take();
       hw.bank.write({ left: -0.4, right: -0.4 });
@@ -91,8 +98,8 @@ describe('pigpio motor bank', () => {
       ]);
     });
 
-    it('faster and slower while moving change only the duty', () => {
-      const hw = open(L298N);
+    it('faster and slower while moving change only the duty', async () => {
+      const hw = await open(L298N);
       bank = hw.bank;
       hw.bank.write({ left: 0.6, right: 0.6 });
       hw.calls.take();
@@ -106,8 +113,8 @@ describe('pigpio motor bank', () => {
       ]);
     });
 
-    it('a reversal (stop, then backward) flips the direction pins only at duty 0', () => {
-      const hw = open(L298N);
+    it('a reversal (stop, then backward) flips the direction pins only at duty 0', async () => {
+      const hw = await open(L298N);
       bank = hw.bank;
       hw.bank.write({ left: 0.6, right: 0.6 });
       hw.calls.take();
@@ -125,8 +132,8 @@ describe('pigpio motor bank', () => {
       ]);
     });
 
-    it('a direct forward-to-backward write still zeroes the duty first and lowers before it raises', () => {
-      const hw = open(L298N);
+    it('a direct forward-to-backward write still zeroes the duty first and lowers before it raises', async () => {
+      const hw = await open(L298N);
       bank = hw.bank;
       hw.bank.write({ left: 0.6, right: 0.6 });
       hw.calls.take();
@@ -143,8 +150,8 @@ describe('pigpio motor bank', () => {
       ]);
     });
 
-    it('stop with coast: duty 0, both inputs low', () => {
-      const hw = open(L298N);
+    it('stop with coast: duty 0, both inputs low', async () => {
+      const hw = await open(L298N);
       bank = hw.bank;
       hw.bank.write({ left: 0.6, right: -0.6 });
       hw.calls.take();
@@ -157,8 +164,8 @@ describe('pigpio motor bank', () => {
       ]);
     });
 
-    it('stopAll writes every pin of the stop, whatever the motors were doing', () => {
-      const hw = open(L298N);
+    it('stopAll writes every pin of the stop, whatever the motors were doing', async () => {
+      const hw = await open(L298N);
       bank = hw.bank;
       hw.calls.take();
       assert.deepEqual(hw.bank.stopAll(), []);
@@ -172,8 +179,8 @@ describe('pigpio motor bank', () => {
       ]);
     });
 
-    it('a motor missing from a write is stopped', () => {
-      const hw = open(L298N);
+    it('a motor missing from a write is stopped', async () => {
+      const hw = await open(L298N);
       bank = hw.bank;
       hw.bank.write({ left: 0.5, right: 0.5 });
       hw.calls.take();
@@ -181,8 +188,8 @@ describe('pigpio motor bank', () => {
       assert.deepEqual(hw.calls.take(), ['pigpio.pwmWrite(13,0)', 'onoff.writeSync(20,0)']);
     });
 
-    it('an inverted motor turns the other way for the same output', () => {
-      const hw = open([L298N[0], { ...L298N[1], invert: true }]);
+    it('an inverted motor turns the other way for the same output', async () => {
+      const hw = await open([L298N[0], { ...L298N[1], invert: true }]);
       bank = hw.bank;
       hw.calls.take();
       hw.bank.write({ left: 0.6, right: 0.6 });
@@ -195,7 +202,7 @@ describe('pigpio motor bank', () => {
     });
 
     it('shutdown coasts every motor, gives the pins back, then terminates pigpio; twice is once', async () => {
-      const hw = open(L298N);
+      const hw = await open(L298N);
       hw.bank.write({ left: 0.6, right: 0.6 });
       hw.calls.take();
       await hw.bank.close();
@@ -218,15 +225,15 @@ describe('pigpio motor bank', () => {
       assert.deepEqual(hw.calls.take(), []);
     });
 
-    it('property: direction pins only change at duty 0, and the pins always match the output', () => {
+    it('property: direction pins only change at duty 0, and the pins always match the output', async () => {
       const config: HBridgeMotorConfig = { ...(L298N[0] as HBridgeMotorConfig) };
-      fc.assert(
-        fc.property(
+      await fc.assert(
+        fc.asyncProperty(
           fc.boolean(),
           fc.boolean(),
           fc.array(fc.oneof(fc.constant(0), fc.double({ min: -1, max: 1, noNaN: true })), { maxLength: 30 }),
-          (brake, invert, outputs) => {
-            const hw = open([{ ...config, brake, invert }]);
+          async (brake, invert, outputs) => {
+            const hw = await open([{ ...config, brake, invert }]);
             const level = { 5: 0, 6: 0 } as Record<number, number>;
             let duty = 0;
             const replay = (calls: string[]) => {
@@ -252,7 +259,7 @@ describe('pigpio motor bank', () => {
                 assert.equal(duty, Math.round(Math.abs(v) * 1000));
               }
             }
-            void hw.bank.close();
+            await hw.bank.close();
           },
         ),
       );
@@ -262,8 +269,8 @@ describe('pigpio motor bank', () => {
   describe('H-bridge with brake', () => {
     const braked: MotorConfig[] = [{ ...(L298N[0] as HBridgeMotorConfig), brake: true }];
 
-    it('opens braked: inputs high with the enable pin fully on, which is how an L298N brakes', () => {
-      const hw = open(braked);
+    it('opens braked: inputs high with the enable pin fully on, which is how an L298N brakes', async () => {
+      const hw = await open(braked);
       bank = hw.bank;
       assert.deepEqual(hw.calls.take().slice(3), [
         'onoff.Gpio(5,low)',
@@ -278,8 +285,8 @@ describe('pigpio motor bank', () => {
       ]);
     });
 
-    it('leaves the brake at duty 0 to drive, and brakes again on stop', () => {
-      const hw = open(braked);
+    it('leaves the brake at duty 0 to drive, and brakes again on stop', async () => {
+      const hw = await open(braked);
       bank = hw.bank;
       hw.calls.take();
       hw.bank.write({ left: 0.6 });
@@ -295,7 +302,7 @@ describe('pigpio motor bank', () => {
     });
 
     it('coasts at shutdown, so no pin is left high once the pins are released', async () => {
-      const hw = open(braked);
+      const hw = await open(braked);
       hw.calls.take();
       await hw.bank.close();
       assert.deepEqual(hw.calls.take(), [
@@ -311,12 +318,12 @@ describe('pigpio motor bank', () => {
 
   describe('TB6612 with standby', () => {
     const tb6612: MotorConfig[] = [
-      { name: 'left', driver: 'hbridge', pwm: 12, in1: 5, in2: 6, standby: 25, brake: false, pwmFrequency: 1000, invert: false },
-      { name: 'right', driver: 'hbridge', pwm: 13, in1: 20, in2: 21, standby: 25, brake: false, pwmFrequency: 1000, invert: false },
+      { name: 'left', driver: 'hbridge', board: 'gpio', pwm: 12, in1: 5, in2: 6, standby: 25, brake: false, pwmFrequency: 1000, invert: false },
+      { name: 'right', driver: 'hbridge', board: 'gpio', pwm: 13, in1: 20, in2: 21, standby: 25, brake: false, pwmFrequency: 1000, invert: false },
     ];
 
-    it('holds the shared standby pin low until both motors are stopped, then raises it', () => {
-      const hw = open(tb6612);
+    it('holds the shared standby pin low until both motors are stopped, then raises it', async () => {
+      const hw = await open(tb6612);
       bank = hw.bank;
       assert.deepEqual(hw.calls.take().slice(3), [
         'onoff.Gpio(25,low)',
@@ -337,7 +344,7 @@ describe('pigpio motor bank', () => {
     });
 
     it('drops standby at shutdown, after both motors coast', async () => {
-      const hw = open(tb6612);
+      const hw = await open(tb6612);
       hw.calls.take();
       await hw.bank.close();
       assert.deepEqual(hw.calls.take(), [
@@ -360,12 +367,12 @@ describe('pigpio motor bank', () => {
 
   describe('continuous-rotation servos', () => {
     const servos: ServoMotorConfig[] = [
-      { name: 'left', driver: 'servo', pin: 18, neutralUs: 1500, spanUs: 500, trimUs: 0, invert: false },
-      { name: 'right', driver: 'servo', pin: 19, neutralUs: 1500, spanUs: 400, trimUs: -20, invert: true },
+      { name: 'left', driver: 'servo', board: 'gpio', pin: 18, neutralUs: 1500, spanUs: 500, trimUs: 0, invert: false, idleOffS: 0 },
+      { name: 'right', driver: 'servo', board: 'gpio', pin: 19, neutralUs: 1500, spanUs: 400, trimUs: -20, invert: true, idleOffS: 0 },
     ];
 
-    it('open with the pulses off', () => {
-      const hw = open(servos);
+    it('open with the pulses off', async () => {
+      const hw = await open(servos);
       bank = hw.bank;
       assert.deepEqual(hw.calls.take().slice(3), [
         'pigpio.Gpio(18,{mode:OUTPUT})',
@@ -375,8 +382,8 @@ describe('pigpio motor bank', () => {
       ]);
     });
 
-    it('pulse = neutral + trim ± span × output; the mirrored one goes the other way; stop turns the pulses off', () => {
-      const hw = open(servos);
+    it('pulse = neutral + trim ± span × output; the mirrored one goes the other way; stop turns the pulses off', async () => {
+      const hw = await open(servos);
       bank = hw.bank;
       hw.calls.take();
       hw.bank.write({ left: 0.5, right: 0.5 });
@@ -396,7 +403,7 @@ describe('pigpio motor bank', () => {
     });
 
     it('shutdown turns the pulses off and terminates pigpio', async () => {
-      const hw = open(servos);
+      const hw = await open(servos);
       hw.bank.write({ left: 0.5, right: 0.5 });
       hw.calls.take();
       await hw.bank.close();
@@ -404,9 +411,53 @@ describe('pigpio motor bank', () => {
     });
   });
 
+  describe('servos stopping with a neutral pulse (the default)', () => {
+    const servo: ServoMotorConfig = { name: 'left', driver: 'servo', board: 'gpio', pin: 18, neutralUs: 1500, spanUs: 750, trimUs: 10, invert: false };
+
+    it('open and stop on neutral + trim, since many continuous servos keep turning when pulses just stop', async () => {
+      const hw = await open([servo]);
+      bank = hw.bank;
+      hw.bank.write({ left: 0.5 });
+      hw.bank.write({ left: 0 });
+      hw.bank.write({ left: 0 });
+      assert.deepEqual(hw.calls.take().slice(3), [
+        'pigpio.Gpio(18,{mode:OUTPUT})',
+        'pigpio.servoWrite(18,1510)',
+        'pigpio.servoWrite(18,1885)',
+        'pigpio.servoWrite(18,1510)',
+      ]);
+    });
+
+    it('with idleOffS the pulses go off after that long stopped, and the next move brings them back', async () => {
+      const clock = sinon.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+      try {
+        const hw = await open([{ ...servo, idleOffS: 2 }]);
+        bank = hw.bank;
+        hw.calls.take();
+        clock.tick(1999);
+        assert.deepEqual(hw.calls.take(), []);
+        clock.tick(1);
+        assert.deepEqual(hw.calls.take(), ['pigpio.servoWrite(18,0)']);
+        hw.bank.write({ left: 0 });
+        assert.deepEqual(hw.calls.take(), [], 'a stop while idled off writes nothing');
+        hw.bank.write({ left: -1 });
+        hw.bank.write({ left: 0 });
+        clock.tick(1000);
+        hw.bank.write({ left: 1 });
+        clock.tick(5000);
+        assert.deepEqual(hw.calls.take(), ['pigpio.servoWrite(18,760)', 'pigpio.servoWrite(18,1510)', 'pigpio.servoWrite(18,2260)']);
+        await hw.bank.close();
+        clock.tick(5000);
+        assert.deepEqual(hw.calls.take(), ['pigpio.servoWrite(18,0)', 'pigpio.terminate()']);
+      } finally {
+        clock.restore();
+      }
+    });
+  });
+
   describe('faults', () => {
-    it('a write that throws stops the other motors and the error names the motor', () => {
-      const hw = open(L298N);
+    it('a write that throws stops the other motors and the error names the motor', async () => {
+      const hw = await open(L298N);
       bank = hw.bank;
       hw.calls.failOn('pigpio.pwmWrite(13,600)', new Error('pigpio error -1 in gpioPWM'), 1);
       hw.calls.take();
@@ -434,8 +485,8 @@ describe('pigpio motor bank', () => {
       ]);
     });
 
-    it('reports the stops that failed too, after trying every motor', () => {
-      const hw = open(L298N);
+    it('reports the stops that failed too, after trying every motor', async () => {
+      const hw = await open(L298N);
       bank = hw.bank;
       hw.calls.failOn('onoff.writeSync(5,1)', new Error('EIO: i/o error, write'));
       hw.calls.failOn('onoff.writeSync(5,0)', new Error('EIO: i/o error, write'));
@@ -462,8 +513,8 @@ describe('pigpio motor bank', () => {
       ]);
     });
 
-    it('after a failed write the next one rewrites every pin of that motor', () => {
-      const hw = open(L298N);
+    it('after a failed write the next one rewrites every pin of that motor', async () => {
+      const hw = await open(L298N);
       bank = hw.bank;
       hw.calls.failOn('onoff.writeSync(20,1)', new Error('EIO: i/o error, write'), 1);
       assert.throws(() => hw.bank.write({ left: 0.6, right: 0.6 }), MotorFaultError);
@@ -472,8 +523,8 @@ describe('pigpio motor bank', () => {
       assert.deepEqual(hw.calls.take(), ['onoff.writeSync(20,1)', 'pigpio.pwmWrite(13,600)']);
     });
 
-    it('an output that is not a number is a fault of that motor, not a pin write', () => {
-      const hw = open(L298N);
+    it('an output that is not a number is a fault of that motor, not a pin write', async () => {
+      const hw = await open(L298N);
       bank = hw.bank;
       hw.calls.take();
       assert.throws(() => hw.bank.write({ left: Number.NaN }), /^MotorFaultError: motor "left": output must be a number from -1 to 1, got NaN$/);
@@ -487,20 +538,20 @@ describe('pigpio motor bank', () => {
       ]);
     });
 
-    it('a write naming an unknown motor is refused before any pin moves', () => {
-      const hw = open(L298N);
+    it('a write naming an unknown motor is refused before any pin moves', async () => {
+      const hw = await open(L298N);
       bank = hw.bank;
       hw.calls.take();
       assert.throws(() => hw.bank.write({ middle: 1 }), /no motor named "middle" \(have left, right\)/);
       assert.deepEqual(hw.calls.take(), []);
     });
 
-    it('a pin that cannot be opened: the motors already open are released, pigpio terminated, the error names the motor', () => {
+    it('a pin that cannot be opened: the motors already open are released, pigpio terminated, the error names the motor', async () => {
       const hw = fakeHardware();
       const busy = Object.assign(new Error('EBUSY: resource busy or locked, write'), { code: 'EBUSY' });
       hw.calls.failOn('onoff.Gpio(20,low)', busy);
-      assert.throws(
-        () => open(L298N, hw),
+      await assert.rejects(
+        open(L298N, hw),
         (err: unknown) => {
           assert.ok(err instanceof GpioError);
           assert.equal(err.problem, 'pin-unavailable');
@@ -525,15 +576,15 @@ describe('pigpio motor bank', () => {
   });
 
   describe('mixed and renumbered', () => {
-    it('a sim motor among real ones only remembers its output', () => {
-      const hw = open([L298N[0], { name: 'spare', driver: 'sim', invert: false }]);
+    it('a sim motor among real ones only remembers its output', async () => {
+      const hw = await open([L298N[0], { name: 'spare', driver: 'sim', invert: false }]);
       bank = hw.bank;
       hw.calls.take();
       hw.bank.write({ left: 0.3, spare: 0.3 });
       assert.deepEqual(hw.calls.take(), ['onoff.writeSync(5,1)', 'pigpio.pwmWrite(12,300)']);
     });
 
-    it('uses the sysfs numbers of the header chip on kernels that no longer start them at 0', () => {
+    it('uses the sysfs numbers of the header chip on kernels that no longer start them at 0', async () => {
       const sysfs = fs.mkdtempSync(path.join(os.tmpdir(), 'carbot-sysfs-'));
       try {
         for (const [chip, label] of [['gpiochip504', 'raspberrypi-exp-gpio'], ['gpiochip512', 'pinctrl-bcm2711']]) {
@@ -544,7 +595,7 @@ describe('pigpio motor bank', () => {
         assert.equal(findGpioBase(sysfs), 512);
         const hw = fakeHardware();
         const { log } = memoryLogger();
-        bank = openGpioMotorBank([L298N[0]], log, {
+        bank = await openOnPigpio([L298N[0]], log, {
           requireModule: hw.requireModule,
           sysfsGpioDir: sysfs,
           signalTarget: new EventEmitter(),

@@ -1,6 +1,11 @@
 import fs from 'node:fs';
 import os from 'node:os';
-import type { Backend, GpioChoice } from './types';
+import { onoffInput, onoffOutput, openPins, type OnoffDeps, type Pins } from './onoff';
+import { BoardError, type Board, type DigitalInput, type DigitalOutput, type Level, type Pull, type PulseOutput, type PwmOutput, type RequireModule } from './types';
+
+/** What drives the header pins: `auto` resolves to one of the others. */
+export type GpioChoice = 'auto' | 'pigpio' | 'kernel' | 'sim';
+export type Backend = 'pigpio' | 'kernel' | 'sim';
 
 /**
  * Choosing the hardware backend and loading pigpio. pigpio is required only here and only
@@ -40,7 +45,7 @@ export interface PigpioModule {
   readonly DISABLE_ALERT: number;
 }
 
-export type RequireModule = (id: string) => unknown;
+export type { RequireModule };
 
 export type GpioProblem =
   | 'not-a-pi'
@@ -52,17 +57,8 @@ export type GpioProblem =
   | 'init-failed'
   | 'pin-unavailable';
 
-/** pigpio cannot be used here; the message says why and how to fix it. */
-export class GpioError extends Error {
-  override readonly name = 'GpioError';
-  constructor(
-    readonly problem: GpioProblem,
-    message: string,
-    options?: ErrorOptions,
-  ) {
-    super(message, options);
-  }
-}
+/** The hardware cannot be used as configured; the message says why and how to fix it. */
+export { BoardError as GpioError };
 
 export const MODEL_PATH = '/proc/device-tree/model';
 /** pigpio's lock: whoever initialises the C library first owns the GPIO DMA engine. */
@@ -119,19 +115,21 @@ export function isRp1Board(model: string | undefined): boolean {
  */
 export function checkPigpioHost(model: string | undefined, deps: HostDeps = {}): void {
   if (isRp1Board(model)) {
-    throw new GpioError(
+    throw new BoardError(
       'pi5',
       `this is a ${model}: the pigpio C library does not support the Raspberry Pi 5 family ` +
-        `(its GPIO sit on the RP1 chip; see github.com/joan2937/pigpio/issues/589), so carbot cannot drive motors on it. ` +
-        `Use a Raspberry Pi 4, 3, Zero 2 W or earlier for the motors, or set gpio to "sim" to run without them.`,
+        `(its GPIO sit on the RP1 chip; see github.com/joan2937/pigpio/issues/589). ` +
+        `Set gpio to "kernel" (or "auto", which picks it on a Pi 5) to drive the motors through the kernel's PWM, ` +
+        `or "sim" to run without them.`,
     );
   }
   const uid = (deps.getuid ?? process.getuid)?.();
   if (uid !== undefined && uid !== 0) {
-    throw new GpioError(
+    throw new BoardError(
       'not-root',
       `pigpio needs root: it drives the pins through /dev/mem and DMA (carbot runs as uid ${uid}). ` +
-        `Run carbot as root (the carbot.service unit does; from a shell use sudo), ` +
+        `Run carbot as root (the carbot-pigpio.service unit does; from a shell use sudo), ` +
+        `set gpio to "kernel" to drive the pins through the kernel's PWM without root, ` +
         `or set gpio to "sim" to run without motors.`,
     );
   }
@@ -139,7 +137,7 @@ export function checkPigpioHost(model: string | undefined, deps: HostDeps = {}):
   const pid = Number.parseInt(readText(lockFile) ?? '', 10);
   if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && (deps.processAlive ?? defaultProcessAlive)(pid)) {
     const name = (deps.processName ?? ((p) => readText(`/proc/${p}/comm`)?.trim()))(pid) ?? 'another process';
-    throw new GpioError(
+    throw new BoardError(
       'pigpiod-running',
       `${name} (pid ${pid}) holds pigpio's lock ${lockFile}; only one process can use pigpio at a time. ` +
         (name === 'pigpiod'
@@ -156,17 +154,25 @@ export interface BackendSelection {
   warning?: string;
 }
 
+export interface HeaderNeeds {
+  /** Some motor wants PWM or servo pulses on a header pin (only pigpio or the kernel's PWM can). */
+  pwm: boolean;
+}
+
 /**
- * `auto`: pigpio on a Raspberry Pi, sim elsewhere (with a warning). On a Pi there is no
- * fallback: whatever stops pigpio from working is a GpioError saying how to fix it.
+ * `auto`: on a Pi 5 (RP1) the kernel's PWM; on a Pi 1–4 pigpio when a motor needs PWM on the
+ * header, the kernel (no root) when only plain pins are needed; sim off a Pi (with a
+ * warning). On a Pi there is no fallback: whatever stops the chosen backend is an error
+ * saying how to fix it.
  */
-export function selectBackend(choice: GpioChoice, deps: HostDeps = {}): BackendSelection {
+export function selectBackend(choice: GpioChoice, deps: HostDeps = {}, needs: HeaderNeeds = { pwm: true }): BackendSelection {
   const model = readBoardModel(deps.modelPath ?? MODEL_PATH);
   if (choice === 'sim') return { backend: 'sim', model };
+  if (choice === 'kernel') return { backend: 'kernel', model };
   if (!isRaspberryPi(model)) {
     const seen = model === undefined ? `${deps.modelPath ?? MODEL_PATH} is missing` : `the board is "${model}"`;
     if (choice === 'pigpio') {
-      throw new GpioError(
+      throw new BoardError(
         'not-a-pi',
         `gpio is "pigpio" but this is not a Raspberry Pi (${seen}). Set gpio to "auto" or "sim" to run with simulated motors.`,
       );
@@ -174,9 +180,10 @@ export function selectBackend(choice: GpioChoice, deps: HostDeps = {}): BackendS
     return {
       backend: 'sim',
       model,
-      warning: `not a Raspberry Pi (${seen}): using simulated motors; set gpio to "pigpio" to insist on real ones`,
+      warning: `not a Raspberry Pi (${seen}): using simulated motors; set gpio to "pigpio" or "kernel" to insist on real ones`,
     };
   }
+  if (choice === 'auto' && (isRp1Board(model) || !needs.pwm)) return { backend: 'kernel', model };
   checkPigpioHost(model, deps);
   return { backend: 'pigpio', model };
 }
@@ -207,12 +214,11 @@ function requireQuietly(requireModule: RequireModule, id: string): { module: unk
   }
 }
 
-function addonMissing(detail: string, cause: unknown): GpioError {
-  return new GpioError(
+function addonMissing(detail: string, cause: unknown): BoardError {
+  return new BoardError(
     'addon-missing',
     `pigpio's native addon cannot be used (${detail}). Install the pigpio C library with "sudo apt install pigpio", ` +
-      `then rebuild the addon in carbot's directory with "npm rebuild pigpio" ` +
-      `(npm builds it only when pigpiod is on the PATH at install time).`,
+      `then rebuild the addon, which npm builds only when pigpiod is on the PATH at install time.`,
     { cause },
   );
 }
@@ -250,7 +256,7 @@ export function loadPigpio(options: LoadPigpioOptions = {}): PigpioModule {
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     if (e.code === 'MODULE_NOT_FOUND') {
-      throw new GpioError(
+      throw new BoardError(
         'module-missing',
         `the pigpio npm module is not installed (${e.message.split('\n')[0]}). Run "npm install" in carbot's directory.`,
         { cause: err },
@@ -275,7 +281,7 @@ export function loadPigpio(options: LoadPigpioOptions = {}): PigpioModule {
   } catch (err) {
     // pigpio reports every start-up failure as the same -1; redo the checks that can name it.
     checkPigpioHost(readBoardModel(options.modelPath ?? MODEL_PATH), options);
-    throw new GpioError(
+    throw new BoardError(
       'init-failed',
       `pigpio could not initialise (${(err as Error).message}); the pigpio C library printed the reason on stderr just before. ` +
         `Usual causes: not running as root, the pigpiod daemon or another pigpio program running ` +
@@ -286,3 +292,75 @@ export function loadPigpio(options: LoadPigpioOptions = {}): PigpioModule {
   rearmSignalListeners(options.signalTarget ?? process);
   return pigpio;
 }
+
+/** Duty steps of pwmWrite; pigpio maps them onto the real range of the frequency (200 at 1 kHz). */
+export const PWM_RANGE = 1000;
+
+export interface PigpioBoardDeps extends LoadPigpioOptions, OnoffDeps {
+  /** An already loaded and initialised pigpio; loaded with loadPigpio(deps) when absent. */
+  pigpio?: PigpioModule;
+}
+
+/**
+ * The header pins through pigpio: PWM and servo pulses by DMA (pigpio's C library, root),
+ * plain pins and inputs through onoff (sysfs), pull resistors through pigpio since sysfs
+ * cannot set them.
+ */
+export class PigpioBoard implements Board {
+  readonly kind = 'pigpio' as const;
+  readonly description: string;
+  readonly pigpio: PigpioModule;
+  private pins: Pins | undefined;
+
+  constructor(
+    model: string | undefined,
+    private readonly deps: PigpioBoardDeps = {},
+  ) {
+    this.pigpio = deps.pigpio ?? loadPigpio(deps);
+    this.description = `pigpio on ${model ?? 'a Raspberry Pi'}`;
+  }
+
+  async openPwm(pin: number, frequencyHz: number): Promise<PwmOutput> {
+    const gpio = new this.pigpio.Gpio(pin, { mode: this.pigpio.Gpio.OUTPUT });
+    gpio.pwmWrite(0);
+    gpio.pwmFrequency(frequencyHz);
+    gpio.pwmRange(PWM_RANGE);
+    return {
+      setDuty: (fraction) => void gpio.pwmWrite(Math.round(fraction * PWM_RANGE)),
+      // The driver has already written duty 0; pigpio.terminate() stops the DMA.
+      close: () => undefined,
+    };
+  }
+
+  async openPulses(pin: number): Promise<PulseOutput> {
+    const gpio = new this.pigpio.Gpio(pin, { mode: this.pigpio.Gpio.OUTPUT });
+    return {
+      setPulse: (us) => void gpio.servoWrite(us),
+      close: () => undefined,
+    };
+  }
+
+  async openOutput(pin: number, initial: Level): Promise<DigitalOutput> {
+    return onoffOutput(this.onoff().output(pin, initial));
+  }
+
+  async openInput(pin: number, pull: Pull): Promise<DigitalInput> {
+    const { Gpio } = this.pigpio;
+    new Gpio(pin, { mode: Gpio.INPUT, pullUpDown: pull === 'up' ? Gpio.PUD_UP : Gpio.PUD_DOWN });
+    return onoffInput(this.onoff().input(pin));
+  }
+
+  close(): Error[] {
+    try {
+      this.pigpio.terminate();
+      return [];
+    } catch (err) {
+      return [new Error(`pigpio terminate: ${(err as Error).message}`, { cause: err })];
+    }
+  }
+
+  private onoff(): Pins {
+    return (this.pins ??= openPins(this.deps));
+  }
+}
+

@@ -1,0 +1,584 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Logger } from '../log';
+import { onoffInput, onoffOutput, openPins, type Pins } from './onoff';
+import {
+  BoardError,
+  type Board,
+  type DigitalInput,
+  type DigitalOutput,
+  type Level,
+  type Pull,
+  type PulseOutput,
+  type PwmOutput,
+  type RequireModule,
+} from './types';
+
+/**
+ * The `kernel` board: hardware PWM through the kernel's sysfs PWM interface
+ * (/sys/class/pwm/pwmchipN: export, period, duty_cycle, enable; nanoseconds), plain pins and
+ * limit switches through onoff. No root: Raspberry Pi OS's udev rule hands what the kernel
+ * creates to the gpio group (raspberrypi-sys-mods, 99-com.rules:
+ * `SUBSYSTEM=="pwm", ACTION!="remove", PROGRAM="/bin/sh -c 'chgrp -R gpio /sys%p && chmod -R g=u /sys%p'"`),
+ * a moment after each export.
+ *
+ * The kernel's rules this code is written to (Raspberry Pi kernel sources, drivers/pwm/):
+ * - sysfs.c export_store: a channel >= npwm is ENODEV; a channel already exported, or held by
+ *   a kernel driver (the Pi 5's fan, the audio), is EBUSY.
+ * - core.c __pwm_apply (every write of period, duty_cycle, enable, polarity applies the whole
+ *   state): EINVAL when the period is 0 or duty_cycle > period. So on a fresh channel
+ *   (period 0) neither duty_cycle nor enable can be written before period, and a period
+ *   below the current duty_cycle is refused: duty goes to 0 first, then the period.
+ * - pwm-rp1.c and pwm-bcm2835.c take a new period on an enabled channel; pwm-bcm2835.c
+ *   refuses a period shorter than 2 cycles of its 10 MHz clock (bcm283x.dtsi).
+ * - core.c skips the driver when the written state equals the held one, and pwm-bcm2835.c's
+ *   free() clears the channel's enable bit while the kernel still reports enable=1: a
+ *   channel left enabled by a program that unexported it only runs again after a 0 then 1
+ *   written to enable. Opening therefore always disables an enabled channel first.
+ */
+
+/** Where a board's PWM block lives and which header pins reach which of its channels. */
+export interface PwmBlock {
+  /** The platform device the pwmchip belongs to (its `device` link), stable across kernels. */
+  readonly device: string;
+  /** For messages: "the Raspberry Pi 5's RP1 (PWM0)". */
+  readonly name: string;
+  /** BCM pin -> channel. */
+  readonly channels: Readonly<Record<number, number>>;
+}
+
+/** pwm-2chan's func for each pin: the legacy brcm,function numbers (4 = Alt0, 2 = Alt5). */
+const OVERLAY_FUNC: Readonly<Record<number, number>> = { 12: 4, 13: 4, 18: 2, 19: 2 };
+
+/**
+ * RP1 PWM0 at 0x40098000 on the RP1 (rp1.dtsi `rp1_pwm0: pwm@98000`, 4 channels per
+ * pwm-rp1.c), seen by the CPU at 0x1f00098000; `pwm: &pwm0` in bcm2712-rpi.dtsi is what
+ * pwm-2chan targets. pinctrl-rp1.c muxes pwm0 onto GPIO 12/13 (a0, legacy func 4) and 18/19
+ * (a3, legacy func 2); `pinctrl` names them PWM0_CHAN0..3. RP1 PWM1 (1f0009c000.pwm) drives
+ * the fan header and is not for motors.
+ */
+export const RP1_PWM0: PwmBlock = {
+  device: '1f00098000.pwm',
+  name: "the Raspberry Pi 5's RP1 (PWM0)",
+  channels: { 12: 0, 13: 1, 18: 2, 19: 3 },
+};
+
+/**
+ * The BCM283x/2711 PWM (bcm283x.dtsi `pwm: pwm@7e20c000`, 2 channels per pwm-bcm2835.c) at
+ * its CPU address on each SoC. pwm-2chan-overlay.dts: "PWM0: 12,4(Alt0) 18,2(Alt5);
+ * PWM1: 13,4(Alt0) 19,2(Alt5)", so 12 and 18 share channel 0, 13 and 19 channel 1.
+ */
+const bcm283x = (device: string, name: string): PwmBlock => ({ device, name, channels: { 12: 0, 18: 0, 13: 1, 19: 1 } });
+export const BCM2711_PWM = bcm283x('fe20c000.pwm', "the Raspberry Pi 4's BCM2711");
+export const BCM2837_PWM = bcm283x('3f20c000.pwm', "the BCM2836/2837 (Raspberry Pi 2, 3, Zero 2)");
+export const BCM2835_PWM = bcm283x('2020c000.pwm', "the BCM2835 (Raspberry Pi 1, Zero)");
+
+const BLOCKS = [RP1_PWM0, BCM2711_PWM, BCM2837_PWM, BCM2835_PWM];
+
+/** The PWM block of a Raspberry Pi, from /proc/device-tree/model; undefined for other boards. */
+export function pwmBlockForModel(model: string | undefined): PwmBlock | undefined {
+  if (model === undefined || !model.startsWith('Raspberry Pi')) return undefined;
+  if (/^Raspberry Pi (?:Compute Module )?5\d*\b/.test(model)) return RP1_PWM0;
+  if (/^Raspberry Pi (?:Compute Module )?4\d*\b/.test(model)) return BCM2711_PWM;
+  if (/^Raspberry Pi (?:Compute Module )?[23]\b|^Raspberry Pi Zero 2\b/.test(model)) return BCM2837_PWM;
+  return BCM2835_PWM;
+}
+
+/** The config.txt line that puts a block's PWM on `pin` and the pin usually paired with it. */
+export function overlayLine(pin: number): string {
+  const partner: Record<number, number> = { 12: 13, 13: 12, 18: 19, 19: 18 };
+  const [first, second] = [pin, partner[pin]].sort((a, b) => a - b);
+  return `dtoverlay=pwm-2chan,pin=${first},func=${OVERLAY_FUNC[first]},pin2=${second},func2=${OVERLAY_FUNC[second]}`;
+}
+
+const errno = (err: unknown): string | undefined => (err as NodeJS.ErrnoException | undefined)?.code;
+
+/** The file operations the board does in sysfs: node:fs, or a fake tree's rules in tests. */
+export interface SysfsFiles {
+  read(file: string): string;
+  write(file: string, value: string): void;
+  list(dir: string): string[];
+  realpath(file: string): string;
+  /** Why this process may not write the file now (ENOENT, EACCES, EROFS...), or undefined when it may. */
+  writeBlocked(file: string): string | undefined;
+}
+
+export const nodeSysfsFiles: SysfsFiles = {
+  read: (file) => fs.readFileSync(file, 'utf8'),
+  write: (file, value) => fs.writeFileSync(file, value),
+  list: (dir) => fs.readdirSync(dir),
+  realpath: (file) => fs.realpathSync(file),
+  writeBlocked: (file) => {
+    try {
+      fs.accessSync(file, fs.constants.W_OK);
+      return undefined;
+    } catch (err) {
+      return errno(err) ?? 'EACCES';
+    }
+  },
+};
+
+/** A pwmchip in /sys/class/pwm. */
+export interface PwmChip {
+  /** e.g. "pwmchip2" */
+  readonly name: string;
+  /** The platform device it belongs to, e.g. "1f00098000.pwm". */
+  readonly device: string;
+  readonly npwm: number;
+}
+
+/** Every pwmchip under `<sysfsRoot>/class/pwm`, with the device each belongs to. */
+export function listPwmChips(sysfsRoot: string, files: SysfsFiles = nodeSysfsFiles): PwmChip[] {
+  const dir = path.join(sysfsRoot, 'class', 'pwm');
+  let names: string[];
+  try {
+    names = files.list(dir).filter((name) => /^pwmchip\d+$/.test(name));
+  } catch {
+    return [];
+  }
+  const chips: PwmChip[] = [];
+  for (const name of names.sort((a, b) => Number(a.slice(7)) - Number(b.slice(7)))) {
+    try {
+      const device = path.basename(files.realpath(path.join(dir, name, 'device')));
+      const npwm = Number.parseInt(files.read(path.join(dir, name, 'npwm')), 10);
+      chips.push({ name, device, npwm });
+    } catch {
+      // A chip whose attributes cannot be read is not one carbot can use.
+    }
+  }
+  return chips;
+}
+
+/** The board's model string from the device tree under the sysfs root (/proc/device-tree is a link to it). */
+export function readModel(sysfsRoot: string, files: SysfsFiles = nodeSysfsFiles): string | undefined {
+  try {
+    return files.read(path.join(sysfsRoot, 'firmware', 'devicetree', 'base', 'model')).replace(/\0+$/, '').trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A header pin with hardware PWM, and the pwmchip serving it when the overlay is loaded. */
+export interface HardwarePwmPin {
+  pin: number;
+  device: string;
+  channel: number;
+  /** e.g. "pwmchip2"; undefined until config.txt loads the PWM overlay. */
+  chip?: string;
+}
+
+/**
+ * Which header pins have hardware PWM on this board (for config validation and the docs):
+ * the block of the model's SoC, or, for a model carbot does not know, of whichever known
+ * block the sysfs tree shows.
+ */
+export function hardwarePwmPins(sysfsRoot: string, model: string | undefined, files: SysfsFiles = nodeSysfsFiles): HardwarePwmPin[] {
+  const chips = listPwmChips(sysfsRoot, files);
+  const block = pwmBlockForModel(model) ?? BLOCKS.find((b) => chips.some((c) => c.device === b.device));
+  if (!block) return [];
+  const chip = chips.find((c) => c.device === block.device)?.name;
+  return Object.entries(block.channels)
+    .map(([pin, channel]) => ({ pin: Number(pin), device: block.device, channel, ...(chip ? { chip } : {}) }))
+    .sort((a, b) => a.pin - b.pin);
+}
+
+/** A user's choice of chip and channel for a pin: a device name ("1f00098000.pwm") or "pwmchipN". */
+export interface PwmChannelChoice {
+  chip: string;
+  channel: number;
+}
+
+export interface KernelBoardOptions {
+  /** Where sysfs is: `process.env.CARBOT_SYSFS_ROOT ?? '/sys'` at the caller. */
+  sysfsRoot: string;
+  /** BCM pin -> chip and channel, for pins the board's own table does not cover (pwm-gpio, other boards). */
+  pwmChannels?: Readonly<Record<number, PwmChannelChoice>>;
+  /** The board's model; read from `<sysfsRoot>/firmware/devicetree/base/model` when absent. */
+  model?: string;
+}
+
+export interface KernelBoardDeps {
+  requireModule?: RequireModule;
+  /** The sysfs number of BCM pin 0; found from `<sysfsRoot>/class/gpio` when not given. */
+  gpioBase?: number;
+  files?: SysfsFiles;
+  log?: Logger;
+  /** How long an export may take to become writable (udev's chgrp); default 2000 ms. */
+  exportWaitMs?: number;
+  /** The user named in the permission message; default the one carbot runs as. */
+  userName?: string;
+}
+
+const EXPORT_POLL_MS = 10;
+const SERVO_PERIOD_NS = 20_000_000;
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+interface ChannelPlace {
+  chipDir: string;
+  chip: PwmChip;
+  channel: number;
+}
+
+/** An exported, enabled channel at a fixed period, written in ns. */
+class PwmChannel {
+  private open = true;
+
+  constructor(
+    private readonly files: SysfsFiles,
+    readonly pin: number,
+    readonly place: ChannelPlace,
+    readonly periodNs: number,
+    private readonly onClose: () => void,
+  ) {}
+
+  get dir(): string {
+    return path.join(this.place.chipDir, `pwm${this.place.channel}`);
+  }
+
+  setDutyNs(ns: number): void {
+    this.write('duty_cycle', ns);
+  }
+
+  /** Duty 0, disabled, unexported: every step tried; the first failure thrown after them all. */
+  close(): void {
+    if (!this.open) return;
+    this.open = false;
+    this.onClose();
+    const errors: Error[] = [];
+    const attempt = (step: () => void) => {
+      try {
+        step();
+      } catch (err) {
+        errors.push(err as Error);
+      }
+    };
+    attempt(() => this.write('duty_cycle', 0));
+    attempt(() => this.write('enable', 0));
+    attempt(() => this.writeFile(path.join(this.place.chipDir, 'unexport'), this.place.channel));
+    if (errors.length > 0) {
+      const steps = errors.map((e) => e.message.replace(`GPIO ${this.pin}: `, '')).join('; ');
+      throw new Error(`GPIO ${this.pin}: closing ${this.dir}: ${steps}`, { cause: errors[0] });
+    }
+  }
+
+  write(attribute: string, value: number | string): void {
+    this.writeFile(path.join(this.dir, attribute), value);
+  }
+
+  private writeFile(file: string, value: number | string): void {
+    try {
+      this.files.write(file, String(value));
+    } catch (err) {
+      throw new Error(`GPIO ${this.pin}: writing ${value} to ${file}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  read(attribute: string): string {
+    return this.files.read(path.join(this.dir, attribute)).trim();
+  }
+}
+
+export class KernelBoard implements Board {
+  readonly kind = 'kernel' as const;
+  readonly description: string;
+  readonly model: string | undefined;
+  private readonly files: SysfsFiles;
+  private readonly block: PwmBlock | undefined;
+  private readonly channels = new Map<string, PwmChannel>();
+  private readonly pullHints = new Set<number>();
+  private pins: Pins | undefined;
+
+  constructor(
+    private readonly options: KernelBoardOptions,
+    private readonly deps: KernelBoardDeps = {},
+  ) {
+    this.files = deps.files ?? nodeSysfsFiles;
+    this.model = options.model ?? readModel(options.sysfsRoot, this.files);
+    this.block = pwmBlockForModel(this.model);
+    const pwm = this.block ? `${this.block.name}, ${this.block.device}` : 'no known PWM block';
+    this.description = `kernel sysfs under ${options.sysfsRoot} on ${this.model ?? 'an unknown board'} (PWM: ${pwm})`;
+  }
+
+  async openPwm(pin: number, frequencyHz: number): Promise<PwmOutput> {
+    if (!(frequencyHz > 0)) throw new RangeError(`GPIO ${pin}: PWM frequency must be above 0 Hz (got ${frequencyHz})`);
+    const channel = await this.openChannel(pin, Math.round(1e9 / frequencyHz));
+    return {
+      setDuty: (fraction) => channel.setDutyNs(Math.round(Math.min(1, Math.max(0, fraction)) * channel.periodNs)),
+      close: () => channel.close(),
+    };
+  }
+
+  async openPulses(pin: number): Promise<PulseOutput> {
+    const channel = await this.openChannel(pin, SERVO_PERIOD_NS);
+    return {
+      setPulse: (us) => {
+        const ns = Math.round(us * 1000);
+        if (!(ns >= 0 && ns <= SERVO_PERIOD_NS)) throw new RangeError(`GPIO ${pin}: a ${us} µs pulse does not fit the 20 ms servo period`);
+        channel.setDutyNs(ns);
+      },
+      close: () => channel.close(),
+    };
+  }
+
+  async openOutput(pin: number, initial: Level): Promise<DigitalOutput> {
+    return onoffOutput(this.onoff().output(pin, initial));
+  }
+
+  async openInput(pin: number, pull: Pull): Promise<DigitalInput> {
+    const input = onoffInput(this.onoff().input(pin));
+    if (!this.pullHints.has(pin)) {
+      this.pullHints.add(pin);
+      this.deps.log?.info(
+        `GPIO ${pin}: the kernel board cannot set pull resistors (sysfs GPIO has no pull control); ` +
+          `for the ${pull === 'up' ? 'pull-up' : 'pull-down'} add "gpio=${pin}=ip,${pull === 'up' ? 'pu' : 'pd'}" ` +
+          `to /boot/firmware/config.txt, or fit an external resistor`,
+      );
+    }
+    return input;
+  }
+
+  /** Closes any PWM channel still open (duty 0, disabled, unexported); returns what failed. */
+  close(): Error[] {
+    const errors: Error[] = [];
+    for (const channel of [...this.channels.values()]) {
+      try {
+        channel.close();
+      } catch (err) {
+        errors.push(err as Error);
+      }
+    }
+    return errors;
+  }
+
+  private onoff(): Pins {
+    return (this.pins ??= openPins({
+      requireModule: this.deps.requireModule,
+      gpioBase: this.deps.gpioBase,
+      sysfsGpioDir: path.join(this.options.sysfsRoot, 'class', 'gpio'),
+    }));
+  }
+
+  /** The chip and channel for a pin: the user's choice first, then the board's own table. */
+  private locate(pin: number): ChannelPlace {
+    const classDir = path.join(this.options.sysfsRoot, 'class', 'pwm');
+    const chips = listPwmChips(this.options.sysfsRoot, this.files);
+    const choice = this.options.pwmChannels?.[pin];
+    let chip: PwmChip | undefined;
+    let channel: number;
+    if (choice) {
+      chip = chips.find((c) => c.name === choice.chip || c.device === choice.chip);
+      if (!chip) {
+        const seen = chips.map((c) => `${c.name} (${c.device})`).join(', ') || 'none';
+        throw new BoardError(
+          'pwm-no-chip',
+          `GPIO ${pin}: no PWM chip "${choice.chip}" in ${classDir} (there: ${seen}). ` +
+            `Check the overlay in /boot/firmware/config.txt and the chip named for this pin (ls -l ${classDir}).`,
+        );
+      }
+      channel = choice.channel;
+    } else {
+      const block = this.block ?? BLOCKS.find((b) => chips.some((c) => c.device === b.device));
+      if (!block) {
+        throw new BoardError(
+          'pwm-unknown-board',
+          `GPIO ${pin}: carbot does not know where the PWM of ${this.model ? `"${this.model}"` : 'this board'} is. ` +
+            `Name the PWM chip and channel for this pin in the kernel board's pwmChannels setting (ls -l ${classDir} shows the chips).`,
+        );
+      }
+      const known = block.channels[pin];
+      if (known === undefined) {
+        const pins = Object.keys(block.channels).join(', ');
+        throw new BoardError(
+          'pwm-not-a-pwm-pin',
+          `GPIO ${pin} has no hardware PWM on ${block.name} (GPIO ${pins} do). Move this output to one of those pins, ` +
+            `or use the kernel's software PWM (fine for servos): add "dtoverlay=pwm-gpio,gpio=${pin}" to /boot/firmware/config.txt, ` +
+            `reboot, and name its chip and channel 0 for GPIO ${pin} in the kernel board's pwmChannels setting.`,
+        );
+      }
+      chip = chips.find((c) => c.device === block.device);
+      if (!chip) {
+        throw new BoardError(
+          'pwm-no-chip',
+          `GPIO ${pin}: the PWM of ${block.name} (${block.device}) is not enabled: no pwmchip in ${classDir} belongs to it. ` +
+            `Add "${overlayLine(pin)}" to /boot/firmware/config.txt and reboot.`,
+        );
+      }
+      channel = known;
+    }
+    if (!(Number.isInteger(channel) && channel >= 0 && channel < chip.npwm)) {
+      throw channelBeyond(pin, chip, channel);
+    }
+    return { chipDir: path.join(classDir, chip.name), chip, channel };
+  }
+
+  private async openChannel(pin: number, periodNs: number): Promise<PwmChannel> {
+    const place = this.locate(pin);
+    const key = `${place.chip.name}/${place.channel}`;
+    const holder = this.channels.get(key);
+    if (holder) {
+      throw new BoardError(
+        'pwm-shared-channel',
+        `GPIO ${pin} and GPIO ${holder.pin} are both channel ${place.channel} of ${place.chip.name} (${place.chip.device}) ` +
+          `and would carry the same signal. Use pins on different channels` +
+          (this.block === RP1_PWM0 || this.block === undefined ? '.' : ': GPIO 12 or 18 with GPIO 13 or 19.'),
+      );
+    }
+    const channel = new PwmChannel(this.files, pin, place, periodNs, () => this.channels.delete(key));
+    // Held from here, so a second pin on this channel is refused even while this one waits.
+    this.channels.set(key, channel);
+    let reused: boolean;
+    try {
+      reused = this.export(pin, place);
+    } catch (err) {
+      this.channels.delete(key);
+      throw err;
+    }
+    try {
+      await this.waitWritable(channel, reused);
+    } catch (err) {
+      this.channels.delete(key);
+      if (!reused) {
+        try {
+          this.files.write(path.join(place.chipDir, 'unexport'), String(place.channel));
+        } catch {
+          // The wait's error says what is wrong; the export is given back where possible.
+        }
+      }
+      throw err;
+    }
+    if (reused) {
+      this.deps.log?.warn(
+        `GPIO ${pin}: PWM channel ${place.channel} of ${place.chip.name} (${place.chip.device}) was already exported ` +
+          `(a carbot that did not shut down?); taking it over`,
+      );
+    }
+    try {
+      this.configure(channel);
+    } catch (err) {
+      try {
+        channel.close();
+      } catch {
+        // The configure error is the one worth reporting.
+      }
+      throw err;
+    }
+    return channel;
+  }
+
+  /** Exports the channel; true when it already was (EBUSY), so it is reused. */
+  private export(pin: number, place: ChannelPlace): boolean {
+    const file = path.join(place.chipDir, 'export');
+    try {
+      this.files.write(file, String(place.channel));
+      return false;
+    } catch (err) {
+      switch (errno(err)) {
+        case 'EBUSY':
+          return true;
+        case 'ENODEV':
+          throw channelBeyond(pin, place.chip, place.channel);
+        case 'EACCES':
+        case 'EPERM':
+          throw this.permission(pin, file, err);
+        case 'EROFS':
+          throw readOnly(pin, file, err);
+        default:
+          throw new BoardError('pwm-export', `GPIO ${pin}: exporting channel ${place.channel} through ${file}: ${(err as Error).message}`, { cause: err });
+      }
+    }
+  }
+
+  /** Polls until pwmN/ exists and udev has handed its files to this user's group. */
+  private async waitWritable(channel: PwmChannel, reused: boolean): Promise<void> {
+    const attributes = ['period', 'duty_cycle', 'enable', 'polarity'].map((a) => path.join(channel.dir, a));
+    const waitMs = this.deps.exportWaitMs ?? 2000;
+    const deadline = Date.now() + waitMs;
+    const { pin, place } = channel;
+    for (;;) {
+      const blocked = attributes.map((file) => ({ file, code: this.files.writeBlocked(file) })).find((b) => b.code !== undefined);
+      if (blocked === undefined) return;
+      if (blocked.code === 'EROFS') throw readOnly(pin, blocked.file);
+      if (Date.now() >= deadline) {
+        if (blocked.code !== 'ENOENT') throw this.permission(pin, blocked.file, undefined, waitMs);
+        if (reused) {
+          throw new BoardError(
+            'pwm-busy',
+            `GPIO ${pin}: channel ${place.channel} of ${place.chip.name} (${place.chip.device}) is held by a kernel driver ` +
+              `(the export is refused as busy and no ${channel.dir} appears): an overlay or dtparam in /boot/firmware/config.txt ` +
+              `uses it (audio: dtparam=audio=off; a fan or IR overlay). Free it, or move this output to another pin.`,
+          );
+        }
+        throw new BoardError('pwm-export', `GPIO ${pin}: ${channel.dir} did not appear within ${waitMs} ms of the export`);
+      }
+      await sleep(EXPORT_POLL_MS);
+    }
+  }
+
+  /**
+   * Brings the channel to the period, at duty 0, enabled, in an order the kernel accepts
+   * whatever state a previous program left: disable, duty 0 (only once a period is set, as
+   * period 0 refuses any write but period), period, normal polarity, enable.
+   */
+  private configure(channel: PwmChannel): void {
+    if (channel.read('enable') === '1') channel.write('enable', 0);
+    const period = Number.parseInt(channel.read('period'), 10);
+    if (period > 0 && channel.read('duty_cycle') !== '0') channel.write('duty_cycle', 0);
+    if (period !== channel.periodNs) {
+      try {
+        channel.write('period', channel.periodNs);
+      } catch (err) {
+        if (errno((err as Error).cause) !== 'EINVAL') throw err;
+        const hz = Math.round(1e9 / channel.periodNs);
+        throw new BoardError(
+          'pwm-frequency',
+          `GPIO ${channel.pin}: ${channel.place.chip.device} refuses a period of ${channel.periodNs} ns (${hz} Hz); choose a lower PWM frequency.`,
+          { cause: err },
+        );
+      }
+    }
+    if (channel.read('polarity') !== 'normal') channel.write('polarity', 'normal');
+    channel.write('enable', 1);
+  }
+
+  private permission(pin: number, file: string, cause?: unknown, waitedMs?: number): BoardError {
+    const user = this.deps.userName ?? safeUserName();
+    return new BoardError(
+      'pwm-permission',
+      `GPIO ${pin}: no permission to write ${file}${waitedMs ? ` after waiting ${waitedMs} ms for udev to hand it to the gpio group` : ''}. ` +
+        `Add the user carbot runs as to the gpio group: sudo usermod -aG gpio ${user} (then restart carbot). ` +
+        `Raspberry Pi OS's udev rule (99-com.rules) gives /sys/class/pwm to that group; on other systems add such a rule (docs/boards-kernel.md).`,
+      cause === undefined ? undefined : { cause },
+    );
+  }
+}
+
+function channelBeyond(pin: number, chip: PwmChip, channel: number): BoardError {
+  return new BoardError(
+    'pwm-no-channel',
+    `GPIO ${pin}: ${chip.name} (${chip.device}) has ${chip.npwm} channel${chip.npwm === 1 ? '' : 's'} (npwm), ` +
+      `so there is no channel ${channel}; use 0${chip.npwm > 1 ? `–${chip.npwm - 1}` : ''}.`,
+  );
+}
+
+function readOnly(pin: number, file: string, cause?: unknown): BoardError {
+  return new BoardError(
+    'pwm-read-only',
+    `GPIO ${pin}: ${file} is on a read-only file system. Under systemd with ProtectKernelTunables=yes, ` +
+      `the unit must list ReadWritePaths=-/sys/class/pwm -/sys/devices/platform (carbot.service does).`,
+    cause === undefined ? undefined : { cause },
+  );
+}
+
+function safeUserName(): string {
+  try {
+    return os.userInfo().username;
+  } catch {
+    return 'carbot';
+  }
+}
+
+export function openKernelBoard(options: KernelBoardOptions, deps: KernelBoardDeps = {}): KernelBoard {
+  return new KernelBoard(options, deps);
+}
