@@ -115,7 +115,7 @@ function fail(message: string, code: number): never {
   process.exit(code);
 }
 
-function load(argv: string[], serving = true): Config {
+function load(argv: string[], serving = false): Config {
   try {
     return loadConfig({ argv, env: process.env, defaultConfigPath: DEFAULT_CONFIG_PATH, serving });
   } catch (err) {
@@ -139,7 +139,7 @@ async function send(args: string[]): Promise<number> {
   const command = words[0];
   if (command.trim() === '') fail('send needs a command, not an empty one, e.g. carbot send stop', EX_USAGE);
   const argv = args.filter((_, i) => i !== positional[0]);
-  const config = load(argv, false);
+  const config = load(argv);
   const { mqtt: settings, topics } = config;
   const client = mqtt.connect(settings.url, {
     username: settings.username,
@@ -179,7 +179,7 @@ async function send(args: string[]): Promise<number> {
 
 async function run(argv: string[]): Promise<void> {
   ignoreDebugSignals();
-  const config = load(argv);
+  const config = load(argv, true);
   const log = createLogger({ level: config.logLevel, format: config.logFormat });
   // SIGUSR1 is someone trying to open the inspector: worth a warning. SIGUSR2 is what tools
   // such as the benchmark's memory probe send.
@@ -327,7 +327,7 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   if (argv[0] === 'safe-state' || argv[0] === 'boards') {
-    const config = load(argv.slice(1), false);
+    const config = load(argv.slice(1));
     // Loaded only for these verbs: the service's modules stay unloaded.
     const { safeState, boardsNeeded } = require('./safe-state') as typeof import('./safe-state');
     if (argv[0] === 'boards') {
@@ -345,7 +345,7 @@ async function main(argv: string[]): Promise<void> {
     fail(`unexpected argument${stray.length > 1 ? 's' : ''} ${stray.map((a) => JSON.stringify(a)).join(' ')}${hint}; see carbot --help`, EX_USAGE);
   }
   if (argv.includes('--check-config')) {
-    const config = load(argv.filter((a) => a !== '--check-config'));
+    const config = load(argv.filter((a) => a !== '--check-config'), true);
     process.stdout.write(`${JSON.stringify(config.effective, null, 2)}\n`);
     for (const warning of config.warnings) process.stderr.write(`carbot: warning: ${warning}\n`);
     return;

@@ -184,7 +184,11 @@ export interface LoadInput {
   readFile?: (path: string) => Buffer;
   exists?: (path: string) => boolean;
   randomId?: () => string;
-  /** False for `carbot send`, which serves nothing: the rules for listeners do not apply. */
+  /**
+   * True for the service (and --check-config): the rules for what it listens on apply (a page
+   * beyond loopback needs a token or password). `carbot send`, safe-state and code that loads
+   * a configuration in-process serve nothing and leave it out.
+   */
   serving?: boolean;
 }
 
@@ -455,7 +459,7 @@ export function loadConfig(input: LoadInput): Config {
       `${sourceOf('moveTopic')}: ${JSON.stringify(moveTopic)} is carbot's own ${own[0].toUpperCase()} topic; carbot would take what it publishes as commands`,
     );
   }
-  if (input.serving !== false) warnings.push(...exposure(get, sourceOf, (key) => raw.has(key), problems));
+  if (input.serving === true) warnings.push(...exposure(get, sourceOf, (key) => raw.has(key), problems));
 
   if (problems.length > 0) throw new ConfigError(problems);
 

@@ -187,7 +187,9 @@ export class CarService extends EventEmitter implements CarView {
     if (payload.length === 0) {
       // MQTT's way to delete a retained message (mosquitto_pub -r -n): the broker passes the
       // empty message on to subscribers. It is housekeeping, not a command: no RESULT.
-      this.deps.log.info(`empty message on ${this.deps.config.topics.move}: a retained command was cleared; nothing to do`);
+      if (this.rejections.admit('mqtt')) {
+        this.deps.log.info(`empty message on ${this.deps.config.topics.move}: a retained command was cleared; nothing to do`);
+      }
       return;
     }
     if (retained) {

@@ -430,7 +430,8 @@ export async function startRemoteServer(opts: RemoteServerOptions): Promise<Remo
       const wasDriving = ws === lastSender && car.lastCommandSource() === source && car.state().motion !== 'stopped';
       if (wasDriving && !closing && opts.stopOnDisconnect !== false) {
         log.warn(`remote: the page driving the car (${addr}) went away: stopping`);
-        car.command('stop', source);
+        // Not a command (nobody asked): the car stops as for a lost broker, reason disconnect.
+        car.driverLost(source);
       }
     });
     ws.on('message', (data: RawData, isBinary: boolean) => {

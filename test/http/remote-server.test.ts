@@ -198,14 +198,16 @@ describe('remote server', function () {
       driver.ws.send('forward');
       await driver.next('result');
       await driver.close();
-      await waitUntil(() => car.commands.length === 2, () => memory.lines.join('\n'));
-      assert.deepEqual(car.commands.at(-1), { payload: 'stop', source: 'remote 127.0.0.1' });
-      assert.equal(car.state().motion, 'stopped');
+      await waitUntil(() => car.lost.length === 1, () => memory.lines.join('\n'));
+      // Not a command of the page's: the car stops as for a lost broker.
+      assert.deepEqual(car.lost, ['remote 127.0.0.1']);
+      assert.deepEqual([car.state().motion, car.state().reason], ['stopped', 'disconnect']);
+      assert.deepEqual(car.commandWords(), ['forward']);
       await logged();
       assert.ok(memory.lines.some((l) => /^warn: remote: the page driving the car \(127\.0\.0\.1\) went away: stopping$/.test(l)));
       await watcher.close();
       await waitUntil(() => server.openPages === 0, () => memory.lines.join('\n'));
-      assert.equal(car.commands.length, 2, 'a page that was only watching changes nothing when it goes');
+      assert.equal(car.lost.length, 1, 'a page that was only watching changes nothing when it goes');
     });
 
     it('does not stop the car when a page goes away after someone else took over', async () => {
@@ -379,7 +381,8 @@ describe('remote server', function () {
         assert.ok((await other.next('result')).result !== undefined);
         await driver.close();
         await waitUntil(() => car.state().motion === 'stopped', () => memory.lines.join('\n'));
-        assert.deepEqual(car.commands.at(-1), { payload: 'stop', source: 'remote 127.0.0.1' });
+        assert.deepEqual(car.lost, ['remote 127.0.0.1']);
+        assert.equal(car.state().reason, 'disconnect');
       });
     }
 

@@ -32,8 +32,7 @@ describe('carbot on a (faked) Raspberry Pi', () => {
     const hw = fakeHardware();
     for (const [pin, level] of levels) hw.board.levels.set(pin, level);
     const config = loadConfig({
-      // The page is not served here: off, so that it needs no token.
-      argv: ['--gpio', 'auto', '--mqtt-url', 'mqtt://127.0.0.1:1', '--tele-period', '0', '--http-port', '0', ...argv],
+      argv: ['--gpio', 'auto', '--mqtt-url', 'mqtt://127.0.0.1:1', '--tele-period', '0', ...argv],
       env: {},
     });
     const { log, lines } = memoryLogger();

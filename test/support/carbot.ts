@@ -28,8 +28,7 @@ export interface RunningCarbot {
 
 /** carbot in this process, with sim motors, connected to `url`. */
 export function startCarbot(url: string, argv: string[] = []): RunningCarbot {
-  // The page is not served in-process: off, so that it needs no token.
-  const config = loadConfig({ argv: ['--mqtt-url', url, '--gpio', 'sim', '--http-port', '0', ...argv], env: {} });
+  const config = loadConfig({ argv: ['--mqtt-url', url, '--gpio', 'sim', ...argv], env: {} });
   const { log, lines } = memoryLogger();
   const motors = new SimMotorBank(config.motors.map((m) => m.name), log);
   const service = new CarService({ config, log, motors });

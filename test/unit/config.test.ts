@@ -3,8 +3,9 @@ import { ConfigError, DEFAULT_CONFIG_PATH, envName, flagName, loadConfig, SETTIN
 
 const files: Record<string, string> = {};
 /**
- * By default the page listens on every interface, where it needs a token; the tests that are
- * not about the page give it one, as scripts/install.sh does.
+ * Loaded as the service loads it (serving): by default the page listens on every interface,
+ * where it needs a token; the tests that are not about the page give it one, as
+ * scripts/install.sh does.
  */
 const PAGE_WITH_TOKEN = { CARBOT_HTTP_TOKEN: 'a-long-random-token' };
 function load(input: Partial<LoadInput>) {
@@ -18,6 +19,7 @@ function load(input: Partial<LoadInput>) {
       return Buffer.from(files[p]);
     },
     randomId: () => 'abc123',
+    serving: true,
     ...input,
     env: { ...PAGE_WITH_TOKEN, ...input.env },
   });
@@ -240,8 +242,8 @@ describe('configuration', () => {
         'http.allowAnonymous is true: anyone who can reach http://<any address of this machine>:8080/ drives the car, without a token or password',
       ]);
       assert.deepEqual(load({}).warnings, []);
-      // `carbot send` serves nothing.
-      assert.equal(load({ env: noToken, serving: false }).http.token, undefined);
+      // `carbot send`, safe-state and in-process configurations serve nothing.
+      assert.equal(load({ env: noToken, serving: undefined }).http.token, undefined);
     });
 
     it('refuses an empty token, password or user name wherever it comes from, and never shows it as ***', () => {
