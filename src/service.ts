@@ -69,6 +69,8 @@ export class CarService extends EventEmitter implements CarView {
   private readonly mqttBudget: CommandBudget;
   /** Rejected input, one line per source and 10 s plus a count, however much of it arrives. */
   private readonly rejections: Repeats;
+  /** Empty messages (retained commands cleared), as few lines however many come. */
+  private readonly clears: Repeats;
 
   constructor(private readonly deps: ServiceDeps) {
     super();
@@ -77,6 +79,10 @@ export class CarService extends EventEmitter implements CarView {
     const { config, log } = deps;
     this.mqttBudget = new CommandBudget(config.commandsPerSecond);
     this.rejections = new Repeats(log);
+    this.clears = new Repeats(log, {
+      level: 'info',
+      summary: (count, _source, seconds) => `${count} more empty messages on ${config.topics.move} in the last ${seconds} s`,
+    });
     this.link = new BrokerLink({
       settings: config.mqtt,
       topics: config.topics,
@@ -187,7 +193,7 @@ export class CarService extends EventEmitter implements CarView {
     if (payload.length === 0) {
       // MQTT's way to delete a retained message (mosquitto_pub -r -n): the broker passes the
       // empty message on to subscribers. It is housekeeping, not a command: no RESULT.
-      if (this.rejections.admit('mqtt')) {
+      if (this.clears.admit('mqtt')) {
         this.deps.log.info(`empty message on ${this.deps.config.topics.move}: a retained command was cleared; nothing to do`);
       }
       return;
@@ -348,6 +354,7 @@ export class CarService extends EventEmitter implements CarView {
     this.publishState();
     await this.link.close();
     this.rejections.close();
+    this.clears.close();
     await limits?.close();
     await motors.close();
     log.info('motor outputs zeroed, broker connection closed');
