@@ -19,6 +19,7 @@ import { startBenchBroker, type BenchBroker } from './broker';
 import { Child, REPO_ROOT, type MemorySample, type SpawnOptions, type SubjectName } from './child';
 import { Driver } from './driver';
 import { CYCLE_MS, FLOOD_BOUNDS, FLOOD_LABELS, FLOOD_SCENARIOS, runFlood, stopFigures, type FloodResult } from './flood';
+import { startMosquitto } from '../test/support/mosquitto';
 import { freePort } from '../test/support/ports';
 import { max, median, micros, percentile, sum } from './stats';
 
@@ -291,8 +292,15 @@ class Bench {
 
   /** Each flood scenario, carbot alone with its default settings (no baseline: it has no page). */
   async flood(): Promise<void> {
-    for (const scenario of FLOOD_SCENARIOS) {
-      this.floods.push(await runFlood(scenario, this.broker.url, this.counts.floodSeconds, (m) => this.log(m)));
+    // Against mosquitto as deployed: the bench broker's unbounded queue (max_queued_messages 0)
+    // would hold a whole flood in front of a stop; mosquitto's default holds 1000 and drops the rest.
+    const deployed = this.broker.kind === 'mosquitto' ? await startMosquitto() : undefined;
+    try {
+      for (const scenario of FLOOD_SCENARIOS) {
+        this.floods.push(await runFlood(scenario, deployed?.url ?? this.broker.url, this.counts.floodSeconds, (m) => this.log(m)));
+      }
+    } finally {
+      await deployed?.stop();
     }
   }
 
@@ -630,6 +638,10 @@ async function main(): Promise<void> {
     carbot:
       'node dist/cli.js --mqtt-url <broker> --gpio sim --http-host 127.0.0.1 --http-port <free> --commands-per-second 0: ' +
       'default settings but the command budget, info logging, stdout piped to a separate reader',
+    floodBroker:
+      broker.kind === 'mosquitto'
+        ? 'a second mosquitto with its default queue (max_queued_messages 1000), set_tcp_nodelay true, persistence false'
+        : broker.label,
     floodCarbot:
       'node dist/cli.js --mqtt-url <broker> --gpio sim --http-host 127.0.0.1 --http-port <free> --http-token <token>: ' +
       'default settings (command budget 50/s), WATCHDOG_USEC=10 s through a stand-in systemd-notify, stdout to a file',
