@@ -334,7 +334,9 @@ export async function startRemoteServer(opts: RemoteServerOptions): Promise<Remo
   function reading(ws: WebSocket): boolean {
     if (ws.bufferedAmount <= MAX_UNSENT_BYTES) return true;
     const address = pages.get(ws)?.address ?? 'unknown';
-    log.warn(`remote: closed the page from ${address}: it does not read what carbot sends (${ws.bufferedAmount} bytes waiting)`);
+    if (rejections.admit(`remote ${address}`)) {
+      log.warn(`remote: closed the page from ${address}: it does not read what carbot sends (${ws.bufferedAmount} bytes waiting)`);
+    }
     ws.terminate();
     return false;
   }
