@@ -131,7 +131,7 @@ export class Repeats {
   private timer?: NodeJS.Timeout;
 
   constructor(
-    private readonly log: Pick<Logger, 'warn' | 'info'>,
+    private readonly log: { warn(message: string): unknown; info(message: string): unknown },
     private readonly options: RepeatsOptions = {},
   ) {
     this.windowMs = options.windowMs ?? 10_000;

@@ -5,7 +5,6 @@
  * monitorEventLoopDelay would do the same in C++, but its histogram costs a megabyte of RSS.)
  */
 import { performance } from 'node:perf_hooks';
-import type { Logger } from './log';
 
 export interface LoopMonitorOptions {
   /** Stalls longer than this are logged (default 100 ms). */
@@ -20,7 +19,7 @@ export interface LoopMonitor {
 
 const TICK_MS = 20;
 
-export function monitorEventLoop(log: Pick<Logger, 'warn'>, options: LoopMonitorOptions = {}): LoopMonitor {
+export function monitorEventLoop(log: { warn(message: string): unknown }, options: LoopMonitorOptions = {}): LoopMonitor {
   const thresholdMs = options.thresholdMs ?? 100;
   const windowMs = options.windowMs ?? 10_000;
   let windowEndsAt = 0;

@@ -96,7 +96,10 @@ describe('a log stream that breaks', () => {
     });
     const said: string[] = [];
     const write = process.stderr.write;
-    process.stderr.write = ((chunk: string) => said.push(String(chunk))) as typeof process.stderr.write;
+    process.stderr.write = ((chunk: string) => {
+      said.push(String(chunk));
+      return true;
+    }) as typeof process.stderr.write;
     try {
       const log = createLogger({ level: 'info', format: 'journald', stream, env: {} });
       for (let i = 0; i < 100; i++) log.info(`line ${i}`);
