@@ -3,10 +3,13 @@
  * mqtt.js baseline, through one broker, in one run, alternating between the two so that
  * machine noise hits both. Prints a table and writes bench/results.json.
  *
+ * Then the flood scenarios (bench/flood.ts): carbot alone, as installed, against a hostile
+ * page socket, MQTT publisher and non-reading socket, BENCH_FLOOD_S seconds each.
+ *
  * Counts come from the environment so that a smoke test can run it in seconds:
  * BENCH_ROUNDTRIPS, BENCH_WARMUP, BENCH_BURST, BENCH_BURST_ROUNDS, BENCH_STOPS,
- * BENCH_STOP_AHEAD, BENCH_STOP_BEHIND, BENCH_STARTS, BENCH_IDLE_S, BENCH_SETTLE_MS, and BENCH_OUT
- * for where results.json goes.
+ * BENCH_STOP_AHEAD, BENCH_STOP_BEHIND, BENCH_STARTS, BENCH_IDLE_S, BENCH_SETTLE_MS,
+ * BENCH_FLOOD_S, and BENCH_OUT for where results.json goes.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -15,6 +18,8 @@ import path from 'node:path';
 import { startBenchBroker, type BenchBroker } from './broker';
 import { Child, REPO_ROOT, type MemorySample, type SpawnOptions, type SubjectName } from './child';
 import { Driver } from './driver';
+import { CYCLE_MS, FLOOD_BOUNDS, FLOOD_LABELS, FLOOD_SCENARIOS, runFlood, stopFigures, type FloodResult } from './flood';
+import { startMosquitto } from '../test/support/mosquitto';
 import { freePort } from '../test/support/ports';
 import { max, median, micros, percentile, sum } from './stats';
 
@@ -32,6 +37,8 @@ export interface Counts {
   idleSeconds: number;
   /** Pause before each memory reading, for the subject to finish what it was doing. */
   settleMs: number;
+  /** Length of each flood scenario. */
+  floodSeconds: number;
 }
 
 const DEFAULTS: Counts = {
@@ -47,6 +54,7 @@ const DEFAULTS: Counts = {
   starts: 5,
   idleSeconds: 10,
   settleMs: 1000,
+  floodSeconds: 20,
 };
 
 const ENV_NAMES: Record<keyof Counts, string> = {
@@ -60,6 +68,7 @@ const ENV_NAMES: Record<keyof Counts, string> = {
   starts: 'BENCH_STARTS',
   idleSeconds: 'BENCH_IDLE_S',
   settleMs: 'BENCH_SETTLE_MS',
+  floodSeconds: 'BENCH_FLOOD_S',
 };
 
 /** Bad counts in the environment: said in one message, without a stack trace. */
@@ -72,8 +81,8 @@ export function countsFrom(env: NodeJS.ProcessEnv): Counts {
     const raw = env[ENV_NAMES[key]];
     if (raw === undefined || raw === '') continue;
     const value = Number(raw);
-    const minimum = ['warmup', 'stopAhead', 'stopBehind', 'settleMs'].includes(key) ? 0 : key === 'idleSeconds' ? 0.1 : 1;
-    const whole = key !== 'idleSeconds';
+    const minimum = ['warmup', 'stopAhead', 'stopBehind', 'settleMs'].includes(key) ? 0 : key === 'idleSeconds' || key === 'floodSeconds' ? 0.1 : 1;
+    const whole = key !== 'idleSeconds' && key !== 'floodSeconds';
     // A burst is published in one go, before any PUBACK is read: each needs its own message id.
     const maximum = key === 'burst' ? 60000 : Infinity;
     if (!Number.isFinite(value) || value < minimum || value > maximum || (whole && !Number.isInteger(value))) {
@@ -139,6 +148,7 @@ class Bench {
   /** CPU seconds the subject used during the measured round trips and during the bursts. */
   private readonly cpu = perSubject(() => ({ roundTrip: 0, burst: 0 }));
   private readonly children = new Set<Child>();
+  readonly floods: FloodResult[] = [];
 
   constructor(
     private readonly counts: Counts,
@@ -154,8 +164,10 @@ class Bench {
   /** Spawns a subject and waits for its Online; returns it with the spawn → Online time in ms. */
   private async launch(name: SubjectName, opts: SpawnOptions = {}): Promise<{ child: Child; startupMs: number }> {
     // carbot serves its browser remote by default, on 0.0.0.0:8080: keep that part of what is
-    // measured, but on loopback and a port of its own.
-    const args = name === 'carbot' ? ['--http-host', '127.0.0.1', '--http-port', String(await freePort())] : [];
+    // measured, but on loopback and a port of its own. These sections measure capacity, which
+    // the command budget (commandsPerSecond, 50 by default) would cap: it is off here, and on
+    // in the flood scenarios, which measure it.
+    const args = name === 'carbot' ? ['--http-host', '127.0.0.1', '--http-port', String(await freePort()), '--commands-per-second', '0'] : [];
     const online = this.driver.endpoints[name].nextOnline(10_000);
     const child = new Child(name, this.broker.url, { ...opts, args });
     this.children.add(child);
@@ -278,6 +290,20 @@ class Bench {
     return entry;
   }
 
+  /** Each flood scenario, carbot alone with its default settings (no baseline: it has no page). */
+  async flood(): Promise<void> {
+    // Against mosquitto as deployed: the bench broker's unbounded queue (max_queued_messages 0)
+    // would hold a whole flood in front of a stop; mosquitto's default holds 1000 and drops the rest.
+    const deployed = this.broker.kind === 'mosquitto' ? await startMosquitto() : undefined;
+    try {
+      for (const scenario of FLOOD_SCENARIOS) {
+        this.floods.push(await runFlood(scenario, deployed?.url ?? this.broker.url, this.counts.floodSeconds, (m) => this.log(m)));
+      }
+    } finally {
+      await deployed?.stop();
+    }
+  }
+
   /** Memory, idle CPU and burst throughput, from processes without a trace (it grows with every write). */
   async resources(): Promise<void> {
     const { burst, burstRounds, idleSeconds } = this.counts;
@@ -384,7 +410,7 @@ class Bench {
   }
 
   raw(): Record<string, unknown> {
-    return { startupMs: this.starts, bursts: this.bursts };
+    return { startupMs: this.starts, bursts: this.bursts, floodStopMs: Object.fromEntries(this.floods.map((f) => [f.scenario, f.stopMs])) };
   }
 }
 
@@ -446,6 +472,99 @@ function targets(figures: readonly Figure[], counts: Counts): Target[] {
   ];
 }
 
+/** The flood scenarios' row per scenario, as the table and results.json show them. */
+export interface FloodRow {
+  scenario: string;
+  label: string;
+  seconds: number;
+  sentPerSecond: number;
+  stopP50Ms: number | null;
+  stopP99Ms: number | null;
+  stopMaxMs: number | null;
+  stops: number;
+  lostStops: number;
+  noopStops: number;
+  rssStartMB: number;
+  rssMaxMB: number;
+  watchdogGapMs: number;
+  linesPerSecond: number;
+  warnLines: number;
+  longestStallMs: number;
+  cpuPercent: number;
+}
+
+function floodRows(floods: readonly FloodResult[]): FloodRow[] {
+  return floods.map((f) => {
+    const stop = stopFigures(f);
+    return {
+      scenario: f.scenario,
+      label: FLOOD_LABELS[f.scenario],
+      seconds: f.seconds,
+      sentPerSecond: f.sent / f.seconds,
+      stopP50Ms: stop.p50,
+      stopP99Ms: stop.p99,
+      stopMaxMs: stop.max,
+      stops: f.stopMs.page.length + f.stopMs.mqtt.length,
+      lostStops: f.lostStops,
+      noopStops: f.noopStops,
+      rssStartMB: f.rssStartMB,
+      rssMaxMB: f.rssMaxMB,
+      watchdogGapMs: f.watchdogGapMs,
+      linesPerSecond: f.lines / f.seconds,
+      warnLines: f.warnLines,
+      longestStallMs: f.longestStallMs,
+      cpuPercent: (100 * f.cpuSeconds) / f.seconds,
+    };
+  });
+}
+
+function floodTargets(rows: readonly FloodRow[]): Target[] {
+  const b = FLOOD_BOUNDS;
+  return rows.flatMap((r) => [
+    {
+      target: `flood (${r.scenario}): a stop from another client reaches the motors < ${b.stopP99Ms} ms p99, none lost`,
+      measured: `${r.stopP99Ms === null ? 'n/a' : r.stopP99Ms.toFixed(1)} ms p99 over ${r.stops} stops, ${r.lostStops} lost`,
+      met: r.stopP99Ms !== null && r.stopP99Ms < b.stopP99Ms && r.lostStops === 0,
+    },
+    {
+      target: `flood (${r.scenario}): watchdog ping gap < ${b.watchdogGapMs} ms (half of WatchdogSec)`,
+      measured: `${r.watchdogGapMs.toFixed(0)} ms`,
+      met: r.watchdogGapMs < b.watchdogGapMs,
+    },
+    { target: `flood (${r.scenario}): RSS < ${b.rssMB} MB`, measured: `${r.rssMaxMB.toFixed(1)} MB`, met: r.rssMaxMB < b.rssMB },
+    {
+      target: `flood (${r.scenario}): log lines < ${b.linesPerSecond}/s (journald's default limit is 10000 per 30 s)`,
+      measured: `${r.linesPerSecond.toFixed(1)}/s (${r.warnLines} warnings)`,
+      met: r.linesPerSecond < b.linesPerSecond,
+    },
+  ]);
+}
+
+function floodTable(rows: readonly FloodRow[]): string {
+  const n = (x: number | null, digits = 1) => (x === null ? '—' : x.toFixed(digits));
+  const table = [
+    ['flood scenario', 's', 'sent/s', 'stop p50 ms', 'stop p99 ms', 'stop max ms', 'stops', 'lost', 'RSS MB', 'watchdog gap ms', 'lines/s', 'longest stall ms', 'CPU %'],
+    ...rows.map((r) => [
+      r.label,
+      n(r.seconds, 0),
+      n(r.sentPerSecond, 0),
+      n(r.stopP50Ms),
+      n(r.stopP99Ms),
+      n(r.stopMaxMs),
+      String(r.stops),
+      String(r.lostStops),
+      `${n(r.rssStartMB)} -> ${n(r.rssMaxMB)}`,
+      n(r.watchdogGapMs, 0),
+      n(r.linesPerSecond),
+      n(r.longestStallMs, 0),
+      n(r.cpuPercent, 0),
+    ]),
+  ];
+  const widths = table[0].map((_, i) => Math.max(...table.map((r) => r[i].length)));
+  const line = (r: string[]) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  return [line(table[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...table.slice(1).map(line)].join('\n');
+}
+
 function machine(): { cpu: string; cores: number; memoryMB: number; os: string; node: string } {
   const cpus = os.cpus();
   return {
@@ -500,6 +619,7 @@ async function main(): Promise<void> {
     await bench.startup();
     await bench.latency();
     await bench.resources();
+    await bench.flood();
   } finally {
     await bench?.stopAll();
     await driver?.close();
@@ -508,6 +628,7 @@ async function main(): Promise<void> {
   }
 
   const figures = bench.figures();
+  const floods = floodRows(bench.floods);
   const load = (averages: number[]) => averages.map((l) => Number(l.toFixed(2)));
   const results = {
     generated: new Date().toISOString(),
@@ -515,12 +636,20 @@ async function main(): Promise<void> {
     machine: { ...machine(), loadAverage: { before: load(loadBefore), after: load(os.loadavg()) } },
     broker: { label: broker.label, kind: broker.kind, version: broker.version ?? null, settings: broker.settings },
     carbot:
-      'node dist/cli.js --mqtt-url <broker> --gpio sim --http-host 127.0.0.1 --http-port <free>: ' +
-      'default settings, info logging, stdout piped to a separate reader',
+      'node dist/cli.js --mqtt-url <broker> --gpio sim --http-host 127.0.0.1 --http-port <free> --commands-per-second 0: ' +
+      'default settings but the command budget, info logging, stdout piped to a separate reader',
+    floodBroker:
+      broker.kind === 'mosquitto'
+        ? 'a second mosquitto with its default queue (max_queued_messages 1000), set_tcp_nodelay true, persistence false'
+        : broker.label,
+    floodCarbot:
+      'node dist/cli.js --mqtt-url <broker> --gpio sim --http-host 127.0.0.1 --http-port <free> --http-token <token>: ' +
+      'default settings (command budget 50/s), WATCHDOG_USEC=10 s through a stand-in systemd-notify, stdout to a file',
     baseline: 'node bench/baseline.js: mqtt.js, subscribes to the move topic at QoS 1, publishes an ack per message',
     counts,
     figures,
-    targets: targets(figures, counts),
+    floods,
+    targets: [...targets(figures, counts), ...floodTargets(floods)],
     raw: bench.raw(),
   };
   writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`);
@@ -530,7 +659,12 @@ async function main(): Promise<void> {
     `load average ${m.loadAverage.before[0]} -> ${m.loadAverage.after[0]}\n` +
     `carbot ${results.revision ?? '(revision unknown)'}; broker: ${broker.label}`;
   const verdicts = results.targets.map((t) => `  [${t.met ? 'met' : 'MISSED'}] ${t.target}: ${t.measured}`);
-  process.stdout.write(`${header}\n\n${table(figures)}\n\ntargets:\n${verdicts.join('\n')}\n\nwritten to ${out}\n`);
+  const floodNote =
+    `flood scenarios, ${counts.floodSeconds} s each; the other client drives and stops the car every ${CYCLE_MS} ms, ` +
+    'stops alternately from a page and over MQTT; stop = send -> motor write. On a shared machine these vary from run to run.';
+  process.stdout.write(
+    `${header}\n\n${table(figures)}\n\n${floodNote}\n${floodTable(floods)}\n\ntargets:\n${verdicts.join('\n')}\n\nwritten to ${out}\n`,
+  );
 }
 
 if (require.main === module) {

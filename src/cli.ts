@@ -5,9 +5,10 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import mqtt from 'mqtt';
-import { ConfigError, DEFAULT_CONFIG_PATH, EX_CONFIG, loadConfig, positionalIndexes, settingsHelp, type Config } from './config';
+import { ConfigError, DEFAULT_CONFIG_PATH, EX_CONFIG, embeddedBrokerUrl, loadConfig, positionalIndexes, settingsHelp, type Config } from './config';
 import type { Motion } from './drive';
 import { createLogger, flushLogger, journaldLines, type Logger } from './log';
+import { monitorEventLoop } from './loop-monitor';
 import { openHardware, type Hardware } from './motors';
 import { SimMotorBank } from './motors/sim';
 import { startEmbeddedBroker, type EmbeddedBroker } from './mqtt/embedded-broker';
@@ -23,6 +24,24 @@ const EX_USAGE = 64;
 /** sysexits(3): the broker could not be reached. */
 const EX_UNAVAILABLE = 69;
 const SHUTDOWN_BUDGET_MS = 2500;
+
+/** Signals whose default is to end the process: each one gets the orderly shutdown instead. */
+const SHUTDOWN_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGALRM', 'SIGVTALRM', 'SIGXCPU', 'SIGXFSZ', 'SIGPWR', 'SIGIO'] as const;
+/**
+ * Ignored with a warning. SIGUSR1 would open Node's inspector on 127.0.0.1:9229 in a process
+ * that runs as root, where any local user could connect and run code as root; a listener of
+ * our own is what stops Node from doing that. SIGUSR2's default would end carbot unshut.
+ * SIGPROF is left alone: V8's profiler samples with it.
+ */
+const IGNORED_SIGNALS = ['SIGUSR1', 'SIGUSR2'] as const;
+
+let onIgnoredSignal = (_signal: string): void => undefined;
+const ignoreSignal = (signal: NodeJS.Signals): void => onIgnoredSignal(signal);
+
+/** From the first moment: before the logger, the hardware and everything else. */
+function ignoreDebugSignals(): void {
+  for (const signal of IGNORED_SIGNALS) process.on(signal, ignoreSignal);
+}
 
 
 const USAGE = `carbot ${VERSION} — drive a Raspberry Pi car from MQTT
@@ -99,9 +118,9 @@ function fail(message: string, code: number): never {
   process.exit(code);
 }
 
-function load(argv: string[]): Config {
+function load(argv: string[], serving = false): Config {
   try {
-    return loadConfig({ argv, env: process.env, defaultConfigPath: DEFAULT_CONFIG_PATH });
+    return loadConfig({ argv, env: process.env, defaultConfigPath: DEFAULT_CONFIG_PATH, serving });
   } catch (err) {
     if (err instanceof ConfigError) fail(err.message, EX_CONFIG);
     throw err;
@@ -164,8 +183,13 @@ async function send(args: string[]): Promise<number> {
 }
 
 async function run(argv: string[]): Promise<void> {
-  const config = load(argv);
+  ignoreDebugSignals();
+  const config = load(argv, true);
   const log = createLogger({ level: config.logLevel, format: config.logFormat });
+  // SIGUSR1 is someone trying to open the inspector: worth a warning. SIGUSR2 is what tools
+  // such as the benchmark's memory probe send.
+  onIgnoredSignal = (signal) => log[signal === 'SIGUSR1' ? 'warn' : 'debug'](`ignored ${signal}: carbot keeps running (SIGTERM stops it)`);
+  const loopMonitor = monitorEventLoop(log);
   log.info(`carbot ${VERSION} starting (node ${process.version}, pid ${process.pid})`);
   log.info(`config${config.configFile ? ` from ${config.configFile}` : ''}: ${JSON.stringify(config.effective)}`);
   for (const warning of config.warnings) log.warn(warning);
@@ -242,17 +266,25 @@ async function run(argv: string[]): Promise<void> {
     }
     clearTimeout(guard);
     notifier.close();
+    loopMonitor.close();
     if (sim && tracePath) {
-      writeFileSync(tracePath, JSON.stringify(sim.writes.map((w) => [String(w.received ?? ''), String(w.at)])));
+      // [arrival of the MQTT message that caused the write, the write, '1' if the car moves after it]
+      const moving = (w: { outputs: Record<string, number> }) => (Object.values(w.outputs).some((v) => v !== 0) ? '1' : '0');
+      writeFileSync(tracePath, JSON.stringify(sim.writes.map((w) => [String(w.received ?? ''), String(w.at), moving(w)])));
     }
     await flushLogger(log);
     process.exit(code);
   };
 
   // Installed after the hardware is open: pigpio's C library sets its own signal handlers
-  // when it initialises, and ours must be the ones that run.
-  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
+  // when it initialises, and ours must be the ones that run (taken off and put back, so that
+  // Node installs its handler again).
+  for (const signal of SHUTDOWN_SIGNALS) {
     process.on(signal, () => void exit(signal, 0));
+  }
+  for (const signal of IGNORED_SIGNALS) {
+    process.off(signal, ignoreSignal);
+    process.on(signal, ignoreSignal);
   }
   // systemctl stop sends SIGCONT after SIGTERM; pigpio's handler would exit 255 on it.
   process.on('SIGCONT', () => undefined);
@@ -267,12 +299,25 @@ async function run(argv: string[]): Promise<void> {
 
   try {
     if (config.embeddedBroker.enabled) {
-      broker = await startEmbeddedBroker({ ...config.embeddedBroker, log });
+      broker = await startEmbeddedBroker({ ...config.embeddedBroker, allowedHosts: config.http.allowedHosts, log });
+      // Port 0 takes any free port: carbot learns which only now.
+      if (config.mqtt.url === embeddedBrokerUrl(config.embeddedBroker.host, config.embeddedBroker.port)) {
+        config.mqtt.url = embeddedBrokerUrl(config.embeddedBroker.host, broker.port);
+      }
       log.info(tryIt(config, broker.port));
     }
     if (config.http.port !== 0) {
-      const { host, port, ...auth } = config.http;
-      remote = await startRemoteServer({ host, port, car: service, log, auth, stopOnDisconnect: config.stopOnDisconnect });
+      const { host, port, token, username, password, allowedHosts } = config.http;
+      remote = await startRemoteServer({
+        host,
+        port,
+        car: service,
+        log,
+        auth: { token, username, password },
+        allowedHosts,
+        commandsPerSecond: config.commandsPerSecond,
+        stopOnDisconnect: config.stopOnDisconnect,
+      });
     }
   } catch (err) {
     log.error((err as Error).message);
@@ -283,6 +328,8 @@ async function run(argv: string[]): Promise<void> {
 }
 
 async function main(argv: string[]): Promise<void> {
+  // With stderr gone, an error report would raise an error of its own.
+  process.stderr.on('error', () => undefined);
   if (argv.includes('--help') || argv.includes('-h')) {
     process.stdout.write(USAGE);
     return;
@@ -314,7 +361,7 @@ async function main(argv: string[]): Promise<void> {
     fail(`unexpected argument${stray.length > 1 ? 's' : ''} ${stray.map((a) => JSON.stringify(a)).join(' ')}${hint}; see carbot --help`, EX_USAGE);
   }
   if (argv.includes('--check-config')) {
-    const config = load(argv.filter((a) => a !== '--check-config'));
+    const config = load(argv.filter((a) => a !== '--check-config'), true);
     process.stdout.write(`${JSON.stringify(config.effective, null, 2)}\n`);
     for (const warning of config.warnings) process.stderr.write(`carbot: warning: ${warning}\n`);
     return;

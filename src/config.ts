@@ -9,6 +9,7 @@ import type { GpioChoice } from './boards/pigpio';
 import type { LimitsConfig, MotorConfig } from './motors/types';
 import { parseMotorConfig } from './motors/motor-config';
 import { parseTrackConfig, type TrackConfig } from './track-config';
+import { isHostOrAddress, isLoopback, isWildcard } from './http/hosts';
 import { isPresetName, PRESETS } from './boards/presets';
 
 /** 0x40: Adafruit's servo HAT, Waveshare's motor HAT, and the PCA9685's own default. */
@@ -19,7 +20,7 @@ const presetAddress = (motors: unknown) => (isPresetName(motors) ? PRESETS[motor
 export const EX_CONFIG = 78;
 export const DEFAULT_CONFIG_PATH = '/etc/carbot/config.json';
 
-type Kind = 'string' | 'int' | 'number' | 'bool' | 'enum' | 'url' | 'topic' | 'name' | 'file' | 'json';
+type Kind = 'string' | 'int' | 'number' | 'bool' | 'enum' | 'url' | 'topic' | 'name' | 'file' | 'json' | 'host' | 'hosts';
 
 interface Setting {
   key: string;
@@ -45,7 +46,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'mqtt.cert', kind: 'file', help: 'client certificate (PEM)' },
   { key: 'mqtt.key', kind: 'file', help: 'client private key (PEM)' },
   { key: 'mqtt.clientId', kind: 'string', help: 'MQTT client id (default carbot-<device>-<random>)' },
-  { key: 'mqtt.keepalive', kind: 'int', default: 30, min: 5, max: 3600, help: 'keepalive in seconds' },
+  { key: 'mqtt.keepalive', kind: 'int', default: 30, min: 5, max: 3600, help: 'keepalive in seconds (a moving car checks a silent broker within 5 s whatever this is)' },
   { key: 'mqtt.qos', kind: 'int', default: 0, min: 0, max: 1, help: 'QoS of STATE and RESULT publishes' },
   { key: 'telePeriod', kind: 'int', default: 300, min: 0, max: 86400, help: 'seconds between periodic STATE publishes (0 = off)' },
   { key: 'initialSpeed', kind: 'int', default: 50, min: 0, max: 100, help: 'speed setting at start, percent' },
@@ -55,6 +56,14 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'reverseDelayMs', kind: 'int', default: 250, min: 0, max: 10000, help: 'pause at zero before changing direction' },
   { key: 'accelPercentPerSec', kind: 'int', default: 0, min: 0, max: 10000, help: 'ramp limit on rising output (0 = instant)' },
   { key: 'commandTimeoutS', kind: 'int', default: 0, min: 0, max: 86400, help: 'stop when moving this long without a command (0 = off)' },
+  {
+    key: 'commandsPerSecond',
+    kind: 'int',
+    default: 50,
+    min: 0,
+    max: 100000,
+    help: 'commands each page socket, and MQTT as a whole, may send per second (twice that at once); over it only stop is obeyed (0 = no limit)',
+  },
   { key: 'stopOnDisconnect', kind: 'bool', default: true, help: 'stop the motors when the broker connection, or the remote page driving the car, is lost' },
   { key: 'gpio', kind: 'enum', default: 'auto', values: ['auto', 'pigpio', 'kernel', 'sim'], help: 'header pins: auto = pigpio on a Pi 1–4, kernel PWM on a Pi 5, sim off a Pi' },
   { key: 'motors', kind: 'json', help: 'motor list (JSON, see docs/wiring.md and docs/boards.md), or a ready-made one: adafruit-servo-hat, adafruit-motor-hat, waveshare-motor-hat' },
@@ -68,14 +77,32 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'logLevel', kind: 'enum', default: 'info', values: ['error', 'warn', 'info', 'debug'], help: 'log level' },
   { key: 'logFormat', kind: 'enum', default: 'auto', values: ['auto', 'text', 'journald', 'json'], help: 'auto = journald under systemd, text elsewhere' },
   { key: 'embeddedBroker', kind: 'bool', default: false, help: 'run an in-process MQTT broker (for machines without one)' },
-  { key: 'embeddedBrokerHost', kind: 'string', default: '127.0.0.1', help: 'address the embedded broker binds to' },
+  { key: 'embeddedBrokerHost', kind: 'host', default: '127.0.0.1', help: 'address the embedded broker binds to' },
   { key: 'embeddedBrokerPort', kind: 'int', default: 1883, min: 0, max: 65535, help: 'embedded broker MQTT port' },
   { key: 'embeddedBrokerWsPort', kind: 'int', default: 9000, min: 0, max: 65535, help: 'embedded broker websockets port (0 = off)' },
+  {
+    key: 'embeddedBrokerAllowAnonymous',
+    kind: 'bool',
+    default: false,
+    help: 'let the embedded broker, which has no passwords, listen beyond loopback (anyone who reaches it drives the car)',
+  },
   { key: 'http.port', kind: 'int', default: 8080, min: 0, max: 65535, help: 'port of the browser remote and its /ws endpoint (0 = off)' },
-  { key: 'http.host', kind: 'string', default: '0.0.0.0', help: 'address the browser remote listens on' },
+  { key: 'http.host', kind: 'host', default: '0.0.0.0', help: 'address the browser remote listens on' },
   { key: 'http.token', kind: 'string', secret: true, help: 'shared token for the remote (?token= once, then a cookie)' },
   { key: 'http.username', kind: 'string', help: 'basic auth user for the remote (with http.password)' },
   { key: 'http.password', kind: 'string', secret: true, help: 'basic auth password for the remote' },
+  {
+    key: 'http.allowAnonymous',
+    kind: 'bool',
+    default: false,
+    help: 'let the remote run without token or password on an address beyond loopback (anyone who reaches it drives the car)',
+  },
+  {
+    key: 'http.allowedHosts',
+    kind: 'hosts',
+    default: [],
+    help: "more names the page may be opened by (comma-separated), besides this machine's own names and addresses",
+  },
   { key: 'homeassistant', kind: 'bool', default: false, help: 'publish Home Assistant MQTT discovery configs' },
   { key: 'homeassistantPrefix', kind: 'topic', default: 'homeassistant', help: "Home Assistant's discovery prefix" },
   { key: 'track.lengthM', kind: 'number', min: 0.05, max: 1000, help: 'track length between the end switches in metres; positions and gotos are then in metres (else fractions 0-1)' },
@@ -121,6 +148,8 @@ export interface Config {
   telePeriod: number;
   drive: DriveSettings;
   stopOnDisconnect: boolean;
+  /** Per page socket, and for MQTT as a whole; 0 = no limit. */
+  commandsPerSecond: number;
   gpio: GpioChoice;
   motors: MotorConfig[];
   limits: LimitsConfig;
@@ -129,8 +158,16 @@ export interface Config {
   pwmChannels?: Record<number, { chip: string; channel: number }>;
   logLevel: LogLevel;
   logFormat: LogFormat;
-  embeddedBroker: { enabled: boolean; host: string; port: number; wsPort: number };
-  http: { port: number; host: string; token?: string; username?: string; password?: string };
+  embeddedBroker: { enabled: boolean; host: string; port: number; wsPort: number; allowAnonymous: boolean };
+  http: {
+    port: number;
+    host: string;
+    token?: string;
+    username?: string;
+    password?: string;
+    allowAnonymous: boolean;
+    allowedHosts: string[];
+  };
   homeassistant: { enabled: boolean; prefix: string };
   track: TrackConfig;
   /** Every setting as given (secrets redacted), for the startup log and --check-config. */
@@ -164,6 +201,12 @@ export interface LoadInput {
   readFile?: (path: string) => Buffer;
   exists?: (path: string) => boolean;
   randomId?: () => string;
+  /**
+   * True for the service (and --check-config): the rules for what it listens on apply (a page
+   * beyond loopback needs a token or password). `carbot send`, safe-state and code that loads
+   * a configuration in-process serve nothing and leave it out.
+   */
+  serving?: boolean;
 }
 
 interface Raw {
@@ -260,6 +303,8 @@ function convert(setting: Setting, raw: Raw, problems: string[]): unknown {
   // A URL may carry user:password@ even when it is wrong in other ways: never echo that part.
   const show = (v: unknown) =>
     setting.secret ? '(hidden)' : JSON.stringify(setting.kind === 'url' ? String(v).replace(/^([a-z][a-z0-9+.-]*:\/\/)?[^/@]*@/i, '$1***@') : v);
+  // An empty value is a mistake (a blank token would open the page to anyone), never "unset".
+  if (fromText && value.trim() === '') return bad('is empty: give a value, or leave the setting out for its default');
   switch (setting.kind) {
     case 'int': {
       const n = fromText && /^\s*-?\d+\s*$/.test(value) ? Number(value) : value;
@@ -281,6 +326,13 @@ function convert(setting: Setting, raw: Raw, problems: string[]): unknown {
       if (['true', '1', 'yes', 'on'].includes(text)) return true;
       if (['false', '0', 'no', 'off'].includes(text)) return false;
       return bad(`${show(value)} is not true or false`);
+    }
+    case 'hosts': {
+      const list = fromText ? value.split(',').map((h) => h.trim()).filter(Boolean) : value;
+      if (!Array.isArray(list) || !list.every((h) => typeof h === 'string')) return bad('must be a list of host names or addresses');
+      const wrong = (list as string[]).filter((h) => !isHostOrAddress(h));
+      if (wrong.length > 0) return bad(`${wrong.map((h) => JSON.stringify(h)).join(', ')}: not a host name or address`);
+      return (list as string[]).map((h) => h.toLowerCase().replace(/\.$/, ''));
     }
     case 'json': {
       if (!fromText) return value;
@@ -311,6 +363,9 @@ function convert(setting: Setting, raw: Raw, problems: string[]): unknown {
       }
       if (setting.kind === 'topic' && (value === '' || /[+#\0]/.test(value))) {
         return bad(`${show(value)} is not a topic to subscribe to: no wildcards (+ #), not empty`);
+      }
+      if (setting.kind === 'host' && !isHostOrAddress(value)) {
+        return bad(`${show(value)} is not a host name or IP address`);
       }
       if (setting.kind === 'name' && !/^[A-Za-z0-9_.-]+$/.test(value)) {
         return bad(`${show(value)} must be letters, digits, '_', '-' or '.' (it becomes part of topics)`);
@@ -360,7 +415,7 @@ export function loadConfig(input: LoadInput): Config {
     .map((name) => `${name}: not a carbot setting, ignored (see carbot --help)`);
   for (const s of SETTINGS) {
     const v = input.env[envName(s.key)];
-    if (v !== undefined && v !== '') raw.set(s.key, { value: v, source: envName(s.key) });
+    if (v !== undefined) raw.set(s.key, { value: v, source: envName(s.key) });
   }
   for (const [k, v] of flags) raw.set(k, v);
 
@@ -403,8 +458,8 @@ export function loadConfig(input: LoadInput): Config {
     problems.push(`${sourceOf('embeddedBrokerWsPort')}: ${brokerPorts[1]} is already the embedded broker's MQTT port`);
   }
 
-  if ((get('http.username') === undefined) !== (get('http.password') === undefined)) {
-    problems.push(`${sourceOf(get('http.username') === undefined ? 'http.password' : 'http.username')}: set http.username and http.password together`);
+  if (raw.has('http.username') !== raw.has('http.password')) {
+    problems.push(`${sourceOf(raw.has('http.username') ? 'http.username' : 'http.password')}: set http.username and http.password together`);
   }
 
   const hardware = parseMotorConfig({
@@ -438,6 +493,22 @@ export function loadConfig(input: LoadInput): Config {
   );
   if (get('gpio') === 'kernel') problems.push(...kernelPwmProblems(hardware.motors, pwmChannels));
 
+  const moveTopic = get<string | undefined>('moveTopic') ?? `${device}/move`;
+  const topics = {
+    move: moveTopic,
+    lwt: `tele/${device}/LWT`,
+    state: `tele/${device}/STATE`,
+    result: `stat/${device}/RESULT`,
+    arrived: `stat/${device}/ARRIVED`,
+  };
+  const own = Object.entries(topics).find(([name, topic]) => name !== 'move' && topic === moveTopic);
+  if (own) {
+    problems.push(
+      `${sourceOf('moveTopic')}: ${JSON.stringify(moveTopic)} is carbot's own ${own[0].toUpperCase()} topic; carbot would take what it publishes as commands`,
+    );
+  }
+  if (input.serving === true) warnings.push(...exposure(get, sourceOf, (key) => raw.has(key), problems));
+
   if (problems.length > 0) throw new ConfigError(problems);
 
   const effective: Record<string, unknown> = {};
@@ -449,21 +520,20 @@ export function loadConfig(input: LoadInput): Config {
   effective.motors = hardware.motors;
   effective.limits = hardware.limits;
 
-  const moveTopic = get<string | undefined>('moveTopic') ?? `${device}/move`;
   effective.moveTopic = moveTopic;
   const randomId = input.randomId ?? (() => Math.random().toString(16).slice(2, 8));
+  // The embedded broker is the one to use unless told otherwise, never whatever listens on 1883.
+  let url = get<string>('mqtt.url');
+  if (get<boolean>('embeddedBroker') && !raw.has('mqtt.url')) {
+    url = embeddedBrokerUrl(get<string>('embeddedBrokerHost'), brokerPorts[0]);
+    effective['mqtt.url'] = url;
+  }
 
   return {
     device,
-    topics: {
-      move: moveTopic,
-      lwt: `tele/${device}/LWT`,
-      state: `tele/${device}/STATE`,
-      result: `stat/${device}/RESULT`,
-      arrived: `stat/${device}/ARRIVED`,
-    },
+    topics,
     mqtt: {
-      url: get('mqtt.url'),
+      url,
       username: get('mqtt.username'),
       password,
       clientId: get<string | undefined>('mqtt.clientId') ?? `carbot-${device}-${randomId()}`,
@@ -484,6 +554,7 @@ export function loadConfig(input: LoadInput): Config {
       commandTimeoutS: get('commandTimeoutS'),
     },
     stopOnDisconnect: get('stopOnDisconnect'),
+    commandsPerSecond: get('commandsPerSecond'),
     gpio: get('gpio'),
     motors: hardware.motors,
     limits: hardware.limits,
@@ -500,6 +571,7 @@ export function loadConfig(input: LoadInput): Config {
       host: get('embeddedBrokerHost'),
       port: brokerPorts[0],
       wsPort: brokerPorts[1],
+      allowAnonymous: get('embeddedBrokerAllowAnonymous'),
     },
     http: {
       port: get('http.port'),
@@ -507,6 +579,8 @@ export function loadConfig(input: LoadInput): Config {
       token: get('http.token'),
       username: get('http.username'),
       password: get('http.password'),
+      allowAnonymous: get('http.allowAnonymous'),
+      allowedHosts: get('http.allowedHosts'),
     },
     homeassistant: { enabled: get('homeassistant'), prefix: get('homeassistantPrefix') },
     track,
@@ -514,6 +588,52 @@ export function loadConfig(input: LoadInput): Config {
     configFile,
     warnings,
   };
+}
+
+/** Where carbot connects when it runs the embedded broker and no mqtt.url is given. */
+export function embeddedBrokerUrl(host: string, port: number): string {
+  const h = isWildcard(host) ? '127.0.0.1' : host;
+  return `mqtt://${h.includes(':') ? `[${h}]` : h}:${port}`;
+}
+
+/**
+ * mosquitto 2.0's rule: nothing that drives the car listens beyond loopback without a
+ * password, unless the configuration says so in as many words; then every start says so.
+ */
+function exposure(
+  get: <T>(key: string) => T,
+  sourceOf: (key: string) => string,
+  given: (key: string) => boolean,
+  problems: string[],
+): string[] {
+  const warnings: string[] = [];
+  const httpHost = get<string>('http.host');
+  if (get<number>('http.port') !== 0 && !isLoopback(httpHost)) {
+    const where = `http://${isWildcard(httpHost) ? '<any address of this machine>' : httpHost}:${get<number>('http.port')}/`;
+    // A token or user that was given but is wrong has its own message already.
+    if (!given('http.token') && !given('http.username') && !given('http.password')) {
+      if (!get<boolean>('http.allowAnonymous')) {
+        problems.push(
+          `${sourceOf('http.host')}: the remote page on ${JSON.stringify(httpHost)} is reachable from the network and has no token or password: ` +
+            'set http.token (or http.username and http.password), or http.host 127.0.0.1, or http.allowAnonymous true to let anyone who reaches it drive the car',
+        );
+      } else {
+        warnings.push(`http.allowAnonymous is true: anyone who can reach ${where} drives the car, without a token or password`);
+      }
+    }
+  }
+  const brokerHost = get<string>('embeddedBrokerHost');
+  if (get<boolean>('embeddedBroker') && !isLoopback(brokerHost)) {
+    if (!get<boolean>('embeddedBrokerAllowAnonymous')) {
+      problems.push(
+        `${sourceOf('embeddedBrokerHost')}: the embedded broker on ${JSON.stringify(brokerHost)} would be reachable from the network and has no passwords: ` +
+          'use embeddedBrokerHost 127.0.0.1 (or mosquitto with a password file), or embeddedBrokerAllowAnonymous true to let anyone who reaches it drive the car',
+      );
+    } else {
+      warnings.push(`embeddedBrokerAllowAnonymous is true: anyone who can reach the embedded broker on ${brokerHost} drives the car`);
+    }
+  }
+  return warnings;
 }
 
 /** BCM pins with a hardware PWM channel on every Raspberry Pi (pwm-2chan; RP1 PWM0 on a Pi 5). */

@@ -4,11 +4,13 @@
  * messages that remove it again. Pure: the caller publishes what these functions return.
  *
  * Layout (single-component discovery): `<prefix>/<component>/<node_id>/<object_id>/config`,
- * node_id = the device name reduced to `[a-zA-Z0-9_-]`, object_id = the command or sensor.
+ * node_id = the device name if it is made of `[a-zA-Z0-9_-]` (else see discoveryNodeId),
+ * object_id = the command or sensor.
  * No `object_id`/`default_entity_id` in the payloads: Home Assistant deprecated the former
  * in 2025.10 and derives entity ids from the device name plus the entity name anyway
  * (`button.carbot_forward`, `sensor.carbot_speed`).
  */
+import { createHash } from 'node:crypto';
 
 export interface DiscoveryOptions {
   /** Discovery prefix, Home Assistant's default is `homeassistant`. */
@@ -50,9 +52,17 @@ const BUTTONS = [
 /** The values STATE's `motion` takes (DESIGN.md §1); an enum sensor lets automations pick from them. */
 const MOTIONS = ['stopped', 'forward', 'backward', 'reversing'];
 
-/** Home Assistant accepts only these characters in the node_id and object_id topic levels. */
+/**
+ * Home Assistant accepts only `[a-zA-Z0-9_-]` in the node_id and object_id topic levels. A
+ * device name made of those is its own node_id (entity ids stay as they were); any other name
+ * (a `.` in it) gets its characters replaced and a hash of the whole name appended, so that
+ * `car.a` and `car_a` never share topics and unique_ids, which would let one car's buttons
+ * drive the other.
+ */
 export function discoveryNodeId(device: string): string {
-  return device.replace(/[^a-zA-Z0-9_-]/g, '_');
+  if (/^[a-zA-Z0-9_-]+$/.test(device)) return device;
+  const hash = createHash('sha256').update(device).digest('hex').slice(0, 8);
+  return `${device.replace(/[^a-zA-Z0-9_-]/g, '_')}_${hash}`;
 }
 
 function configs(opts: DiscoveryOptions): { topic: string; config: Record<string, unknown> }[] {

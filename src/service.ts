@@ -5,10 +5,11 @@
  */
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
+import { CommandBudget, isStop } from './budget';
 import { isTask, parseCommand, type Command } from './commands';
 import type { Config } from './config';
 import { initialState, step, type DriveEvent, type DriveState, type LogEntry } from './drive';
-import type { Logger } from './log';
+import { Repeats, type Logger } from './log';
 import { BrokerLink } from './mqtt/link';
 import type { CarView } from './car-view';
 import { clearMessages, discoveryMessages } from './homeassistant';
@@ -78,6 +79,12 @@ export class CarService extends EventEmitter implements CarView {
   /** Whether STATE shows the track: the car has end switches, an encoder or a simulated track. */
   private readonly trackShown: boolean;
   private trackTimer?: NodeJS.Timeout;
+  /** MQTT does not say who published: one budget for everything that arrives on the move topic. */
+  private readonly mqttBudget: CommandBudget;
+  /** Rejected input, one line per source and 10 s plus a count, however much of it arrives. */
+  private readonly rejections: Repeats;
+  /** Empty messages (retained commands cleared), as few lines however many come. */
+  private readonly clears: Repeats;
 
   constructor(private readonly deps: ServiceDeps) {
     super();
@@ -89,6 +96,12 @@ export class CarService extends EventEmitter implements CarView {
     this.trackShown = switches.length > 0 || deps.encoder !== undefined || deps.sim !== undefined;
     deps.encoder?.onEdge(() => this.trackApply({ type: 'edge', now: this.clock.now() }));
     const { config, log } = deps;
+    this.mqttBudget = new CommandBudget(config.commandsPerSecond);
+    this.rejections = new Repeats(log);
+    this.clears = new Repeats(log, {
+      level: 'info',
+      summary: (count, _source, seconds) => `${count} more empty messages on ${config.topics.move} in the last ${seconds} s`,
+    });
     this.link = new BrokerLink({
       settings: config.mqtt,
       topics: config.topics,
@@ -103,6 +116,7 @@ export class CarService extends EventEmitter implements CarView {
         this.emit('link', false);
       },
       onCommand: (payload, retained) => this.onMessage(payload, retained),
+      moving: () => this.drive.output !== 0,
     });
     // Limit switches guard the car from the first moment, whoever sends the commands.
     const { limits } = deps;
@@ -194,7 +208,9 @@ export class CarService extends EventEmitter implements CarView {
         .filter(([k]) => k !== 'error')
         .map(([k, v]) => `${k} ${JSON.stringify(v)}`)
         .join(', ');
-      held.push({ level: 'warn', message: `rejected command from ${source}: ${result.error}${detail ? ` (${detail})` : ''}` });
+      if (this.rejections.admit(source)) {
+        held.push({ level: 'warn', message: `rejected command from ${source}: ${result.error}${detail ? ` (${detail})` : ''}` });
+      }
     } else if (this.stopping) {
       result = { move: parsed.command.move, motion: this.drive.motion, speed: this.drive.speed, error: 'shutting down' };
     } else {
@@ -210,7 +226,9 @@ export class CarService extends EventEmitter implements CarView {
       if (parsed.ignored) {
         const ignored = `ignored: ${parsed.ignored.error}`;
         result.note = result.note ? `${String(result.note)}; ${ignored}` : ignored;
-        held.push({ level: 'warn', message: `stop from ${source} obeyed, ${ignored} (${JSON.stringify(parsed.ignored)})` });
+        if (this.rejections.admit(source)) {
+          held.push({ level: 'warn', message: `stop from ${source} obeyed, ${ignored} (${JSON.stringify(parsed.ignored)})` });
+        }
       }
     }
     this.link.publish(this.deps.config.topics.result, JSON.stringify(result), this.deps.config.mqtt.qos);
@@ -228,21 +246,45 @@ export class CarService extends EventEmitter implements CarView {
     if (payload.length === 0) {
       // MQTT's way to delete a retained message (mosquitto_pub -r -n): the broker passes the
       // empty message on to subscribers. It is housekeeping, not a command: no RESULT.
-      this.deps.log.info(`empty message on ${this.deps.config.topics.move}: a retained command was cleared; nothing to do`);
+      if (this.clears.admit('mqtt')) {
+        this.deps.log.info(`empty message on ${this.deps.config.topics.move}: a retained command was cleared; nothing to do`);
+      }
       return;
     }
     if (retained) {
       // A retained command is a replay of the past, delivered because we subscribed:
       // acting on it would drive a car that just rebooted.
       const text = echo(payload);
-      this.deps.log.warn(
-        `ignored retained command ${JSON.stringify(text)} on ${this.deps.config.topics.move}: retained commands are stale; publish without the retain flag`,
-      );
+      if (this.rejections.admit('mqtt')) {
+        this.deps.log.warn(
+          `ignored retained command ${JSON.stringify(text)} on ${this.deps.config.topics.move}: retained commands are stale; publish without the retain flag`,
+        );
+      }
       const result = { error: 'retained command ignored', payload: text };
       this.link.publish(this.deps.config.topics.result, JSON.stringify(result), this.deps.config.mqtt.qos);
       return;
     }
+    const budget = this.mqttBudget.take();
+    if (budget !== 'ok' && !isStop(payload)) {
+      // Over the budget nothing is published but the first answer: a RESULT per flooded
+      // message would double the flood.
+      if (budget === 'first') {
+        const result = { error: 'too many commands', limit: this.mqttBudget.perSecond };
+        this.link.publish(this.deps.config.topics.result, JSON.stringify(result), this.deps.config.mqtt.qos);
+      }
+      this.overBudget('mqtt', this.mqttBudget.perSecond);
+      return;
+    }
     this.command(payload, 'mqtt');
+  }
+
+  /** Counts a command refused for its rate; the first of a window is logged in full. */
+  private overBudget(source: string, perSecond: number): void {
+    if (this.rejections.admit(source)) {
+      this.deps.log.warn(
+        `rejected commands from ${source}: more than ${perSecond} a second (commandsPerSecond); only stop is obeyed until they slow down`,
+      );
+    }
   }
 
   /**
@@ -442,6 +484,8 @@ export class CarService extends EventEmitter implements CarView {
     this.stateTimer = undefined;
     this.publishState();
     await this.link.close();
+    this.rejections.close();
+    this.clears.close();
     await limits?.close();
     await this.deps.encoder?.close();
     await motors.close();

@@ -44,7 +44,7 @@ export interface Notifier {
   status(text: string): void;
   /** STOPPING=1, sent at once; stops the watchdog and ignores every later call. */
   stopping(): void;
-  /** Ping WATCHDOG=1 every WATCHDOG_USEC/2 from an event-loop timer, if systemd asked for it. */
+  /** Ping WATCHDOG=1 every WATCHDOG_USEC/4 from an event-loop timer, if systemd asked for it. */
   startWatchdog(): void;
   /** Stop the watchdog timer and drop unsent messages. A child already running finishes on its own. */
   close(): void;
@@ -182,7 +182,9 @@ export function createNotifier(
       if (!Number.isSafeInteger(usec) || usec <= 0) return;
       // systemd sets WATCHDOG_PID so that a child which inherited the variables does not ping for us.
       if (env.WATCHDOG_PID && env.WATCHDOG_PID !== String(process.pid)) return;
-      const intervalMs = Math.max(1, Math.floor(usec / 2000));
+      // A quarter of the timeout rather than systemd's suggested half: then a ping comes at
+      // least every WatchdogSec/2 even when the loop was held up for a quarter of it.
+      const intervalMs = Math.max(1, Math.floor(usec / 4000));
       log.debug(`systemd watchdog: pinging every ${intervalMs} ms`);
       send('WATCHDOG', '1');
       // A timer on the event loop, so a blocked loop misses its pings and systemd notices.

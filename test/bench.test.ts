@@ -21,6 +21,7 @@ const TINY = {
   BENCH_STARTS: '1',
   BENCH_IDLE_S: '0.2',
   BENCH_SETTLE_MS: '100',
+  BENCH_FLOOD_S: '1',
 };
 
 interface Results {
@@ -29,6 +30,7 @@ interface Results {
   broker: { kind: string; label: string; settings: string[] };
   counts: Record<string, number>;
   figures: { key: string; label: string; unit: string; carbot: number | null; baseline: number | null; ratio: number | null }[];
+  floods: Record<string, number | string | null>[];
   targets: { target: string; measured: string; met: boolean }[];
 }
 
@@ -98,7 +100,20 @@ function assertEveryFigure({ results, stdout }: { results: Results; stdout: stri
   const lost = results.figures.find((f) => f.key === 'burst.lost');
   assert.deepEqual([lost?.carbot, lost?.baseline], [0, 0]);
 
-  assert.equal(results.targets.length, 6);
+  // The three flood scenarios, each with what a user would notice, measured.
+  assert.deepEqual(
+    results.floods.map((f) => f.scenario),
+    ['page', 'mqtt', 'deaf-page'],
+  );
+  for (const f of results.floods) {
+    for (const key of ['seconds', 'sentPerSecond', 'stopP99Ms', 'stops', 'lostStops', 'rssMaxMB', 'watchdogGapMs', 'linesPerSecond', 'cpuPercent']) {
+      assert.ok(typeof f[key] === 'number' && Number.isFinite(f[key]) && (f[key] as number) >= 0, `${f.scenario}.${key}: ${f[key]}`);
+    }
+    assert.ok((f.sentPerSecond as number) > 100, `${f.scenario}: the flooder flooded (${f.sentPerSecond}/s)`);
+    assert.ok((f.stops as number) > 0, `${f.scenario}: some stops were measured`);
+    assert.ok(stdout.includes(String(f.label)), `flood table row ${f.label}`);
+  }
+  assert.equal(results.targets.length, 6 + 3 * 4);
   for (const t of results.targets) {
     assert.equal(typeof t.met, 'boolean');
     assert.match(stdout, new RegExp(`\\[(met|MISSED)\\] ${t.target.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));

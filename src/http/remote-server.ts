@@ -12,7 +12,10 @@ import * as path from 'node:path';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import type winston from 'winston';
+import { CommandBudget, FailureBudget, isStop } from '../budget';
 import type { CarView } from '../car-view';
+import { Repeats } from '../log';
+import { foreignPage, isWildcard, ownHosts } from './hosts';
 
 export interface RemoteAuth {
   /** Shared secret: `?token=` on the first visit, then a cookie. */
@@ -35,12 +38,18 @@ export interface RemoteServerOptions {
   heartbeatMs?: number;
   /** Stop the car when the page driving it goes away (default true, as `stopOnDisconnect`). */
   stopOnDisconnect?: boolean;
+  /** Each socket's budget (`commandsPerSecond`, default 50; 0 = none); a stop always passes. */
+  commandsPerSecond?: number;
+  /** `Host` names besides this machine's own names and addresses (`http.allowedHosts`). */
+  allowedHosts?: readonly string[];
 }
 
 export interface RemoteServer {
   /** Where the page can be opened from this machine. */
   url: string;
   port: number;
+  /** Pages connected right now. */
+  readonly openPages: number;
   close(): Promise<void>;
 }
 
@@ -51,6 +60,13 @@ const MAX_FRAME_BYTES = 4096;
 const DEFAULT_HEARTBEAT_MS = 5000;
 /** A handful of phones is normal; more is a misbehaving client, and each one costs memory. */
 const MAX_PAGES = 32;
+/**
+ * What carbot holds for a page that does not read (a STATE is ~200 bytes, so this is
+ * hundreds of messages behind, on top of what the kernel buffers): past it the page is cut off.
+ */
+export const MAX_UNSENT_BYTES = 256 * 1024;
+/** Slow clients get this long to send their request headers (Node's default is a minute). */
+const HEADERS_TIMEOUT_MS = 10_000;
 const TOKEN_COOKIE = 'carbot_token';
 const WS_PATH = '/ws';
 
@@ -112,17 +128,6 @@ function peer(req: IncomingMessage): string {
   return (req.socket.remoteAddress ?? 'unknown').replace(/^::ffff:/, '');
 }
 
-/** Browsers send Origin on websocket handshakes; another site's page must not drive the car. */
-function sameOrigin(req: IncomingMessage): boolean {
-  const origin = req.headers.origin;
-  if (origin === undefined) return true;
-  try {
-    return new URL(origin).host === (req.headers.host ?? '').toLowerCase();
-  } catch {
-    return false;
-  }
-}
-
 function describeListenError(err: NodeJS.ErrnoException, host: string, port: number): Error {
   const where = `${host}:${port}`;
   const why =
@@ -138,10 +143,6 @@ function describeListenError(err: NodeJS.ErrnoException, host: string, port: num
   ) as NodeJS.ErrnoException;
   e.code = err.code;
   return e;
-}
-
-function isWildcard(host: string): boolean {
-  return host === '' || host === '0.0.0.0' || host === '::';
 }
 
 function hostForUrl(host: string): string {
@@ -183,6 +184,26 @@ export async function startRemoteServer(opts: RemoteServerOptions): Promise<Remo
   if ((username === undefined) !== (password === undefined)) {
     throw new Error('remote page: http.username and http.password must be set together');
   }
+  const perSecond = opts.commandsPerSecond ?? 50;
+  const isOwnHost = ownHosts(opts.allowedHosts);
+  const rejections = new Repeats(log);
+  // A client that reconnects in a loop would otherwise log two lines a connection.
+  const comings = new Repeats(log, {
+    summary: (count, address, seconds) => `remote: ${count} more pages connected from ${address} in the last ${seconds} s`,
+    level: 'info',
+  });
+  /**
+   * The budgets of pages gone, by address, until they have refilled: a page that reconnects
+   * carries on with what it had left instead of a fresh budget each time.
+   */
+  const leftBudgets = new Map<string, CommandBudget>();
+  const budgetFor = (address: string): CommandBudget => {
+    const left = leftBudgets.get(address);
+    leftBudgets.delete(address);
+    for (const [a, b] of leftBudgets) if (b.full) leftBudgets.delete(a);
+    return left ?? new CommandBudget(perSecond);
+  };
+  const failures = new FailureBudget();
   const authKinds = [token && 'token', username && 'basic'].filter(Boolean).join(' or ');
   const authNeeds = [token && 'a token', username && 'a username and password'].filter(Boolean).join(' or ');
   const assets = await loadAssets(opts.webRoot ?? path.resolve(__dirname, '..', '..', 'web'));
@@ -211,9 +232,30 @@ export async function startRemoteServer(opts: RemoteServerOptions): Promise<Remo
 
   function logRejected(req: IncomingMessage, pathname: string, presented: boolean): void {
     // A browser's first request before the basic-auth prompt carries no credentials: routine.
-    const line = `remote: ${presented ? 'wrong' : 'no'} credentials for ${req.method} ${pathname} from ${peer(req)}`;
-    if (presented) log.warn(line);
-    else log.debug(line);
+    if (!presented) {
+      if (log.isLevelEnabled('debug')) log.debug(`remote: no credentials for ${req.method} ${pathname} from ${peer(req)}`);
+      return;
+    }
+    failures.failed(peer(req));
+    if (rejections.admit(`remote ${peer(req)}`)) log.warn(`remote: wrong credentials for ${req.method} ${pathname} from ${peer(req)}`);
+  }
+
+  /**
+   * What every request and handshake must pass before anything else: a Host of this machine
+   * (DNS rebinding) and an Origin that matches it, then, for an address that keeps getting
+   * the password wrong, a pause. Says why not, or undefined.
+   */
+  function refusal(req: IncomingMessage): { status: string; text: string; headers?: Record<string, string> } | undefined {
+    const foreign = foreignPage(req, isOwnHost);
+    if (foreign !== undefined) {
+      if (rejections.admit(`remote ${peer(req)}`)) log.warn(`remote: refused ${req.method} ${req.url?.split('?')[0]} from ${peer(req)}: ${foreign}`);
+      return { status: '403 Forbidden', text: 'this page is only served under the names of the machine carbot runs on' };
+    }
+    if (failures.blocked(peer(req))) {
+      rejections.admit(`remote ${peer(req)}`);
+      return { status: '429 Too Many Requests', text: 'too many wrong credentials from this address; wait a few seconds', headers: { 'Retry-After': '2' } };
+    }
+    return undefined;
   }
 
   function unauthorized(res: ServerResponse): void {
@@ -229,6 +271,12 @@ export async function startRemoteServer(opts: RemoteServerOptions): Promise<Remo
 
   const server = createServer((req, res) => {
     const { pathname, query } = splitTarget(req.url);
+    const refused = refusal(req);
+    if (refused) {
+      const [code] = refused.status.split(' ');
+      plain(res, Number(code), `${refused.status}: ${refused.text}`, refused.headers);
+      return;
+    }
     const auth = authenticate(req, query);
     if (!auth.ok) {
       logRejected(req, pathname, auth.presented);
@@ -273,24 +321,65 @@ export async function startRemoteServer(opts: RemoteServerOptions): Promise<Remo
     res.end(req.method === 'HEAD' ? undefined : asset.body);
   });
 
-  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false });
+  server.headersTimeout = HEADERS_TIMEOUT_MS;
+  server.requestTimeout = HEADERS_TIMEOUT_MS;
+
+  // One message per turn of the event loop and socket: a flooding page takes its turn like
+  // everyone else, so a stop from another page, MQTT and the watchdog ping get theirs.
+  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false, allowSynchronousEvents: false });
   const alive = new WeakMap<WebSocket, boolean>();
+  const pages = new Map<WebSocket, { address: string; budget: CommandBudget }>();
+
+  /** Cuts off a page that does not read what it is sent, before what waits for it costs memory. */
+  function reading(ws: WebSocket): boolean {
+    if (ws.bufferedAmount <= MAX_UNSENT_BYTES) return true;
+    const address = pages.get(ws)?.address ?? 'unknown';
+    if (rejections.admit(`remote ${address}`)) {
+      log.warn(`remote: closed the page from ${address}: it does not read what carbot sends (${ws.bufferedAmount} bytes waiting)`);
+    }
+    ws.terminate();
+    return false;
+  }
+
+  function sendText(ws: WebSocket, text: string): void {
+    if (ws.readyState === WebSocket.OPEN && reading(ws)) ws.send(text);
+  }
 
   function send(ws: WebSocket, message: Record<string, unknown>): void {
-    if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(message));
+    sendText(ws, JSON.stringify(message));
   }
 
   function broadcast(message: Record<string, unknown>): void {
     const text = JSON.stringify(message);
-    for (const ws of wss.clients) if (ws.readyState === WebSocket.OPEN) ws.send(text);
+    for (const ws of wss.clients) sendText(ws, text);
   }
 
-  function rejectUpgrade(socket: Duplex, status: string, text: string): void {
+  function rejectUpgrade(socket: Duplex, status: string, text: string, headers: Record<string, string> = {}): void {
     const body = `${status}: ${text}\n`;
+    const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
     socket.end(
-      `HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n` +
+      `HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n${extra}` +
         `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
     );
+  }
+
+  /**
+   * Room for one more page when all are taken: the oldest page of the address holding the
+   * most goes (never the one driving), so whoever hogs the slots gives them up, not the owner.
+   */
+  function makeRoom(newcomer: string): boolean {
+    const perAddress = new Map<string, number>();
+    for (const { address } of pages.values()) perAddress.set(address, (perAddress.get(address) ?? 0) + 1);
+    let greediest = newcomer;
+    for (const [address, count] of perAddress) if (count > (perAddress.get(greediest) ?? 0)) greediest = address;
+    for (const [ws, page] of pages) {
+      if (page.address !== greediest || ws === lastSender) continue;
+      log.warn(`remote: ${MAX_PAGES} pages open: closed the oldest from ${page.address} to let in one from ${newcomer}`);
+      pages.delete(ws);
+      ws.close(1013, 'too many open remotes');
+      return true;
+    }
+    return false;
   }
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -300,9 +389,9 @@ export async function startRemoteServer(opts: RemoteServerOptions): Promise<Remo
       rejectUpgrade(socket, '404 Not Found', `the websocket endpoint is ${WS_PATH}`);
       return;
     }
-    if (!sameOrigin(req)) {
-      log.warn(`remote: refused a websocket from ${peer(req)} opened by another site (${req.headers.origin})`);
-      rejectUpgrade(socket, '403 Forbidden', 'pages of other sites may not drive the car');
+    const refused = refusal(req);
+    if (refused) {
+      rejectUpgrade(socket, refused.status, refused.text, refused.headers);
       return;
     }
     const auth = authenticate(req, query);
@@ -311,7 +400,7 @@ export async function startRemoteServer(opts: RemoteServerOptions): Promise<Remo
       rejectUpgrade(socket, '401 Unauthorized', `the carbot remote needs ${authNeeds}`);
       return;
     }
-    if (wss.clients.size >= MAX_PAGES) {
+    if (pages.size >= MAX_PAGES && !makeRoom(peer(req))) {
       log.warn(`remote: refused a websocket from ${peer(req)}: already ${MAX_PAGES} open`);
       rejectUpgrade(socket, '503 Service Unavailable', `too many open remotes (${MAX_PAGES})`);
       return;
@@ -319,34 +408,51 @@ export async function startRemoteServer(opts: RemoteServerOptions): Promise<Remo
     wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
   });
 
-  /** The page that sent the last command from a page. */
+  /** The page whose command the car took last. */
   let lastSender: WebSocket | undefined;
   wss.on('connection', (ws: WebSocket, req: IncomingMessage) => {
     const addr = peer(req);
     const source = `remote ${addr}`;
+    const budget = budgetFor(addr);
+    const overBudget = JSON.stringify({ type: 'result', result: { error: 'too many commands', limit: perSecond } });
+    pages.set(ws, { address: addr, budget });
     alive.set(ws, true);
-    log.info(`remote: page connected from ${addr} (${wss.clients.size} open)`);
+    const logged = comings.admit(addr);
+    if (logged) log.info(`remote: page connected from ${addr} (${pages.size} open)`);
     ws.on('pong', () => alive.set(ws, true));
-    ws.on('error', (err) => log.warn(`remote: websocket from ${addr}: ${err.message}`));
+    ws.on('error', (err) => {
+      if (rejections.admit(source)) log.warn(`remote: websocket from ${addr}: ${err.message}`);
+    });
     ws.on('close', () => {
-      log.info(`remote: page from ${addr} disconnected`);
+      pages.delete(ws);
+      if (!budget.full) leftBudgets.set(addr, budget);
+      if (logged) log.info(`remote: page from ${addr} disconnected`);
       // Like a radio remote out of range: the page that is driving the car goes away (closed,
       // or a phone that left the Wi-Fi and stopped answering pings), so the car stops.
       const wasDriving = ws === lastSender && car.lastCommandSource() === source && car.state().motion !== 'stopped';
       if (wasDriving && !closing && opts.stopOnDisconnect !== false) {
         log.warn(`remote: the page driving the car (${addr}) went away: stopping`);
-        car.command('stop', source);
+        // Not a command (nobody asked): the car stops as for a lost broker, reason disconnect.
+        car.driverLost(source);
       }
     });
     ws.on('message', (data: RawData, isBinary: boolean) => {
-      lastSender = ws;
       const bytes = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
+      const taken = budget.take();
+      if (taken !== 'ok' && (isBinary || !isStop(bytes))) {
+        if (rejections.admit(source)) {
+          log.warn(`remote: rejected commands from ${addr}: more than ${perSecond} a second (commandsPerSecond); only stop is obeyed until they slow down`);
+        }
+        // The page pairs each answer with a command; this one is made once per page, not per message.
+        sendText(ws, overBudget);
+        return;
+      }
       let result: Record<string, unknown>;
       if (isBinary) {
-        log.warn(`remote: ignored a binary message of ${bytes.length} bytes from ${addr}; commands are text`);
+        if (rejections.admit(source)) log.warn(`remote: ignored a binary message of ${bytes.length} bytes from ${addr}; commands are text`);
         result = { error: 'binary message', bytes: bytes.length };
       } else if (bytes.length > MAX_COMMAND_BYTES) {
-        log.warn(`remote: ignored a ${bytes.length}-byte message from ${addr} (limit ${MAX_COMMAND_BYTES})`);
+        if (rejections.admit(source)) log.warn(`remote: ignored a ${bytes.length}-byte message from ${addr} (limit ${MAX_COMMAND_BYTES})`);
         result = { error: 'payload too large', bytes: bytes.length };
       } else {
         try {
@@ -355,6 +461,9 @@ export async function startRemoteServer(opts: RemoteServerOptions): Promise<Remo
           log.error(`remote: command from ${addr} failed: ${(err as Error).stack ?? String(err)}`);
           result = { error: 'internal error' };
         }
+        // Only a command the car took makes this page the one driving: a refused one must not
+        // take over from the page that is (and whose going away must still stop the car).
+        if (result.error === undefined) lastSender = ws;
       }
       send(ws, { type: 'result', result });
     });
@@ -407,9 +516,14 @@ export async function startRemoteServer(opts: RemoteServerOptions): Promise<Remo
   return {
     url,
     port,
+    get openPages() {
+      return pages.size;
+    },
     close(): Promise<void> {
       closing ??= (async () => {
         clearInterval(heartbeat);
+        rejections.close();
+        comings.close();
         car.off('state', onState);
         car.off('link', onLink);
         for (const ws of wss.clients) ws.terminate();

@@ -1,13 +1,17 @@
 import { createServer, type Server } from 'node:net';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import { WebSocketServer, createWebSocketStream } from 'ws';
-import type { Logger } from '../log';
+import { foreignPage, ownHosts } from '../http/hosts';
+import { Repeats, type Logger } from '../log';
 
 export interface EmbeddedBrokerOptions {
   host: string;
   port: number;
   /** 0 = no websockets listener. */
   wsPort: number;
+  /** Host names besides this machine's own that websocket clients may use (http.allowedHosts). */
+  allowedHosts?: readonly string[];
   log: Logger;
 }
 
@@ -51,7 +55,9 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
   });
   let http: HttpServer | undefined;
   let wss: WebSocketServer | undefined;
+  let closeRefusals = (): void => undefined;
   const close = async () => {
+    closeRefusals();
     wss?.clients.forEach((c) => c.terminate());
     wss?.close();
     for (const s of sockets) s.destroy();
@@ -63,7 +69,20 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
     let wsPort: number | undefined;
     if (opts.wsPort !== 0) {
       http = createHttpServer();
-      wss = new WebSocketServer({ server: http });
+      const refusals = new Repeats(opts.log);
+      closeRefusals = () => refusals.close();
+      const isOwn = ownHosts(opts.allowedHosts);
+      wss = new WebSocketServer({
+        server: http,
+        // A page on another site may not publish to the car through a visitor's browser.
+        verifyClient: ({ req }: { req: IncomingMessage }, done: (ok: boolean, code?: number, message?: string) => void) => {
+          const why = foreignPage(req, isOwn);
+          if (why === undefined) return done(true);
+          const from = `embedded broker websocket ${(req.socket.remoteAddress ?? 'unknown').replace(/^::ffff:/, '')}`;
+          if (refusals.admit(from)) opts.log.warn(`refused a websocket to the embedded broker from ${from.split(' ').pop()}: ${why}`);
+          done(false, 403, 'Forbidden');
+        },
+      });
       wss.on('connection', (socket, req) => aedes.handle(createWebSocketStream(socket) as never, req as never));
       wsPort = await listen(http, opts.host, opts.wsPort, 'embedded broker websockets', 'embeddedBrokerWsPort');
     }

@@ -1,10 +1,21 @@
 import { EventEmitter } from 'node:events';
+import { performance } from 'node:perf_hooks';
+import type { Readable, Writable } from 'node:stream';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { MqttSettings, Topics } from '../config';
 import type { Logger } from '../log';
 
 export const RECONNECT_MIN_MS = 1000;
 export const RECONNECT_MAX_MS = 30_000;
+/**
+ * While the car moves, a broker that has sent nothing for PROBE_AFTER_MS is pinged, and one
+ * silent for SILENCE_LIMIT_MS counts as lost, so a frozen broker or a Wi-Fi that went quiet
+ * stops the car within about 5 s whatever mqtt.keepalive is (mqtt.js alone would take 1.5 x
+ * the keepalive: 45 s at 30). A stopped car leaves it to the keepalive: nothing to stop.
+ */
+export const PROBE_AFTER_MS = 2000;
+export const SILENCE_LIMIT_MS = 5000;
+const SILENCE_CHECK_MS = 250;
 
 export interface LinkOptions {
   settings: MqttSettings;
@@ -14,6 +25,43 @@ export interface LinkOptions {
   onOnline: () => void;
   onOffline: () => void;
   onCommand: (payload: Buffer, retained: boolean) => void;
+  /** Whether the car is moving: only then is a silent broker chased up (see SILENCE_LIMIT_MS). */
+  moving?: () => boolean;
+}
+
+/** How long MQTT input may hold the event loop before everything else gets a turn. */
+const MQTT_SLICE_MS = 10;
+type ParserWrite = (chunk: Buffer, encoding: BufferEncoding, done: (err?: Error | null) => void) => void;
+const YIELDS = Symbol('carbot: one chunk per turn');
+
+/**
+ * mqtt.js parses what arrives and handles every packet in it through process.nextTick, and
+ * libuv reads up to 32 chunks of 64 KB from a busy socket in one go: a publisher flooding the
+ * move topic would hold the event loop for as long as 100 000 messages take, and every stop
+ * from a page, every timer and watchdog ping with it. Once MQTT_SLICE_MS have gone by, the
+ * parser's "done" is deferred to setImmediate, so everything else gets a turn before the next
+ * chunk; what waits meanwhile stays in the kernel and the broker, which bound it (mosquitto
+ * drops what exceeds max_queued_messages).
+ * The parser is the Writable mqtt.js pipes the socket into (Node's `_readableState.pipes`).
+ */
+export function oneChunkPerTurn(stream: Readable): boolean {
+  const pipes = (stream as Readable & { _readableState?: { pipes?: unknown[] } })._readableState?.pipes;
+  const parser = pipes?.[0] as (Writable & { _write: ParserWrite; [YIELDS]?: true }) | undefined;
+  if (!parser || typeof parser._write !== 'function') return false;
+  if (parser[YIELDS]) return true;
+  const write = parser._write;
+  let sliceEndsAt = 0;
+  parser._write = function (chunk, encoding, done) {
+    write.call(this, chunk, encoding, (err) => {
+      if (performance.now() < sliceEndsAt) return done(err);
+      setImmediate(() => {
+        sliceEndsAt = performance.now() + MQTT_SLICE_MS;
+        done(err);
+      });
+    });
+  };
+  parser[YIELDS] = true;
+  return true;
 }
 
 /** What mqtt-packet says when the bytes it is given are not MQTT (an HTTP reply, for instance). */
@@ -59,6 +107,9 @@ export class BrokerLink extends EventEmitter {
   private closing = false;
   private online = false;
   private lastError?: string;
+  /** Packets received so far: counting is all the hot path pays for the silence check. */
+  private heard = 0;
+  private silenceTimer?: NodeJS.Timeout;
 
   constructor(private readonly opts: LinkOptions) {
     super();
@@ -91,12 +142,15 @@ export class BrokerLink extends EventEmitter {
     const client = mqtt.connect(settings.url, options);
     this.client = client;
     client.on('connect', () => {
+      if (!oneChunkPerTurn(client.stream)) log.warn('mqtt.js no longer pipes its socket into a parser: a flooding publisher can hold up the event loop');
       // Each command is answered with several small writes (RESULT, PUBACK, STATE); with Nagle
       // on, the next command's RESULT waits for the broker's delayed ACK, about 40 ms.
       (client.stream as { setNoDelay?: (noDelay: boolean) => void }).setNoDelay?.(true);
       this.subscribe(client);
     });
     client.on('message', (_topic, payload, packet) => this.opts.onCommand(payload, packet.retain));
+    client.on('packetreceive', () => this.heard++);
+    this.watchSilence(client);
     client.on('error', (err) => this.report(describeMqttError(err, settings.url)));
     client.on('close', () => this.lost());
   }
@@ -120,6 +174,34 @@ export class BrokerLink extends EventEmitter {
       client.publish(topics.lwt, 'Online', { qos: 1, retain: true });
       this.opts.onOnline();
     });
+  }
+
+  private watchSilence(client: MqttClient): void {
+    const { log, settings, moving } = this.opts;
+    let lastHeard = this.heard;
+    let quietSince = performance.now();
+    let probed = false;
+    this.silenceTimer = setInterval(() => {
+      const now = performance.now();
+      if (!this.online || this.heard !== lastHeard || !moving?.()) {
+        lastHeard = this.heard;
+        quietSince = now;
+        probed = false;
+        return;
+      }
+      const quietMs = now - quietSince;
+      if (quietMs >= PROBE_AFTER_MS && !probed) {
+        probed = true;
+        client.sendPing();
+      }
+      if (quietMs >= SILENCE_LIMIT_MS) {
+        log.warn(`no answer from ${settings.url} for ${(quietMs / 1000).toFixed(1)} s while the car moves: treating the connection as lost`);
+        quietSince = now;
+        // As if the network had dropped it: mqtt.js closes, carbot stops the car and reconnects.
+        client.stream.destroy();
+      }
+    }, SILENCE_CHECK_MS);
+    this.silenceTimer.unref();
   }
 
   /** The same failure on every retry would flood the journal: say it once until it changes. */
@@ -154,6 +236,7 @@ export class BrokerLink extends EventEmitter {
   /** Publishes `Offline` ourselves (a graceful exit does not fire the will), then disconnects. */
   async close(): Promise<void> {
     this.closing = true;
+    clearInterval(this.silenceTimer);
     clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
     const client = this.client;

@@ -198,14 +198,16 @@ describe('remote server', function () {
       driver.ws.send('forward');
       await driver.next('result');
       await driver.close();
-      await waitUntil(() => car.commands.length === 2, () => memory.lines.join('\n'));
-      assert.deepEqual(car.commands.at(-1), { payload: 'stop', source: 'remote 127.0.0.1' });
-      assert.equal(car.state().motion, 'stopped');
+      await waitUntil(() => car.lost.length === 1, () => memory.lines.join('\n'));
+      // Not a command of the page's: the car stops as for a lost broker.
+      assert.deepEqual(car.lost, ['remote 127.0.0.1']);
+      assert.deepEqual([car.state().motion, car.state().reason], ['stopped', 'disconnect']);
+      assert.deepEqual(car.commandWords(), ['forward']);
       await logged();
       assert.ok(memory.lines.some((l) => /^warn: remote: the page driving the car \(127\.0\.0\.1\) went away: stopping$/.test(l)));
       await watcher.close();
-      await waitUntil(() => memory.lines.filter((l) => l.includes('page from 127.0.0.1 disconnected')).length === 2, () => memory.lines.join('\n'));
-      assert.equal(car.commands.length, 2, 'a page that was only watching changes nothing when it goes');
+      await waitUntil(() => server.openPages === 0, () => memory.lines.join('\n'));
+      assert.equal(car.lost.length, 1, 'a page that was only watching changes nothing when it goes');
     });
 
     it('does not stop the car when a page goes away after someone else took over', async () => {
@@ -280,14 +282,26 @@ describe('remote server', function () {
       assert.deepEqual(car.commands, []);
     });
 
-    it('refuses more than 32 open pages at once', async () => {
+    it('keeps at most 32 pages: the 33rd gets in and the oldest page that is not driving is closed', async () => {
       const server = await start();
-      for (let i = 0; i < 32; i++) await client(server);
-      assert.equal(await refusedUpgrade(wsUrl(server)), 503);
-      await clients.pop()!.close();
-      // Once the server has logged the page as gone, its place is free.
-      while (!memory.lines.some((l) => l.includes('disconnected'))) await logged();
+      const first = await client(server);
+      const driver = await client(server);
+      driver.ws.send('forward');
+      await driver.next('result');
+      for (let i = 2; i < 32; i++) await client(server);
+      const firstClosed = once(first.ws, 'close');
+      const newcomer = await client(server);
+      const [code] = (await firstClosed) as [number];
+      assert.equal(code, 1013);
+      // The page driving the car is older than all but one, and is never the one closed.
+      const secondClosed = once(clients[2].ws, 'close');
       await client(server);
+      assert.equal(((await secondClosed) as [number])[0], 1013);
+      assert.equal(driver.ws.readyState, WebSocket.OPEN);
+      newcomer.ws.send('stop');
+      assert.deepEqual((await newcomer.next('result')).result, { move: 'stop', motion: 'stopped', speed: 50 });
+      await logged();
+      assert.ok(memory.lines.includes('warn: remote: 32 pages open: closed the oldest from 127.0.0.1 to let in one from 127.0.0.1'));
     });
 
     it('refuses upgrades on other paths', async () => {
@@ -315,16 +329,19 @@ describe('remote server', function () {
       await client(server, '?token=s3cret');
     });
 
-    it('logs a wrong token as a warning, without the token', async () => {
+    it('logs a wrong token as a warning, without the token, and counts the next ones from that address', async () => {
       const server = await start({ auth: { token: 's3cret' } });
       assert.equal((await get(server.port, '/?token=guess')).status, 401);
       assert.equal(await refusedUpgrade(wsUrl(server, '?token=guess')), 401);
+      assert.equal((await get(server.port, '/?token=guess2')).status, 401);
+      await server.close();
       await logged();
       const warnings = memory.lines.filter((l) => l.startsWith('warn:'));
       assert.deepEqual(warnings, [
         'warn: remote: wrong credentials for GET / from 127.0.0.1',
-        'warn: remote: wrong credentials for GET /ws from 127.0.0.1',
+        'warn: 2 more rejected from remote 127.0.0.1 in the last 10 s',
       ]);
+      assert.ok(!memory.lines.some((l) => l.includes('guess')));
     });
 
     it('with basic auth: a browser prompt without credentials, access with them', async () => {
@@ -344,6 +361,143 @@ describe('remote server', function () {
 
     it('refuses a username without a password', async () => {
       await assert.rejects(start({ auth: { username: 'pi' } }), /http\.username and http\.password must be set together/);
+    });
+  });
+
+  describe('who may drive (DESIGN.md §8)', () => {
+    for (const [what, send] of [
+      ['an unknown word', (c: Client) => c.ws.send('sideways')],
+      ['a binary frame', (c: Client) => c.ws.send(Buffer.from('forward'), { binary: true })],
+      ['a speed of 500', (c: Client) => c.ws.send('{"move":"forward","speed":500}')],
+      ['an oversized message', (c: Client) => c.ws.send('f'.repeat(300))],
+    ] as const) {
+      it(`stops the car when the page driving it goes away, even after another page sent ${what}`, async () => {
+        const server = await start();
+        const driver = await client(server);
+        const other = await client(server);
+        driver.ws.send('forward');
+        await driver.next('result');
+        send(other);
+        assert.ok((await other.next('result')).result !== undefined);
+        await driver.close();
+        await waitUntil(() => car.state().motion === 'stopped', () => memory.lines.join('\n'));
+        assert.deepEqual(car.lost, ['remote 127.0.0.1']);
+        assert.equal(car.state().reason, 'disconnect');
+      });
+    }
+
+    it('refuses requests and websockets whose Host is not a name of this machine (DNS rebinding)', async () => {
+      const server = await start({ allowedHosts: ['car.example.org'] });
+      const evil = await get(server.port, '/', { Host: 'evil.example' });
+      assert.equal(evil.status, 403);
+      assert.match(evil.body, /only served under the names of the machine/);
+      assert.equal((await get(server.port, '/', { Host: `evil.example:${server.port}` })).status, 403);
+      const rebound = { headers: { Host: `evil.example:${server.port}` }, origin: `http://evil.example:${server.port}` };
+      assert.equal(await refusedUpgrade(wsUrl(server), rebound), 403);
+      for (const host of [`127.0.0.1:${server.port}`, `localhost:${server.port}`, 'car.example.org', `CAR.example.org:${server.port}`]) {
+        assert.equal((await get(server.port, '/', { Host: host })).status, 200, host);
+      }
+      const own = await client(server, '', { headers: { Host: `car.example.org:${server.port}` }, origin: `http://car.example.org:${server.port}` });
+      own.ws.send('forward');
+      await own.next('result');
+      assert.deepEqual(car.commandWords(), ['forward']);
+      await logged();
+      assert.ok(
+        memory.lines.includes(
+          'warn: remote: refused GET / from 127.0.0.1: Host "evil.example" is none of this machine\'s names or addresses (if it should be, add it to http.allowedHosts)',
+        ),
+        memory.lines.join('\n'),
+      );
+    });
+
+    it('slows down wrong credentials per address: after 10, the address waits, right token or not', async () => {
+      const server = await start({ auth: { token: 's3cret' } });
+      const statuses: number[] = [];
+      for (let i = 0; i < 12; i++) statuses.push((await get(server.port, `/?token=guess${i}`)).status);
+      assert.deepEqual(statuses, [...Array<number>(10).fill(401), 429, 429]);
+      const right = await get(server.port, '/?token=s3cret');
+      assert.equal(right.status, 429);
+      assert.equal(right.headers['retry-after'], '2');
+      assert.equal(await refusedUpgrade(wsUrl(server, '?token=s3cret')), 429);
+      await server.close();
+      await logged();
+      assert.deepEqual(memory.lines.filter((l) => l.startsWith('warn:')), [
+        'warn: remote: wrong credentials for GET / from 127.0.0.1',
+        'warn: 13 more rejected from remote 127.0.0.1 in the last 10 s',
+      ]);
+    });
+
+    it('lets each page send commandsPerSecond (twice that at once), answers the rest, and always obeys a stop', async () => {
+      const server = await start({ commandsPerSecond: 5 });
+      const flooder = await client(server);
+      const other = await client(server);
+      flooder.ws.send('forward');
+      for (let i = 0; i < 40; i++) flooder.ws.send(i % 2 ? 'faster' : 'slower');
+      flooder.ws.send('stop');
+      const results: Record<string, unknown>[] = [];
+      for (let i = 0; i < 42; i++) results.push((await flooder.next('result')).result as Record<string, unknown>);
+      const refused = results.filter((r) => r.error === 'too many commands');
+      assert.ok(refused.length >= 25, `${refused.length} refused`);
+      assert.deepEqual(refused[0], { error: 'too many commands', limit: 5 });
+      assert.deepEqual(results.at(-1), { move: 'stop', motion: 'stopped', speed: car.state().speed });
+      // The car saw at most the budget (10 at once, plus what refilled meanwhile) and the stop.
+      assert.ok(car.commands.length <= 14, `${car.commands.length} commands reached the car`);
+      assert.equal(car.commands.at(-1)?.payload, 'stop');
+      // Another page has a budget of its own.
+      other.ws.send('forward');
+      assert.equal(((await other.next('result')).result as Record<string, unknown>).motion, 'forward');
+      await server.close();
+      await logged();
+      const lines = memory.lines.filter((l) => l.startsWith('warn:'));
+      assert.equal(lines[0], 'warn: remote: rejected commands from 127.0.0.1: more than 5 a second (commandsPerSecond); only stop is obeyed until they slow down');
+      assert.match(lines[1], /^warn: \d+ more rejected from remote 127\.0\.0\.1 in the last 10 s$/);
+      assert.equal(lines.length, 2);
+    });
+
+    it('does not give a page that reconnects a fresh budget, nor log every reconnection', async () => {
+      const server = await start({ commandsPerSecond: 5 });
+      const first = await client(server);
+      for (let i = 0; i < 12; i++) first.ws.send('faster');
+      for (let i = 0; i < 12; i++) await first.next('result');
+      await first.close();
+      const again = await client(server);
+      again.ws.send('slower');
+      assert.deepEqual((await again.next('result')).result, { error: 'too many commands', limit: 5 });
+      again.ws.send('stop');
+      assert.equal(((await again.next('result')).result as Record<string, unknown>).move, 'stop');
+      for (let i = 0; i < 5; i++) await (await client(server)).close();
+      await server.close();
+      await logged();
+      assert.equal(memory.lines.filter((l) => l.includes('page connected from')).length, 1);
+      assert.ok(memory.lines.includes('info: remote: 6 more pages connected from 127.0.0.1 in the last 10 s'), memory.lines.join('\n'));
+    });
+
+    it('cuts off a page that does not read what it is sent, before it costs memory', async () => {
+      const server = await start();
+      const socket = tcpConnect(server.port, '127.0.0.1');
+      socket.on('error', () => undefined);
+      await once(socket, 'connect');
+      socket.write(
+        `GET /ws HTTP/1.1\r\nHost: 127.0.0.1:${server.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+          'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+      );
+      const [answer] = (await once(socket, 'data')) as [Buffer];
+      assert.match(answer.toString(), /^HTTP\/1\.1 101/);
+      socket.pause();
+      try {
+        // A page that never reads: what carbot sends it piles up in the kernel, then in carbot.
+        const big = 'x'.repeat(16 * 1024);
+        for (let i = 0; i < 4000 && !memory.lines.some((l) => l.includes('does not read')); i++) {
+          car.update({ note: `${i}${big}` });
+          if (i % 20 === 0) await logged();
+        }
+        await logged();
+        const line = memory.lines.find((l) => l.includes('does not read'));
+        assert.match(String(line), /^warn: remote: closed the page from 127\.0\.0\.1: it does not read what carbot sends \(\d+ bytes waiting\)$/);
+        assert.ok(Number(/\((\d+) bytes/.exec(String(line))?.[1]) < 512 * 1024);
+      } finally {
+        socket.destroy();
+      }
     });
   });
 

@@ -1,5 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { createServer } from 'node:net';
+import { WebSocket } from 'ws';
 import { freePort } from '../support/ports';
 import { closeClient, collect, connectClient } from '../support/mqtt';
 import { spawnCarbot } from '../support/process';
@@ -24,6 +25,46 @@ describe('--embedded-broker', () => {
     assert.deepEqual(JSON.parse((await results.waitFor(() => true)).payload), { move: 'forward', motion: 'forward', speed: 50 });
     await proc.waitForLine(/forward at 50% \(command\)/);
     await closeClient(phone);
+    assert.equal((await proc.kill('SIGTERM')).code, 0);
+  });
+
+  it('without --mqtt-url, connects to its own embedded broker, never to whatever listens on localhost:1883', async () => {
+    const port = await freePort();
+    const proc = spawnCarbot(['--embedded-broker', '--embedded-broker-port', String(port), '--embedded-broker-ws-port', '0', '--gpio', 'sim']);
+    await proc.waitForLine(new RegExp(`connecting to mqtt://127\\.0\\.0\\.1:${port} as`));
+    await proc.waitForLine(/subscribed to carbot\/move/);
+    const client = await connectClient(`mqtt://127.0.0.1:${port}`);
+    const results = await collect(client, 'stat/carbot/RESULT');
+    await client.publishAsync('carbot/move', 'stop', { qos: 1 });
+    assert.equal(JSON.parse((await results.waitFor(() => true)).payload).move, 'stop');
+    await closeClient(client);
+    assert.doesNotMatch(proc.output(), /localhost:1883/);
+    assert.equal((await proc.kill('SIGTERM')).code, 0);
+  });
+
+  it('refuses websockets opened by another site, or under a name that is not this machine\'s (DNS rebinding)', async () => {
+    const wsPort = await freePort();
+    const proc = spawnCarbot(['--embedded-broker', '--embedded-broker-port', '0', '--embedded-broker-ws-port', String(wsPort), '--gpio', 'sim']);
+    await proc.waitForLine(/subscribed to carbot\/move/);
+    const status = (headers: Record<string, string>) =>
+      new Promise<number>((resolve, reject) => {
+        const ws = new WebSocket(`ws://127.0.0.1:${wsPort}`, 'mqtt', { headers });
+        ws.on('unexpected-response', (_req, res) => {
+          res.destroy();
+          ws.terminate();
+          resolve(res.statusCode ?? 0);
+        });
+        ws.on('open', () => {
+          ws.terminate();
+          resolve(101);
+        });
+        ws.on('error', reject);
+      });
+    assert.equal(await status({ Origin: 'http://evil.example' }), 403);
+    assert.equal(await status({ Host: `evil.example:${wsPort}`, Origin: `http://evil.example:${wsPort}` }), 403);
+    assert.equal(await status({ Origin: `http://127.0.0.1:${wsPort}` }), 101);
+    assert.equal(await status({}), 101);
+    await proc.waitForLine(/refused a websocket to the embedded broker from 127\.0\.0\.1: opened by another site \(Origin "http:\/\/evil\.example"\)/);
     assert.equal((await proc.kill('SIGTERM')).code, 0);
   });
 

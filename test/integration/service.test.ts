@@ -165,8 +165,8 @@ againstEachBroker('carbot over MQTT', (broker) => {
     assert.deepEqual(car.motors.outputs, { left: -0.5, right: -0.5 });
   });
 
-  it('answers thousands of garbage payloads with errors and does not move', async () => {
-    car = startCarbot(broker().url, ['--log-level', 'error']);
+  it('answers thousands of garbage payloads with errors and does not move (no command budget)', async () => {
+    car = startCarbot(broker().url, ['--log-level', 'error', '--commands-per-second', '0']);
     await online(car);
     await send('faster');
     const before = car.service.state();
@@ -186,5 +186,29 @@ againstEachBroker('carbot over MQTT', (broker) => {
     assert.deepEqual([after.motion, after.speed, after.motors], [before.motion, before.speed, before.motors]);
     assert.deepEqual(car.motors.outputs, { left: 0, right: 0 });
     assert.deepEqual(await send('f'), { move: 'forward', motion: 'forward', speed: 60 });
+  });
+
+  it('over the command budget: one answer, one log line and a count, nothing moves, and a stop still stops', async () => {
+    car = startCarbot(broker().url, ['--commands-per-second', '10']);
+    await online(car);
+    assert.equal((await send('forward')).motion, 'forward');
+    const from = results.messages.length;
+    const logFrom = car.lines.length;
+    // 20 of budget (twice the rate at once, one used by the forward), then one answer saying why.
+    for (let i = 0; i < 300; i++) client.publish('carbot/move', i % 2 ? 'sideways' : 'faster', { qos: 0 });
+    client.publish('carbot/move', 'stop', { qos: 0 });
+    const stopped = await results.waitFor((m) => parse(m).move === 'stop', 10_000, from);
+    assert.equal(parse(stopped).motion, 'stopped');
+    assert.deepEqual(car.motors.outputs, { left: 0, right: 0 });
+    const answers = results.messages.slice(from).map(parse);
+    const refused = answers.filter((a) => a.error === 'too many commands');
+    assert.deepEqual(refused[0], { error: 'too many commands', limit: 10 });
+    // At most the budget, what refilled meanwhile, one refusal per refill, and the stop: far fewer than 301.
+    assert.ok(answers.length < 60, `${answers.length} RESULTs for 301 commands`);
+    await car.shutdown();
+    const warnings = car.lines.slice(logFrom).filter((l) => l.startsWith('<4>'));
+    assert.deepEqual(warnings.slice(0, 1), ['<4>rejected command from mqtt: unknown command (payload "sideways")']);
+    assert.match(String(warnings.at(-1)), /^<4>\d+ more rejected from mqtt in the last 10 s$/);
+    assert.equal(warnings.length, 2, warnings.join('\n'));
   });
 });

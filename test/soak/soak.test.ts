@@ -176,7 +176,8 @@ describeMosquitto('soak: carbot as a process against mosquitto', function () {
     broker = await startMosquitto();
     carbot = spawnProcess(
       process.execPath,
-      ['--expose-gc', '--trace-warnings', '-r', PROBE, CLI_PATH, '--gpio', 'sim', '--mqtt-url', broker.url, '--log-level', 'warn'],
+      // No command budget: the soak pumps commands as fast as carbot answers them, on purpose.
+      ['--expose-gc', '--trace-warnings', '-r', PROBE, CLI_PATH, '--gpio', 'sim', '--mqtt-url', broker.url, '--log-level', 'warn', '--commands-per-second', '0'],
       { CARBOT_HTTP_PORT: '0' },
     );
     client = await connectClient(broker.url);

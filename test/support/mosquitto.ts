@@ -37,6 +37,10 @@ export interface Mosquitto {
   kill(): Promise<void>;
   /** Stops it if running, then starts it again on the same port(s) with the same config. */
   restart(): Promise<void>;
+  /** SIGSTOP: the broker hangs with its sockets open, as on a stuck machine; thaw() or stop() resumes it. */
+  freeze(): void;
+  /** SIGCONT. */
+  thaw(): void;
   /** Everything mosquitto printed across all its starts, with harness markers between. */
   log(): string;
 }
@@ -126,11 +130,15 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Mosqu
     await waitUntilAccepting(current, ports, () => logText);
   };
 
+  let frozen = false;
   const halt = async (signal: NodeJS.Signals): Promise<void> => {
     const current = run;
     if (current === undefined || current.exit !== undefined) return;
     appendLog(`--- harness: ${signal}\n`);
     current.child.kill(signal);
+    // A stopped process keeps its SIGTERM pending until it runs again.
+    if (frozen) current.child.kill('SIGCONT');
+    frozen = false;
     try {
       await withTimeout(current.closed, STOP_TIMEOUT_MS, () => `mosquitto to exit on ${signal}`);
     } catch {
@@ -178,6 +186,18 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Mosqu
       await launch(ports);
     },
     log: () => logText,
+    freeze: () => {
+      if (!isRunning()) return;
+      appendLog('--- harness: SIGSTOP\n');
+      frozen = true;
+      run?.child.kill('SIGSTOP');
+    },
+    thaw: () => {
+      if (!frozen) return;
+      appendLog('--- harness: SIGCONT\n');
+      frozen = false;
+      run?.child.kill('SIGCONT');
+    },
   };
   track({
     name: `mosquitto on ${ports.join(', ')}`,

@@ -2,10 +2,15 @@ import { strict as assert } from 'node:assert';
 import { ConfigError, DEFAULT_CONFIG_PATH, envName, flagName, loadConfig, SETTINGS, type LoadInput } from '../../src/config';
 
 const files: Record<string, string> = {};
+/**
+ * Loaded as the service loads it (serving): by default the page listens on every interface,
+ * where it needs a token; the tests that are not about the page give it one, as
+ * scripts/install.sh does.
+ */
+const PAGE_WITH_TOKEN = { CARBOT_HTTP_TOKEN: 'a-long-random-token' };
 function load(input: Partial<LoadInput>) {
   return loadConfig({
     argv: [],
-    env: {},
     // What the CLI passes; tests that load a configuration in-process leave it out.
     defaultConfigPath: DEFAULT_CONFIG_PATH,
     exists: (p) => p in files,
@@ -14,7 +19,9 @@ function load(input: Partial<LoadInput>) {
       return Buffer.from(files[p]);
     },
     randomId: () => 'abc123',
+    serving: true,
     ...input,
+    env: { ...PAGE_WITH_TOKEN, ...input.env },
   });
 }
 function problems(input: Partial<LoadInput>): string[] {
@@ -50,7 +57,17 @@ describe('configuration', () => {
     assert.equal(c.logLevel, 'info');
     assert.equal(c.stopOnDisconnect, true);
     assert.equal(c.mqtt.clientId, 'carbot-carbot-abc123');
-    assert.deepEqual(c.embeddedBroker, { enabled: false, host: '127.0.0.1', port: 1883, wsPort: 9000 });
+    assert.deepEqual(c.embeddedBroker, { enabled: false, host: '127.0.0.1', port: 1883, wsPort: 9000, allowAnonymous: false });
+    assert.equal(c.commandsPerSecond, 50);
+    assert.deepEqual(c.http, {
+      port: 8080,
+      host: '0.0.0.0',
+      token: 'a-long-random-token',
+      username: undefined,
+      password: undefined,
+      allowAnonymous: false,
+      allowedHosts: [],
+    });
   });
 
   it('derives every topic from device and moveTopic', () => {
@@ -207,6 +224,97 @@ describe('configuration', () => {
       'pwmChannels.18: must be like {"chip": "pwmchip2", "channel": 2}, got {"chip":""}',
       'pwmChannels.x: not a BCM pin number 0–27',
     ]);
+  });
+
+  describe('exposure (mosquitto 2.0 model: nothing beyond loopback without a password)', () => {
+    const noToken = { CARBOT_HTTP_TOKEN: undefined };
+    const EXPOSED =
+      'http.host: the remote page on "0.0.0.0" is reachable from the network and has no token or password: ' +
+      'set http.token (or http.username and http.password), or http.host 127.0.0.1, or http.allowAnonymous true to let anyone who reaches it drive the car';
+
+    it('refuses the page on every interface without a token or password, naming the settings', () => {
+      assert.deepEqual(problems({ env: noToken }), [EXPOSED]);
+      assert.deepEqual(problems({ env: noToken, argv: ['--http-host', '192.168.1.20'] }), [
+        EXPOSED.replace('http.host: the remote page on "0.0.0.0"', '--http-host: the remote page on "192.168.1.20"'),
+      ]);
+    });
+
+    it('allows it with a token, a password, on loopback, with the page off, or when told to, with a warning', () => {
+      assert.equal(load({ env: { ...noToken, CARBOT_HTTP_USERNAME: 'pi', CARBOT_HTTP_PASSWORD: 'grow bed' } }).http.username, 'pi');
+      for (const host of ['127.0.0.1', '127.3.2.1', '::1', 'localhost']) assert.equal(load({ env: noToken, argv: ['--http-host', host] }).http.host, host);
+      assert.equal(load({ env: { ...noToken, CARBOT_HTTP_PORT: '0' } }).http.port, 0);
+      const open = load({ env: noToken, argv: ['--http-allow-anonymous'] });
+      assert.equal(open.http.allowAnonymous, true);
+      assert.deepEqual(open.warnings, [
+        'http.allowAnonymous is true: anyone who can reach http://<any address of this machine>:8080/ drives the car, without a token or password',
+      ]);
+      assert.deepEqual(load({}).warnings, []);
+      // `carbot send`, safe-state and in-process configurations serve nothing.
+      assert.equal(load({ env: noToken, serving: undefined }).http.token, undefined);
+    });
+
+    it('refuses an empty token, password or user name wherever it comes from, and never shows it as ***', () => {
+      const EMPTY = 'is empty: give a value, or leave the setting out for its default';
+      assert.deepEqual(problems({ env: { CARBOT_HTTP_TOKEN: '' } }), [`CARBOT_HTTP_TOKEN: ${EMPTY}`]);
+      assert.deepEqual(problems({ argv: ['--http-token', ''] }), [`--http-token: ${EMPTY}`]);
+      assert.deepEqual(problems({ argv: ['--http-token=  '] }), [`--http-token: ${EMPTY}`]);
+      files['/etc/carbot/config.json'] = JSON.stringify({ http: { token: '' } });
+      assert.deepEqual(problems({ env: noToken }), [`/etc/carbot/config.json: http.token: ${EMPTY}`]);
+      delete files['/etc/carbot/config.json'];
+      assert.deepEqual(problems({ argv: ['--http-username', 'pi', '--http-password', ''] }), [`--http-password: ${EMPTY}`]);
+      assert.deepEqual(problems({ env: { CARBOT_MQTT_PASSWORD: '' } }), [`CARBOT_MQTT_PASSWORD: ${EMPTY}`]);
+      assert.deepEqual(problems({ env: { CARBOT_LOG_LEVEL: '' } }), [`CARBOT_LOG_LEVEL: ${EMPTY}`]);
+    });
+
+    it('checks listen addresses before run time', () => {
+      assert.deepEqual(problems({ argv: ['--http-host', '999.1.1.1'] }), ['--http-host: "999.1.1.1" is not a host name or IP address']);
+      assert.deepEqual(problems({ argv: ['--embedded-broker-host', 'pi..local'] }), [
+        '--embedded-broker-host: "pi..local" is not a host name or IP address',
+      ]);
+      assert.equal(load({ argv: ['--http-host', 'raspberrypi.local'] }).http.host, 'raspberrypi.local');
+      assert.equal(load({ argv: ['--http-host', 'fe80::1'] }).http.host, 'fe80::1');
+    });
+
+    it('takes allowed Host names as a list from a flag, a variable or the file', () => {
+      assert.deepEqual(load({ argv: ['--http-allowed-hosts', 'car.example.org, Greenhouse.lan'] }).http.allowedHosts, ['car.example.org', 'greenhouse.lan']);
+      files['/etc/carbot/config.json'] = JSON.stringify({ http: { allowedHosts: ['car.example.org'] } });
+      assert.deepEqual(load({}).http.allowedHosts, ['car.example.org']);
+      assert.deepEqual(problems({ env: { CARBOT_HTTP_ALLOWED_HOSTS: 'car.example.org,evil example' } }), [
+        'CARBOT_HTTP_ALLOWED_HOSTS: "evil example": not a host name or address',
+      ]);
+    });
+
+    it('refuses the embedded broker beyond loopback, which has no passwords, unless told to', () => {
+      assert.deepEqual(problems({ argv: ['--embedded-broker', '--embedded-broker-host', '0.0.0.0'] }), [
+        '--embedded-broker-host: the embedded broker on "0.0.0.0" would be reachable from the network and has no passwords: ' +
+          'use embeddedBrokerHost 127.0.0.1 (or mosquitto with a password file), or embeddedBrokerAllowAnonymous true to let anyone who reaches it drive the car',
+      ]);
+      const open = load({ argv: ['--embedded-broker', '--embedded-broker-host', '0.0.0.0', '--embedded-broker-allow-anonymous'] });
+      assert.deepEqual(open.warnings, ['embeddedBrokerAllowAnonymous is true: anyone who can reach the embedded broker on 0.0.0.0 drives the car']);
+      // Not running, so not listening anywhere.
+      assert.deepEqual(load({ argv: ['--embedded-broker-host', '0.0.0.0'] }).warnings, []);
+    });
+  });
+
+  it("refuses a move topic that is one of carbot's own topics", () => {
+    assert.deepEqual(problems({ argv: ['--move-topic', 'stat/carbot/RESULT'] }), [
+      '--move-topic: "stat/carbot/RESULT" is carbot\'s own RESULT topic; carbot would take what it publishes as commands',
+    ]);
+    assert.deepEqual(problems({ argv: ['--device', 'car2', '--move-topic', 'tele/car2/STATE'] }), [
+      '--move-topic: "tele/car2/STATE" is carbot\'s own STATE topic; carbot would take what it publishes as commands',
+    ]);
+    assert.deepEqual(problems({ env: { CARBOT_MOVE_TOPIC: 'tele/carbot/LWT' } }), [
+      'CARBOT_MOVE_TOPIC: "tele/carbot/LWT" is carbot\'s own LWT topic; carbot would take what it publishes as commands',
+    ]);
+  });
+
+  it('connects to its own embedded broker unless mqtt.url says otherwise', () => {
+    const c = load({ argv: ['--embedded-broker', '--embedded-broker-port', '11883'] });
+    assert.equal(c.mqtt.url, 'mqtt://127.0.0.1:11883');
+    assert.equal(c.effective['mqtt.url'], 'mqtt://127.0.0.1:11883');
+    assert.equal(load({ argv: ['--embedded-broker', '--embedded-broker-host', '::1'] }).mqtt.url, 'mqtt://[::1]:1883');
+    assert.equal(load({ argv: ['--embedded-broker', '--mqtt-url', 'mqtt://pi:1883'] }).mqtt.url, 'mqtt://pi:1883');
+    assert.equal(load({ argv: ['--embedded-broker-port', '11883'] }).mqtt.url, 'mqtt://localhost:1883');
   });
 
   describe('track settings', () => {

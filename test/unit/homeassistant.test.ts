@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { clearMessages, discoveryMessages, type DiscoveryOptions } from '../../src/homeassistant';
+import { clearMessages, discoveryMessages, discoveryNodeId, type DiscoveryOptions } from '../../src/homeassistant';
 
 const opts: DiscoveryOptions = {
   prefix: 'homeassistant',
@@ -105,13 +105,14 @@ describe('Home Assistant discovery', () => {
       lwtTopic: 'tele/car 2/left/LWT',
       version: '0.1.0',
     });
-    // Topic levels and ids accept only [a-zA-Z0-9_-]; the device name itself is shown as is.
-    const stop = configs.get('ha-test/button/car_2_left/stop/config');
+    // Topic levels and ids accept only [a-zA-Z0-9_-]; a hash of the name keeps them apart from
+    // a device really called car_2_left. The device name itself is shown as is.
+    const stop = configs.get('ha-test/button/car_2_left_23619de2/stop/config');
     assert.ok(stop, [...configs.keys()].join(', '));
-    assert.equal(stop.unique_id, 'carbot_car_2_left_stop');
+    assert.equal(stop.unique_id, 'carbot_car_2_left_23619de2_stop');
     assert.equal(stop.command_topic, 'garden/car2/move');
     assert.equal(stop.availability_topic, 'tele/car 2/left/LWT');
-    assert.deepEqual((stop.device as Config).identifiers, ['carbot_car_2_left']);
+    assert.deepEqual((stop.device as Config).identifiers, ['carbot_car_2_left_23619de2']);
     assert.equal((stop.device as Config).name, 'car 2/left');
     for (const topic of configs.keys()) {
       assert.match(topic, /^ha-test\/(button|sensor)\/[a-zA-Z0-9_-]+\/[a-zA-Z0-9_-]+\/config$/);
@@ -131,6 +132,21 @@ describe('Home Assistant discovery', () => {
     }
   });
 
+  it('gives devices whose names differ only in a character Home Assistant does not take different ids', () => {
+    // `.` is allowed in a device name but not in a node_id: car.a and car_a must not share one,
+    // or each car's configs overwrite the other's and one car's button drives the other.
+    const ids = ['car.a', 'car_a', 'car-a', 'car.a.b', 'car_a.b', 'car.a_b'].map(discoveryNodeId);
+    assert.equal(new Set(ids).size, ids.length, ids.join(' '));
+    for (const id of ids) assert.match(id, /^[a-zA-Z0-9_-]+$/);
+    // Names Home Assistant takes as they are keep their ids (and existing entities) unchanged.
+    assert.deepEqual(['carbot', 'car_a', 'car-a', 'Car2'].map(discoveryNodeId), ['carbot', 'car_a', 'car-a', 'Car2']);
+    const a = parsed({ ...opts, device: 'car.a', moveTopic: 'car.a/move' });
+    const b = parsed({ ...opts, device: 'car_a', moveTopic: 'car_a/move' });
+    assert.deepEqual([...a.keys()].filter((topic) => b.has(topic)), []);
+    const uniqueIds = (m: Map<string, Config>) => [...m.values()].map((c) => c.unique_id);
+    assert.deepEqual(uniqueIds(a).filter((id) => uniqueIds(b).includes(id)), []);
+  });
+
   describe('on a track', () => {
     const onTrack: DiscoveryOptions = { ...opts, track: { stops: ['basil', 'sweet basil'], metres: true } };
 
@@ -141,7 +157,8 @@ describe('Home Assistant discovery', () => {
         'homeassistant/button/carbot/home/config',
         'homeassistant/button/carbot/patrol/config',
         'homeassistant/button/carbot/goto_basil/config',
-        'homeassistant/button/carbot/goto_sweet_basil/config',
+        // A name with a character Home Assistant does not take gets a hash of it, as a device's does.
+        `homeassistant/button/carbot/goto_${discoveryNodeId('sweet basil')}/config`,
         'homeassistant/sensor/carbot/position/config',
       ]);
       const ids = [...configs.values()].map((c) => c.unique_id);
@@ -149,7 +166,7 @@ describe('Home Assistant discovery', () => {
     });
 
     it('makes the button of a stop send its goto, not retained', () => {
-      const c = parsed(onTrack).get('homeassistant/button/carbot/goto_sweet_basil/config');
+      const c = parsed(onTrack).get(`homeassistant/button/carbot/goto_${discoveryNodeId('sweet basil')}/config`);
       assert.ok(c);
       assert.equal(c.name, 'Go to sweet basil');
       assert.equal(c.command_topic, 'carbot/move');

@@ -1,6 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { PassThrough } from 'node:stream';
-import { createLogger, flushLogger, type LogFormat, type LogLevel } from '../../src/log';
+import { Writable } from 'node:stream';
+import { createLogger, flushLogger, Repeats, type LogFormat, type LogLevel } from '../../src/log';
 
 async function capture(format: LogFormat, opts: { level?: LogLevel; env?: NodeJS.ProcessEnv; tty?: boolean } = {}) {
   const stream = Object.assign(new PassThrough(), { isTTY: opts.tty ?? false });
@@ -66,3 +67,47 @@ describe('log formats', () => {
     assert.deepEqual(await capture('journald', { level: 'warn' }), ['<3>motor fault', '<4>retained command ignored']);
   });
 });
+
+describe('repeated rejections', () => {
+  it('logs the first from each source in full and sums up the rest at the end of the window', () => {
+    const lines: string[] = [];
+    const log = { warn: (m: string) => lines.push(`warn ${m}`), info: (m: string) => lines.push(`info ${m}`) };
+    const repeats = new Repeats(log, { maxSources: 2 });
+    const written = ['10.0.0.7', '10.0.0.7', 'mqtt', '10.0.0.7', 'mqtt', '10.0.0.8', '10.0.0.9'].map((s) => repeats.admit(s));
+    assert.deepEqual(written, [true, false, true, false, false, false, false]);
+    repeats.close();
+    assert.deepEqual(lines, [
+      'warn 2 more rejected from 10.0.0.7 in the last 10 s',
+      'warn 1 more rejected from mqtt in the last 10 s',
+      'warn 2 more rejected from other sources in the last 10 s',
+    ]);
+    // A new window logs the first one in full again.
+    assert.equal(repeats.admit('10.0.0.7'), true);
+    repeats.close();
+  });
+});
+
+describe('a log stream that breaks', () => {
+  it('drops lines instead of raising an error per line, and says so once on stderr', async () => {
+    const stream = new Writable({
+      write(_chunk, _encoding, callback) {
+        callback(Object.assign(new Error('write EPIPE'), { code: 'EPIPE' }));
+      },
+    });
+    const said: string[] = [];
+    const write = process.stderr.write;
+    process.stderr.write = ((chunk: string) => {
+      said.push(String(chunk));
+      return true;
+    }) as typeof process.stderr.write;
+    try {
+      const log = createLogger({ level: 'info', format: 'journald', stream, env: {} });
+      for (let i = 0; i < 100; i++) log.info(`line ${i}`);
+      await flushLogger(log);
+    } finally {
+      process.stderr.write = write;
+    }
+    assert.deepEqual(said, ['carbot: log output failed (write EPIPE); log lines are dropped from now on\n']);
+  });
+});
+
