@@ -50,7 +50,8 @@ function count(name: string, fallback: number): number {
   return value;
 }
 
-const quiet = new Writable({ write: (_chunk, _encoding, done) => done() });
+/** Where a car's log lines go: nowhere (each car its own stream, as each logger listens on it). */
+const quiet = () => new Writable({ write: (_chunk, _encoding, done) => done() });
 
 async function runCar(scenario: Scenario, seed: number, gotos: number, latenessMs: number): Promise<RunOutcome> {
   const rand = seededRandom(seed * 7919 + 17);
@@ -60,7 +61,7 @@ async function runCar(scenario: Scenario, seed: number, gotos: number, latenessM
   const argv = ['--gpio', 'sim', '--mqtt-url', 'mqtt://127.0.0.1:1', '--tele-period', '0', '--track-sim', JSON.stringify(sim)];
   if (scenario.encoder) argv.push('--track-encoder', '{"pin":17}');
   const config = loadConfig({ argv, env: {}, exists: () => false });
-  const log = createLogger({ level: 'warn', format: 'text', stream: quiet, env: {} });
+  const log = createLogger({ level: 'warn', format: 'text', stream: quiet(), env: {} });
   const motors = new SimMotorBank(config.motors.map((m) => m.name), log);
   const hardware = await openSimTrack(config, motors, log, clock);
   const service = new CarService({ config, log, motors, ...hardware, clock });
