@@ -320,15 +320,10 @@ export class CarService extends EventEmitter implements CarView {
       this.scheduleState();
     }
 
-    this.clock.clearTimeout(this.wakeTimer);
-    this.wakeTimer = undefined;
-    if (next.wakeAt !== undefined && !this.stopping) {
-      const delay = Math.max(0, next.wakeAt - this.clock.now());
-      this.wakeTimer = this.clock.setTimeout(() => {
-        this.wakeTimer = undefined;
-        this.apply({ type: 'tick', now: this.clock.now() });
-      }, delay);
-    }
+    this.wakeTimer = this.rearm(this.wakeTimer, next.wakeAt, () => {
+      this.wakeTimer = undefined;
+      this.apply({ type: 'tick', now: this.clock.now() });
+    });
     // Last, with the drive's state and timer settled: the track may answer with drive commands.
     const d = next.state;
     if (d.output !== before.output || d.motion !== before.motion || d.speed !== before.speed || d.reason !== before.reason) {
@@ -368,21 +363,23 @@ export class CarService extends EventEmitter implements CarView {
     return result;
   }
 
+  /** A state machine's one timer, replaced: cleared, then armed for `wakeAt` unless shutting down. */
+  private rearm(current: NodeJS.Timeout | undefined, wakeAt: number | undefined, fire: () => void): NodeJS.Timeout | undefined {
+    this.clock.clearTimeout(current);
+    if (wakeAt === undefined || this.stopping) return undefined;
+    return this.clock.setTimeout(fire, Math.max(0, wakeAt - this.clock.now()));
+  }
+
   /** One step of the track model, and its effects: drive commands, ARRIVED, log lines, its timer. */
   private trackApply(event: TrackEvent): { result?: Record<string, unknown> } {
     const before = this.track;
     const out = trackStep(before, event, this.trackSettings);
     this.track = out.state;
     // Armed before the drive commands run: the steps they cause are later and arm it anew.
-    this.clock.clearTimeout(this.trackTimer);
-    this.trackTimer = undefined;
-    if (out.wakeAt !== undefined && !this.stopping) {
-      const delay = Math.max(0, out.wakeAt - this.clock.now());
-      this.trackTimer = this.clock.setTimeout(() => {
-        this.trackTimer = undefined;
-        this.trackApply({ type: 'tick', now: this.clock.now() });
-      }, delay);
-    }
+    this.trackTimer = this.rearm(this.trackTimer, out.wakeAt, () => {
+      this.trackTimer = undefined;
+      this.trackApply({ type: 'tick', now: this.clock.now() });
+    });
     if (this.heldLogs) this.heldLogs.push(...out.logs);
     else this.writeLogs(out.logs);
     for (const request of out.drive) {
