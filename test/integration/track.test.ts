@@ -197,7 +197,10 @@ describeMosquitto('the compiled service on a simulated track (mosquitto)', funct
 
     const timed = spawnProcess(process.execPath, [CLI_PATH, 'send', '{"move":"backward","for":0.3}', '--mqtt-url', broker.url]);
     assert.equal((await timed.exited).code, 0);
-    assert.deepEqual(JSON.parse(timed.stdout[0]), { move: 'backward', for: 0.3, motion: 'backward', speed: 50 });
+    // Just after driving forward to sage the reversal pause may not be over yet: backward or reversing.
+    const timedAnswer = JSON.parse(timed.stdout[0]);
+    assert.ok(['backward', 'reversing'].includes(timedAnswer.motion), JSON.stringify(timedAnswer));
+    assert.deepEqual({ ...timedAnswer, motion: 'backward' }, { move: 'backward', for: 0.3, motion: 'backward', speed: 50 });
     const done = parse(await states.waitFor((m) => parse(m).reason === 'done', 10_000, 0));
     assert.equal(done.motion, 'stopped');
     assert.ok((done.position as number) < STOPS.sage);
