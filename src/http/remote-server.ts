@@ -14,7 +14,7 @@ import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import type winston from 'winston';
 import { CommandBudget, FailureBudget, isStop } from '../budget';
 import type { CarView } from '../car-view';
-import { Repeats } from '../log';
+import { Repeats } from '../repeats';
 import { foreignPage, isWildcard, ownHosts } from './hosts';
 
 export interface RemoteAuth {
