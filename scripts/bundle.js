@@ -15,9 +15,14 @@
  * `node --enable-source-maps`, as the units and `npm start` run it, stack traces name src/
  * files and lines.
  *
+ * Then it loads the bundles on the way of a start-up once and saves V8's code cache of each
+ * beside it (src/code-cache.ts), which the next start-ups compile from instead of the source.
+ *
  * The other files tsc wrote stay in dist/, unused by the bundles; tests load some of them
  * (dist/boards/kernel.js) directly.
  */
+const { randomUUID } = require('node:crypto');
+const { readdirSync, readFileSync, rmSync } = require('node:fs');
 const path = require('node:path');
 const esbuild = require('esbuild');
 
@@ -27,6 +32,16 @@ const DIST = path.join(ROOT, 'dist');
 
 /** Module ids under src/, without extension: each becomes dist/<id>.js. */
 const BUNDLES = ['cli', 'log', 'runtime', 'safe-state', 'mqtt/link', 'http/remote-server', 'mqtt/embedded-broker'];
+
+/**
+ * The bundles that get a V8 code cache (src/code-cache.ts): those on the way of a start-up.
+ * Not cli.js, which Node itself loads before the cache can be used, nor the embedded broker,
+ * whose import() of aedes a cached script could not make.
+ */
+const CACHED = ['runtime', 'log', 'mqtt/link', 'http/remote-server', 'safe-state'];
+
+/** Ties each cache to the bundles of the same build. */
+const BUILD = randomUUID();
 
 /** Native addons, optional native helpers of ws, and the ES module aedes: required at run time. */
 const EXTERNAL = ['pigpio', 'onoff', 'i2c-bus', 'epoll', 'bufferutil', 'utf-8-validate', 'aedes'];
@@ -47,6 +62,93 @@ function otherBundles(entry) {
   };
 }
 
+/**
+ * `debug` and `@dabh/diagnostics` replaced by shims that load them only when DEBUG (or
+ * DIAGNOSTICS) is set: switched off, they still cost every call (scripts/bundle-shims/).
+ */
+const quietDebug = {
+  name: 'quiet-debug',
+  setup(build) {
+    const shims = { debug: 'debug.js', '@dabh/diagnostics': 'diagnostics.js' };
+    build.onResolve({ filter: /^(debug|@dabh\/diagnostics)$/ }, (args) => {
+      if (args.importer.startsWith(path.join(__dirname, 'bundle-shims'))) return undefined;
+      return { path: path.join(__dirname, 'bundle-shims', shims[args.path]) };
+    });
+  },
+};
+
+/**
+ * mqtt.js's code rewritten as it is bundled, so that what a connection does not use is not
+ * loaded: at the first connect mqtt.js loads every transport it has (websockets with the ws
+ * package, http and https, TLS) whatever the URL, and its TCP transport loads the SOCKS proxy
+ * client (with an IP address parser that builds its tables as it loads) for every connection.
+ * Here each is loaded when a URL or option of its kind asks for it. If mqtt.js no longer has
+ * the code a patch expects, the build says so and bundles that file unchanged.
+ */
+const MQTT_PATCHES = [
+  {
+    file: /[\\/]mqtt[\\/]build[\\/]lib[\\/]connect[\\/]index\.js$/,
+    what: 'transports loaded on first use',
+    apply: (source) =>
+      source.replace(
+        /^(\s*)protocols\.(\w+) = (require\('\.\/\w+'\)\.\w+|protocols\.\w+);$/gm,
+        (_, indent, name, value) => `${indent}Object.defineProperty(protocols, '${name}', { enumerable: true, configurable: true, get: () => ${value} });`,
+      ),
+  },
+  {
+    file: /[\\/]mqtt[\\/]build[\\/]lib[\\/]connect[\\/]tcp\.js$/,
+    what: 'SOCKS client loaded on first use',
+    apply: (source) =>
+      source.replace(
+        'const socks_1 = __importDefault(require("./socks"));',
+        'const socks_1 = { get default() { return __importDefault(require("./socks")).default; } };',
+      ),
+  },
+];
+
+const lazyMqtt = {
+  name: 'lazy-mqtt',
+  setup(build) {
+    for (const patch of MQTT_PATCHES) {
+      build.onLoad({ filter: patch.file }, (args) => {
+        const source = readFileSync(args.path, 'utf8');
+        const contents = patch.apply(source);
+        if (contents === source) {
+          process.stderr.write(`bundle: warning: ${args.path} is not what scripts/bundle.js expects (${patch.what}); bundled unchanged\n`);
+        }
+        return { contents, loader: 'js' };
+      });
+    }
+  },
+};
+
+/**
+ * The ws package, which the remote page and the embedded broker use as a server, loads https,
+ * TLS and zlib for what only a websockets client (or compression, which carbot leaves off)
+ * does: in its bundles each is a stand-in that loads the real module at first use.
+ */
+const LAZY_FOR_WS = new Set(['https', 'tls', 'zlib']);
+const lazyBuiltins = {
+  name: 'lazy-builtins',
+  setup(build) {
+    build.onResolve({ filter: /^(https|tls|zlib)$/ }, (args) => {
+      if (!LAZY_FOR_WS.has(args.path) || !/[\\/]node_modules[\\/]ws[\\/]/.test(args.importer)) return undefined;
+      return { path: args.path, namespace: 'lazy-builtin' };
+    });
+    build.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, (args) => ({
+      contents:
+        `let real;\nconst load = () => real || (real = require('node:${args.path}'));\n` +
+        'module.exports = new Proxy({}, {\n' +
+        '  get: (_, key) => load()[key],\n' +
+        '  has: (_, key) => key in load(),\n' +
+        '  ownKeys: () => Reflect.ownKeys(load()),\n' +
+        '  getOwnPropertyDescriptor: (_, key) => ({ ...Object.getOwnPropertyDescriptor(load(), key), configurable: true }),\n' +
+        '});\n',
+      loader: 'js',
+    }));
+  },
+};
+
 async function bundle(entry) {
   const result = await esbuild.build({
     entryPoints: [path.join(SRC, `${entry}.ts`)],
@@ -56,7 +158,7 @@ async function bundle(entry) {
     target: 'node20',
     format: 'cjs',
     external: EXTERNAL,
-    plugins: [otherBundles(entry)],
+    plugins: [otherBundles(entry), quietDebug, lazyMqtt, lazyBuiltins],
     // Less to read and parse at every start; names are kept, so profiles and traces read.
     minifyWhitespace: true,
     minifySyntax: true,
@@ -64,13 +166,34 @@ async function bundle(entry) {
     sourcesContent: false,
     logLevel: 'warning',
     metafile: true,
+    footer: { js: `// carbot-build ${BUILD}` },
   });
   const bytes = Object.values(result.metafile.outputs).find((o) => o.entryPoint)?.bytes ?? 0;
   return `${entry}.js ${(bytes / 1024).toFixed(0)} KB`;
 }
 
+/** Every *.cache under dist/: a cache must never outlive its bundle. */
+function removeCaches(dir) {
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const file = path.join(dir, entry.name);
+    if (entry.isDirectory()) removeCaches(file);
+    else if (entry.name.endsWith('.js.cache')) rmSync(file);
+  }
+}
+
+/** Loads each cached bundle once, as a start-up would, and saves what V8 compiled. */
+function makeCaches() {
+  const files = CACHED.map((id) => path.join(DIST, `${id}.js`));
+  require(path.join(DIST, 'code-cache.js')).useCodeCache(DIST, new Set(files));
+  for (const file of files) require(file);
+}
+
+removeCaches(DIST);
 Promise.all(BUNDLES.map(bundle)).then(
-  (lines) => process.stdout.write(`bundled: ${lines.join(', ')}\n`),
+  (lines) => {
+    makeCaches();
+    process.stdout.write(`bundled: ${lines.join(', ')}; code caches for ${CACHED.join(', ')}\n`);
+  },
   (err) => {
     process.stderr.write(`bundle: ${err.stack ?? err.message}\n`);
     process.exit(1);

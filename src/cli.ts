@@ -7,6 +7,7 @@ import { join, relative, resolve } from 'node:path';
 import { ConfigError, DEFAULT_CONFIG_PATH, EX_CONFIG, embeddedBrokerUrl, loadConfig, positionalIndexes, settingsHelp, type Config } from './config';
 import type { Motion } from './drive';
 import { journaldLines } from './journald';
+import { useCodeCache } from './code-cache';
 import { mapStackTraces } from './source-maps';
 import type { Logger } from './log';
 import type { Hardware } from './motors';
@@ -368,8 +369,10 @@ async function main(argv: string[]): Promise<void> {
 }
 
 if (require.main === module) {
-  // Stack traces name src/ files, not places in the bundles (src/source-maps.ts).
+  // Stack traces name src/ files, not places in the bundles (src/source-maps.ts); the bundles
+  // compile from the V8 code caches the build made (src/code-cache.ts).
   mapStackTraces(__dirname);
+  useCodeCache(__dirname);
   main(process.argv.slice(2)).catch((err: Error) => fail(err.stack ?? err.message, 1));
 }
 
