@@ -7,7 +7,7 @@
  * list that another one requires stays a require() of its own bundle, so each is loaded only
  * by the verb that needs it (src/cli.ts) and exists once in a process. Why: Node spends most
  * of carbot's start-up finding, reading and compiling some 300 small files of mqtt.js and
- * winston; one file per part is read and compiled in one go (docs/performance.md).
+ * the logger; one file per part is read and compiled in one go (docs/performance.md).
  *
  * Left outside, loaded from node_modules/ as before: the native GPIO modules (their .node
  * addons cannot be bundled), and aedes, an ES module imported only for the embedded broker.
@@ -63,27 +63,47 @@ function otherBundles(entry) {
 }
 
 /**
- * `debug` and `@dabh/diagnostics` replaced by shims that load them only when DEBUG (or
- * DIAGNOSTICS) is set: switched off, they still cost every call (scripts/bundle-shims/).
+ * `debug`, which mqtt.js calls dozens of times per packet, replaced by a shim that loads it
+ * only when DEBUG is set: switched off, it still cost every call (scripts/bundle-shims/).
  */
 const quietDebug = {
   name: 'quiet-debug',
   setup(build) {
-    const shims = { debug: 'debug.js', '@dabh/diagnostics': 'diagnostics.js' };
-    build.onResolve({ filter: /^(debug|@dabh\/diagnostics)$/ }, (args) => {
-      if (args.importer.startsWith(path.join(__dirname, 'bundle-shims'))) return undefined;
-      return { path: path.join(__dirname, 'bundle-shims', shims[args.path]) };
+    build.onResolve({ filter: /^debug$/ }, (args) => {
+      // The shim's own require of the real package: from node_modules/, when DEBUG asks for it.
+      if (args.importer.startsWith(path.join(__dirname, 'bundle-shims'))) return { path: args.path, external: true };
+      return { path: path.join(__dirname, 'bundle-shims', 'debug.js') };
     });
   },
 };
 
 /**
- * mqtt.js's code rewritten as it is bundled, so that what a connection does not use is not
- * loaded: at the first connect mqtt.js loads every transport it has (websockets with the ws
- * package, http and https, TLS) whatever the URL, and its TCP transport loads the SOCKS proxy
- * client (with an IP address parser that builds its tables as it loads) for every connection.
- * Here each is loaded when a URL or option of its kind asks for it. If mqtt.js no longer has
- * the code a patch expects, the build says so and bundles that file unchanged.
+ * readable-stream 4 (mqtt.js's streams) replaced by Node's own, as READABLE_STREAM=disable
+ * would (scripts/bundle-shims/readable-stream.js).
+ */
+const coreStreams = {
+  name: 'core-streams',
+  setup(build) {
+    const shim = path.join(__dirname, 'bundle-shims', 'readable-stream.js');
+    build.onResolve({ filter: /^readable-stream$/ }, async (args) => {
+      if (args.pluginData === 'core-streams') return undefined;
+      const resolved = await build.resolve(args.path, { kind: args.kind, resolveDir: args.resolveDir, pluginData: 'core-streams' });
+      if (resolved.errors.length > 0) return undefined;
+      const pkg = path.join(resolved.path.slice(0, resolved.path.lastIndexOf('readable-stream') + 'readable-stream'.length), 'package.json');
+      return JSON.parse(readFileSync(pkg, 'utf8')).version.startsWith('4.') ? { path: shim } : undefined;
+    });
+  },
+};
+
+/**
+ * mqtt.js's code rewritten as it is bundled, so that what a connection does not use is neither
+ * loaded nor bundled: at the first connect mqtt.js loads every transport it has (websockets
+ * with the ws package, http and https, TLS) whatever the URL; its TCP transport loads the SOCKS
+ * proxy client (with an IP address parser that builds tables as it loads) for every
+ * connection; its timers load a browser worker-timer library. Here each is loaded when a URL,
+ * option or platform of its kind asks for it; the websockets and SOCKS transports and the
+ * worker timers then come from node_modules/ as before, unbundled. If mqtt.js no longer has the
+ * code a patch expects, the build says so and bundles that file unchanged.
  */
 const MQTT_PATCHES = [
   {
@@ -91,24 +111,38 @@ const MQTT_PATCHES = [
     what: 'transports loaded on first use',
     apply: (source) =>
       source.replace(
-        /^(\s*)protocols\.(\w+) = (require\('\.\/\w+'\)\.\w+|protocols\.\w+);$/gm,
-        (_, indent, name, value) => `${indent}Object.defineProperty(protocols, '${name}', { enumerable: true, configurable: true, get: () => ${value} });`,
+        /^(\s*)protocols\.(\w+) = (require\('\.\/(\w+)'\)\.\w+|protocols\.\w+);$/gm,
+        (_, indent, name, value) =>
+          `${indent}Object.defineProperty(protocols, '${name}', { enumerable: true, configurable: true, get: () => ${value.replace("require('./ws')", "require('mqtt/lib/connect/ws')")} });`,
       ),
   },
   {
-    file: /[\\/]mqtt[\\/]build[\\/]lib[\\/]connect[\\/]tcp\.js$/,
+    file: /[\\/]mqtt[\\/]build[\\/]lib[\\/]connect[\\/](tcp|tls)\.js$/,
     what: 'SOCKS client loaded on first use',
     apply: (source) =>
       source.replace(
         'const socks_1 = __importDefault(require("./socks"));',
-        'const socks_1 = { get default() { return __importDefault(require("./socks")).default; } };',
+        'const socks_1 = { get default() { return __importDefault(require("mqtt/lib/connect/socks")).default; } };',
       ),
   },
+  {
+    file: /[\\/]mqtt[\\/]build[\\/]lib[\\/]get-timer\.js$/,
+    what: 'worker timers loaded on first use',
+    apply: (source) =>
+      source
+        .replace('const worker_timers_1 = require("worker-timers");', 'const worker_timers_1 = { get w() { return require("worker-timers"); } };')
+        .replace('set: worker_timers_1.setInterval,', 'set: (func, time) => worker_timers_1.w.setInterval(func, time),')
+        .replace('clear: worker_timers_1.clearInterval,', 'clear: (timerId) => worker_timers_1.w.clearInterval(timerId),'),
+  },
 ];
+
+/** What the patches above leave to node_modules/. */
+const UNBUNDLED = /^(mqtt\/lib\/connect\/(ws|socks)|worker-timers)$/;
 
 const lazyMqtt = {
   name: 'lazy-mqtt',
   setup(build) {
+    build.onResolve({ filter: UNBUNDLED }, (args) => ({ path: args.path, external: true }));
     for (const patch of MQTT_PATCHES) {
       build.onLoad({ filter: patch.file }, (args) => {
         const source = readFileSync(args.path, 'utf8');
@@ -158,7 +192,7 @@ async function bundle(entry) {
     target: 'node20',
     format: 'cjs',
     external: EXTERNAL,
-    plugins: [otherBundles(entry), quietDebug, lazyMqtt, lazyBuiltins],
+    plugins: [otherBundles(entry), quietDebug, coreStreams, lazyMqtt, lazyBuiltins],
     // Less to read and parse at every start; names are kept, so profiles and traces read.
     minifyWhitespace: true,
     minifySyntax: true,

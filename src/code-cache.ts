@@ -1,5 +1,5 @@
 /**
- * V8 code caches for the bundles: compiling mqtt.js, winston and the rest from source was the
+ * V8 code caches for the bundles: compiling mqtt.js, the logger and the rest from source was the
  * largest part of carbot's start-up after Node's own (docs/performance.md). The build
  * (scripts/bundle.js) loads each bundle once and saves what V8 compiled, with the build's id,
  * as dist/<bundle>.js.cache; at start-up a bundle with a cache of the same build is compiled

@@ -1,6 +1,6 @@
 /**
  * journald's line format, apart from the logger so that the CLI can print an error in it
- * without loading winston.
+ * without loading the logger.
  */
 import type { LogLevel } from './log';
 

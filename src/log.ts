@@ -1,12 +1,35 @@
-import winston from 'winston';
-import { Writable } from 'node:stream';
+/**
+ * carbot's log: one line per message on stdout (journald under systemd), in the text,
+ * journald or JSON format. Each line is written as it is logged, straight to the stream.
+ *
+ * It was winston until issue 14: winston sent every line through a Transform stream, a pipe
+ * and its transport, which was a third of the CPU a command cost outside mqtt.js, and loading
+ * it was a quarter of carbot's memory over bare Node's (docs/performance.md). The lines are
+ * the same, byte for byte; the JSON lines are winston's `timestamp()` + `json()` format.
+ */
+import { EventEmitter } from 'node:events';
+import type { Writable } from 'node:stream';
 import { journaldLines } from './journald';
 
 export { journaldLines };
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
 export type LogFormat = 'auto' | 'text' | 'journald' | 'json';
-export type Logger = winston.Logger;
+
+/**
+ * What carbot asks of a logger. A winston logger fits it too (the tests' fakes use one):
+ * the methods by level, `isLevelEnabled`, and `end()` with its `finish` for flushLogger.
+ */
+export interface Logger {
+  error(message: string): unknown;
+  warn(message: string): unknown;
+  info(message: string): unknown;
+  debug(message: string): unknown;
+  isLevelEnabled(level: LogLevel): boolean;
+  readonly writableEnded: boolean;
+  end(): unknown;
+  once(event: 'finish', listener: () => void): unknown;
+}
 
 export const LOG_LEVELS: Record<LogLevel, number> = { error: 0, warn: 1, info: 2, debug: 3 };
 
@@ -31,58 +54,85 @@ function localTimestamp(d: Date): string {
   return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}.${p(d.getMilliseconds(), 3)}`;
 }
 
-function lineFormat(kind: 'text' | 'journald', colour: boolean): winston.Logform.Format {
-  return winston.format.printf((info) => {
-    const level = info.level as LogLevel;
-    const message = String(info.message);
-    if (kind === 'journald') return journaldLines(level, message);
+type LineFormat = (level: LogLevel, message: string) => string;
+
+function lineFormat(kind: Exclude<LogFormat, 'auto'>, colour: boolean): LineFormat {
+  if (kind === 'journald') return journaldLines;
+  // The keys in winston's order (its json() sorts them), its timestamp (ISO 8601, UTC).
+  if (kind === 'json') return (level, message) => JSON.stringify({ level, message, timestamp: new Date().toISOString() });
+  return (level, message) => {
     const label = level.padEnd(5);
     const shown = colour ? `${COLOURS[level]}${label}\x1b[0m` : label;
     return `${localTimestamp(new Date())} ${shown} ${message}`;
-  });
+  };
+}
+
+class LineLogger extends EventEmitter implements Logger {
+  private ended = false;
+  private readonly threshold: number;
+
+  constructor(
+    level: LogLevel,
+    private readonly format: LineFormat,
+    private readonly write: (line: string) => void,
+  ) {
+    super();
+    this.threshold = LOG_LEVELS[level];
+  }
+
+  readonly error = (message: string): void => this.log('error', message);
+  readonly warn = (message: string): void => this.log('warn', message);
+  readonly info = (message: string): void => this.log('info', message);
+  readonly debug = (message: string): void => this.log('debug', message);
+
+  isLevelEnabled(level: LogLevel): boolean {
+    return LOG_LEVELS[level] <= this.threshold;
+  }
+
+  get writableEnded(): boolean {
+    return this.ended;
+  }
+
+  /** No more lines; `finish` once those already written have had a turn of the event loop. */
+  end(): this {
+    if (!this.ended) {
+      this.ended = true;
+      setImmediate(() => this.emit('finish'));
+    }
+    return this;
+  }
+
+  private log(level: LogLevel, message: string): void {
+    if (this.ended || LOG_LEVELS[level] > this.threshold) return;
+    this.write(`${this.format(level, String(message))}\n`);
+  }
 }
 
 /**
- * The stream as winston sees it, except that once the real one fails (EPIPE: the reader of
- * stdout went away) lines are dropped instead of each one raising an error, whose report
- * would be another line, and so on: the car matters more than its log.
+ * Writes to the stream, except that once it fails (EPIPE: the reader of stdout went away)
+ * lines are dropped instead of each one raising an error, whose report would be another line,
+ * and so on: the car matters more than its log.
  */
-function survivable(stream: Writable & { isTTY?: boolean }, onBroken: (err: Error) => void): Writable {
+function survivable(stream: Writable, onBroken: (err: Error) => void): (line: string) => void {
   let broken = false;
   stream.on('error', (err: Error) => {
     if (broken) return;
     broken = true;
     onBroken(err);
   });
-  return new Writable({
-    write(chunk: Buffer, encoding, callback) {
-      if (!broken && !stream.destroyed) stream.write(chunk, encoding);
-      callback();
-    },
-  });
+  return (line) => {
+    if (!broken && !stream.destroyed) stream.write(line);
+  };
 }
 
 export function createLogger(options: LogOptions): Logger {
   const stream = options.stream ?? process.stdout;
   const kind = resolveFormat(options.format, options.env ?? process.env);
-  const format =
-    kind === 'json'
-      ? winston.format.combine(winston.format.timestamp(), winston.format.json())
-      : lineFormat(kind, kind === 'text' && stream.isTTY === true);
-  return winston.createLogger({
-    levels: LOG_LEVELS,
-    level: options.level,
-    format,
-    transports: [
-      new winston.transports.Stream({
-        stream: survivable(stream, (err) => {
-          // stderr may be gone too; nothing else is left to tell.
-          if (stream !== process.stderr && !process.stderr.destroyed) process.stderr.write(`carbot: log output failed (${err.message}); log lines are dropped from now on\n`);
-        }),
-        eol: '\n',
-      }),
-    ],
+  const write = survivable(stream, (err) => {
+    // stderr may be gone too; nothing else is left to tell.
+    if (stream !== process.stderr && !process.stderr.destroyed) process.stderr.write(`carbot: log output failed (${err.message}); log lines are dropped from now on\n`);
   });
+  return new LineLogger(options.level, lineFormat(kind, kind === 'text' && stream.isTTY === true), write);
 }
 
 /** Resolves once every line logged so far has been handed to the stream. */

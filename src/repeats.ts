@@ -1,6 +1,6 @@
 /**
  * Rejections counted and summed up instead of logged one by one; apart from the logger so that
- * the front ends that use it do not load winston.
+ * the front ends that use it do not load the logger.
  */
 export interface RepeatsOptions {
   /** How long one summary covers (default 10 s). */

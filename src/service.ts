@@ -162,7 +162,7 @@ export class CarService extends EventEmitter implements CarView {
     } else if (this.stopping) {
       result = { move: parsed.command.move, motion: this.drive.motion, speed: this.drive.speed, error: 'shutting down' };
     } else {
-      // winston runs a disabled level's call through its whole stream before dropping it.
+      // Not formatted at all while debug lines are off.
       if (log.isLevelEnabled('debug')) log.debug(`command from ${source}: ${JSON.stringify(String(payload))}`);
       this.lastSource = source;
       this.heldLogs = held;

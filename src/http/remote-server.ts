@@ -11,9 +11,9 @@ import { networkInterfaces } from 'node:os';
 import * as path from 'node:path';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
-import type winston from 'winston';
 import { CommandBudget, FailureBudget, isStop } from '../budget';
 import type { CarView } from '../car-view';
+import type { Logger } from '../log';
 import { Repeats } from '../repeats';
 import { foreignPage, isWildcard, ownHosts } from './hosts';
 
@@ -30,7 +30,7 @@ export interface RemoteServerOptions {
   /** 0 picks a free port (tests); "0 = page off" is the caller's business. */
   port: number;
   car: CarView;
-  log: winston.Logger;
+  log: Logger;
   auth?: RemoteAuth;
   /** Directory holding remote.html and its assets; defaults to the package's web/. */
   webRoot?: string;
