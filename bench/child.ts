@@ -9,8 +9,8 @@ const BASELINE_PATH = path.join(__dirname, 'baseline.js');
 const PROBE_PATH = path.join(__dirname, 'memory-probe.js');
 /** The Python carbot that carbot replaces, as a stand-in kept beside the repository (issue 14). */
 export const PYTHON_PEER_PATH = path.join(REPO_ROOT, '..', 'shared', 'peers', 'carbot_py_peer.py');
-/** Debian's python3, which has python3-paho-mqtt. */
-export const PYTHON = '/usr/bin/python3';
+/** Debian's python3, which has python3-paho-mqtt (BENCH_PYTHON names another, for the bench's own test). */
+export const PYTHON = process.env.BENCH_PYTHON || '/usr/bin/python3';
 
 export type SubjectName = 'carbot' | 'baseline' | 'python';
 

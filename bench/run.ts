@@ -25,7 +25,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startBenchBroker, type BenchBroker } from './broker';
-import { Child, CLI_PATH, PYTHON_PEER_PATH, pythonMissing, REPO_ROOT, type MemorySample, type SpawnOptions, type SubjectName } from './child';
+import { Child, CLI_PATH, PYTHON, PYTHON_PEER_PATH, pythonMissing, REPO_ROOT, type MemorySample, type SpawnOptions, type SubjectName } from './child';
 import { Driver } from './driver';
 import { CYCLE_MS, FLOOD_BOUNDS, FLOOD_LABELS, FLOOD_SCENARIOS, runFlood, stopFigures, type FloodResult } from './flood';
 import { killOnExit } from '../test/support/cleanup';
@@ -849,7 +849,7 @@ async function main(): Promise<void> {
       'default settings but the command budget, info logging, stdout piped to a separate reader',
     python: pythonSkipped
       ? `not measured: ${pythonSkipped}`
-      : `${PYTHON_PEER_PATH} run with /usr/bin/python3: paho-mqtt, subscribes at QoS 0, logs every action at DEBUG to stdout (piped like carbot's), a JSON ack per message`,
+      : `${PYTHON_PEER_PATH} run with ${PYTHON}: paho-mqtt, subscribes at QoS 0, logs every action at DEBUG to stdout (piped like carbot's), a JSON ack per message`,
     floodBroker:
       broker.kind === 'mosquitto'
         ? 'a second mosquitto with its default queue (max_queued_messages 1000), set_tcp_nodelay true, persistence false'

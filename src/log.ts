@@ -49,9 +49,20 @@ export function resolveFormat(format: LogFormat, env: NodeJS.ProcessEnv): Exclud
   return env.JOURNAL_STREAM ? 'journald' : 'text';
 }
 
-function localTimestamp(d: Date): string {
-  const p = (n: number, w = 2) => String(n).padStart(w, '0');
-  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}.${p(d.getMilliseconds(), 3)}`;
+/** `2026-05-04 13:02:07.` of the second last formatted: the lines of a second share it. */
+let secondShown = NaN;
+let secondText = '';
+
+/** Local time to the millisecond, `2026-05-04 13:02:07.042`. */
+function localTimestamp(now = Date.now()): string {
+  const second = Math.floor(now / 1000);
+  if (second !== secondShown) {
+    const d = new Date(now);
+    const p = (n: number) => String(n).padStart(2, '0');
+    secondShown = second;
+    secondText = `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}.`;
+  }
+  return secondText + String(now - second * 1000).padStart(3, '0');
 }
 
 type LineFormat = (level: LogLevel, message: string) => string;
@@ -63,7 +74,7 @@ function lineFormat(kind: Exclude<LogFormat, 'auto'>, colour: boolean): LineForm
   return (level, message) => {
     const label = level.padEnd(5);
     const shown = colour ? `${COLOURS[level]}${label}\x1b[0m` : label;
-    return `${localTimestamp(new Date())} ${shown} ${message}`;
+    return `${localTimestamp()} ${shown} ${message}`;
   };
 }
 
