@@ -438,6 +438,8 @@ class Round {
     each('roundTrip.inbound.p50', traced(p(this.inbound, 50)));
     each('actuation.p50', traced(p(this.actuation, 50)));
     each('roundTrip.outbound.p50', traced(p(this.outbound, 50)));
+    each('roundTrip.inbound.p99', traced(p(this.inbound, 99)));
+    each('roundTrip.outbound.p99', traced(p(this.outbound, 99)));
     each('actuation.p99', traced(p(this.actuation, 99)));
     each('cpu.roundTrip', (n) => perCommand(this.cpu[n].roundTrip, this.roundTrips[n].length));
     each('cpu.burst', (n) => perCommand(this.cpu[n].burst, answered(n)));
@@ -488,6 +490,8 @@ function figureSpecs(counts: Counts): FigureSpec[] {
     { key: 'roundTrip.inbound.p50', label: '  of which publish -> message event, p50', unit: 'us' },
     { key: 'actuation.p50', label: '  of which message -> motor write (actuation), p50', unit: 'us' },
     { key: 'roundTrip.outbound.p50', label: '  of which motor write -> RESULT at client, p50', unit: 'us' },
+    { key: 'roundTrip.inbound.p99', label: '  of which publish -> message event, p99', unit: 'us' },
+    { key: 'roundTrip.outbound.p99', label: '  of which motor write -> RESULT at client, p99', unit: 'us' },
     { key: 'actuation.p99', label: 'actuation (message -> motor write) p99', unit: 'us' },
     { key: 'cpu.roundTrip', label: 'CPU per command, sequential', unit: 'us' },
     { key: 'cpu.burst', label: 'CPU per command, burst', unit: 'us' },

@@ -1,6 +1,6 @@
 /**
  * carbot's log: one line per message on stdout (journald under systemd), in the text,
- * journald or JSON format. Each line is written as it is logged, straight to the stream.
+ * journald or JSON format. Lines go straight to the stream, those of 10 ms together (BATCH_MS).
  *
  * It was winston until issue 14: winston sent every line through a Transform stream, a pipe
  * and its transport, which was a third of the CPU a command cost outside mqtt.js, and loading
@@ -78,14 +78,31 @@ function lineFormat(kind: Exclude<LogFormat, 'auto'>, colour: boolean): LineForm
   };
 }
 
+/**
+ * How long a line waits for others to go out with it. A command's line is logged once its
+ * RESULT has left (src/service.ts); written at once, it woke the reader of the log (journald,
+ * a pipe) at the very moment the broker and the sender of the command needed the CPU to pass
+ * that RESULT on, which showed in the round trip's tail (docs/performance.md). 10 ms later it
+ * is out of their way, and the lines of commands that come faster than that go out in one
+ * write and one wake-up. Whatever waits is written at exit (flushLogger, and an exit hook);
+ * only a SIGKILL can lose it.
+ */
+const BATCH_MS = 10;
+
+/** Loggers with lines waiting: written out if the process exits before their timer ran. */
+const waiting = new Set<LineLogger>();
+let exitHook = false;
+
 class LineLogger extends EventEmitter implements Logger {
   private ended = false;
   private readonly threshold: number;
+  private pending = '';
+  private timer?: NodeJS.Timeout;
 
   constructor(
     level: LogLevel,
     private readonly format: LineFormat,
-    private readonly write: (line: string) => void,
+    private readonly write: (text: string) => void,
   ) {
     super();
     this.threshold = LOG_LEVELS[level];
@@ -104,10 +121,11 @@ class LineLogger extends EventEmitter implements Logger {
     return this.ended;
   }
 
-  /** No more lines; `finish` once those already written have had a turn of the event loop. */
+  /** No more lines: those waiting are written now, and `finish` follows on the next turn. */
   end(): this {
     if (!this.ended) {
       this.ended = true;
+      this.flush();
       setImmediate(() => this.emit('finish'));
     }
     return this;
@@ -115,8 +133,26 @@ class LineLogger extends EventEmitter implements Logger {
 
   private log(level: LogLevel, message: string): void {
     if (this.ended || LOG_LEVELS[level] > this.threshold) return;
-    this.write(`${this.format(level, String(message))}\n`);
+    // Formatted now: a line's timestamp is when it was logged.
+    this.pending += `${this.format(level, String(message))}\n`;
+    if (this.timer) return;
+    this.timer = setTimeout(this.flush, BATCH_MS);
+    waiting.add(this);
+    if (!exitHook) {
+      exitHook = true;
+      process.on('exit', () => waiting.forEach((l) => l.flush()));
+    }
   }
+
+  readonly flush = (): void => {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    waiting.delete(this);
+    if (this.pending === '') return;
+    const text = this.pending;
+    this.pending = '';
+    this.write(text);
+  };
 }
 
 /**

@@ -61,6 +61,8 @@ const FIGURES = [
   'roundTrip.inbound.p50',
   'actuation.p50',
   'roundTrip.outbound.p50',
+  'roundTrip.inbound.p99',
+  'roundTrip.outbound.p99',
   'actuation.p99',
   'cpu.roundTrip',
   'cpu.burst',
