@@ -159,25 +159,29 @@ const lazyMqtt = {
 /**
  * The ws package, which the remote page and the embedded broker use as a server, loads https,
  * TLS and zlib for what only a websockets client (or compression, which carbot leaves off)
- * does: in its bundles each is a stand-in that loads the real module at first use.
+ * does, and node:crypto for a page's handshake: in its bundles each is a stand-in that loads the
+ * real module at first use. ws takes functions out of crypto as it loads (createHash,
+ * randomFillSync, randomBytes): that stand-in hands out functions that call the real ones.
  */
-const LAZY_FOR_WS = new Set(['https', 'tls', 'zlib']);
+const LAZY_FOR_WS = new Set(['https', 'tls', 'zlib', 'crypto']);
 const lazyBuiltins = {
   name: 'lazy-builtins',
   setup(build) {
-    build.onResolve({ filter: /^(https|tls|zlib)$/ }, (args) => {
+    build.onResolve({ filter: /^(https|tls|zlib|crypto)$/ }, (args) => {
       if (!LAZY_FOR_WS.has(args.path) || !/[\\/]node_modules[\\/]ws[\\/]/.test(args.importer)) return undefined;
       return { path: args.path, namespace: 'lazy-builtin' };
     });
     build.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, (args) => ({
       contents:
         `let real;\nconst load = () => real || (real = require('node:${args.path}'));\n` +
-        'module.exports = new Proxy({}, {\n' +
-        '  get: (_, key) => load()[key],\n' +
-        '  has: (_, key) => key in load(),\n' +
-        '  ownKeys: () => Reflect.ownKeys(load()),\n' +
-        '  getOwnPropertyDescriptor: (_, key) => ({ ...Object.getOwnPropertyDescriptor(load(), key), configurable: true }),\n' +
-        '});\n',
+        (args.path === 'crypto'
+          ? 'module.exports = new Proxy({}, { get: (_, key) => (...a) => load()[key](...a) });\n'
+          : 'module.exports = new Proxy({}, {\n' +
+            '  get: (_, key) => load()[key],\n' +
+            '  has: (_, key) => key in load(),\n' +
+            '  ownKeys: () => Reflect.ownKeys(load()),\n' +
+            '  getOwnPropertyDescriptor: (_, key) => ({ ...Object.getOwnPropertyDescriptor(load(), key), configurable: true }),\n' +
+            '});\n'),
       loader: 'js',
     }));
   },

@@ -4,7 +4,6 @@
  * carbot in-process through CarView, not to the broker, so a stop pressed on the page
  * reaches the motors even while the broker is down.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { networkInterfaces } from 'node:os';
@@ -96,7 +95,11 @@ interface Asset {
 
 type AuthOutcome = { ok: true; setCookie: boolean } | { ok: false; presented: boolean };
 
+/** node:crypto, loaded at the first page or credential rather than at start-up. */
+const crypto = (): typeof import('node:crypto') => require('node:crypto') as typeof import('node:crypto');
+
 function hashEqual(a: string, b: string): boolean {
+  const { createHash, timingSafeEqual } = crypto();
   const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
   return timingSafeEqual(digest(a), digest(b));
 }
@@ -170,8 +173,16 @@ async function loadAssets(webRoot: string): Promise<Map<string, Asset>> {
     } catch (err) {
       throw new Error(`remote page: cannot read ${path.join(webRoot, a.file)}: ${(err as Error).message}`);
     }
-    const etag = `"${createHash('sha1').update(body).digest('base64url').slice(0, 16)}"`;
-    for (const p of a.urlPaths) byPath.set(p, { body, type: a.type, etag });
+    let etag: string | undefined;
+    const asset: Asset = {
+      body,
+      type: a.type,
+      // Hashed when first asked for: most starts serve no page at all.
+      get etag() {
+        return (etag ??= `"${crypto().createHash('sha1').update(body).digest('base64url').slice(0, 16)}"`);
+      },
+    };
+    for (const p of a.urlPaths) byPath.set(p, asset);
   }
   return byPath;
 }
