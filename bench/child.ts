@@ -1,5 +1,5 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { killOnExit } from '../test/support/cleanup';
 
@@ -22,7 +22,11 @@ export const DEVICES: Record<SubjectName, string> = { carbot: 'carbotjs', baseli
 
 /** Why the Python original cannot be measured here, or null when it can. */
 export function pythonMissing(): string | null {
-  if (!existsSync(PYTHON_PEER_PATH)) return `${PYTHON_PEER_PATH} is missing`;
+  try {
+    accessSync(PYTHON_PEER_PATH, constants.R_OK);
+  } catch {
+    return `${PYTHON_PEER_PATH} is missing (or unreadable)`;
+  }
   if (!existsSync(PYTHON)) return `${PYTHON} is missing (apt-get install python3 python3-paho-mqtt)`;
   try {
     execFileSync(PYTHON, ['-c', 'import paho.mqtt.client'], { stdio: 'ignore' });
