@@ -53,22 +53,8 @@ export function oneChunkPerTurn(stream: Readable): boolean {
   if (!parser || typeof parser._write !== 'function') return false;
   if (parser[YIELDS]) return true;
   const write = parser._write;
-  const socket = stream as Readable & Partial<Pick<Writable, 'cork' | 'uncork'>>;
   let sliceEndsAt = 0;
-  let corked = false;
   parser._write = function (chunk, encoding, done) {
-    // What carbot sends back for the packets of this turn (a RESULT and a PUBACK for each
-    // command) leaves in one write once they are handled, not one write each: in a burst that
-    // was a third of carbot's CPU (docs/performance.md). One command alone goes out as before,
-    // at the end of the turn that brought it.
-    if (!corked && socket.cork && socket.uncork) {
-      corked = true;
-      socket.cork();
-      setImmediate(() => {
-        corked = false;
-        socket.uncork?.();
-      });
-    }
     write.call(this, chunk, encoding, (err) => {
       if (performance.now() < sliceEndsAt) return done(err);
       setImmediate(() => {
