@@ -1,5 +1,5 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { killOnExit } from '../test/support/cleanup';
 
@@ -7,8 +7,34 @@ export const REPO_ROOT = path.resolve(__dirname, '..');
 export const CLI_PATH = path.join(REPO_ROOT, 'dist', 'cli.js');
 const BASELINE_PATH = path.join(__dirname, 'baseline.js');
 const PROBE_PATH = path.join(__dirname, 'memory-probe.js');
+/** The Python carbot that carbot replaces, as a stand-in kept beside the repository (issue 14). */
+export const PYTHON_PEER_PATH = path.join(REPO_ROOT, '..', 'shared', 'peers', 'carbot_py_peer.py');
+/** Debian's python3, which has python3-paho-mqtt (BENCH_PYTHON names another, for the bench's own test). */
+export const PYTHON = process.env.BENCH_PYTHON || '/usr/bin/python3';
 
-export type SubjectName = 'carbot' | 'baseline';
+export type SubjectName = 'carbot' | 'baseline' | 'python';
+
+/**
+ * The device each subject answers as. The Python original's topics are fixed (carbot/move,
+ * stat/carbot/RESULT, tele/carbot/LWT), so carbot runs as another device beside it.
+ */
+export const DEVICES: Record<SubjectName, string> = { carbot: 'carbotjs', baseline: 'baseline', python: 'carbot' };
+
+/** Why the Python original cannot be measured here, or null when it can. */
+export function pythonMissing(): string | null {
+  try {
+    accessSync(PYTHON_PEER_PATH, constants.R_OK);
+  } catch {
+    return `${PYTHON_PEER_PATH} is missing (or unreadable)`;
+  }
+  if (!existsSync(PYTHON)) return `${PYTHON} is missing (apt-get install python3 python3-paho-mqtt)`;
+  try {
+    execFileSync(PYTHON, ['-c', 'import paho.mqtt.client'], { stdio: 'ignore' });
+  } catch {
+    return 'python3-paho-mqtt is not installed (apt-get install python3-paho-mqtt)';
+  }
+  return null;
+}
 
 export interface Topics {
   move: string;
@@ -37,9 +63,9 @@ export interface MemorySample {
   peakRss: number;
   /** The private part of RSS (RssAnon): RSS less the pages of the node binary and libraries, which every node process shares. */
   privateRss: number;
-  /** Bytes, from process.memoryUsage() inside the child (probe). */
-  heapUsed: number;
-  heapTotal: number;
+  /** Bytes, from process.memoryUsage() inside the child (probe); null for the Python original. */
+  heapUsed: number | null;
+  heapTotal: number | null;
 }
 
 // The developer's carbot settings or a systemd environment must not change what is measured.
@@ -80,27 +106,36 @@ export class Child {
   private exitedYet = false;
 
   constructor(
-    readonly name: SubjectName,
+    /** `node`: a bare `node -e` that only waits, the floor for memory. */
+    readonly name: SubjectName | 'node',
     url: string,
     opts: SpawnOptions = {},
   ) {
     const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !INHERITED_NOT.test(k)));
     const preload = opts.probe ? ['-r', PROBE_PATH] : [];
+    let command = process.execPath;
     let args: string[];
     if (name === 'carbot') {
       if (!existsSync(CLI_PATH)) throw new Error(`${CLI_PATH} is missing: the benchmark uses the compiled carbot, run \`npm run build\` first`);
-      args = [...preload, CLI_PATH, '--no-config', '--mqtt-url', url, '--gpio', 'sim', ...(opts.args ?? [])];
+      args = [...preload, CLI_PATH, '--no-config', '--mqtt-url', url, '--gpio', 'sim', '--device', DEVICES.carbot, ...(opts.args ?? [])];
       if (opts.trace) env.CARBOT_SIM_TRACE = opts.trace;
-    } else {
-      args = [...preload, BASELINE_PATH, url, 'baseline'];
+    } else if (name === 'baseline') {
+      args = [...preload, BASELINE_PATH, url, DEVICES.baseline];
       if (opts.trace) env.BENCH_TRACE = opts.trace;
+    } else if (name === 'node') {
+      args = [...preload, '-e', 'setInterval(() => {}, 1 << 30)'];
+    } else {
+      // It keeps no trace and has no heap to probe: its figures are the ones taken from outside.
+      command = PYTHON;
+      args = [PYTHON_PEER_PATH];
+      env.CARBOT_MQTT_URL = url;
     }
     this.drain = spawn('tail', ['-c', '4000'], { stdio: ['pipe', 'pipe', 'ignore'] });
     killOnExit(this.drain);
     this.drain.stdout?.setEncoding('utf8').on('data', (chunk: string) => (this.logTail += chunk));
     const drained = new Promise<void>((resolve) => this.drain.once('close', () => resolve()));
     this.spawnedAt = process.hrtime.bigint();
-    this.proc = spawn(process.execPath, args, { cwd: REPO_ROOT, env, stdio: ['ignore', this.drain.stdin, 'pipe'] });
+    this.proc = spawn(command, args, { cwd: REPO_ROOT, env, stdio: ['ignore', this.drain.stdin, 'pipe'] });
     killOnExit(this.proc);
     // The child holds the pipe now; `tail` sees the end of it when the child exits.
     this.drain.stdin?.destroy();
@@ -134,9 +169,10 @@ export class Child {
     }
   }
 
-  /** RSS and peak RSS from /proc; the heap from the probe (SIGUSR2). */
+  /** RSS and peak RSS from /proc; the heap from the probe (SIGUSR2), none for the Python original. */
   async memory(): Promise<MemorySample> {
-    const line = await new Promise<string>((resolve, reject) => {
+    // SIGUSR2 would end the Python process (its default action).
+    const line = this.name === 'python' ? 'bench-memory {"heapUsed":null,"heapTotal":null}' : await new Promise<string>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.memoryWaiter = undefined;
         reject(new Error(`${this.name} did not answer SIGUSR2 within 2 s (started without the memory probe?)`));
@@ -148,7 +184,7 @@ export class Child {
       };
       this.proc.kill('SIGUSR2');
     });
-    const heap = JSON.parse(line.slice('bench-memory '.length)) as { heapUsed: number; heapTotal: number };
+    const heap = JSON.parse(line.slice('bench-memory '.length)) as { heapUsed: number | null; heapTotal: number | null };
     const status = readFileSync(`/proc/${this.pid}/status`, 'utf8');
     const kb = (field: string): number => {
       const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status);
@@ -173,6 +209,8 @@ export class Child {
     const timer = setTimeout(() => this.proc.kill('SIGKILL'), 5000);
     const { code, signal } = await this.exited;
     clearTimeout(timer);
+    // The Python original does not handle SIGTERM (one of its defects, kept): it dies of it.
+    if ((this.name === 'python' || this.name === 'node') && signal === 'SIGTERM') return;
     if (code !== 0) throw new Error(`${this.name} exited with code ${code}, signal ${signal} on SIGTERM:\n${this.output()}`);
   }
 }

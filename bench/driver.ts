@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import mqtt, { type MqttClient } from 'mqtt';
-import { topicsOf, type SubjectName, type Topics } from './child';
+import { DEVICES, topicsOf, type SubjectName, type Topics } from './child';
 
 /** What the driver knows about one subject: its topics and the RESULTs (or acks) seen so far. */
 class Endpoint {
@@ -83,8 +83,9 @@ const WATCHDOG_MS = 250;
  */
 export class Driver {
   readonly endpoints: Record<SubjectName, Endpoint> = {
-    carbot: new Endpoint('carbot', 'carbot'),
-    baseline: new Endpoint('baseline', 'baseline'),
+    carbot: new Endpoint('carbot', DEVICES.carbot),
+    baseline: new Endpoint('baseline', DEVICES.baseline),
+    python: new Endpoint('python', DEVICES.python),
   };
   private readonly watchdog: NodeJS.Timeout;
 

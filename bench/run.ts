@@ -1,31 +1,51 @@
 /**
- * `npm run bench`: carbot (compiled dist/, sim motors, info logging) against a minimal
- * mqtt.js baseline, through one broker, in one run, alternating between the two so that
- * machine noise hits both. Prints a table and writes bench/results.json.
+ * `npm run bench`: carbot (compiled dist/, sim motors, info logging) side by side with three
+ * references, through one broker, in one run (issue 14):
+ *
+ * - the Python original carbot replaces (../shared/peers/carbot_py_peer.py, paho-mqtt, run
+ *   with Debian's python3; skipped with one loud line when python3-paho-mqtt or the file is
+ *   missing);
+ * - a raw mqtt.js echo (bench/baseline.js), the least a Node service can do with a command;
+ * - bare Node: `node -e 0` from spawn to exit, and the RSS of a `node -e` that only waits.
+ *
+ * BENCH_ROUNDS rounds (3), each with fresh processes, alternating between the subjects so
+ * that machine noise hits them all; every figure is the median of the rounds and every ratio
+ * the median of the rounds' ratios. Prints a table and writes bench/results.json.
  *
  * Then the flood scenarios (bench/flood.ts): carbot alone, as installed, against a hostile
  * page socket, MQTT publisher and non-reading socket, BENCH_FLOOD_S seconds each.
  *
  * Counts come from the environment so that a smoke test can run it in seconds:
- * BENCH_ROUNDTRIPS, BENCH_WARMUP, BENCH_BURST, BENCH_BURST_ROUNDS, BENCH_STOPS,
+ * BENCH_ROUNDS, BENCH_ROUNDTRIPS, BENCH_WARMUP, BENCH_BURST, BENCH_BURST_ROUNDS, BENCH_STOPS,
  * BENCH_STOP_AHEAD, BENCH_STOP_BEHIND, BENCH_STARTS, BENCH_IDLE_S, BENCH_SETTLE_MS,
  * BENCH_FLOOD_S, and BENCH_OUT for where results.json goes.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startBenchBroker, type BenchBroker } from './broker';
-import { Child, REPO_ROOT, type MemorySample, type SpawnOptions, type SubjectName } from './child';
+import { Child, CLI_PATH, PYTHON, PYTHON_PEER_PATH, pythonMissing, REPO_ROOT, type MemorySample, type SpawnOptions, type SubjectName } from './child';
 import { Driver } from './driver';
 import { CYCLE_MS, FLOOD_BOUNDS, FLOOD_LABELS, FLOOD_SCENARIOS, runFlood, stopFigures, type FloodResult } from './flood';
+import { killOnExit } from '../test/support/cleanup';
 import { startMosquitto } from '../test/support/mosquitto';
 import { freePort } from '../test/support/ports';
 import { max, median, micros, percentile, sum } from './stats';
 
-const SUBJECTS: readonly SubjectName[] = ['carbot', 'baseline'];
+/** The subjects with an MQTT side, in the order the table shows them. */
+const ALL_SUBJECTS: readonly SubjectName[] = ['carbot', 'python', 'baseline'];
+/** Table columns: the subjects, then bare Node. */
+export type Column = SubjectName | 'node';
+const COLUMNS: readonly Column[] = ['carbot', 'python', 'baseline', 'node'];
+const COLUMN_TITLES: Record<Column, string> = { carbot: 'carbot', python: 'Python', baseline: 'mqtt.js', node: 'node -e' };
+/** What carbot is divided by, column by column. */
+export type Reference = Exclude<Column, 'carbot'>;
+const REFERENCES: readonly Reference[] = ['python', 'baseline', 'node'];
 
 export interface Counts {
+  /** Rounds of everything but the floods, each with fresh processes; figures are their medians. */
+  rounds: number;
   roundTrips: number;
   warmup: number;
   burst: number;
@@ -42,11 +62,12 @@ export interface Counts {
 }
 
 const DEFAULTS: Counts = {
-  roundTrips: 5000,
-  warmup: 500,
+  rounds: 3,
+  roundTrips: 2000,
+  warmup: 200,
   burst: 20000,
-  burstRounds: 2,
-  stops: 100,
+  burstRounds: 1,
+  stops: 50,
   // One window of mosquitto's max_inflight_messages (20): the stop arrives while the subject
   // still has a full window of commands to answer, and 200 more keep coming behind it.
   stopAhead: 20,
@@ -58,6 +79,7 @@ const DEFAULTS: Counts = {
 };
 
 const ENV_NAMES: Record<keyof Counts, string> = {
+  rounds: 'BENCH_ROUNDS',
   roundTrips: 'BENCH_ROUNDTRIPS',
   warmup: 'BENCH_WARMUP',
   burst: 'BENCH_BURST',
@@ -94,9 +116,11 @@ export function countsFrom(env: NodeJS.ProcessEnv): Counts {
   return counts;
 }
 
-/** Even rounds run carbot first, odd rounds the baseline first: A B B A A B … */
-function order(round: number): readonly SubjectName[] {
-  return round % 2 === 0 ? SUBJECTS : [...SUBJECTS].reverse();
+/** Alternates the order from one trial to the next: A B C, C B A, B C A, A C B, … */
+function order(subjects: readonly SubjectName[], trial: number): readonly SubjectName[] {
+  const shift = Math.floor(trial / 2) % subjects.length;
+  const rotated = [...subjects.slice(shift), ...subjects.slice(0, shift)];
+  return trial % 2 === 0 ? rotated : rotated.reverse();
 }
 
 const ROUND_TRIP_PAUSE_MS = 1;
@@ -104,7 +128,7 @@ const ROUND_TRIP_PAUSE_MS = 1;
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 type PerSubject<T> = Record<SubjectName, T>;
-const perSubject = <T>(make: () => T): PerSubject<T> => ({ carbot: make(), baseline: make() });
+const perSubject = <T>(make: () => T): PerSubject<T> => ({ carbot: make(), baseline: make(), python: make() });
 
 interface Window {
   from: bigint;
@@ -130,35 +154,58 @@ function readTrace(file: string): TraceEntry[] {
     .map(([received, done, payload]) => ({ received: BigInt(received), done: BigInt(done), payload }));
 }
 
-class Bench {
-  private readonly starts = perSubject<number[]>(() => []);
-  private readonly roundTrips = perSubject<number[]>(() => []);
-  private readonly actuation = perSubject<number[]>(() => []);
+/** Wall time of a process from spawn to exit, ms. */
+async function wallTime(args: string[]): Promise<number> {
+  const from = process.hrtime.bigint();
+  const child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: 'ignore' });
+  killOnExit(child);
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', (c) => resolve(c));
+  });
+  const ms = Number(process.hrtime.bigint() - from) / 1e6;
+  if (code !== 0) throw new Error(`node ${args.join(' ')} exited with ${code}`);
+  return ms;
+}
+
+/** One round: fresh processes of every subject, measured alternately. */
+class Round {
+  readonly starts = perSubject<number[]>(() => []);
+  /** `node -e 0` and `node dist/cli.js --version`, spawn to exit. */
+  readonly bareStarts: number[] = [];
+  readonly versionRuns: number[] = [];
+  readonly roundTrips = perSubject<number[]>(() => []);
+  readonly actuation = perSubject<number[]>(() => []);
   /** Round trips split by the trace: client publish -> subject's message event, and its write/ack -> RESULT at the client. */
-  private readonly inbound = perSubject<number[]>(() => []);
-  private readonly outbound = perSubject<number[]>(() => []);
-  private readonly stopFromArrival = perSubject<number[]>(() => []);
-  private readonly stopFromPublish = perSubject<number[]>(() => []);
-  private readonly bursts = perSubject<{ perSecond: number; lost: number }[]>(() => []);
-  private readonly memoryAfterStart = perSubject<MemorySample | undefined>(() => undefined);
-  private readonly memoryAtRest = perSubject<MemorySample | undefined>(() => undefined);
-  private readonly memoryAfterBurst = perSubject<MemorySample | undefined>(() => undefined);
-  private readonly peakHeap = perSubject<number>(() => 0);
-  private readonly idleCpu = perSubject<number | undefined>(() => undefined);
+  readonly inbound = perSubject<number[]>(() => []);
+  readonly outbound = perSubject<number[]>(() => []);
+  readonly stopFromArrival = perSubject<number[]>(() => []);
+  readonly stopFromPublish = perSubject<number[]>(() => []);
+  readonly bursts = perSubject<{ perSecond: number; lost: number }[]>(() => []);
+  readonly memoryAfterStart: Partial<Record<Column, MemorySample>> = {};
+  readonly memoryAtRest: Partial<Record<Column, MemorySample>> = {};
+  readonly memoryAfterBurst: Partial<Record<SubjectName, MemorySample>> = {};
+  readonly peakHeap = perSubject<number | null>(() => null);
+  readonly idleCpu: Partial<Record<Column, number>> = {};
   /** CPU seconds the subject used during the measured round trips and during the bursts. */
-  private readonly cpu = perSubject(() => ({ roundTrip: 0, burst: 0 }));
+  readonly cpu = perSubject(() => ({ roundTrip: 0, burst: 0 }));
   private readonly children = new Set<Child>();
-  readonly floods: FloodResult[] = [];
+  /** The subjects that keep a trace of their writes (the Python original keeps none). */
+  private readonly traced: readonly SubjectName[];
 
   constructor(
     private readonly counts: Counts,
     private readonly broker: BenchBroker,
     private readonly driver: Driver,
     private readonly scratch: string,
-  ) {}
+    private readonly subjects: readonly SubjectName[],
+    private readonly index: number,
+  ) {
+    this.traced = subjects.filter((s) => s !== 'python');
+  }
 
   private log(message: string): void {
-    process.stderr.write(`bench: ${message}\n`);
+    process.stderr.write(`bench: round ${this.index + 1}: ${message}\n`);
   }
 
   /** Spawns a subject and waits for its Online; returns it with the spawn → Online time in ms. */
@@ -170,8 +217,7 @@ class Bench {
     const args = name === 'carbot' ? ['--http-host', '127.0.0.1', '--http-port', String(await freePort()), '--commands-per-second', '0'] : [];
     const online = this.driver.endpoints[name].nextOnline(10_000);
     const child = new Child(name, this.broker.url, { ...opts, args });
-    this.children.add(child);
-    void child.exited.then(() => this.children.delete(child));
+    this.track(child);
     const died = child.exited.then(({ code, signal }) => {
       throw new Error(`${name} exited (code ${code}, signal ${signal}) before Online; its last output:\n${child.output()}`);
     });
@@ -186,19 +232,26 @@ class Bench {
     }
   }
 
+  private track(child: Child): void {
+    this.children.add(child);
+    void child.exited.then(() => this.children.delete(child));
+  }
+
   async stopAll(): Promise<void> {
     await Promise.allSettled([...this.children].map((c) => c.stop()));
   }
 
-  /** Spawn → Online, fresh processes, alternating; no trace, no probe: exactly as deployed. */
+  /** Spawn → Online, fresh processes, alternating, with `node -e 0` and `--version` among them; no trace, no probe. */
   async startup(): Promise<void> {
-    this.log(`start-up: ${this.counts.starts} launches each`);
-    for (let round = 0; round < this.counts.starts; round++) {
-      for (const name of order(round)) {
+    this.log(`start-up: ${this.counts.starts} launches each, with node -e 0 and carbot --version`);
+    for (let trial = 0; trial < this.counts.starts; trial++) {
+      this.bareStarts.push(await wallTime(['-e', '0']));
+      for (const name of order(this.subjects, trial)) {
         const { child, startupMs } = await this.launch(name);
         this.starts[name].push(startupMs);
         await child.stop();
       }
+      this.versionRuns.push(await wallTime([CLI_PATH, '--version']));
     }
   }
 
@@ -207,39 +260,40 @@ class Bench {
     const { roundTrips, warmup, stops, stopAhead, stopBehind } = this.counts;
     const traces = perSubject(() => '');
     const children = {} as PerSubject<Child>;
-    for (const name of SUBJECTS) {
-      traces[name] = path.join(this.scratch, `${name}-trace.json`);
-      children[name] = (await this.launch(name, { trace: traces[name] })).child;
+    for (const name of this.subjects) {
+      const traced = this.traced.includes(name);
+      if (traced) traces[name] = path.join(this.scratch, `${name}-${this.index}-trace.json`);
+      children[name] = (await this.launch(name, traced ? { trace: traces[name] } : {})).child;
       // Moving, so that every faster/slower changes the output and reaches the motors.
       await this.driver.roundTrip(name, 'forward');
       for (let i = 0; i < warmup; i++) await this.driver.roundTrip(name, i % 2 === 0 ? 'faster' : 'slower');
     }
 
     this.log(`round trips: ${roundTrips} each, sequential, alternating one by one, after ${warmup} warm-up`);
-    // One by one rather than in blocks, so that a noisy neighbour on the machine delays both
+    // One by one rather than in blocks, so that a noisy neighbour on the machine delays all
     // alike; with a pause after each, so that what a subject does after its RESULT (STATE, log
     // lines) is not charged to the next round trip, as for commands sent at a human pace.
     const measured = perSubject<Window[]>(() => []);
     const cpuBefore = perSubject(() => 0);
-    for (const name of SUBJECTS) cpuBefore[name] = children[name].cpuSeconds();
+    for (const name of this.subjects) cpuBefore[name] = children[name].cpuSeconds();
     for (let i = 0; i < roundTrips; i++) {
-      for (const name of order(i)) {
+      for (const name of order(this.subjects, i)) {
         const { sent, answered } = await this.driver.roundTrip(name, i % 2 === 0 ? 'faster' : 'slower');
         measured[name].push({ from: sent, to: answered });
         this.roundTrips[name].push(micros(sent, answered));
         await sleep(ROUND_TRIP_PAUSE_MS);
       }
     }
-    for (const name of SUBJECTS) this.cpu[name].roundTrip = children[name].cpuSeconds() - cpuBefore[name];
+    for (const name of this.subjects) this.cpu[name].roundTrip = children[name].cpuSeconds() - cpuBefore[name];
 
     this.log(`stop under load: ${stops} trials each, ${stopAhead} faster/slower before the stop and ${stopBehind} after`);
     const trials = perSubject<StopTrial[]>(() => []);
     for (let trial = 0; trial < stops; trial++) {
-      for (const name of order(trial)) trials[name].push(await this.stopTrial(name));
+      for (const name of order(this.traced, trial)) trials[name].push(await this.stopTrial(name));
     }
 
-    for (const name of SUBJECTS) await children[name].stop();
-    for (const name of SUBJECTS) {
+    for (const name of this.subjects) await children[name].stop();
+    for (const name of this.traced) {
       const trace = readTrace(traces[name]);
       // Round trips are sequential and each one changes the speed while moving, so each has
       // exactly one trace entry, caused by a message that arrived between its publish and RESULT.
@@ -290,53 +344,48 @@ class Bench {
     return entry;
   }
 
-  /** Each flood scenario, carbot alone with its default settings (no baseline: it has no page). */
-  async flood(): Promise<void> {
-    // Against mosquitto as deployed: the bench broker's unbounded queue (max_queued_messages 0)
-    // would hold a whole flood in front of a stop; mosquitto's default holds 1000 and drops the rest.
-    const deployed = this.broker.kind === 'mosquitto' ? await startMosquitto() : undefined;
-    try {
-      for (const scenario of FLOOD_SCENARIOS) {
-        this.floods.push(await runFlood(scenario, deployed?.url ?? this.broker.url, this.counts.floodSeconds, (m) => this.log(m)));
-      }
-    } finally {
-      await deployed?.stop();
-    }
-  }
-
   /** Memory, idle CPU and burst throughput, from processes without a trace (it grows with every write). */
   async resources(): Promise<void> {
     const { burst, burstRounds, idleSeconds } = this.counts;
     const children = {} as PerSubject<Child>;
-    for (const name of SUBJECTS) children[name] = (await this.launch(name, { probe: true })).child;
+    for (const name of this.subjects) children[name] = (await this.launch(name, { probe: true })).child;
+    // The floor: a Node process that has started and only waits, alive as long as the others.
+    const bare = new Child('node', this.broker.url, { probe: true });
+    this.track(bare);
     await sleep(this.counts.settleMs);
-    for (const name of SUBJECTS) this.memoryAfterStart[name] = await this.sample(children[name]);
+    for (const name of this.subjects) this.memoryAfterStart[name] = await this.sample(children[name]);
+    this.memoryAfterStart.node = await bare.memory();
 
     this.log(`idle CPU: ${idleSeconds} s with no commands`);
     const before = perSubject(() => 0);
-    for (const name of SUBJECTS) before[name] = children[name].cpuSeconds();
+    for (const name of this.subjects) before[name] = children[name].cpuSeconds();
+    const bareBefore = bare.cpuSeconds();
     await sleep(idleSeconds * 1000);
-    for (const name of SUBJECTS) this.idleCpu[name] = children[name].cpuSeconds() - before[name];
+    for (const name of this.subjects) this.idleCpu[name] = children[name].cpuSeconds() - before[name];
+    this.idleCpu.node = bare.cpuSeconds() - bareBefore;
     // V8 gives back start-up garbage only once allocation has been quiet for a few seconds.
-    for (const name of SUBJECTS) this.memoryAtRest[name] = await this.sample(children[name]);
+    for (const name of this.subjects) this.memoryAtRest[name] = await this.sample(children[name]);
+    this.memoryAtRest.node = await bare.memory();
+    await bare.stop();
 
     this.log(`burst: ${burstRounds} x ${burst} commands each, back to back, QoS 1`);
-    for (const name of SUBJECTS) await this.driver.roundTrip(name, 'forward');
+    for (const name of this.subjects) await this.driver.roundTrip(name, 'forward');
     for (let round = 0; round < burstRounds; round++) {
-      for (const name of order(round)) {
+      for (const name of order(this.subjects, round + this.index)) {
         const cpuBefore = children[name].cpuSeconds();
         this.bursts[name].push(await this.burst(name, children[name]));
         this.cpu[name].burst += children[name].cpuSeconds() - cpuBefore;
       }
     }
     await sleep(this.counts.settleMs);
-    for (const name of SUBJECTS) this.memoryAfterBurst[name] = await this.sample(children[name]);
-    for (const name of SUBJECTS) await children[name].stop();
+    for (const name of this.subjects) this.memoryAfterBurst[name] = await this.sample(children[name]);
+    for (const name of this.subjects) await children[name].stop();
   }
 
   private async sample(child: Child): Promise<MemorySample> {
     const sample = await child.memory();
-    this.peakHeap[child.name] = Math.max(this.peakHeap[child.name], sample.heapUsed);
+    const name = child.name as SubjectName;
+    if (sample.heapUsed !== null) this.peakHeap[name] = Math.max(this.peakHeap[name] ?? 0, sample.heapUsed);
     return sample;
   }
 
@@ -347,7 +396,7 @@ class Bench {
     // The heap has no high-water mark of its own: sample it while the burst is in flight.
     let sampling = false;
     const sampler = setInterval(() => {
-      if (sampling) return;
+      if (sampling || name === 'python') return;
       sampling = true;
       this.sample(child)
         .catch(() => undefined)
@@ -366,63 +415,147 @@ class Bench {
     }
   }
 
-  figures(): Figure[] {
-    const rows: Figure[] = [];
-    type Value = (name: SubjectName) => number | null | undefined;
-    const add = (key: string, label: string, unit: string, value: Value, better: 'lower' | 'higher' = 'lower') => {
-      const carbot = value('carbot') ?? null;
-      const baseline = value('baseline') ?? null;
-      const ratio = carbot !== null && baseline !== null && baseline !== 0 ? carbot / baseline : null;
-      rows.push({ key, label, unit, carbot, baseline, ratio, better });
-    };
-    const p = (samples: PerSubject<number[]>, at: number): Value => (n) => percentile(samples[n], at);
-    const mb = (bytes: number | undefined) => (bytes === undefined ? null : bytes / (1024 * 1024));
+  /** This round's value of every figure, per column. */
+  values(): Map<string, Partial<Record<Column, number | null>>> {
+    const rows = new Map<string, Partial<Record<Column, number | null>>>();
+    const mb = (bytes: number | null | undefined) => (bytes === undefined || bytes === null ? null : bytes / (1024 * 1024));
     const perCommand = (cpuSeconds: number, commands: number) => (commands > 0 ? (cpuSeconds * 1e6) / commands : null);
     const answered = (n: SubjectName) => this.bursts[n].length * this.counts.burst - sum(this.bursts[n].map((b) => b.lost));
+    const each = (key: string, value: (n: SubjectName) => number | null | undefined, node?: number | null) => {
+      const row: Partial<Record<Column, number | null>> = {};
+      for (const n of this.subjects) row[n] = value(n) ?? null;
+      if (node !== undefined) row.node = node;
+      rows.set(key, row);
+    };
+    const p = (samples: PerSubject<number[]>, at: number) => (n: SubjectName) => percentile(samples[n], at);
+    const traced = (f: (n: SubjectName) => number | null) => (n: SubjectName) => (this.traced.includes(n) ? f(n) : null);
 
-    add('startup.median', 'start-up: spawn -> Online, median', 'ms', (n) => median(this.starts[n]));
-    add('startup.max', 'start-up: spawn -> Online, max', 'ms', (n) => max(this.starts[n]));
-    for (const at of [50, 90, 99]) add(`roundTrip.p${at}`, `round trip p${at}`, 'us', p(this.roundTrips, at));
-    add('roundTrip.max', 'round trip max', 'us', (n) => max(this.roundTrips[n]));
-    add('roundTrip.inbound.p50', '  of which publish -> message event, p50', 'us', p(this.inbound, 50));
-    add('actuation.p50', '  of which message -> motor write (actuation), p50', 'us', p(this.actuation, 50));
-    add('roundTrip.outbound.p50', '  of which motor write -> RESULT at client, p50', 'us', p(this.outbound, 50));
-    add('actuation.p99', 'actuation (message -> motor write) p99', 'us', p(this.actuation, 99));
-    add('cpu.roundTrip', 'CPU per command, sequential', 'us', (n) => perCommand(this.cpu[n].roundTrip, this.roundTrips[n].length));
-    add('cpu.burst', 'CPU per command, burst', 'us', (n) => perCommand(this.cpu[n].burst, answered(n)));
-    add('burst.perSecond', 'burst throughput (median of rounds)', 'cmd/s', (n) => median(this.bursts[n].map((b) => b.perSecond)), 'higher');
-    add('burst.lost', 'burst: commands lost (all rounds)', 'count', (n) => (this.bursts[n].length ? sum(this.bursts[n].map((b) => b.lost)) : null));
-    add('stop.fromArrival.p50', 'stop under load, arrival -> motors p50', 'us', p(this.stopFromArrival, 50));
-    add('stop.fromArrival.p99', 'stop under load, arrival -> motors p99', 'us', p(this.stopFromArrival, 99));
-    add('stop.fromPublish.p50', 'stop under load, publish -> motors p50', 'us', p(this.stopFromPublish, 50));
-    add('stop.fromPublish.p99', 'stop under load, publish -> motors p99', 'us', p(this.stopFromPublish, 99));
-    add('stop.fromPublish.max', 'stop under load, publish -> motors max', 'us', (n) => max(this.stopFromPublish[n]));
-    add('memory.startup.rss', 'RSS after start-up (1 s after Online)', 'MB', (n) => mb(this.memoryAfterStart[n]?.rss));
-    add('memory.startup.private', '  of which private (RssAnon)', 'MB', (n) => mb(this.memoryAfterStart[n]?.privateRss));
-    add('memory.startup.heap', 'heap used after start-up', 'MB', (n) => mb(this.memoryAfterStart[n]?.heapUsed));
-    add('memory.rest.rss', `RSS at rest (after the ${this.counts.idleSeconds} s idle)`, 'MB', (n) => mb(this.memoryAtRest[n]?.rss));
-    add('memory.burst.rss', 'RSS after the bursts', 'MB', (n) => mb(this.memoryAfterBurst[n]?.rss));
-    add('memory.burst.heap', 'heap used after the bursts', 'MB', (n) => mb(this.memoryAfterBurst[n]?.heapUsed));
-    add('memory.peak.rss', 'peak RSS (VmHWM)', 'MB', (n) => mb(this.memoryAfterBurst[n]?.peakRss));
-    add('memory.peak.heap', 'peak heap used (sampled every 100 ms in the bursts)', 'MB', (n) => mb(this.peakHeap[n] || undefined));
-    add('idle.cpu', `idle CPU in ${this.counts.idleSeconds} s`, 's', (n) => this.idleCpu[n]);
+    each('startup.median', (n) => median(this.starts[n]), median(this.bareStarts));
+    each('startup.max', (n) => max(this.starts[n]), max(this.bareStarts));
+    each('startup.version', (n) => (n === 'carbot' ? median(this.versionRuns) : null), median(this.bareStarts));
+    for (const at of [50, 90, 99]) each(`roundTrip.p${at}`, p(this.roundTrips, at));
+    each('roundTrip.max', (n) => max(this.roundTrips[n]));
+    each('roundTrip.inbound.p50', traced(p(this.inbound, 50)));
+    each('actuation.p50', traced(p(this.actuation, 50)));
+    each('roundTrip.outbound.p50', traced(p(this.outbound, 50)));
+    each('roundTrip.inbound.p99', traced(p(this.inbound, 99)));
+    each('roundTrip.outbound.p99', traced(p(this.outbound, 99)));
+    each('actuation.p99', traced(p(this.actuation, 99)));
+    each('cpu.roundTrip', (n) => perCommand(this.cpu[n].roundTrip, this.roundTrips[n].length));
+    each('cpu.burst', (n) => perCommand(this.cpu[n].burst, answered(n)));
+    each('burst.perSecond', (n) => median(this.bursts[n].map((b) => b.perSecond)));
+    each('burst.lost', (n) => (this.bursts[n].length ? sum(this.bursts[n].map((b) => b.lost)) : null));
+    each('stop.fromArrival.p50', traced(p(this.stopFromArrival, 50)));
+    each('stop.fromArrival.p99', traced(p(this.stopFromArrival, 99)));
+    each('stop.fromPublish.p50', traced(p(this.stopFromPublish, 50)));
+    each('stop.fromPublish.p99', traced(p(this.stopFromPublish, 99)));
+    each('stop.fromPublish.max', traced((n) => max(this.stopFromPublish[n])));
+    each('memory.startup.rss', (n) => mb(this.memoryAfterStart[n]?.rss), mb(this.memoryAfterStart.node?.rss));
+    each('memory.startup.private', (n) => mb(this.memoryAfterStart[n]?.privateRss), mb(this.memoryAfterStart.node?.privateRss));
+    each('memory.startup.heap', (n) => mb(this.memoryAfterStart[n]?.heapUsed), mb(this.memoryAfterStart.node?.heapUsed));
+    each('memory.rest.rss', (n) => mb(this.memoryAtRest[n]?.rss), mb(this.memoryAtRest.node?.rss));
+    each('memory.burst.rss', (n) => mb(this.memoryAfterBurst[n]?.rss));
+    each('memory.burst.heap', (n) => mb(this.memoryAfterBurst[n]?.heapUsed));
+    each('memory.peak.rss', (n) => mb(this.memoryAfterBurst[n]?.peakRss));
+    each('memory.peak.heap', (n) => mb(this.peakHeap[n]));
+    each('idle.cpu', (n) => this.idleCpu[n], this.idleCpu.node);
     return rows;
   }
 
   raw(): Record<string, unknown> {
-    return { startupMs: this.starts, bursts: this.bursts, floodStopMs: Object.fromEntries(this.floods.map((f) => [f.scenario, f.stopMs])) };
+    return { startupMs: this.starts, nodeStartMs: this.bareStarts, versionMs: this.versionRuns, bursts: this.bursts };
   }
+}
+
+/** How a figure's rounds are folded into one value. */
+type Fold = 'median' | 'max' | 'sum';
+
+interface FigureSpec {
+  key: string;
+  label: string;
+  unit: string;
+  better?: 'lower' | 'higher';
+  fold?: Fold;
+}
+
+function figureSpecs(counts: Counts): FigureSpec[] {
+  return [
+    { key: 'startup.median', label: 'start-up: spawn -> Online (node -e 0: spawn -> exit), median', unit: 'ms' },
+    { key: 'startup.max', label: 'start-up: spawn -> Online, max', unit: 'ms', fold: 'max' },
+    { key: 'startup.version', label: 'carbot --version: spawn -> exit, median', unit: 'ms' },
+    { key: 'roundTrip.p50', label: 'round trip p50', unit: 'us' },
+    { key: 'roundTrip.p90', label: 'round trip p90', unit: 'us' },
+    { key: 'roundTrip.p99', label: 'round trip p99', unit: 'us' },
+    { key: 'roundTrip.max', label: 'round trip max', unit: 'us', fold: 'max' },
+    { key: 'roundTrip.inbound.p50', label: '  of which publish -> message event, p50', unit: 'us' },
+    { key: 'actuation.p50', label: '  of which message -> motor write (actuation), p50', unit: 'us' },
+    { key: 'roundTrip.outbound.p50', label: '  of which motor write -> RESULT at client, p50', unit: 'us' },
+    { key: 'roundTrip.inbound.p99', label: '  of which publish -> message event, p99', unit: 'us' },
+    { key: 'roundTrip.outbound.p99', label: '  of which motor write -> RESULT at client, p99', unit: 'us' },
+    { key: 'actuation.p99', label: 'actuation (message -> motor write) p99', unit: 'us' },
+    { key: 'cpu.roundTrip', label: 'CPU per command, sequential', unit: 'us' },
+    { key: 'cpu.burst', label: 'CPU per command, burst', unit: 'us' },
+    { key: 'burst.perSecond', label: 'burst throughput', unit: 'cmd/s', better: 'higher' },
+    { key: 'burst.lost', label: 'burst: commands lost (all rounds)', unit: 'count', fold: 'sum' },
+    { key: 'stop.fromArrival.p50', label: 'stop under load, arrival -> motors p50', unit: 'us' },
+    { key: 'stop.fromArrival.p99', label: 'stop under load, arrival -> motors p99', unit: 'us' },
+    { key: 'stop.fromPublish.p50', label: 'stop under load, publish -> motors p50', unit: 'us' },
+    { key: 'stop.fromPublish.p99', label: 'stop under load, publish -> motors p99', unit: 'us' },
+    { key: 'stop.fromPublish.max', label: 'stop under load, publish -> motors max', unit: 'us', fold: 'max' },
+    { key: 'memory.startup.rss', label: 'RSS after start-up (1 s after Online)', unit: 'MB' },
+    { key: 'memory.startup.private', label: '  of which private (RssAnon)', unit: 'MB' },
+    { key: 'memory.startup.heap', label: 'heap used after start-up', unit: 'MB' },
+    { key: 'memory.rest.rss', label: `RSS at rest (after the ${counts.idleSeconds} s idle)`, unit: 'MB' },
+    { key: 'memory.burst.rss', label: 'RSS after the bursts', unit: 'MB' },
+    { key: 'memory.burst.heap', label: 'heap used after the bursts', unit: 'MB' },
+    { key: 'memory.peak.rss', label: 'peak RSS (VmHWM)', unit: 'MB', fold: 'max' },
+    { key: 'memory.peak.heap', label: 'peak heap used (sampled every 100 ms in the bursts)', unit: 'MB', fold: 'max' },
+    { key: 'idle.cpu', label: `idle CPU in ${counts.idleSeconds} s`, unit: 's' },
+  ];
 }
 
 export interface Figure {
   key: string;
   label: string;
   unit: string;
-  carbot: number | null;
-  baseline: number | null;
-  /** carbot / baseline. */
-  ratio: number | null;
   better: 'lower' | 'higher';
+  /** The rounds folded into one value (median, or max or sum where the label says so), per column; null where not measured. */
+  values: Record<Column, number | null>;
+  /** carbot divided by each reference: the median of the rounds' ratios (for max and sum, the ratio of the folded values). */
+  ratios: Record<Reference, number | null>;
+  /** Each round's value, per column. */
+  rounds: Record<Column, (number | null)[]>;
+}
+
+function fold(values: (number | null | undefined)[], how: Fold): number | null {
+  const present = values.filter((v): v is number => typeof v === 'number' && Number.isFinite(v));
+  if (present.length === 0) return null;
+  return how === 'sum' ? sum(present) : how === 'max' ? max(present) : median(present);
+}
+
+export function aggregate(specs: readonly FigureSpec[], rounds: readonly Map<string, Partial<Record<Column, number | null>>>[]): Figure[] {
+  return specs.map((spec) => {
+    const how = spec.fold ?? 'median';
+    const perRound = rounds.map((r) => r.get(spec.key) ?? {});
+    const values = {} as Record<Column, number | null>;
+    const byRound = {} as Record<Column, (number | null)[]>;
+    for (const c of COLUMNS) {
+      byRound[c] = perRound.map((r) => r[c] ?? null);
+      values[c] = fold(byRound[c], how);
+    }
+    const ratios = {} as Record<Reference, number | null>;
+    for (const ref of REFERENCES) {
+      if (how === 'median') {
+        const each = perRound.map((r) => (typeof r.carbot === 'number' && typeof r[ref] === 'number' && r[ref] !== 0 ? r.carbot / (r[ref] as number) : null));
+        ratios[ref] = fold(each, 'median');
+      } else {
+        const c = values.carbot;
+        const v = values[ref];
+        ratios[ref] = c !== null && v !== null && v !== 0 ? c / v : null;
+      }
+    }
+    return { key: spec.key, label: spec.label, unit: spec.unit, better: spec.better ?? 'lower', values, ratios, rounds: byRound };
+  });
 }
 
 export interface Target {
@@ -431,48 +564,74 @@ export interface Target {
   met: boolean;
 }
 
-function targets(figures: readonly Figure[], counts: Counts): Target[] {
+function targets(figures: readonly Figure[], counts: Counts, pythonSkipped: string | null): Target[] {
   const f = (key: string): Figure => {
     const found = figures.find((x) => x.key === key);
     if (!found) throw new Error(`no figure ${key}`);
     return found;
   };
   const v = (n: number | null, digits = 0) => (n === null ? 'n/a' : n.toFixed(digits));
+  const x = (n: number | null) => (n === null ? 'n/a' : `${n.toFixed(2)}x`);
   const ok = (n: number | null, test: (x: number) => boolean) => n !== null && test(n);
+  const range = (fig: Figure, ref: Reference) => {
+    const each = fig.rounds.carbot.map((c, i) => (c !== null && fig.rounds[ref][i] ? c / (fig.rounds[ref][i] as number) : null)).filter((r): r is number => r !== null);
+    return each.length > 1 ? `; rounds ${each.map((r) => r.toFixed(2)).join(', ')}` : '';
+  };
+  const noPython = pythonSkipped ? ` (Python original not measured: ${pythonSkipped})` : '';
   const rt = f('roundTrip.p50');
+  const rt90 = f('roundTrip.p90');
+  const rt99 = f('roundTrip.p99');
   const burst = f('burst.perSecond');
   const lost = f('burst.lost');
   const stopArrival = f('stop.fromArrival.p99');
   const stopPublish = f('stop.fromPublish.p99');
   const rss = f('memory.startup.rss');
   const start = f('startup.median');
+  const version = f('startup.version');
+  const cpu = f('cpu.roundTrip');
+  const cpuBurst = f('cpu.burst');
+  /** carbot against a reference, with each round's ratio. */
+  const against = (target: string, fig: Figure, ref: Reference, unit: string, test: (r: number) => boolean, digits = 0): Target => ({
+    target,
+    measured:
+      `${x(fig.ratios[ref])} (${v(fig.values.carbot, digits)} vs ${v(fig.values[ref], digits)} ${unit}${range(fig, ref)})` +
+      (ref === 'python' ? noPython : ''),
+    met: ok(fig.ratios[ref], test),
+  });
   return [
+    against('start-up to Online <= 1.6x bare node -e 0', start, 'node', 'ms', (r) => r <= 1.6),
+    against('carbot --version <= 1.2x bare node -e 0', version, 'node', 'ms', (r) => r <= 1.2),
+    against("RSS after Online <= 1.15x bare Node's RSS", rss, 'node', 'MB', (r) => r <= 1.15, 1),
+    against("round trip p99 <= 1.5x the Python original's", rt99, 'python', 'us', (r) => r <= 1.5),
+    against("round trip p50 below the Python original's", rt, 'python', 'us', (r) => r < 1),
+    against("round trip p90 below the Python original's", rt90, 'python', 'us', (r) => r < 1),
+    against("CPU per command (sequential) <= the raw mqtt.js echo's", cpu, 'baseline', 'us', (r) => r <= 1),
+    against("CPU per command (burst) <= the raw mqtt.js echo's", cpuBurst, 'baseline', 'us', (r) => r <= 1, 1),
     {
-      target: 'round trip p50 <= 1.3x baseline',
-      measured: `${v(rt.ratio, 2)}x (${v(rt.carbot)} vs ${v(rt.baseline)} us)`,
-      met: ok(rt.ratio, (r) => r <= 1.3),
+      target: 'round trip p50 <= 1.3x the raw mqtt.js echo',
+      measured: `${x(rt.ratios.baseline)} (${v(rt.values.carbot)} vs ${v(rt.values.baseline)} us)`,
+      met: ok(rt.ratios.baseline, (r) => r <= 1.3),
     },
     {
-      target: 'burst throughput >= 0.7x baseline, 0 lost',
-      measured: `${v(burst.ratio, 2)}x (${v(burst.carbot)} vs ${v(burst.baseline)} cmd/s), ${v(lost.carbot)} lost`,
-      met: ok(burst.ratio, (r) => r >= 0.7) && lost.carbot === 0,
+      target: 'burst throughput >= 0.7x the raw mqtt.js echo, 0 lost',
+      measured: `${x(burst.ratios.baseline)} (${v(burst.values.carbot)} vs ${v(burst.values.baseline)} cmd/s), ${v(lost.values.carbot)} lost`,
+      met: ok(burst.ratios.baseline, (r) => r >= 0.7) && lost.values.carbot === 0,
     },
     {
       target: 'stop reaches the motors < 5 ms p99 under load, from its arrival',
-      measured: `${v(stopArrival.carbot)} us`,
-      met: ok(stopArrival.carbot, (x) => x < 5000),
+      measured: `${v(stopArrival.values.carbot)} us`,
+      met: ok(stopArrival.values.carbot, (n) => n < 5000),
     },
     {
       target: 'stop reaches the motors < 5 ms p99 under load, from its publish',
-      measured: `${v(stopPublish.carbot)} us (baseline ${v(stopPublish.baseline)} us; ${counts.stopAhead} commands queued ahead of it)`,
-      met: ok(stopPublish.carbot, (x) => x < 5000),
+      measured: `${v(stopPublish.values.carbot)} us (mqtt.js echo ${v(stopPublish.values.baseline)} us; ${counts.stopAhead} commands queued ahead of it)`,
+      met: ok(stopPublish.values.carbot, (n) => n < 5000),
     },
-    { target: 'RSS after start-up < 60 MB', measured: `${v(rss.carbot, 2)} MB`, met: ok(rss.carbot, (x) => x < 60) },
-    { target: 'start-up to Online < 600 ms (median)', measured: `${v(start.carbot)} ms`, met: ok(start.carbot, (x) => x < 600) },
+    { target: 'RSS after start-up < 60 MB', measured: `${v(rss.values.carbot, 2)} MB`, met: ok(rss.values.carbot, (n) => n < 60) },
+    { target: 'start-up to Online < 600 ms (median)', measured: `${v(start.values.carbot)} ms`, met: ok(start.values.carbot, (n) => n < 600) },
   ];
 }
 
-/** The flood scenarios' row per scenario, as the table and results.json show them. */
 export interface FloodRow {
   scenario: string;
   label: string;
@@ -594,13 +753,30 @@ function format(n: number | null, unit: string): string {
 }
 
 function table(figures: readonly Figure[]): string {
+  const ratio = (r: number | null) => (r === null ? '—' : `${r.toFixed(2)}x`);
   const rows = [
-    ['figure', 'unit', 'carbot', 'baseline', 'carbot/baseline'],
-    ...figures.map((f) => [f.label, f.unit, format(f.carbot, f.unit), format(f.baseline, f.unit), f.ratio === null ? '—' : `${f.ratio.toFixed(2)}x`]),
+    ['figure', 'unit', ...COLUMNS.map((c) => COLUMN_TITLES[c]), ...REFERENCES.map((r) => `/${COLUMN_TITLES[r]}`)],
+    ...figures.map((f) => [f.label, f.unit, ...COLUMNS.map((c) => format(f.values[c], f.unit)), ...REFERENCES.map((r) => ratio(f.ratios[r]))]),
   ];
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   const line = (r: string[]) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
   return [line(rows[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line)].join('\n');
+}
+
+/** One flood run's figures, kept as bench.flood() had them. */
+async function floods(broker: BenchBroker, seconds: number): Promise<FloodResult[]> {
+  // Against mosquitto as deployed: the bench broker's unbounded queue (max_queued_messages 0)
+  // would hold a whole flood in front of a stop; mosquitto's default holds 1000 and drops the rest.
+  const deployed = broker.kind === 'mosquitto' ? await startMosquitto() : undefined;
+  const results: FloodResult[] = [];
+  try {
+    for (const scenario of FLOOD_SCENARIOS) {
+      results.push(await runFlood(scenario, deployed?.url ?? broker.url, seconds, (m) => process.stderr.write(`bench: ${m}\n`)));
+    }
+  } finally {
+    await deployed?.stop();
+  }
+  return results;
 }
 
 async function main(): Promise<void> {
@@ -609,26 +785,39 @@ async function main(): Promise<void> {
   const scratch = mkdtempSync(path.join(os.tmpdir(), 'carbot-bench-'));
   // Everything else running on the machine competes with what is measured: say how busy it was.
   const loadBefore = os.loadavg();
+  const pythonSkipped = pythonMissing();
+  if (pythonSkipped) {
+    process.stderr.write(`!!! the Python original is NOT measured: ${pythonSkipped}; its column stays empty and its targets read n/a\n`);
+  }
+  const subjects = ALL_SUBJECTS.filter((s) => s !== 'python' || !pythonSkipped);
   const broker = await startBenchBroker();
   process.stderr.write(`bench: broker ${broker.label}\n`);
   let driver: Driver | undefined;
-  let bench: Bench | undefined;
+  let round: Round | undefined;
+  const values: Map<string, Partial<Record<Column, number | null>>>[] = [];
+  const raw: Record<string, unknown>[] = [];
+  let floodResults: FloodResult[] = [];
   try {
     driver = await Driver.connect(broker.url);
-    bench = new Bench(counts, broker, driver, scratch);
-    await bench.startup();
-    await bench.latency();
-    await bench.resources();
-    await bench.flood();
+    for (let r = 0; r < counts.rounds; r++) {
+      round = new Round(counts, broker, driver, scratch, subjects, r);
+      await round.startup();
+      await round.latency();
+      await round.resources();
+      values.push(round.values());
+      raw.push(round.raw());
+      round = undefined;
+    }
+    floodResults = await floods(broker, counts.floodSeconds);
   } finally {
-    await bench?.stopAll();
+    await round?.stopAll();
     await driver?.close();
     await broker.close();
     rmSync(scratch, { recursive: true, force: true });
   }
 
-  const figures = bench.figures();
-  const floods = floodRows(bench.floods);
+  const figures = aggregate(figureSpecs(counts), values);
+  const floodTable_ = floodRows(floodResults);
   const load = (averages: number[]) => averages.map((l) => Number(l.toFixed(2)));
   const results = {
     generated: new Date().toISOString(),
@@ -636,8 +825,11 @@ async function main(): Promise<void> {
     machine: { ...machine(), loadAverage: { before: load(loadBefore), after: load(os.loadavg()) } },
     broker: { label: broker.label, kind: broker.kind, version: broker.version ?? null, settings: broker.settings },
     carbot:
-      'node dist/cli.js --mqtt-url <broker> --gpio sim --http-host 127.0.0.1 --http-port <free> --commands-per-second 0: ' +
+      'node dist/cli.js --mqtt-url <broker> --gpio sim --device carbotjs --http-host 127.0.0.1 --http-port <free> --commands-per-second 0: ' +
       'default settings but the command budget, info logging, stdout piped to a separate reader',
+    python: pythonSkipped
+      ? `not measured: ${pythonSkipped}`
+      : `${PYTHON_PEER_PATH} run with ${PYTHON}: paho-mqtt, subscribes at QoS 0, logs every action at DEBUG to stdout (piped like carbot's), a JSON ack per message`,
     floodBroker:
       broker.kind === 'mosquitto'
         ? 'a second mosquitto with its default queue (max_queued_messages 1000), set_tcp_nodelay true, persistence false'
@@ -646,24 +838,27 @@ async function main(): Promise<void> {
       'node dist/cli.js --mqtt-url <broker> --gpio sim --http-host 127.0.0.1 --http-port <free> --http-token <token>: ' +
       'default settings (command budget 50/s), WATCHDOG_USEC=10 s through a stand-in systemd-notify, stdout to a file',
     baseline: 'node bench/baseline.js: mqtt.js, subscribes to the move topic at QoS 1, publishes an ack per message',
+    node: 'bare Node: `node -e 0` spawn -> exit for start-up; a `node -e` that only waits (memory probe preloaded) for memory and idle CPU',
     counts,
     figures,
-    floods,
-    targets: [...targets(figures, counts), ...floodTargets(floods)],
-    raw: bench.raw(),
+    floods: floodTable_,
+    targets: [...targets(figures, counts, pythonSkipped), ...floodTargets(floodTable_)],
+    raw: { rounds: raw, floodStopMs: Object.fromEntries(floodResults.map((f) => [f.scenario, f.stopMs])) },
   };
   writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`);
   const m = results.machine;
   const header =
     `carbot benchmark — ${m.cpu} (${m.cores} cores, ${m.memoryMB} MB), node ${m.node}, ` +
     `load average ${m.loadAverage.before[0]} -> ${m.loadAverage.after[0]}\n` +
-    `carbot ${results.revision ?? '(revision unknown)'}; broker: ${broker.label}`;
+    `carbot ${results.revision ?? '(revision unknown)'}; broker: ${broker.label}\n` +
+    `${counts.rounds} rounds of fresh processes; each figure is the median of the rounds (max and sum where the label says), each ratio the median of the rounds' ratios` +
+    (pythonSkipped ? `\n!!! the Python original is NOT measured: ${pythonSkipped}` : '');
   const verdicts = results.targets.map((t) => `  [${t.met ? 'met' : 'MISSED'}] ${t.target}: ${t.measured}`);
   const floodNote =
     `flood scenarios, ${counts.floodSeconds} s each; the other client drives and stops the car every ${CYCLE_MS} ms, ` +
     'stops alternately from a page and over MQTT; stop = send -> motor write. On a shared machine these vary from run to run.';
   process.stdout.write(
-    `${header}\n\n${table(figures)}\n\n${floodNote}\n${floodTable(floods)}\n\ntargets:\n${verdicts.join('\n')}\n\nwritten to ${out}\n`,
+    `${header}\n\n${table(figures)}\n\n${floodNote}\n${floodTable(floodTable_)}\n\ntargets:\n${verdicts.join('\n')}\n\nwritten to ${out}\n`,
   );
 }
 

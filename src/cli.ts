@@ -4,20 +4,29 @@
  */
 import { existsSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
-import mqtt from 'mqtt';
 import { ConfigError, DEFAULT_CONFIG_PATH, EX_CONFIG, embeddedBrokerUrl, loadConfig, positionalIndexes, settingsHelp, type Config } from './config';
 import type { Motion } from './drive';
-import { createLogger, flushLogger, journaldLines, type Logger } from './log';
-import { monitorEventLoop } from './loop-monitor';
-import { openHardware, type Hardware } from './motors';
-import { SimMotorBank } from './motors/sim';
-import { startEmbeddedBroker, type EmbeddedBroker } from './mqtt/embedded-broker';
-import { describeMqttError } from './mqtt/link';
-import { startRemoteServer, type RemoteServer } from './http/remote-server';
-import { CarService, systemClock } from './service';
-import { openTrackHardware, type TrackHardware } from './track-hardware';
-import { createNotifier, statusText } from './systemd';
+import { journaldLines } from './journald';
+import { useCodeCache } from './code-cache';
+import { mapStackTraces } from './source-maps';
+import type { Logger } from './log';
+import type { Hardware } from './motors';
+import type { TrackHardware } from './track-hardware';
+import type { EmbeddedBroker } from './mqtt/embedded-broker';
+import type { RemoteServer } from './http/remote-server';
 import { VERSION } from './version';
+
+/*
+ * Each verb loads only what it uses, when it runs: `--version`, `--help` and `--check-config`
+ * load none of the service, `send` only the MQTT client, `safe-state` the motors and the
+ * logger. docs/performance.md has what that saves; test/integration/loaded-modules.test.ts
+ * holds it. The build bundles each of these modules into one file (scripts/bundle.js).
+ */
+const lazy = {
+  log: () => require('./log') as typeof import('./log'),
+  link: () => require('./mqtt/link') as typeof import('./mqtt/link'),
+  runtime: () => require('./runtime') as typeof import('./runtime'),
+};
 
 /** sysexits(3): the command line was wrong. */
 const EX_USAGE = 64;
@@ -146,6 +155,7 @@ async function send(args: string[]): Promise<number> {
   const argv = args.filter((_, i) => !positional.includes(i));
   const config = load(argv);
   const { mqtt: settings, topics } = config;
+  const { mqtt, describeMqttError } = lazy.link();
   const client = mqtt.connect(settings.url, {
     username: settings.username,
     password: settings.password,
@@ -185,6 +195,8 @@ async function send(args: string[]): Promise<number> {
 async function run(argv: string[]): Promise<void> {
   ignoreDebugSignals();
   const config = load(argv, true);
+  const { createLogger, flushLogger } = lazy.log();
+  const { CarService, SimMotorBank, createNotifier, monitorEventLoop, openHardware, openTrackHardware, statusText, systemClock } = lazy.runtime();
   const log = createLogger({ level: config.logLevel, format: config.logFormat });
   // SIGUSR1 is someone trying to open the inspector: worth a warning. SIGUSR2 is what tools
   // such as the benchmark's memory probe send.
@@ -299,6 +311,7 @@ async function run(argv: string[]): Promise<void> {
 
   try {
     if (config.embeddedBroker.enabled) {
+      const { startEmbeddedBroker } = require('./mqtt/embedded-broker') as typeof import('./mqtt/embedded-broker');
       broker = await startEmbeddedBroker({ ...config.embeddedBroker, allowedHosts: config.http.allowedHosts, log });
       // Port 0 takes any free port: carbot learns which only now.
       if (config.mqtt.url === embeddedBrokerUrl(config.embeddedBroker.host, config.embeddedBroker.port)) {
@@ -308,6 +321,7 @@ async function run(argv: string[]): Promise<void> {
     }
     if (config.http.port !== 0) {
       const { host, port, token, username, password, allowedHosts } = config.http;
+      const { startRemoteServer } = require('./http/remote-server') as typeof import('./http/remote-server');
       remote = await startRemoteServer({
         host,
         port,
@@ -350,6 +364,7 @@ async function main(argv: string[]): Promise<void> {
       process.stdout.write(`${boardsNeeded(config).join('\n')}\n`);
       return;
     }
+    const { createLogger, flushLogger } = lazy.log();
     const log = createLogger({ level: config.logLevel, format: config.logFormat });
     await safeState(config, log);
     await flushLogger(log);
@@ -370,6 +385,10 @@ async function main(argv: string[]): Promise<void> {
 }
 
 if (require.main === module) {
+  // Stack traces name src/ files, not places in the bundles (src/source-maps.ts); the bundles
+  // compile from the V8 code caches the build made (src/code-cache.ts).
+  mapStackTraces(__dirname);
+  useCodeCache(__dirname);
   main(process.argv.slice(2)).catch((err: Error) => fail(err.stack ?? err.message, 1));
 }
 

@@ -10,7 +10,6 @@
  * in 2025.10 and derives entity ids from the device name plus the entity name anyway
  * (`button.carbot_forward`, `sensor.carbot_speed`).
  */
-import { createHash } from 'node:crypto';
 
 export interface DiscoveryOptions {
   /** Discovery prefix, Home Assistant's default is `homeassistant`. */
@@ -61,6 +60,8 @@ const MOTIONS = ['stopped', 'forward', 'backward', 'reversing'];
  */
 export function discoveryNodeId(device: string): string {
   if (/^[a-zA-Z0-9_-]+$/.test(device)) return device;
+  // node:crypto only for such a name: loading it costs every start-up otherwise.
+  const { createHash } = require('node:crypto') as typeof import('node:crypto');
   const hash = createHash('sha256').update(device).digest('hex').slice(0, 8);
   return `${device.replace(/[^a-zA-Z0-9_-]/g, '_')}_${hash}`;
 }

@@ -1,14 +1,37 @@
-import winston from 'winston';
-import { Writable } from 'node:stream';
+/**
+ * carbot's log: one line per message on stdout (journald under systemd), in the text,
+ * journald or JSON format. Lines go straight to the stream, those of 10 ms together (BATCH_MS).
+ *
+ * It was winston until issue 14: winston sent every line through a Transform stream, a pipe
+ * and its transport, which was a third of the CPU a command cost outside mqtt.js, and loading
+ * it was a quarter of carbot's memory over bare Node's (docs/performance.md). The lines are
+ * the same, byte for byte; the JSON lines are winston's `timestamp()` + `json()` format.
+ */
+import { EventEmitter } from 'node:events';
+import type { Writable } from 'node:stream';
+import { journaldLines } from './journald';
+
+export { journaldLines };
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
 export type LogFormat = 'auto' | 'text' | 'journald' | 'json';
-export type Logger = winston.Logger;
+
+/**
+ * What carbot asks of a logger. A winston logger fits it too (the tests' fakes use one):
+ * the methods by level, `isLevelEnabled`, and `end()` with its `finish` for flushLogger.
+ */
+export interface Logger {
+  error(message: string): unknown;
+  warn(message: string): unknown;
+  info(message: string): unknown;
+  debug(message: string): unknown;
+  isLevelEnabled(level: LogLevel): boolean;
+  readonly writableEnded: boolean;
+  end(): unknown;
+  once(event: 'finish', listener: () => void): unknown;
+}
 
 export const LOG_LEVELS: Record<LogLevel, number> = { error: 0, warn: 1, info: 2, debug: 3 };
-
-/** sd-daemon(3) priorities: journald reads a leading `<N>` as the line's priority. */
-const SYSLOG_PRIORITY: Record<LogLevel, number> = { error: 3, warn: 4, info: 6, debug: 7 };
 
 const COLOURS: Record<LogLevel, string> = { error: '\x1b[31m', warn: '\x1b[33m', info: '\x1b[32m', debug: '\x1b[90m' };
 
@@ -26,71 +49,137 @@ export function resolveFormat(format: LogFormat, env: NodeJS.ProcessEnv): Exclud
   return env.JOURNAL_STREAM ? 'journald' : 'text';
 }
 
-/** Every line gets the prefix: journald reads each line of a stack trace as an entry of its own. */
-export function journaldLines(level: LogLevel, text: string): string {
-  return text
-    .split('\n')
-    .map((line) => `<${SYSLOG_PRIORITY[level]}>${line}`)
-    .join('\n');
+/** `2026-05-04 13:02:07.` of the second last formatted: the lines of a second share it. */
+let secondShown = NaN;
+let secondText = '';
+
+/** Local time to the millisecond, `2026-05-04 13:02:07.042`. */
+function localTimestamp(now = Date.now()): string {
+  const second = Math.floor(now / 1000);
+  if (second !== secondShown) {
+    const d = new Date(now);
+    const p = (n: number) => String(n).padStart(2, '0');
+    secondShown = second;
+    secondText = `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}.`;
+  }
+  return secondText + String(now - second * 1000).padStart(3, '0');
 }
 
-function localTimestamp(d: Date): string {
-  const p = (n: number, w = 2) => String(n).padStart(w, '0');
-  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}.${p(d.getMilliseconds(), 3)}`;
-}
+type LineFormat = (level: LogLevel, message: string) => string;
 
-function lineFormat(kind: 'text' | 'journald', colour: boolean): winston.Logform.Format {
-  return winston.format.printf((info) => {
-    const level = info.level as LogLevel;
-    const message = String(info.message);
-    if (kind === 'journald') return journaldLines(level, message);
+function lineFormat(kind: Exclude<LogFormat, 'auto'>, colour: boolean): LineFormat {
+  if (kind === 'journald') return journaldLines;
+  // The keys in winston's order (its json() sorts them), its timestamp (ISO 8601, UTC).
+  if (kind === 'json') return (level, message) => JSON.stringify({ level, message, timestamp: new Date().toISOString() });
+  return (level, message) => {
     const label = level.padEnd(5);
     const shown = colour ? `${COLOURS[level]}${label}\x1b[0m` : label;
-    return `${localTimestamp(new Date())} ${shown} ${message}`;
-  });
+    return `${localTimestamp()} ${shown} ${message}`;
+  };
 }
 
 /**
- * The stream as winston sees it, except that once the real one fails (EPIPE: the reader of
- * stdout went away) lines are dropped instead of each one raising an error, whose report
- * would be another line, and so on: the car matters more than its log.
+ * How long a line waits for others to go out with it. A command's line is logged once its
+ * RESULT has left (src/service.ts); written at once, it woke the reader of the log (journald,
+ * a pipe) at the very moment the broker and the sender of the command needed the CPU to pass
+ * that RESULT on, which showed in the round trip's tail (docs/performance.md). 10 ms later it
+ * is out of their way, and the lines of commands that come faster than that go out in one
+ * write and one wake-up. Whatever waits is written at exit (flushLogger, and an exit hook);
+ * only a SIGKILL can lose it.
  */
-function survivable(stream: Writable & { isTTY?: boolean }, onBroken: (err: Error) => void): Writable {
+const BATCH_MS = 10;
+
+/** Loggers with lines waiting: written out if the process exits before their timer ran. */
+const waiting = new Set<LineLogger>();
+let exitHook = false;
+
+class LineLogger extends EventEmitter implements Logger {
+  private ended = false;
+  private readonly threshold: number;
+  private pending = '';
+  private timer?: NodeJS.Timeout;
+
+  constructor(
+    level: LogLevel,
+    private readonly format: LineFormat,
+    private readonly write: (text: string) => void,
+  ) {
+    super();
+    this.threshold = LOG_LEVELS[level];
+  }
+
+  readonly error = (message: string): void => this.log('error', message);
+  readonly warn = (message: string): void => this.log('warn', message);
+  readonly info = (message: string): void => this.log('info', message);
+  readonly debug = (message: string): void => this.log('debug', message);
+
+  isLevelEnabled(level: LogLevel): boolean {
+    return LOG_LEVELS[level] <= this.threshold;
+  }
+
+  get writableEnded(): boolean {
+    return this.ended;
+  }
+
+  /** No more lines: those waiting are written now, and `finish` follows on the next turn. */
+  end(): this {
+    if (!this.ended) {
+      this.ended = true;
+      this.flush();
+      setImmediate(() => this.emit('finish'));
+    }
+    return this;
+  }
+
+  private log(level: LogLevel, message: string): void {
+    if (this.ended || LOG_LEVELS[level] > this.threshold) return;
+    // Formatted now: a line's timestamp is when it was logged.
+    this.pending += `${this.format(level, String(message))}\n`;
+    if (this.timer) return;
+    this.timer = setTimeout(this.flush, BATCH_MS);
+    waiting.add(this);
+    if (!exitHook) {
+      exitHook = true;
+      process.on('exit', () => waiting.forEach((l) => l.flush()));
+    }
+  }
+
+  readonly flush = (): void => {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    waiting.delete(this);
+    if (this.pending === '') return;
+    const text = this.pending;
+    this.pending = '';
+    this.write(text);
+  };
+}
+
+/**
+ * Writes to the stream, except that once it fails (EPIPE: the reader of stdout went away)
+ * lines are dropped instead of each one raising an error, whose report would be another line,
+ * and so on: the car matters more than its log.
+ */
+function survivable(stream: Writable, onBroken: (err: Error) => void): (line: string) => void {
   let broken = false;
   stream.on('error', (err: Error) => {
     if (broken) return;
     broken = true;
     onBroken(err);
   });
-  return new Writable({
-    write(chunk: Buffer, encoding, callback) {
-      if (!broken && !stream.destroyed) stream.write(chunk, encoding);
-      callback();
-    },
-  });
+  return (line) => {
+    if (!broken && !stream.destroyed) stream.write(line);
+  };
 }
 
 export function createLogger(options: LogOptions): Logger {
   const stream = options.stream ?? process.stdout;
   const kind = resolveFormat(options.format, options.env ?? process.env);
-  const format =
-    kind === 'json'
-      ? winston.format.combine(winston.format.timestamp(), winston.format.json())
-      : lineFormat(kind, kind === 'text' && stream.isTTY === true);
-  return winston.createLogger({
-    levels: LOG_LEVELS,
-    level: options.level,
-    format,
-    transports: [
-      new winston.transports.Stream({
-        stream: survivable(stream, (err) => {
-          // stderr may be gone too; nothing else is left to tell.
-          if (stream !== process.stderr && !process.stderr.destroyed) process.stderr.write(`carbot: log output failed (${err.message}); log lines are dropped from now on\n`);
-        }),
-        eol: '\n',
-      }),
-    ],
+  const write = survivable(stream, (err) => {
+    // stderr may be gone too; nothing else is left to tell.
+    if (stream !== process.stderr && !process.stderr.destroyed) process.stderr.write(`carbot: log output failed (${err.message}); log lines are dropped from now on\n`);
   });
+  return new LineLogger(options.level, lineFormat(kind, kind === 'text' && stream.isTTY === true), write);
 }
 
 /** Resolves once every line logged so far has been handed to the stream. */
@@ -106,74 +195,4 @@ export function flushLogger(log: Logger): Promise<void> {
   });
 }
 
-export interface RepeatsOptions {
-  /** How long one summary covers (default 10 s). */
-  windowMs?: number;
-  /** Sources tracked one by one in a window; the rest are counted together (default 16). */
-  maxSources?: number;
-  /** The summary line (default "<count> more rejected from <source> in the last <seconds> s"). */
-  summary?: (count: number, source: string, seconds: number) => string;
-  /** Its level (default warn). */
-  level?: 'warn' | 'info';
-}
-
-/**
- * Keeps a flood of rejections out of the journal: the first rejection from a source in a
- * window is logged in full, the rest are only counted, and at the end of the window one line
- * says how many there were ("412 more rejected from remote 10.0.0.7 in the last 10 s").
- * `admit` is a Map lookup and an increment; nothing is formatted for a line not written.
- */
-export class Repeats {
-  private readonly counts = new Map<string, number>();
-  private readonly windowMs: number;
-  private readonly maxSources: number;
-  private readonly summary: (count: number, source: string, seconds: number) => string;
-  private timer?: NodeJS.Timeout;
-
-  constructor(
-    private readonly log: { warn(message: string): unknown; info(message: string): unknown },
-    private readonly options: RepeatsOptions = {},
-  ) {
-    this.windowMs = options.windowMs ?? 10_000;
-    this.maxSources = options.maxSources ?? 16;
-    this.summary = options.summary ?? ((count, source, seconds) => `${count} more rejected from ${source} in the last ${seconds} s`);
-  }
-
-  /** True if the caller should log this rejection now; false if it was counted for the summary. */
-  admit(source: string): boolean {
-    const count = this.counts.get(source);
-    if (count !== undefined) {
-      this.counts.set(source, count + 1);
-      return false;
-    }
-    if (this.counts.size >= this.maxSources) {
-      this.counts.set(OTHERS, (this.counts.get(OTHERS) ?? 0) + 1);
-      return false;
-    }
-    this.counts.set(source, 0);
-    if (!this.timer) {
-      this.timer = setTimeout(() => this.flush(), this.windowMs);
-      // A summary is not worth keeping the process alive for; close() writes it on the way out.
-      this.timer.unref();
-    }
-    return true;
-  }
-
-  /** Writes the summaries of the window so far and starts a new window. */
-  flush(): void {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    const seconds = Math.round(this.windowMs / 1000);
-    for (const [source, count] of this.counts) {
-      if (count === 0) continue;
-      this.log[this.options.level ?? 'warn'](this.summary(count, source === OTHERS ? 'other sources' : source, seconds));
-    }
-    this.counts.clear();
-  }
-
-  close(): void {
-    this.flush();
-  }
-}
-
-const OTHERS = '\0others';
+export { Repeats, type RepeatsOptions } from './repeats';

@@ -9,7 +9,8 @@ import { CommandBudget, isStop } from './budget';
 import { isTask, parseCommand, type Command } from './commands';
 import type { Config } from './config';
 import { initialState, step, type DriveEvent, type DriveState, type LogEntry } from './drive';
-import { Repeats, type Logger } from './log';
+import type { Logger } from './log';
+import { Repeats } from './repeats';
 import { BrokerLink } from './mqtt/link';
 import type { CarView } from './car-view';
 import { clearMessages, discoveryMessages } from './homeassistant';
@@ -214,7 +215,7 @@ export class CarService extends EventEmitter implements CarView {
     } else if (this.stopping) {
       result = { move: parsed.command.move, motion: this.drive.motion, speed: this.drive.speed, error: 'shutting down' };
     } else {
-      // winston runs a disabled level's call through its whole stream before dropping it.
+      // Not formatted at all while debug lines are off.
       if (log.isLevelEnabled('debug')) log.debug(`command from ${source}: ${JSON.stringify(String(payload))}`);
       this.lastSource = source;
       this.heldLogs = held;

@@ -15,7 +15,7 @@
  * SIGCHLD included. Node installs its SIGCHLD handler when it starts its first child, so the
  * first notification must come after pigpio is initialised, or Node never sees a child exit.
  */
-import { spawn as nodeSpawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import type { ChildProcess, SpawnOptions } from 'node:child_process';
 
 export type Motion = 'stopped' | 'forward' | 'backward' | 'reversing';
 
@@ -68,7 +68,8 @@ export function createNotifier(
   log: NotifyLog,
   deps: NotifierDeps = {},
 ): Notifier {
-  const spawn = deps.spawn ?? nodeSpawn;
+  // node:child_process (and dgram with it) is loaded only when there is something to send.
+  const spawn = deps.spawn ?? ((...args) => (require('node:child_process') as typeof import('node:child_process')).spawn(...args));
   const command = deps.command ?? 'systemd-notify';
   let enabled = Boolean(env.NOTIFY_SOCKET);
   const pending = new Map<string, string>();

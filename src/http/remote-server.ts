@@ -4,17 +4,16 @@
  * carbot in-process through CarView, not to the broker, so a stop pressed on the page
  * reaches the motors even while the broker is down.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { networkInterfaces } from 'node:os';
 import * as path from 'node:path';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
-import type winston from 'winston';
 import { CommandBudget, FailureBudget, isStop } from '../budget';
 import type { CarView } from '../car-view';
-import { Repeats } from '../log';
+import type { Logger } from '../log';
+import { Repeats } from '../repeats';
 import { foreignPage, isWildcard, ownHosts } from './hosts';
 
 export interface RemoteAuth {
@@ -30,7 +29,7 @@ export interface RemoteServerOptions {
   /** 0 picks a free port (tests); "0 = page off" is the caller's business. */
   port: number;
   car: CarView;
-  log: winston.Logger;
+  log: Logger;
   auth?: RemoteAuth;
   /** Directory holding remote.html and its assets; defaults to the package's web/. */
   webRoot?: string;
@@ -96,7 +95,11 @@ interface Asset {
 
 type AuthOutcome = { ok: true; setCookie: boolean } | { ok: false; presented: boolean };
 
+/** node:crypto, loaded at the first page or credential rather than at start-up. */
+const crypto = (): typeof import('node:crypto') => require('node:crypto') as typeof import('node:crypto');
+
 function hashEqual(a: string, b: string): boolean {
+  const { createHash, timingSafeEqual } = crypto();
   const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
   return timingSafeEqual(digest(a), digest(b));
 }
@@ -165,12 +168,21 @@ async function loadAssets(webRoot: string): Promise<Map<string, Asset>> {
   for (const a of ASSETS) {
     let body: Buffer;
     try {
-      body = await readFile(path.join(webRoot, a.file));
+      // Four small files, read once at start-up: in one go rather than a thread-pool trip each.
+      body = readFileSync(path.join(webRoot, a.file));
     } catch (err) {
       throw new Error(`remote page: cannot read ${path.join(webRoot, a.file)}: ${(err as Error).message}`);
     }
-    const etag = `"${createHash('sha1').update(body).digest('base64url').slice(0, 16)}"`;
-    for (const p of a.urlPaths) byPath.set(p, { body, type: a.type, etag });
+    let etag: string | undefined;
+    const asset: Asset = {
+      body,
+      type: a.type,
+      // Hashed when first asked for: most starts serve no page at all.
+      get etag() {
+        return (etag ??= `"${crypto().createHash('sha1').update(body).digest('base64url').slice(0, 16)}"`);
+      },
+    };
+    for (const p of a.urlPaths) byPath.set(p, asset);
   }
   return byPath;
 }

@@ -46,8 +46,10 @@ export function boardNeeds(config: Pick<Config, 'motors' | 'limits'>) {
 }
 
 
-/** Loaded only when used: a car without the board never loads its code or native module. */
-const load = <T>(id: string): T => require(id) as T;
+/*
+ * Loaded only when used: a car without the board never loads its code or native module. The
+ * ids are literal so that the bundler (scripts/bundle.js) finds them.
+ */
 
 async function openHeaderBoard(
   backend: 'pigpio' | 'kernel',
@@ -57,7 +59,7 @@ async function openHeaderBoard(
   log: Logger,
 ): Promise<Board> {
   if (backend === 'pigpio') return new PigpioBoard(model, deps);
-  const { openKernelBoard } = load<typeof import('../boards/kernel')>('../boards/kernel');
+  const { openKernelBoard } = require('../boards/kernel') as typeof import('../boards/kernel');
   return openKernelBoard(
     { sysfsRoot: deps.sysfsRoot ?? process.env.CARBOT_SYSFS_ROOT ?? '/sys', pwmChannels: config.pwmChannels, model },
     { ...deps, log },
@@ -65,7 +67,7 @@ async function openHeaderBoard(
 }
 
 async function openPca9685(config: Config, deps: HardwareDeps): Promise<Board> {
-  const { openPca9685Board } = load<typeof import('../boards/pca9685')>('../boards/pca9685');
+  const { openPca9685Board } = require('../boards/pca9685') as typeof import('../boards/pca9685');
   return openPca9685Board(config.pca9685, deps);
 }
 

@@ -3,7 +3,8 @@ import { createServer as createHttpServer, type Server as HttpServer } from 'nod
 import type { IncomingMessage } from 'node:http';
 import { WebSocketServer, createWebSocketStream } from 'ws';
 import { foreignPage, ownHosts } from '../http/hosts';
-import { Repeats, type Logger } from '../log';
+import type { Logger } from '../log';
+import { Repeats } from '../repeats';
 
 export interface EmbeddedBrokerOptions {
   host: string;

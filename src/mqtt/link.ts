@@ -5,6 +5,9 @@ import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { MqttSettings, Topics } from '../config';
 import type { Logger } from '../log';
 
+/** The client library itself, for `carbot send`: one copy of it whether the service or send loads it. */
+export { mqtt };
+
 export const RECONNECT_MIN_MS = 1000;
 export const RECONNECT_MAX_MS = 30_000;
 /**

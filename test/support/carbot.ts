@@ -1,6 +1,6 @@
 import { PassThrough } from 'node:stream';
 import { loadConfig, type Config } from '../../src/config';
-import { createLogger, type Logger } from '../../src/log';
+import { createLogger, flushLogger, type Logger } from '../../src/log';
 import { startEmbeddedBroker } from '../../src/mqtt/embedded-broker';
 import { SimMotorBank } from '../../src/motors/sim';
 import { CarService } from '../../src/service';
@@ -38,6 +38,8 @@ export function startCarbot(url: string, argv: string[] = []): RunningCarbot {
     open = false;
     untrack();
     await service.shutdown('test over');
+    // As the process does at exit: the lines still waiting for their batch are written.
+    await flushLogger(log);
   };
   const untrack = track({ name: `carbot service on ${url}`, isOpen: () => open, close: shutdown });
   service.start();
