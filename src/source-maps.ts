@@ -3,7 +3,7 @@
  * frame in a dist/ file that has a source map beside it is shown at its place in src/.
  *
  * Node's own `--enable-source-maps` does the same but reads and parses every bundle's map as
- * the bundle loads, which cost carbot 8 ms of start-up and 6 MB of RSS (docs/performance.md).
+ * the bundle loads, which cost carbot about 5 ms of start-up and 4 MB of RSS (docs/performance.md).
  * Here nothing happens until a stack trace is formatted (V8 formats `error.stack` when it is
  * first read): only then is the map of a bundle in it read, once, with Node's own parser
  * (module.SourceMap). A frame without a map, or whose map cannot be read, is shown as V8 would.
