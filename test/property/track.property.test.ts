@@ -1,6 +1,7 @@
 import { strict as assert } from 'node:assert';
 import fc from 'fast-check';
 import type { Command } from '../../src/commands';
+import { DEFAULT_DRIVE } from '../support/drive-settings';
 import { initialState, step, type DriveEvent, type DriveSettings, type DriveState, type Reason } from '../../src/drive';
 import type { TrackEnd } from '../../src/motors/types';
 import { curveSpeed, initialTrackState, trackStep, velocity, type CurvePoint, type SpeedCurve, type TrackEvent, type TrackSettings, type TrackState } from '../../src/track';
@@ -13,15 +14,7 @@ import { curveSpeed, initialTrackState, trackStep, velocity, type CurvePoint, ty
  * commands, switches and time; the properties are checked at the end.
  */
 
-const DRIVE: DriveSettings = {
-  initialSpeed: 50,
-  speedStep: 10,
-  minSpeed: 10,
-  maxSpeed: 100,
-  reverseDelayMs: 250,
-  accelPercentPerSec: 0,
-  commandTimeoutS: 0,
-};
+const DRIVE: DriveSettings = DEFAULT_DRIVE;
 
 class Rig {
   drive: DriveState;

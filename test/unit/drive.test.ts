@@ -1,17 +1,10 @@
 import { strict as assert } from 'node:assert';
 import sinon from 'sinon';
 import type { Command } from '../../src/commands';
+import { DEFAULT_DRIVE } from '../support/drive-settings';
 import { initialState, step, type DriveEvent, type DriveSettings, type DriveState } from '../../src/drive';
 
-const SETTINGS: DriveSettings = {
-  initialSpeed: 50,
-  speedStep: 10,
-  minSpeed: 10,
-  maxSpeed: 100,
-  reverseDelayMs: 250,
-  accelPercentPerSec: 0,
-  commandTimeoutS: 0,
-};
+const SETTINGS: DriveSettings = DEFAULT_DRIVE;
 
 /**
  * Drives the pure state machine the way the service does: one real (here: fake) timer for
