@@ -1,7 +1,7 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { killOnExit } from '../test/support/cleanup';
+import { execFileSync, spawn, type ChildProcess } from '../test/support/isolation';
 
 export const REPO_ROOT = path.resolve(__dirname, '..');
 export const CLI_PATH = path.join(REPO_ROOT, 'dist', 'cli.js');
@@ -68,8 +68,6 @@ export interface MemorySample {
   heapTotal: number | null;
 }
 
-// The developer's carbot settings or a systemd environment must not change what is measured.
-const INHERITED_NOT = /^(CARBOT_.*|BENCH_TRACE|JOURNAL_STREAM|NOTIFY_SOCKET|WATCHDOG_USEC|WATCHDOG_PID|LISTEN_.*|NODE_OPTIONS)$/;
 
 let clockTicks: number | undefined;
 
@@ -102,6 +100,9 @@ export class Child {
   private errTail = '';
   private partial = '';
   private memoryWaiter?: (line: string) => void;
+  /** Resolves once the preloaded memory probe has installed its SIGUSR2 handler. */
+  private probeReady: Promise<void>;
+  private onProbeReady = (): void => undefined;
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   private exitedYet = false;
 
@@ -111,7 +112,10 @@ export class Child {
     url: string,
     opts: SpawnOptions = {},
   ) {
-    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !INHERITED_NOT.test(k)));
+    this.probeReady = new Promise((resolve) => (this.onProbeReady = resolve));
+    // The developer's carbot settings or a systemd environment must not change what is measured:
+    // `spawn` from test/support/isolation starts from a scrubbed environment, and this is all it adds.
+    const env: NodeJS.ProcessEnv = {};
     const preload = opts.probe ? ['-r', PROBE_PATH] : [];
     let command = process.execPath;
     let args: string[];
@@ -164,7 +168,8 @@ export class Child {
     const parts = (this.partial + chunk).split('\n');
     this.partial = parts.pop() ?? '';
     for (const line of parts) {
-      if (line.startsWith('bench-memory ') && this.memoryWaiter) this.memoryWaiter(line);
+      if (line === 'bench-memory-probe ready') this.onProbeReady();
+      else if (line.startsWith('bench-memory ') && this.memoryWaiter) this.memoryWaiter(line);
       else this.errTail = `${this.errTail}${line}\n`.slice(-4000);
     }
   }
@@ -172,10 +177,17 @@ export class Child {
   /** RSS and peak RSS from /proc; the heap from the probe (SIGUSR2), none for the Python original. */
   async memory(): Promise<MemorySample> {
     // SIGUSR2 would end the Python process (its default action).
+    if (this.name !== 'python') {
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${this.name}'s memory probe did not load within 10 s (started without it?)`)), 10_000);
+      });
+      await Promise.race([this.probeReady, late]).finally(() => clearTimeout(timer));
+    }
     const line = this.name === 'python' ? 'bench-memory {"heapUsed":null,"heapTotal":null}' : await new Promise<string>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.memoryWaiter = undefined;
-        reject(new Error(`${this.name} did not answer SIGUSR2 within 2 s (started without the memory probe?)`));
+        reject(new Error(`${this.name} did not answer SIGUSR2 within 2 s `));
       }, 2000);
       this.memoryWaiter = (l) => {
         clearTimeout(timer);

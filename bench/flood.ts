@@ -13,7 +13,7 @@
  * carbot runs as installed: compiled, default settings (command budget included), the page on
  * 127.0.0.1 with a token, stdout to a file as journald would take it.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from '../test/support/isolation';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -187,13 +187,12 @@ export async function runFlood(scenario: FloodScenario, brokerUrl: string, secon
   const logFile = path.join(scratch, 'carbot.log');
   const traceFile = path.join(scratch, 'trace.json');
   const out = openSync(logFile, 'w');
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(CARBOT_|JOURNAL_STREAM|NOTIFY_SOCKET|WATCHDOG_|NODE_OPTIONS)/.test(k)));
   const carbot = spawn(
     process.execPath,
-    [CLI_PATH, '--mqtt-url', brokerUrl, '--gpio', 'sim', '--http-host', '127.0.0.1', '--http-port', String(port), '--http-token', TOKEN],
+    [CLI_PATH, '--no-config', '--mqtt-url', brokerUrl, '--gpio', 'sim', '--http-host', '127.0.0.1', '--http-port', String(port), '--http-token', TOKEN],
     {
       cwd: REPO_ROOT,
-      env: { ...env, ...notify.env({ WATCHDOG_USEC: String(WATCHDOG_USEC) }), CARBOT_SIM_TRACE: traceFile },
+      env: { ...notify.env({ WATCHDOG_USEC: String(WATCHDOG_USEC) }), CARBOT_SIM_TRACE: traceFile },
       stdio: ['ignore', out, out],
     },
   );

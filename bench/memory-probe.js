@@ -11,3 +11,6 @@ process.on('SIGUSR2', () => {
   const { rss, heapTotal, heapUsed, external } = process.memoryUsage();
   writeSync(2, `bench-memory ${JSON.stringify({ rss, heapTotal, heapUsed, external })}\n`);
 });
+// Until this line, SIGUSR2 would still end the process (its default action): on a loaded
+// machine a process can be asked before it has run this file.
+writeSync(2, 'bench-memory-probe ready\n');

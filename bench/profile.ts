@@ -15,7 +15,7 @@
  * per command and by whom. The profiles stay in PROFILE_OUT (a temp folder by default) for
  * Chrome DevTools.
  */
-import { spawn } from 'node:child_process';
+import { spawn } from '../test/support/isolation';
 import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -133,7 +133,6 @@ async function main(): Promise<void> {
   const broker = await startMosquitto({ extraConfig: 'max_queued_messages 0' });
   const driver = await Driver.connect(broker.url);
   const logFd = openSync(path.join(dir, 'carbot.log'), 'w');
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(CARBOT_|JOURNAL_STREAM|NOTIFY_SOCKET|WATCHDOG_|NODE_OPTIONS)/.test(k)));
   const args = [
     '--cpu-prof',
     `--cpu-prof-dir=${dir}`,
@@ -159,7 +158,7 @@ async function main(): Promise<void> {
   const marks: Record<string, [number, number]> = {};
   const online = driver.endpoints.carbot.nextOnline(10_000);
   const spawnedAt = us();
-  const carbot = spawn(process.execPath, args, { cwd: REPO_ROOT, env: { ...env, PROFILE_HEAP_OUT: heapOut }, stdio: ['ignore', logFd, logFd] });
+  const carbot = spawn(process.execPath, args, { cwd: REPO_ROOT, env: { PROFILE_HEAP_OUT: heapOut }, stdio: ['ignore', logFd, logFd] });
   closeSync(logFd);
   killOnExit(carbot);
   const exited = new Promise<void>((resolve) => carbot.once('exit', () => resolve()));

@@ -20,7 +20,7 @@
  * BENCH_STOP_AHEAD, BENCH_STOP_BEHIND, BENCH_STARTS, BENCH_IDLE_S, BENCH_SETTLE_MS,
  * BENCH_FLOOD_S, and BENCH_OUT for where results.json goes.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn } from '../test/support/isolation';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';

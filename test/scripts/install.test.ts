@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { spawnSync, type SpawnSyncReturns } from '../support/isolation';
 import { createHash } from 'node:crypto';
 import {
   chmodSync,
@@ -36,12 +36,11 @@ import { spawnProcess, type TrackedProcess } from '../support/process';
 const REPO = path.join(__dirname, '..', '..');
 
 function run(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): SpawnSyncReturns<string> {
-  const { DESTDIR: _ignored, ...inherited } = process.env;
   return spawnSync(cmd, args, {
     cwd: opts.cwd,
     encoding: 'utf8',
     env: {
-      ...inherited,
+      DESTDIR: undefined,
       npm_config_update_notifier: 'false',
       npm_config_audit: 'false',
       npm_config_fund: 'false',

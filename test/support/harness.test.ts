@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync, isolatedEnv } from './isolation';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { MqttClient } from 'mqtt';
@@ -8,7 +8,7 @@ import { CHROMIUM_MISSING } from './browser';
 import { MOSQUITTO_MISSING, describeMosquitto, startMosquitto, type Mosquitto } from './mosquitto';
 import { closeClient, collect, connectClient } from './mqtt';
 import { canConnect } from './ports';
-import { spawnProcess } from './process';
+import { REPO_ROOT, spawnProcess } from './process';
 
 function nextConnect(client: MqttClient): Promise<void> {
   return new Promise((resolve) => client.once('connect', () => resolve()));
@@ -233,6 +233,37 @@ describe('test harness: isolation from the machine', () => {
     const proc = spawnProcess(process.execPath, ['-e', 'console.log(JSON.stringify(process.env.CARBOT_CONFIG))']);
     await proc.exited;
     assert.deepEqual(proc.stdout, ['""']);
+  });
+
+  it('starts every process with the caller\'s carbot, systemd and NODE_OPTIONS variables removed, adding only what it is given', () => {
+    const saved = { ...process.env };
+    try {
+      Object.assign(process.env, { CARBOT_DEVICE: 'bad/name', JOURNAL_STREAM: '8:1', NOTIFY_SOCKET: '/run/x', NODE_OPTIONS: '--require /etc/evil.js' });
+      const env = isolatedEnv({ CARBOT_MQTT_URL: 'mqtt://127.0.0.1:1' });
+      assert.deepEqual(
+        Object.keys(env).filter((k) => /^(CARBOT_|JOURNAL_|NOTIFY_|NODE_OPTIONS)/.test(k)).sort(),
+        ['CARBOT_CONFIG', 'CARBOT_MQTT_URL'],
+      );
+      assert.equal(env.CARBOT_CONFIG, '');
+      assert.equal(env.PATH, process.env.PATH);
+    } finally {
+      for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
+      Object.assign(process.env, saved);
+    }
+  });
+
+  it('is the only way tests and the benchmark start processes: nothing else in test/ or bench/ imports child_process', () => {
+    const files = (dir: string): string[] =>
+      readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+        e.isDirectory() ? files(path.join(dir, e.name)) : /\.(ts|js)$/.test(e.name) ? [path.join(dir, e.name)] : [],
+      );
+    const uses = /(?:import\s+(?!type\b)[^;]*?from\s*|require\(\s*)['"](?:node:)?child_process['"]/;
+    const offenders = ['test', 'bench']
+      .flatMap((dir) => files(path.join(REPO_ROOT, dir)))
+      .filter((f) => path.relative(REPO_ROOT, f) !== path.join('test', 'support', 'isolation.ts'))
+      .filter((f) => uses.test(readFileSync(f, 'utf8')))
+      .map((f) => path.relative(REPO_ROOT, f));
+    assert.deepEqual(offenders, [], 'start processes through test/support/isolation.ts (spawn, spawnSync, execFileSync)');
   });
 });
 

@@ -1,7 +1,6 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { killOnExit, track } from './cleanup';
-import { NO_MACHINE_CONFIG } from './isolation';
+import { spawn, type ChildProcess } from './isolation';
 
 export const REPO_ROOT = path.resolve(__dirname, '..', '..');
 export const CLI_PATH = path.join(REPO_ROOT, 'dist', 'cli.js');
@@ -31,12 +30,6 @@ export interface TrackedProcess {
   output(): string;
 }
 
-/**
- * Variables from the developer's shell or a systemd unit that would change what carbot
- * does under test: its own settings, the journald log format, sd_notify.
- */
-const INHERITED_NOT = /^(CARBOT_.*|JOURNAL_STREAM|NOTIFY_SOCKET|WATCHDOG_USEC|WATCHDOG_PID|LISTEN_.*)$/;
-
 export type CarbotProcess = TrackedProcess;
 
 /** Runs the compiled CLI as production does: `node dist/cli.js ...args` from the repo root. */
@@ -59,10 +52,9 @@ export interface SpawnOptions {
  * no configuration file unless `env` or its arguments name one (never /etc/carbot).
  */
 export function spawnProcess(command: string, args: string[], env: Record<string, string> = {}, options: SpawnOptions = {}): TrackedProcess {
-  const baseEnv = Object.fromEntries(Object.entries(process.env).filter(([name]) => !INHERITED_NOT.test(name)));
   const child = spawn(command, args, {
     cwd: REPO_ROOT,
-    env: { ...baseEnv, ...NO_MACHINE_CONFIG, ...env },
+    env,
     stdio: [options.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
     uid: options.uid,
     gid: options.gid,
