@@ -155,8 +155,8 @@ async function send(args: string[]): Promise<number> {
   const argv = args.filter((_, i) => !positional.includes(i));
   const config = load(argv);
   const { mqtt: settings, topics } = config;
-  const { mqtt, describeMqttError } = lazy.link();
-  const client = mqtt.connect(settings.url, {
+  const { mqtt, brokerOptions, describeMqttError } = lazy.link();
+  const client = mqtt.connect(brokerOptions(settings.url, {
     username: settings.username,
     password: settings.password,
     ca: settings.ca,
@@ -165,7 +165,7 @@ async function send(args: string[]): Promise<number> {
     reconnectPeriod: 0,
     connectTimeout: 5000,
     clean: true,
-  });
+  }));
   try {
     let timer: NodeJS.Timeout | undefined;
     const result = await new Promise<string>((resolve, reject) => {

@@ -4,9 +4,10 @@ import type { Readable, Writable } from 'node:stream';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { MqttSettings, Topics } from '../config';
 import type { Logger } from '../log';
+import { brokerOptions } from './broker-url';
 
 /** The client library itself, for `carbot send`: one copy of it whether the service or send loads it. */
-export { mqtt };
+export { mqtt, brokerOptions };
 
 export const RECONNECT_MIN_MS = 1000;
 export const RECONNECT_MAX_MS = 30_000;
@@ -142,7 +143,7 @@ export class BrokerLink extends EventEmitter {
       key: settings.key,
     };
     log.info(`connecting to ${settings.url} as ${settings.clientId}`);
-    const client = mqtt.connect(settings.url, options);
+    const client = mqtt.connect(brokerOptions(settings.url, options));
     this.client = client;
     client.on('connect', () => {
       if (!oneChunkPerTurn(client.stream)) log.warn('mqtt.js no longer pipes its socket into a parser: a flooding publisher can hold up the event loop');
