@@ -220,6 +220,11 @@ export async function runFlood(scenario: FloodScenario, brokerUrl: string, secon
     killOnExit(flooder);
     let flooderOut = '';
     flooder.stdout?.setEncoding('utf8').on('data', (chunk: string) => (flooderOut += chunk));
+    // On a loaded machine loading mqtt.js alone can take longer than a short flood lasts.
+    for (let waited = 0; !flooderOut.includes('flooder connected'); waited += 20) {
+      if (waited > 10_000 || flooder.exitCode !== null) throw new Error(`the ${scenario} flooder did not connect to ${target}`);
+      await sleep(20);
+    }
     const floodStart = Date.now();
     log(`flood: ${FLOOD_LABELS[scenario]}, ${seconds} s`);
 

@@ -24,6 +24,13 @@ let sent = 0;
 let connections = 0;
 let stopping = false;
 
+/** Said once, at the first connection: the flood's clock starts then, not at spawn. */
+let announced = false;
+function started() {
+  if (!announced) process.stdout.write('flooder connected\n');
+  announced = true;
+}
+
 function pageFlood(deaf) {
   if (stopping) return;
   connections++;
@@ -35,6 +42,7 @@ function pageFlood(deaf) {
     timer = setImmediate(pump);
   };
   ws.on('open', () => {
+    started();
     // A page that never reads: the kernel's receive buffer fills and carbot's sends back up.
     if (deaf) ws._socket.pause();
     pump();
@@ -51,6 +59,7 @@ function mqttFlood() {
   client.on('error', () => undefined);
   client.on('connect', () => {
     connections++;
+    started();
     pump();
   });
   const pump = () => {

@@ -12,6 +12,7 @@ import {
   readdirSync,
   readFileSync,
   readlinkSync,
+  realpathSync,
   rmSync,
   statSync,
   symlinkSync,
@@ -34,6 +35,21 @@ import { spawnProcess, type TrackedProcess } from '../support/process';
  * dist/cli.js. A real `npm ci` of carbot takes minutes on a Pi; this keeps the test fast.
  */
 const REPO = path.join(__dirname, '..', '..');
+/**
+ * install.sh runs carbot with /usr/bin/node unless told otherwise, and refuses to build with
+ * another node on PATH (the native modules would not load). CI runs this suite on Node 22
+ * and 24 too, from a node that is not /usr/bin/node: the tests then name it (a test's own
+ * --node comes later and wins).
+ */
+const THIS_NODE = realpathOr('/usr/bin/node') === realpathSync(process.execPath) ? [] : ['--node', process.execPath];
+
+function realpathOr(file: string): string | undefined {
+  try {
+    return realpathSync(file);
+  } catch {
+    return undefined;
+  }
+}
 
 function run(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): SpawnSyncReturns<string> {
   return spawnSync(cmd, args, {
@@ -140,7 +156,7 @@ describe('scripts/install.sh and scripts/uninstall.sh', function () {
 
   const newRoot = (): string => path.join(tmp, `root${++n}`);
   const install = (...args: string[]): SpawnSyncReturns<string> =>
-    run('bash', [path.join(src, 'scripts', 'install.sh'), '--no-systemctl', '--admin-group', ADMIN_GROUP, ...args]);
+    run('bash', [path.join(src, 'scripts', 'install.sh'), '--no-systemctl', '--admin-group', ADMIN_GROUP, ...THIS_NODE, ...args]);
   const uninstall = (...args: string[]): SpawnSyncReturns<string> =>
     run('bash', [path.join(src, 'scripts', 'uninstall.sh'), '--no-systemctl', ...args]);
 
