@@ -1,8 +1,10 @@
+import path from 'node:path';
+import { PIGPIO_LOCK_FILE } from '../boards/pigpio';
 import type { Config } from '../config';
 import type { Logger } from '../log';
 import { openHardware, type HardwareDeps } from '../motors';
 import type { MotorConfig } from '../motors/types';
-import { runningCarbots, type HostRoots } from './host';
+import { modelPath, runningCarbots, type HostRoots } from './host';
 
 /**
  * `carbot jog <motor>`: one motor forward, slowly, for a moment, then stopped and released, so
@@ -82,11 +84,19 @@ export async function jog(config: Config, name: string | undefined, log: Logger,
     );
   }
   // Only this motor: no limit switches, no other motor's pins.
-  const hardware = await openHardware({ ...config, motors: [motor], limits: {} }, log, { deps: options.deps });
+  const deps: HardwareDeps = {
+    modelPath: modelPath(options.roots),
+    sysfsRoot: options.roots.sys,
+    lockFile: path.join(options.roots.root, PIGPIO_LOCK_FILE),
+    ...options.deps,
+  };
+  const hardware = await openHardware({ ...config, motors: [motor], limits: {} }, log, { deps });
   const fraction = JOG_SPEED_PERCENT / 100;
   const ms = options.durationMs ?? JOG_MS;
   try {
-    options.print(`jog: ${motor.name} forward at ${JOG_SPEED_PERCENT} % for ${ms / 1000} s: ${describeForward(motor, fraction)} (${hardware.motors.backend})`);
+    const outputs = describeForward(motor, fraction);
+    const what = hardware.motors.backend === 'sim' ? `simulated, no pins driven (on the car: ${outputs})` : `${outputs} (${hardware.motors.backend})`;
+    options.print(`jog: ${motor.name} forward at ${JOG_SPEED_PERCENT} % for ${ms / 1000} s: ${what}`);
     hardware.motors.write({ [motor.name]: fraction });
     let timer: NodeJS.Timeout | undefined;
     const ran = Promise.all([new Promise<void>((resolve) => (timer = setTimeout(resolve, ms))), options.whileRunning?.()]);
