@@ -96,8 +96,8 @@ export async function jog(config: Config, name: string | undefined, log: Logger,
   try {
     const outputs = describeForward(motor, fraction);
     const what = hardware.motors.backend === 'sim' ? `simulated, no pins driven (on the car: ${outputs})` : `${outputs} (${hardware.motors.backend})`;
-    options.print(`jog: ${motor.name} forward at ${JOG_SPEED_PERCENT} % for ${ms / 1000} s: ${what}`);
     hardware.motors.write({ [motor.name]: fraction });
+    options.print(`jog: ${motor.name} forward at ${JOG_SPEED_PERCENT} % for ${ms / 1000} s: ${what}`);
     let timer: NodeJS.Timeout | undefined;
     const ran = Promise.all([new Promise<void>((resolve) => (timer = setTimeout(resolve, ms))), options.whileRunning?.()]);
     await Promise.race(options.interrupted ? [ran, options.interrupted] : [ran]);

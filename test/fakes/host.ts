@@ -21,6 +21,8 @@ export class FakeHost {
   constructor(readonly sysfs?: FakeSysfs) {
     this.root = fs.mkdtempSync(path.join(os.tmpdir(), 'carbot-host-'));
     this.remove = removeOnExit(this.root);
+    // Readable by the unprivileged user the process tests run carbot as (mkdtemp makes it 0700).
+    fs.chmodSync(this.root, 0o755);
     for (const dir of ['etc', 'proc', 'dev', 'boot/firmware', 'var/run', 'usr/lib/aarch64-linux-gnu']) {
       fs.mkdirSync(path.join(this.root, dir), { recursive: true });
     }
