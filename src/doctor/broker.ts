@@ -39,7 +39,9 @@ export async function checkBroker(f: Facts): Promise<CheckLine[]> {
     }
     const lines: CheckLine[] = [{ mark: 'pass', text: `broker: connected to ${settings.url}${as}` }];
     const lwt = await retained(client, topics.lwt, options.lwtWaitMs ?? 1000);
-    if (lwt !== 'Online') {
+    if (lwt === REFUSED) {
+      lines.push({ mark: 'info', text: `another carbot: not checked, the broker refused a subscription to ${topics.lwt}${as} (its ACL)` });
+    } else if (lwt !== 'Online') {
       lines.push({ mark: 'pass', text: `another carbot: none Online for device "${config.device}" (${topics.lwt} ${lwt === undefined ? 'empty' : `= ${lwt}`})` });
     } else if (f.carbots.length > 0) {
       lines.push({ mark: 'pass', text: `another carbot: ${topics.lwt} = Online, the carbot running here (pid ${f.carbots[0].pid})` });
@@ -85,22 +87,24 @@ function connected(client: MqttClient, timeoutMs: number, describe: (err: Error)
   });
 }
 
+const REFUSED = Symbol('subscription refused');
+
 /** The retained message on `topic`, if the broker has one: it comes right after the subscription is granted. */
-function retained(client: MqttClient, topic: string, waitMs: number): Promise<string | undefined> {
+function retained(client: MqttClient, topic: string, waitMs: number): Promise<string | typeof REFUSED | undefined> {
   return new Promise((resolve) => {
     let timer: NodeJS.Timeout | undefined;
     const onMessage = (t: string, payload: Buffer, packet: { retain?: boolean }) => {
       if (t !== topic || !packet.retain) return;
       finish(payload.toString('utf8'));
     };
-    const finish = (value: string | undefined) => {
+    const finish = (value: string | typeof REFUSED | undefined) => {
       clearTimeout(timer);
       client.removeListener('message', onMessage);
       resolve(value);
     };
     client.on('message', onMessage);
-    client.subscribe(topic, { qos: 0 }, (err) => {
-      if (err) finish(undefined);
+    client.subscribe(topic, { qos: 0 }, (err, granted) => {
+      if (err || granted?.some((g) => g.qos === 128)) finish(REFUSED);
       else timer = setTimeout(() => finish(undefined), waitMs);
     });
   });

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createServer, type AddressInfo } from 'node:net';
 import { loadConfig, type Config } from '../../src/config';
 import { doctor, type DoctorOptions } from '../../src/doctor/index';
 import { fakeRequire } from '../fakes/call-log';
@@ -70,6 +71,27 @@ describeMosquitto('carbot doctor', () => {
         '– another carbot: not checked without the broker',
       ]);
       assert.equal(bad.code, 1);
+    });
+
+    it('a broker that refuses the subscription to the LWT topic (SUBACK 0x80): the Online check says it was not made', async () => {
+      const { Aedes } = await import('aedes');
+      // Refused as a broker ACL that checks subscriptions does; mosquitto instead grants it and delivers nothing.
+      const aedes = await Aedes.createBroker({ authorizeSubscribe: (_client, sub, done) => done(null, sub.topic.startsWith('tele/') ? null : sub) });
+      const server = createServer(aedes.handle);
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      try {
+        machine();
+        const url = `mqtt://127.0.0.1:${(server.address() as AddressInfo).port}`;
+        const { lines, code } = await run(config('--mqtt-url', url));
+        assert.deepEqual(brokerLines(lines), [
+          `✓ broker: connected to ${url}`,
+          '– another carbot: not checked, the broker refused a subscription to tele/carbot/LWT (its ACL)',
+        ]);
+        assert.equal(code, 0);
+      } finally {
+        await new Promise((resolve) => server.close(resolve));
+        await new Promise<void>((resolve) => aedes.close(() => resolve()));
+      }
     });
 
     it('a broker that is not there: how to start it; carbot\'s embedded broker only runs with carbot', async () => {
