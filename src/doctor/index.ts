@@ -19,7 +19,7 @@ import { checkBroker } from './broker';
  * otherwise. Loaded by src/cli.ts only for `doctor` and `jog` (its own bundle).
  */
 
-export { jog, JogRefused } from './jog';
+export { jog, JogRefused, type JogOptions } from './jog';
 export { hostRoots } from './host';
 export type { CheckLine, DoctorOptions } from './checks';
 
