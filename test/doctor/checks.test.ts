@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 import { loadConfig, type Config } from '../../src/config';
 import {
   checkBoard,
@@ -147,6 +149,16 @@ describe('carbot doctor: each check on a fake machine', () => {
       ]);
     });
 
+    it('kernel board on a kernel without sysfs GPIO: the H-bridge inputs cannot be driven', () => {
+      const h = machine('pi5');
+      fs.rmSync(path.join(h.roots.sys, 'class', 'gpio'), { recursive: true });
+      assert.deepEqual(shown(checkDevices(facts(config())))[1],
+        '✗ sysfs GPIO: no /sys/class/gpio (needed for GPIO 5, GPIO 6, GPIO 20, GPIO 21) → use a kernel with CONFIG_GPIO_SYSFS, as Raspberry Pi OS has');
+      // Servos alone need no plain pins, so no sysfs GPIO.
+      const servos = JSON.stringify([{ name: 'left', driver: 'servo', pin: 12 }, { name: 'right', driver: 'servo', pin: 13 }]);
+      assert.deepEqual(shown(checkDevices(facts(config('--motors', servos)))), ['✓ kernel PWM: GPIO 12 = pwmchip2 channel 0, GPIO 13 = pwmchip2 channel 1']);
+    });
+
     it('pigpio board: the C library and the addon', () => {
       machine('pi4');
       host.pigpioLibrary();
@@ -234,6 +246,14 @@ describe('carbot doctor: each check on a fake machine', () => {
       ]);
       host.carbotUser(['gpio', 'i2c']);
       assert.deepEqual(shown(checkUser(facts(config()))), ['✓ service user: the installed carbot.service runs as carbot, in gpio']);
+    });
+
+    it('a system without the i2c group', () => {
+      machine('pi4');
+      host.passwd(['root:x:0:0:root:/root:/bin/bash', 'carbot:x:995:995::/nonexistent:/usr/sbin/nologin']).groups(['root:x:0:', 'gpio:x:997:carbot']);
+      assert.deepEqual(shown(checkUser(facts(config(...SERVO_HAT)))), [
+        '✗ service user: no group i2c on this system → sudo scripts/install.sh (it creates them; docs/boards-kernel.md has the udev rule other systems need)',
+      ]);
     });
 
     it('no user carbot yet; pigpio needs root', () => {

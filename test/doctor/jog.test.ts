@@ -103,6 +103,13 @@ describe('carbot jog', () => {
     assert.deepEqual(i2c.chip(1, 0x40).channels.map((c) => c.output), Array(16).fill('low'));
   });
 
+  it('Ctrl-C stops the motor at once', async () => {
+    const { s } = pi5();
+    const printed = await run(config(), 'left', { durationMs: 600_000, interrupted: Promise.resolve() });
+    assert.deepEqual(printed.slice(1, 2), ['jog: left stopped']);
+    assert.deepEqual([s.channel(RP1, 0).output, s.pin(5)?.level], ['low', 0]);
+  });
+
   it('refuses while carbot runs on this machine, touching no pin', async () => {
     const { s, h } = pi5();
     h.process(977, 'node', ['/usr/bin/node', '--enable-source-maps', '/opt/carbot/dist/cli.js']);
