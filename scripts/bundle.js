@@ -31,7 +31,7 @@ const SRC = path.join(ROOT, 'src');
 const DIST = path.join(ROOT, 'dist');
 
 /** Module ids under src/, without extension: each becomes dist/<id>.js. */
-const BUNDLES = ['cli', 'log', 'runtime', 'safe-state', 'mqtt/link', 'http/remote-server', 'mqtt/embedded-broker'];
+const BUNDLES = ['cli', 'log', 'runtime', 'safe-state', 'mqtt/link', 'http/remote-server', 'mqtt/embedded-broker', 'doctor/index'];
 
 /**
  * The bundles that get a V8 code cache (src/code-cache.ts): those on the way of a start-up.

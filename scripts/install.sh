@@ -352,7 +352,18 @@ show_link() {
   fi
 }
 
+# Last, what this machine still needs for the configuration (docs/doctor.md): it only reads,
+# and whatever it finds, the install has succeeded. Not for a tree being filled (--root).
+run_doctor() {
+  [[ -z "$root" ]] || return 0
+  echo "install.sh: checking this machine with carbot doctor (it changes nothing):"
+  if ! env "${settings_env[@]}" "$node_bin" "$opt/dist/cli.js" doctor --config "$root/etc/carbot/config.json"; then
+    echo "install.sh: carbot doctor found something to fix (the ✗ lines above); run it again after fixing: sudo carbot doctor"
+  fi
+}
+
 finish() {
+  run_doctor || true
   if [[ -n "$token" ]]; then show_link; fi
   if ((${#problems[@]} > 0)); then
     printf 'install.sh: %s\n' "${problems[@]}" >&2
@@ -387,6 +398,7 @@ case "$state" in
   *)
     "$systemctl" --no-pager status carbot.service || true
     journalctl --no-pager -u carbot.service -n 20 || true
+    run_doctor || true
     die "carbot did not start ($state)"
     ;;
 esac

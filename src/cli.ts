@@ -63,6 +63,10 @@ Usage:
                                    (the unit runs it after carbot, however carbot ended)
   carbot boards [options]          print the boards the configuration drives here
                                    (pigpio needs root; kernel, pca9685 and sim do not)
+  carbot doctor [options]          check this Pi for what the configuration needs, one line
+                                   per check with the fix (exit 0 all fine, 1 to fix)
+  carbot jog <motor> [options]     run one motor forward at 20 % for 1 s, then stop, to see
+                                   which way it turns (also: carbot doctor --jog <motor>)
   carbot --version | --help
 
 Commands: forward (f), backward (b, back, reverse), stop (s), faster (+), slower (-),
@@ -76,8 +80,8 @@ config file (--config FILE or CARBOT_CONFIG, default /etc/carbot/config.json) > 
   --no-config                                                 read no file, not even /etc/carbot/config.json
 ${settingsHelp()}
 
-Exit codes: 0 ok, 1 runtime failure, 64 wrong command line, 69 broker unreachable (send),
-78 invalid configuration.
+Exit codes: 0 ok, 1 runtime failure (doctor: something to fix), 64 wrong command line,
+69 broker unreachable (send), 75 jog refused while carbot runs, 78 invalid configuration.
 `;
 
 /**
@@ -189,6 +193,56 @@ async function send(args: string[]): Promise<number> {
     return EX_UNAVAILABLE;
   } finally {
     await client.endAsync(true);
+  }
+}
+
+/**
+ * `carbot doctor [--jog <motor>]` and `carbot jog <motor>`: src/doctor/, loaded for these
+ * verbs only. The machine's files are read under CARBOT_HOST_ROOT (default /), which tests
+ * point at a fake tree.
+ */
+async function doctorOrJog(argv: string[]): Promise<number> {
+  let args = argv.slice(1);
+  let motor: string | undefined;
+  let jogging = argv[0] === 'jog';
+  const flag = args.findIndex((a) => a === '--jog' || a.startsWith('--jog='));
+  if (argv[0] === 'doctor' && flag >= 0) {
+    jogging = true;
+    motor = args[flag].startsWith('--jog=') ? args[flag].slice('--jog='.length) : args[flag + 1];
+    if (motor === undefined || motor.startsWith('--')) fail('--jog needs a motor name, e.g. carbot doctor --jog left', EX_USAGE);
+    args = args.filter((_, i) => i !== flag && (args[flag].includes('=') || i !== flag + 1));
+  }
+  const positional = positionalIndexes(args);
+  if (jogging && motor === undefined) {
+    if (positional.length > 1) fail(`jog takes one motor, got ${positional.map((i) => JSON.stringify(args[i])).join(' ')}`, EX_USAGE);
+    motor = positional.length === 1 ? args[positional[0]] : undefined;
+  } else if (positional.length > 0) {
+    fail(`unexpected argument ${JSON.stringify(args[positional[0]])} after ${argv[0]}; see carbot --help`, EX_USAGE);
+  }
+  const config = load(args.filter((_, i) => !(jogging && positional.includes(i))));
+  const { doctor, hostRoots, jog, JogRefused } = require('./doctor/index') as typeof import('./doctor/index');
+  const roots = hostRoots(process.env);
+  const print = (line: string) => process.stdout.write(`${line}\n`);
+  if (!jogging) return doctor(config, { roots }, print);
+
+  const { createLogger, flushLogger } = lazy.log();
+  const log = createLogger({ level: config.logLevel, format: config.logFormat });
+  let stop = () => undefined as void;
+  const interrupted = new Promise<void>((resolve) => (stop = resolve));
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, stop);
+  try {
+    await jog(config, motor, log, { roots, print, interrupted });
+    return 0;
+  } catch (err) {
+    if (err instanceof JogRefused) {
+      printError(`jog: ${err.message}`);
+      return err.exitCode;
+    }
+    log.error((err as Error).message);
+    return 1;
+  } finally {
+    for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.off(signal, stop);
+    await flushLogger(log);
   }
 }
 
@@ -368,6 +422,10 @@ async function main(argv: string[]): Promise<void> {
     const log = createLogger({ level: config.logLevel, format: config.logFormat });
     await safeState(config, log);
     await flushLogger(log);
+    return;
+  }
+  if (argv[0] === 'doctor' || argv[0] === 'jog') {
+    process.exitCode = await doctorOrJog(argv);
     return;
   }
   const stray = positionalIndexes(argv).map((i) => argv[i]);

@@ -49,7 +49,7 @@ export interface PwmBlock {
 }
 
 /** pwm-2chan's func for each pin: the legacy brcm,function numbers (4 = Alt0, 2 = Alt5). */
-const OVERLAY_FUNC: Readonly<Record<number, number>> = { 12: 4, 13: 4, 18: 2, 19: 2 };
+export const OVERLAY_FUNC: Readonly<Record<number, number>> = { 12: 4, 13: 4, 18: 2, 19: 2 };
 
 /**
  * RP1 PWM0 at 0x40098000 on the RP1 (rp1.dtsi `rp1_pwm0: pwm@98000`, 4 channels per

@@ -183,7 +183,7 @@ function currentUser(): string {
 }
 
 /** What went wrong talking to the chip, with how to fix it. */
-function explain(err: unknown, options: Pca9685Options, deps: Pca9685Deps, doing: string): BoardError {
+export function explain(err: unknown, options: Pca9685Options, deps: Pca9685Deps, doing: string): BoardError {
   if (err instanceof BoardError) return err;
   const e = err as NodeJS.ErrnoException;
   const dev = devicePath(options.bus);
@@ -234,7 +234,7 @@ function explain(err: unknown, options: Pca9685Options, deps: Pca9685Deps, doing
   }
 }
 
-function loadI2cBus(requireModule: RequireModule): I2cBusModule {
+export function loadI2cBus(requireModule: RequireModule): I2cBusModule {
   try {
     return requireModule('i2c-bus') as I2cBusModule;
   } catch (err) {

@@ -50,7 +50,7 @@ describe('the compiled CLI', () => {
     const help = spawnCarbot(['--help']);
     assert.equal((await help.exited).code, 0);
     const text = help.stdout.join('\n');
-    for (const s of ['--mqtt-url', 'CARBOT_MQTT_PASSWORD_FILE', 'carbot send <command>', '--embedded-broker', '78']) {
+    for (const s of ['--mqtt-url', 'CARBOT_MQTT_PASSWORD_FILE', 'carbot send <command>', 'carbot doctor', 'carbot jog <motor>', '--embedded-broker', '78']) {
       assert.ok(text.includes(s), s);
     }
   });
