@@ -10,9 +10,9 @@ export async function checkBroker(f: Facts): Promise<CheckLine[]> {
   const { config, options } = f;
   const { mqtt: settings, topics } = config;
   // Loaded only here: the other checks and `carbot jog` need no MQTT client.
-  const { mqtt, describeMqttError } = require('../mqtt/link') as typeof import('../mqtt/link');
+  const { mqtt, brokerOptions, describeMqttError } = require('../mqtt/link') as typeof import('../mqtt/link');
   const as = settings.username ? ` as ${settings.username}` : '';
-  const client = mqtt.connect(settings.url, {
+  const client = mqtt.connect(brokerOptions(settings.url, {
     username: settings.username,
     password: settings.password,
     ca: settings.ca,
@@ -22,7 +22,7 @@ export async function checkBroker(f: Facts): Promise<CheckLine[]> {
     reconnectPeriod: 0,
     connectTimeout: options.brokerTimeoutMs ?? 3000,
     clean: true,
-  });
+  }));
   try {
     const problem = await connected(client, options.brokerTimeoutMs ?? 3000, (err) => describeMqttError(err, settings.url));
     if (problem !== undefined) {

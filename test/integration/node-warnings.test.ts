@@ -13,7 +13,7 @@ const NODE_OPTIONS = '--pending-deprecation';
 const WARNING = /Warning|DEP0\d{3}/;
 
 describe(`no Node warnings on node ${process.version}`, () => {
-  it('the service (embedded broker, websockets, page, track) and carbot send over mqtt:// and ws:// print none', async () => {
+  it('the service (embedded broker, websockets, page, track), carbot send over mqtt:// and ws://, and carbot doctor print none', async () => {
     const [port, wsPort, httpPort] = [await freePort(), await freePort(), await freePort()];
     const car = spawnCarbot(
       [
@@ -32,6 +32,11 @@ describe(`no Node warnings on node ${process.version}`, () => {
       assert.equal((await send.exited).code, 0, send.output());
       assert.doesNotMatch(send.output(), WARNING);
     }
+    // The doctor finds things to fix on this machine (it is no Pi); its output has no warning either.
+    const doctor = spawnProcess(process.execPath, [CLI_PATH, 'doctor', '--mqtt-url', `mqtt://127.0.0.1:${port}`, '--gpio', 'sim'], { NODE_OPTIONS });
+    await doctor.exited;
+    assert.match(doctor.output(), /broker: connected/);
+    assert.doesNotMatch(doctor.output(), WARNING);
     await results.waitFor(() => results.messages.length >= 2);
     await closeClient(watcher);
     assert.equal((await car.kill('SIGTERM')).code, 0);
