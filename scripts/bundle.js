@@ -63,23 +63,27 @@ function otherBundles(entry) {
 }
 
 /**
- * `debug`, which mqtt.js calls dozens of times per packet, replaced by a shim that loads it
- * only when DEBUG is set: switched off, it still cost every call (scripts/bundle-shims/).
+ * `debug`, which mqtt.js calls dozens of times per packet, and `@dabh/diagnostics`, winston's
+ * debug logger, which builds colour tables when it loads, replaced by shims that load them only
+ * when DEBUG (or DIAGNOSTICS) is set: switched off, they still cost every call or their loading
+ * (scripts/bundle-shims/).
  */
 const quietDebug = {
   name: 'quiet-debug',
   setup(build) {
-    build.onResolve({ filter: /^debug$/ }, (args) => {
+    const shims = { debug: 'debug.js', '@dabh/diagnostics': 'diagnostics.js' };
+    build.onResolve({ filter: /^(debug|@dabh\/diagnostics)$/ }, (args) => {
       // The shim's own require of the real package: from node_modules/, when DEBUG asks for it.
       if (args.importer.startsWith(path.join(__dirname, 'bundle-shims'))) return { path: args.path, external: true };
-      return { path: path.join(__dirname, 'bundle-shims', 'debug.js') };
+      return { path: path.join(__dirname, 'bundle-shims', shims[args.path]) };
     });
   },
 };
 
 /**
- * readable-stream 4 (mqtt.js's streams) replaced by Node's own, as READABLE_STREAM=disable
- * would (scripts/bundle-shims/readable-stream.js).
+ * readable-stream 3 (winston's) and 4 (mqtt.js's streams) replaced by Node's own, as
+ * READABLE_STREAM=disable would (scripts/bundle-shims/readable-stream.js), and the copy of
+ * Writable that winston-transport takes from readable-stream 3's lib/ by Node's Writable.
  */
 const coreStreams = {
   name: 'core-streams',
@@ -90,8 +94,9 @@ const coreStreams = {
       const resolved = await build.resolve(args.path, { kind: args.kind, resolveDir: args.resolveDir, pluginData: 'core-streams' });
       if (resolved.errors.length > 0) return undefined;
       const pkg = path.join(resolved.path.slice(0, resolved.path.lastIndexOf('readable-stream') + 'readable-stream'.length), 'package.json');
-      return JSON.parse(readFileSync(pkg, 'utf8')).version.startsWith('4.') ? { path: shim } : undefined;
+      return /^[34]\./.test(JSON.parse(readFileSync(pkg, 'utf8')).version) ? { path: shim } : undefined;
     });
+    build.onResolve({ filter: /^readable-stream\/lib\/_stream_writable(\.js)?$/ }, () => ({ path: path.join(__dirname, 'bundle-shims', 'stream-writable.js') }));
   },
 };
 

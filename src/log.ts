@@ -1,14 +1,16 @@
 /**
- * carbot's log: one line per message on stdout (journald under systemd), in the text,
- * journald or JSON format. Lines go straight to the stream, those of 10 ms together (BATCH_MS).
+ * carbot's log: winston, with one line per message on stdout (journald under systemd), in the
+ * text, journald or JSON format, through a transport of carbot's own (LineTransport) that
+ * writes the lines of 10 ms together (BATCH_MS).
  *
- * It was winston until issue 14: winston sent every line through a Transform stream, a pipe
- * and its transport, which was a third of the CPU a command cost outside mqtt.js, and loading
- * it was a quarter of carbot's memory over bare Node's (docs/performance.md). The lines are
- * the same, byte for byte; the JSON lines are winston's `timestamp()` + `json()` format.
+ * Issue 14 had replaced winston by hand-written lines for speed; issue 19 brought it back, so
+ * users get the logger they know (its formats and transports, `logger.add()`), with the same
+ * lines byte for byte. What it costs against the hand-written log is in docs/performance.md.
+ * The JSON lines are winston's own `timestamp()` + `json()` format.
  */
-import { EventEmitter } from 'node:events';
 import type { Writable } from 'node:stream';
+import winston from 'winston';
+import TransportStream from 'winston-transport';
 import { journaldLines } from './journald';
 
 export { journaldLines };
@@ -17,8 +19,8 @@ export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
 export type LogFormat = 'auto' | 'text' | 'journald' | 'json';
 
 /**
- * What carbot asks of a logger. A winston logger fits it too (the tests' fakes use one):
- * the methods by level, `isLevelEnabled`, and `end()` with its `finish` for flushLogger.
+ * What carbot asks of a logger: the winston logger's methods by level, `isLevelEnabled`, and
+ * `end()` with its `finish` for flushLogger. The tests' fakes are winston loggers too.
  */
 export interface Logger {
   error(message: string): unknown;
@@ -65,17 +67,26 @@ function localTimestamp(now = Date.now()): string {
   return secondText + String(now - second * 1000).padStart(3, '0');
 }
 
-type LineFormat = (level: LogLevel, message: string) => string;
+/** winston keeps the formatted line under this key (triple-beam's MESSAGE). */
+const MESSAGE = Symbol.for('message');
 
-function lineFormat(kind: Exclude<LogFormat, 'auto'>, colour: boolean): LineFormat {
-  if (kind === 'journald') return journaldLines;
+/** The line for one message, as winston's format: journald, text, or winston's own JSON. */
+function lineFormat(kind: Exclude<LogFormat, 'auto'>, colour: boolean): winston.Logform.Format {
   // The keys in winston's order (its json() sorts them), its timestamp (ISO 8601, UTC).
-  if (kind === 'json') return (level, message) => JSON.stringify({ level, message, timestamp: new Date().toISOString() });
-  return (level, message) => {
+  if (kind === 'json') return winston.format.combine(winston.format.timestamp(), winston.format.json());
+  const line = (info: winston.Logform.TransformableInfo): string => {
+    const level = info.level as LogLevel;
+    const message = String(info.message);
+    if (kind === 'journald') return journaldLines(level, message);
     const label = level.padEnd(5);
     const shown = colour ? `${COLOURS[level]}${label}\x1b[0m` : label;
     return `${localTimestamp()} ${shown} ${message}`;
   };
+  // winston.format.printf, without its closure per call.
+  return winston.format((info) => {
+    (info as Record<symbol, unknown>)[MESSAGE] = line(info);
+    return info;
+  })();
 }
 
 /**
@@ -89,61 +100,36 @@ function lineFormat(kind: Exclude<LogFormat, 'auto'>, colour: boolean): LineForm
  */
 const BATCH_MS = 10;
 
-/** Loggers with lines waiting: written out if the process exits before their timer ran. */
-const waiting = new Set<LineLogger>();
+/** Transports with lines waiting: written out if the process exits before their timer ran. */
+const waiting = new Set<LineTransport>();
 let exitHook = false;
 
-class LineLogger extends EventEmitter implements Logger {
-  private ended = false;
-  private readonly threshold: number;
+/**
+ * The winston transport that writes carbot's lines: each formatted line (info[MESSAGE]) is
+ * kept and written with those of the next BATCH_MS in one write to the stream.
+ */
+export class LineTransport extends TransportStream {
   private pending = '';
   private timer?: NodeJS.Timeout;
 
-  constructor(
-    level: LogLevel,
-    private readonly format: LineFormat,
-    private readonly write: (text: string) => void,
-  ) {
+  constructor(private readonly out: (text: string) => void) {
     super();
-    this.threshold = LOG_LEVELS[level];
   }
 
-  readonly error = (message: string): void => this.log('error', message);
-  readonly warn = (message: string): void => this.log('warn', message);
-  readonly info = (message: string): void => this.log('info', message);
-  readonly debug = (message: string): void => this.log('debug', message);
-
-  isLevelEnabled(level: LogLevel): boolean {
-    return LOG_LEVELS[level] <= this.threshold;
-  }
-
-  get writableEnded(): boolean {
-    return this.ended;
-  }
-
-  /** No more lines: those waiting are written now, and `finish` follows on the next turn. */
-  end(): this {
-    if (!this.ended) {
-      this.ended = true;
-      this.flush();
-      setImmediate(() => this.emit('finish'));
+  override log(info: Record<symbol, unknown>, callback: () => void): void {
+    this.pending += `${String(info[MESSAGE])}\n`;
+    if (!this.timer) {
+      this.timer = setTimeout(this.flush, BATCH_MS);
+      waiting.add(this);
+      if (!exitHook) {
+        exitHook = true;
+        process.on('exit', () => waiting.forEach((t) => t.flush()));
+      }
     }
-    return this;
+    callback();
   }
 
-  private log(level: LogLevel, message: string): void {
-    if (this.ended || LOG_LEVELS[level] > this.threshold) return;
-    // Formatted now: a line's timestamp is when it was logged.
-    this.pending += `${this.format(level, String(message))}\n`;
-    if (this.timer) return;
-    this.timer = setTimeout(this.flush, BATCH_MS);
-    waiting.add(this);
-    if (!exitHook) {
-      exitHook = true;
-      process.on('exit', () => waiting.forEach((l) => l.flush()));
-    }
-  }
-
+  /** Writes what waits, now. */
   readonly flush = (): void => {
     clearTimeout(this.timer);
     this.timer = undefined;
@@ -151,8 +137,18 @@ class LineLogger extends EventEmitter implements Logger {
     if (this.pending === '') return;
     const text = this.pending;
     this.pending = '';
-    this.write(text);
+    this.out(text);
   };
+
+  override close(): void {
+    this.flush();
+  }
+
+  /** The stream's end (logger.end() ends its transports): what waits is written first. */
+  override _final(callback: (error?: Error | null) => void): void {
+    this.flush();
+    callback();
+  }
 }
 
 /**
@@ -172,18 +168,26 @@ function survivable(stream: Writable, onBroken: (err: Error) => void): (line: st
   };
 }
 
-export function createLogger(options: LogOptions): Logger {
+export function createLogger(options: LogOptions): winston.Logger {
   const stream = options.stream ?? process.stdout;
   const kind = resolveFormat(options.format, options.env ?? process.env);
   const write = survivable(stream, (err) => {
     // stderr may be gone too; nothing else is left to tell.
     if (stream !== process.stderr && !process.stderr.destroyed) process.stderr.write(`carbot: log output failed (${err.message}); log lines are dropped from now on\n`);
   });
-  return new LineLogger(options.level, lineFormat(kind, kind === 'text' && stream.isTTY === true), write);
+  return winston.createLogger({
+    levels: LOG_LEVELS,
+    level: options.level,
+    format: lineFormat(kind, kind === 'text' && stream.isTTY === true),
+    transports: [new LineTransport(write)],
+    // carbot handles its own uncaught errors (src/cli.ts): it stops the motors first.
+    exitOnError: false,
+  });
 }
 
 /** Resolves once every line logged so far has been handed to the stream. */
 export function flushLogger(log: Logger): Promise<void> {
+  for (const transport of (log as Partial<winston.Logger>).transports ?? []) if (transport instanceof LineTransport) transport.flush();
   return new Promise((resolve) => {
     if (log.writableEnded) return resolve();
     const timer = setTimeout(resolve, 1000);

@@ -1,8 +1,8 @@
 'use strict';
 /**
- * Bundled in place of readable-stream 4 (mqtt.js, mqtt-packet, bl; scripts/bundle.js): the
- * branch readable-stream itself takes with READABLE_STREAM=disable, Node's own streams, of
- * which readable-stream 4 is a copy for browsers. In Node it spares loading and keeping a
+ * Bundled in place of readable-stream 4 (mqtt.js, mqtt-packet, bl) and 3 (winston;
+ * scripts/bundle.js): the branch readable-stream itself takes with READABLE_STREAM=disable,
+ * Node's own streams, of which readable-stream is a copy for browsers and old Nodes. In Node it spares loading and keeping a
  * second stream implementation (116 KB of source).
  */
 const Stream = require('node:stream');

@@ -1,7 +1,9 @@
 import { strict as assert } from 'node:assert';
 import { PassThrough } from 'node:stream';
 import { Writable } from 'node:stream';
+import winston from 'winston';
 import { createLogger, flushLogger, Repeats, type LogFormat, type LogLevel } from '../../src/log';
+import { execFileSync } from '../support/isolation';
 
 async function capture(format: LogFormat, opts: { level?: LogLevel; env?: NodeJS.ProcessEnv; tty?: boolean } = {}) {
   const stream = Object.assign(new PassThrough(), { isTTY: opts.tty ?? false });
@@ -65,6 +67,42 @@ describe('log formats', () => {
 
   it('logLevel filters lower levels', async () => {
     assert.deepEqual(await capture('journald', { level: 'warn' }), ['<3>motor fault', '<4>retained command ignored']);
+  });
+});
+
+describe('the log is winston', () => {
+  it('is a winston logger to which a user can add winston\'s own transports, each getting the same lines', async () => {
+    const stdout = new PassThrough();
+    const own = new PassThrough({ objectMode: true });
+    const out: string[] = [];
+    const added: unknown[] = [];
+    stdout.on('data', (c) => out.push(String(c)));
+    own.on('data', (info: Record<string, unknown>) => added.push(info.message));
+    const log = createLogger({ level: 'info', format: 'journald', stream: stdout, env: {} });
+    assert.ok(log instanceof winston.Logger);
+    // Node-RED, a file, syslog over UDP: whatever winston transport the user has.
+    log.add(new winston.transports.Stream({ stream: own }));
+    log.info('forward at 60% (command)');
+    log.debug('not at info');
+    await flushLogger(log);
+    assert.deepEqual(out.join('').split('\n').filter(Boolean), ['<6>forward at 60% (command)']);
+    assert.deepEqual(added, ['forward at 60% (command)']);
+  });
+
+  it('writes the lines of 10 ms in one write, and those still waiting at exit', () => {
+    const script = [
+      `const { createLogger } = require(${JSON.stringify(require.resolve('../../dist/log.js'))});`,
+      "const writes = [];",
+      "const stream = new (require('node:stream').Writable)({ write(c, _e, cb) { writes.push(String(c)); cb(); } });",
+      "const log = createLogger({ level: 'info', format: 'journald', stream, env: {} });",
+      "log.info('one'); log.warn('two');",
+      "process.on('exit', () => require('node:fs').writeSync(1, JSON.stringify(writes)));",
+      "setTimeout(() => { log.info('three'); process.exit(0); }, 50);",
+    ].join('\n');
+    const out = execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+    // The first two went out together after BATCH_MS; the last was written by the exit hook
+    // (installed at the first line, so it runs before this script's own exit listener).
+    assert.deepEqual(JSON.parse(out), ['<6>one\n<4>two\n', '<6>three\n']);
   });
 });
 
