@@ -338,7 +338,7 @@ function probe(bus: I2cBus, options: Pca9685Options): void {
   const prescale = bus.readByteSync(options.address, REGISTER.PRE_SCALE);
   if (prescale < PRESCALE_MIN) {
     throw new BoardError(
-      'not-a-pca9685',
+      'foreign-chip',
       `the chip at ${hex(options.address)} on ${devicePath(options.bus)} is not a PCA9685: its register 0xfe reads ${prescale}, ` +
         `and a PCA9685's PRE_SCALE is never under ${PRESCALE_MIN}. Nothing was written to it; ` +
         `check pca9685.address against "i2cdetect -y ${options.bus}" (0x40 is also a common sensor address).`,
@@ -542,4 +542,64 @@ export function stopPca9685(options: Pick<Pca9685Options, 'bus' | 'address'>, de
     return [explain(err, full, deps, 'opening the bus')];
   }
   return shutDown(bus, full, deps, undefined);
+}
+
+/** How often `carbot safe-state` tries ALL_LED full-off on a chip it could not initialise, and how far apart. */
+export const ALL_OFF_ATTEMPTS = 5;
+export const ALL_OFF_INTERVAL_MS = 100;
+
+/** Problems after which an ALL_LED write is no use or must not go out (the probe found another chip). */
+const NO_FALLBACK = new Set(['foreign-chip', 'bad-options', 'no-module']);
+
+/** Whether safe-state should fall back to ALL_LED full-off after openPca9685Board failed with this. */
+export function allOffMayHelp(err: unknown): boolean {
+  return !(err instanceof BoardError && NO_FALLBACK.has(err.problem));
+}
+
+export interface AllOffResult {
+  /** The attempt that switched every channel off (1-based), or undefined if none did. */
+  attempt?: number;
+  /** Why the last attempt failed, or what failed after the channels were off (sleep, close). */
+  errors: Error[];
+}
+
+/**
+ * `carbot safe-state`'s fallback for a chip that could not be initialised (a NAK while the HAT
+ * powers up, EIO, a prescale that did not read back): the one write that stops every channel,
+ * ALL_LED_OFF_H's full-off bit (data sheet §7.3.4, full off wins over everything, §7.3.3),
+ * tried up to `attempts` times `intervalMs` apart; once it is acknowledged, the chip is put to
+ * sleep and the bus closed as stopPca9685 does.
+ */
+export async function switchAllOff(
+  options: Pick<Pca9685Options, 'bus' | 'address'>,
+  deps: Pca9685Deps = {},
+  retry: { attempts?: number; intervalMs?: number } = {},
+): Promise<AllOffResult> {
+  const attempts = retry.attempts ?? ALL_OFF_ATTEMPTS;
+  const intervalMs = retry.intervalMs ?? ALL_OFF_INTERVAL_MS;
+  const full: Pca9685Options = { ...options, frequencyHz: DEFAULT_FREQUENCY_HZ };
+  let errors: Error[] = [];
+  for (let attempt = 1; attempt <= attempts; attempt++) {
+    if (attempt > 1) await new Promise((resolve) => setTimeout(resolve, intervalMs));
+    let bus: I2cBus;
+    try {
+      bus = loadI2cBus(deps.requireModule ?? ((id: string) => require(id) as unknown)).openSync(options.bus);
+    } catch (err) {
+      errors = [explain(err, full, deps, 'opening the bus')];
+      continue;
+    }
+    try {
+      bus.writeByteSync(options.address, REGISTER.ALL_LED_OFF_H, FULL_BIT);
+    } catch (err) {
+      errors = [explain(err, full, deps, 'turning every channel off')];
+      try {
+        bus.closeSync();
+      } catch {
+        // The write's error is the one worth reporting.
+      }
+      continue;
+    }
+    return { attempt, errors: shutDown(bus, full, deps, undefined) };
+  }
+  return { errors };
 }

@@ -6,7 +6,7 @@ import { openHardware, type Hardware } from '../../src/motors';
 import { safeState } from '../../src/safe-state';
 import { fakeRequire } from '../fakes/call-log';
 import { logged, memoryLogger } from '../fakes/hardware';
-import { busWithChips, createFakeI2cBus, MemoryStore, type ChannelReport, type FakeI2c } from '../fakes/i2c-bus';
+import { busWithChips, createFakeI2cBus, MemoryStore, type ChannelReport, type ChipState, type FakeI2c } from '../fakes/i2c-bus';
 import { ServoKitModel } from '../support/servokit';
 
 /**
@@ -122,6 +122,80 @@ describe('PCA9685 cars through openHardware', () => {
       assert.equal(chip.awake, false);
       await logged();
       assert.ok(after.lines.includes('info: safe state: 2 of 2 motors stopped and released (pca9685)'), after.lines.join('\n'));
+    });
+  });
+
+  describe('safe-state on a chip that cannot be initialised (the boot unit, after a reboot that left the HAT driving)', () => {
+    /** The car left driving by a carbot that died, as after a kernel panic with the HAT's power kept. */
+    async function leftDriving() {
+      const config = configFor('adafruit-servo-hat');
+      const dead = await openHardware(config, memoryLogger().log, { deps: deps() });
+      dead.motors.write({ left: 0.5, right: 0.5 });
+      assert.ok(channels(0x40).slice(0, 2).every((c) => c.output === 'pwm'));
+      i2c.log.length = 0;
+      return config;
+    }
+    const faults = (f: NonNullable<ChipState['faults']>) => i2c.change((w) => (w.buses['1'].chips['64'].faults = f));
+
+    it('the chip NAKs its first tries: ALL_LED full-off, retried until it answers, every channel off, and it says so', async () => {
+      const config = await leftDriving();
+      faults({ nak: 3 });
+      const held = i2c.openDescriptors(); // the dead carbot's, which nobody closed
+      const { log, lines } = memoryLogger();
+      await safeState(config, log, deps());
+      const chip = i2c.chip(1, 0x40);
+      assert.ok(chip.channels.every((c) => c.fullOff && c.output === 'low'), JSON.stringify(chip.channels.slice(0, 2)));
+      assert.equal(chip.awake, false);
+      // The probe's read is NAKed, then two ALL_LED writes; the third is taken.
+      assert.deepEqual(i2c.log.slice(0, 4), ['1/0x40 NAK (fault)', '1 close', '1/0x40 NAK (fault)', '1 close']);
+      assert.equal(i2c.log.filter((l) => l === '1/0x40 write 0xfd [0x10]').length, 2, i2c.log.join('\n'));
+      assert.equal(i2c.openDescriptors(), held, 'every bus safe-state opened is closed');
+      await logged();
+      assert.ok(lines.some((l) => /^warn: nothing answers at address 0x40 on \/dev\/i2c-1/.test(l)), lines.join('\n'));
+      assert.ok(
+        lines.includes(
+          'warn: safe state: the PCA9685 at 0x40 on /dev/i2c-1 could not be initialised, so every channel was switched off through ALL_LED instead (attempt 3 of 5)',
+        ),
+        lines.join('\n'),
+      );
+      assert.ok(lines.includes('warn: safe state: 0 of 2 motors stopped and released (pca9685)'), lines.join('\n'));
+    });
+
+    it('the prescale does not read back: ALL_LED full-off at once, every channel off, and it says so', async () => {
+      const config = await leftDriving();
+      faults({ prescaleReadBack: 0x1e });
+      const { log, lines } = memoryLogger();
+      await safeState(config, log, deps());
+      const chip = i2c.chip(1, 0x40);
+      assert.ok(chip.channels.every((c) => c.fullOff && c.output === 'low'), JSON.stringify(chip.channels.slice(0, 2)));
+      assert.equal(chip.awake, false);
+      await logged();
+      assert.ok(lines.some((l) => /^warn: the chip at 0x40 on \/dev\/i2c-1 did not keep the prescaler it was given \(wrote 122, read back 30\)/.test(l)), lines.join('\n'));
+      assert.ok(lines.some((l) => l.endsWith('switched off through ALL_LED instead (attempt 1 of 5)')), lines.join('\n'));
+    });
+
+    it('a chip that never answers: five tries ~100 ms apart, then an error that says the channels may still be driving', async () => {
+      const config = await leftDriving();
+      faults({ nak: 100 });
+      const { log, lines } = memoryLogger();
+      await safeState(config, log, deps());
+      assert.equal(i2c.log.filter((l) => l === '1/0x40 NAK (fault)').length, 1 + 5);
+      assert.ok(channels(0x40).slice(0, 2).every((c) => c.output === 'pwm'), 'nothing reached the chip');
+      await logged();
+      assert.ok(
+        lines.some((l) => l.startsWith('error: safe state: the PCA9685 at 0x40 on /dev/i2c-1 could not be initialised, and ALL_LED full-off failed 5 times 100 ms apart: its channels may still be driving')),
+        lines.join('\n'),
+      );
+    });
+
+    it('another kind of chip at 0x40 (PRE_SCALE reads under 3): probed read-only, nothing written to it, not even ALL_LED', async () => {
+      i2c.change((w) => (w.buses['1'].chips['64'].registers[0xfe] = 0));
+      const { log, lines } = memoryLogger();
+      await safeState(configFor('adafruit-servo-hat'), log, deps());
+      assert.deepEqual(i2c.log, ['1/0x40 read 0x00 = 0x11', '1/0x40 read 0xfe = 0x00', '1 close']);
+      await logged();
+      assert.ok(lines.some((l) => /^warn: the chip at 0x40 on \/dev\/i2c-1 is not a PCA9685: its register 0xfe reads 0/.test(l)), lines.join('\n'));
+      assert.ok(!lines.some((l) => l.includes('ALL_LED')), lines.join('\n'));
     });
   });
 
