@@ -313,9 +313,10 @@ echo "install.sh: installed $boot_unit and $i2c_rule (every boot stops the motor
 boot_enabled=0
 if ((run_systemctl == 0)) && [[ -n "$root" ]] && command -v systemctl >/dev/null; then
   # Enabling only makes links in the tree: systemctl does that offline with --root.
-  systemctl --quiet --root="$root" enable carbot-safe-state.service
-  echo "install.sh: enabled carbot-safe-state.service in $root"
-  boot_enabled=1
+  if systemctl --quiet --root="$root" enable carbot-safe-state.service; then
+    echo "install.sh: enabled carbot-safe-state.service in $root"
+    boot_enabled=1
+  fi
 fi
 # ---- end of the stop at boot -----------------------------------------------------------------
 
