@@ -96,7 +96,7 @@ export function periodUsOf(prescale: number): number {
  * Adafruit_CircuitPython_PCA9685 3.3.9 (adafruit_pca9685.py at b640947) and
  * Adafruit_CircuitPython_Motor's servo.py (at c917de9):
  * - PCA9685.frequency setter: prescale = int(reference_clock_speed / 4096.0 / freq + 0.5), with
- *   no −1 (Adafruit added the data sheet's −1 in b683f99, December 2023, release 3.4.15);
+ *   no −1 (Adafruit added the data sheet's −1 in b683f99, December 2023, release 3.4.14);
  * - PCA9685.frequency getter: reference_clock_speed / 4096 / prescale_reg;
  * - _BaseServo.set_pulse_width_range: _min_duty = int((min_pulse · frequency) / 1000000 · 0xFFFF),
  *   _duty_range = int((max_pulse · frequency) / 1000000 · 0xFFFF − _min_duty), frequency being
@@ -104,7 +104,7 @@ export function periodUsOf(prescale: number): number {
  * - ContinuousServo.throttle → fraction = (throttle + 1) / 2; _BaseServo.fraction →
  *   duty_cycle = _min_duty + int(fraction · _duty_range);
  * - PWMChannel.duty_cycle setter: 0xFFFF → (ON, OFF) = (0x1000, 0); else (0, (value + 1) >> 4)
- *   (the "+ 1" went in 090842d, May 2023).
+ *   (the "+ 1" went in 090842d, May 2023, release 3.4.10).
  * So the chip runs at 25 MHz / 4096 / 123 = 49.6 Hz while the counts are computed for 50.03 Hz:
  * every pulse is 0.8 % longer than its name, and the servos' trim pots were set to that.
  */

@@ -12,7 +12,7 @@
  *   2021-12-11), lines 65–86: `PCA9685(i2c, address=0x40, reference_clock_speed=25000000)`,
  *   then `frequency = 50`; lines 169–174: `ContinuousServo(pca.channels[n])` with the default
  *   pulse range.
- * - adafruit_pca9685.py (Adafruit_CircuitPython_PCA9685 3.3.9, the release of December 2021;
+ * - adafruit_pca9685.py (Adafruit_CircuitPython_PCA9685 3.3.9 of 2021-11-09, the latest release in December 2021;
  *   the file at b640947), lines 131–147: the frequency setter writes PRE_SCALE =
  *   `int(reference_clock_speed / 4096.0 / freq + 0.5)` and the getter reports
  *   `reference_clock_speed / 4096 / prescale_reg`; lines 71–81: duty_cycle 0xFFFF is
