@@ -235,10 +235,11 @@ else
 fi
 
 # The unprivileged unit's user: in gpio (sysfs GPIO and PWM, by Raspberry Pi OS's udev rules) and
-# i2c (/dev/i2c-N). Groups that do not exist yet (not a Raspberry Pi OS) are created.
+# i2c (/dev/i2c-N). Groups that do not exist yet (not a Raspberry Pi OS) are created. It is made
+# with the pigpio unit too: carbot-safe-state.service, the stop at boot, runs as carbot either way.
 service_user=root
-if [[ $variant == carbot.service ]]; then
-  service_user=carbot
+if [[ $variant == carbot.service ]]; then service_user=carbot; fi
+{
   prefix=()
   [[ -z "$root" ]] || prefix=(--prefix "$root")
   if [[ ! -e "$root/etc/passwd" ]]; then
@@ -265,7 +266,7 @@ if [[ $variant == carbot.service ]]; then
       if [[ -e "$file" && "$(stat -c %u "$file")" == 0 && -n "$carbot_uid" ]]; then chown "$carbot_uid" "$file"; fi
     done
   fi
-fi
+}
 
 mkdir -p "$(dirname "$unit")"
 # A carbot.service that does not run /opt/carbot is another program's, most likely the Python
@@ -295,6 +296,29 @@ for other in "$root"/etc/systemd/system/*.service; do
   fi
 done
 
+
+# ---- The stop at boot (carbot-safe-state.service) --------------------------------------------
+# A PCA9685 keeps driving through a reboot of the Pi: this oneshot runs `carbot safe-state` as
+# soon as /dev/i2c-1 exists, before the network. The udev rule makes the bus a systemd device
+# unit, and enabling links the unit into that device's wants.
+boot_unit="$root/etc/systemd/system/carbot-safe-state.service"
+i2c_rule="$root/etc/udev/rules.d/60-carbot-i2c.rules"
+boot_tmp="$(mktemp)"
+sed -e "s#^ExecStart=/usr/bin/node #ExecStart=$node_bin #" "$src/carbot-safe-state.service" >"$boot_tmp"
+install -m 0644 "$boot_tmp" "$boot_unit"
+rm -f "$boot_tmp"
+mkdir -p "$(dirname "$i2c_rule")"
+install -m 0644 "$src/scripts/60-carbot-i2c.rules" "$i2c_rule"
+echo "install.sh: installed $boot_unit and $i2c_rule (every boot stops the motor outputs before the network comes up)"
+boot_enabled=0
+if ((run_systemctl == 0)) && [[ -n "$root" ]] && command -v systemctl >/dev/null; then
+  # Enabling only makes links in the tree: systemctl does that offline with --root.
+  if systemctl --quiet --root="$root" enable carbot-safe-state.service; then
+    echo "install.sh: enabled carbot-safe-state.service in $root"
+    boot_enabled=1
+  fi
+fi
+# ---- end of the stop at boot -----------------------------------------------------------------
 
 # mosquitto: add only what carbot needs and the configuration lacks, check that mosquitto
 # starts on the result before switching, and put the old file back if the restart fails.
@@ -372,6 +396,9 @@ finish() {
 }
 
 if ((run_systemctl == 0)); then
+  if ((boot_enabled == 0)); then
+    echo "install.sh: carbot-safe-state.service is not enabled: sudo systemctl enable carbot-safe-state.service"
+  fi
   finish
   exit 0
 fi
@@ -379,6 +406,9 @@ fi
 command -v "$systemctl" >/dev/null || die "systemctl not found: is this a systemd machine? (--no-systemctl skips this step)"
 "$systemctl" daemon-reload
 "$systemctl" enable carbot.service
+"$systemctl" enable carbot-safe-state.service
+# The rule applies from the next boot on; udev reads it now too (on this machine, not a tree).
+if [[ -z "$root" ]]; then udevadm control --reload 2>/dev/null || true; fi
 # restart rather than start: after an upgrade the running carbot is the old code.
 # --no-block: carbot reports ready only once it reaches the broker, which may take a while.
 "$systemctl" restart --no-block carbot.service

@@ -53,6 +53,25 @@ if ((run_systemctl)); then
 fi
 
 rm -f "$unit" "$root/usr/local/bin/carbot"
+
+# ---- The stop at boot (carbot-safe-state.service and its udev rule) --------------------------
+boot_unit="$root/etc/systemd/system/carbot-safe-state.service"
+if [[ -e "$boot_unit" ]]; then
+  if ((run_systemctl)); then
+    systemctl disable carbot-safe-state.service
+  elif [[ -n "$root" ]] && command -v systemctl >/dev/null; then
+    systemctl --quiet --root="$root" disable carbot-safe-state.service || true
+  fi
+fi
+# Links systemctl did not know of (systemctl add-wants for another bus, or no systemctl at all).
+for link in "$root"/etc/systemd/system/*.wants/carbot-safe-state.service; do
+  [[ -L "$link" ]] || continue
+  rm -f "$link"
+  rmdir --ignore-fail-on-non-empty "$(dirname "$link")"
+done
+rm -f "$boot_unit" "$root/etc/udev/rules.d/60-carbot-i2c.rules"
+echo "uninstall.sh: removed $boot_unit and $root/etc/udev/rules.d/60-carbot-i2c.rules"
+# ---- end of the stop at boot -----------------------------------------------------------------
 rm -rf "$root/opt/carbot"
 echo "uninstall.sh: removed $unit, $root/usr/local/bin/carbot and $root/opt/carbot"
 if [[ -e "$root/etc/mosquitto/conf.d/carbot.conf" ]]; then

@@ -16,6 +16,8 @@ import { isPresetName, PRESETS } from './boards/presets';
 const DEFAULT_PCA9685_ADDRESS = 0x40;
 /** A ready-made motor list knows where its HAT answers. */
 const presetAddress = (motors: unknown) => (isPresetName(motors) ? PRESETS[motors].pca9685.address : undefined);
+/** ...and whether its car was driven through Adafruit's ServoKit (the original car's servo HAT). */
+const presetServoKit = (motors: unknown) => isPresetName(motors) && PRESETS[motors].pca9685.servoKitCompatible === true;
 
 export const EX_CONFIG = 78;
 export const DEFAULT_CONFIG_PATH = '/etc/carbot/config.json';
@@ -71,6 +73,11 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'pca9685.bus', kind: 'int', default: 1, min: 0, max: 255, help: 'I2C bus of the PCA9685 (/dev/i2c-N)' },
   { key: 'pca9685.address', kind: 'int', min: 64, max: 119, help: 'I2C address of the PCA9685, 64–119 (0x40–0x77; default 64, or the ready-made motor list\'s HAT: 96 for Adafruit\'s motor HAT)' },
   { key: 'pca9685.frequency', kind: 'int', min: 24, max: 1743, help: 'PCA9685 PWM frequency in Hz (default 50 for servos, the motor HAT\'s for H-bridges)' },
+  {
+    key: 'pca9685.servoKitCompatible',
+    kind: 'bool',
+    help: "PRE_SCALE and servo counts exactly as carbot.py's Adafruit ServoKit wrote them (default true with adafruit-servo-hat, else false: the data sheet's prescale, pulses true to the µs)",
+  },
   { key: 'pwmChannels', kind: 'json', help: 'kernel board: BCM pin -> {"chip": "pwmchip2", "channel": 2}, overriding what sysfs tells' },
   { key: 'servoIdleOffS', kind: 'int', min: 0, max: 86400, help: 'seconds a stopped servo holds its neutral pulse before pulses go off (0 = at once; default never)' },
   { key: 'allowUnsafePins', kind: 'json', help: 'header pins to allow for motors despite their other use, e.g. [14, 15]' },
@@ -153,7 +160,7 @@ export interface Config {
   gpio: GpioChoice;
   motors: MotorConfig[];
   limits: LimitsConfig;
-  pca9685: { bus: number; address: number; frequencyHz: number };
+  pca9685: { bus: number; address: number; frequencyHz: number; servoKitCompatible: boolean };
   /** Kernel board: BCM pin -> PWM chip (device name or pwmchipN) and channel. */
   pwmChannels?: Record<number, { chip: string; channel: number }>;
   logLevel: LogLevel;
@@ -562,6 +569,7 @@ export function loadConfig(input: LoadInput): Config {
       bus: get('pca9685.bus'),
       address: get<number | undefined>('pca9685.address') ?? presetAddress(get('motors')) ?? DEFAULT_PCA9685_ADDRESS,
       frequencyHz: hardware.pca9685Frequency,
+      servoKitCompatible: get<boolean | undefined>('pca9685.servoKitCompatible') ?? presetServoKit(get('motors')),
     },
     pwmChannels,
     logLevel: get('logLevel'),

@@ -12,7 +12,9 @@ import { boardNeeds, openHardware, type HardwareDeps } from './motors';
  * (which writes its stop state), then released (PWM duty 0 and disabled, direction pins low,
  * servo pulses off, a PCA9685's channels all off through ALL_LED). What cannot be opened —
  * a missing chip, a pin another program holds — is logged and skipped, so everything that
- * does exist is stopped. Never throws: the unit's ExecStopPost must not fail the stop.
+ * does exist is stopped; a PCA9685 that cannot be initialised still gets ALL_LED full-off,
+ * retried a few times (openHardware's tolerant mode). Never throws: the unit's ExecStopPost
+ * must not fail the stop. carbot-safe-state.service runs it at boot too.
  */
 export async function safeState(config: Config, log: Logger, deps?: HardwareDeps): Promise<void> {
   try {

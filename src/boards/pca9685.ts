@@ -90,6 +90,56 @@ export function periodUsOf(prescale: number): number {
   return ((prescale + 1) * STEPS * 1e6) / OSCILLATOR_HZ;
 }
 
+/*
+ * ServoKit's arithmetic, for the original car (pca9685.servoKitCompatible). carbot.py (solarslurpi/carbot
+ * eacd6e5, 2021-12-11) drove its servos through adafruit_servokit, which in December 2021 ran on
+ * Adafruit_CircuitPython_PCA9685 3.3.9 (adafruit_pca9685.py at b640947) and
+ * Adafruit_CircuitPython_Motor's servo.py (at c917de9):
+ * - PCA9685.frequency setter: prescale = int(reference_clock_speed / 4096.0 / freq + 0.5), with
+ *   no −1 (Adafruit added the data sheet's −1 in b683f99, December 2023, release 3.4.14);
+ * - PCA9685.frequency getter: reference_clock_speed / 4096 / prescale_reg;
+ * - _BaseServo.set_pulse_width_range: _min_duty = int((min_pulse · frequency) / 1000000 · 0xFFFF),
+ *   _duty_range = int((max_pulse · frequency) / 1000000 · 0xFFFF − _min_duty), frequency being
+ *   the getter's;
+ * - ContinuousServo.throttle → fraction = (throttle + 1) / 2; _BaseServo.fraction →
+ *   duty_cycle = _min_duty + int(fraction · _duty_range);
+ * - PWMChannel.duty_cycle setter: 0xFFFF → (ON, OFF) = (0x1000, 0); else (0, (value + 1) >> 4)
+ *   (the "+ 1" went in 090842d, May 2023, release 3.4.10).
+ * So the chip runs at 25 MHz / 4096 / 123 = 49.6 Hz while the counts are computed for 50.03 Hz:
+ * every pulse is 0.8 % longer than its name, and the servos' trim pots were set to that.
+ */
+
+/** The PRE_SCALE ServoKit wrote: int(25 MHz / 4096 / f + 0.5), 122 at 50 Hz. */
+export function servoKitPrescaleFor(frequencyHz: number): number {
+  return Math.trunc(OSCILLATOR_HZ / 4096.0 / frequencyHz + 0.5);
+}
+
+/** The frequency ServoKit's PCA9685 driver reported for a prescale, and computed its counts with. */
+export function servoKitFrequencyOf(prescale: number): number {
+  return OSCILLATOR_HZ / 4096 / prescale;
+}
+
+/** ContinuousServo's duty_cycle (16 bits) for a throttle −1..1 between pulses of minUs and maxUs, at a prescale. */
+export function servoKitDutyCycle(throttle: number, minUs: number, maxUs: number, prescale: number): number {
+  if (!Number.isFinite(throttle) || throttle > 1 || throttle < -1) {
+    throw new RangeError(`throttle must be from -1 to 1, got ${throttle}`);
+  }
+  const frequency = servoKitFrequencyOf(prescale);
+  const minDuty = Math.trunc(((minUs * frequency) / 1000000) * 0xffff);
+  const maxDuty = ((maxUs * frequency) / 1000000) * 0xffff;
+  const dutyRange = Math.trunc(maxDuty - minDuty);
+  const dutyCycle = minDuty + Math.trunc(((throttle + 1) / 2) * dutyRange);
+  if (dutyCycle < 0 || dutyCycle > 0xffff) throw new RangeError(`duty cycle ${dutyCycle} is out of 0–65535 (pulses ${minUs}–${maxUs} µs)`);
+  return dutyCycle;
+}
+
+/** The four LEDn registers PWMChannel.duty_cycle wrote for a 16-bit duty cycle. */
+export function servoKitRegisters(dutyCycle: number): readonly number[] {
+  if (dutyCycle === 0xffff) return FULL_ON;
+  const off = (dutyCycle + 1) >> 4;
+  return [0, 0, off & 0xff, off >> 8];
+}
+
 /** Why a frequency cannot be a PCA9685's, or undefined when it can. */
 export function frequencyProblem(frequencyHz: unknown): string | undefined {
   if (typeof frequencyHz !== 'number' || !Number.isFinite(frequencyHz)) {
@@ -162,6 +212,11 @@ export interface Pca9685Options {
   bus: number;
   address: number;
   frequencyHz: number;
+  /**
+   * PRE_SCALE and servo counts as Adafruit's ServoKit computed them for carbot.py (see above),
+   * instead of the data sheet's prescale and pulses true to the µs.
+   */
+  servoKitCompatible?: boolean;
 }
 
 export interface Pca9685Deps {
@@ -273,14 +328,35 @@ function checkOptions(options: Pca9685Options): void {
 const KEPT_MODE1 = MODE1.EXTCLK | MODE1.SUB1 | MODE1.SUB2 | MODE1.SUB3 | MODE1.ALLCALL;
 
 /**
- * Opens the chip: every channel fully off, totem-pole outputs, asleep while PRE_SCALE is
- * written (the chip ignores PRE_SCALE while awake), awake with auto-increment, and the
- * restart the data sheet asks for if the chip reports one pending.
+ * Reads MODE1 and PRE_SCALE, writing nothing, and throws unless they can be a PCA9685's: 0x40
+ * is also a common sensor address (INA219, HTU21D, Si7021), which no write of carbot's should
+ * reach. The chip forces PRE_SCALE to at least 3 (§7.3.5) and MODE1's bits 7:0 are all
+ * defined, so only a PRE_SCALE under 3 tells for sure that something else answers.
+ */
+function probe(bus: I2cBus, options: Pca9685Options): void {
+  bus.readByteSync(options.address, REGISTER.MODE1);
+  const prescale = bus.readByteSync(options.address, REGISTER.PRE_SCALE);
+  if (prescale < PRESCALE_MIN) {
+    throw new BoardError(
+      'foreign-chip',
+      `the chip at ${hex(options.address)} on ${devicePath(options.bus)} is not a PCA9685: its register 0xfe reads ${prescale}, ` +
+        `and a PCA9685's PRE_SCALE is never under ${PRESCALE_MIN}. Nothing was written to it; ` +
+        `check pca9685.address against "i2cdetect -y ${options.bus}" (0x40 is also a common sensor address).`,
+    );
+  }
+}
+
+/**
+ * Opens the chip: probed read-only first, then every channel fully off, totem-pole outputs,
+ * asleep while PRE_SCALE is written (the chip ignores PRE_SCALE while awake), awake with
+ * auto-increment, and the restart the data sheet asks for if the chip reports one pending.
  */
 export async function openPca9685Board(options: Pca9685Options, deps: Pca9685Deps = {}): Promise<Board> {
   checkOptions(options);
   const { address } = options;
-  const prescale = prescaleFor(options.frequencyHz);
+  const servoKit = options.servoKitCompatible === true;
+  const prescaleOf = servoKit ? servoKitPrescaleFor : prescaleFor;
+  const prescale = prescaleOf(options.frequencyHz);
   const period = periodUsOf(prescale);
   const i2c = loadI2cBus(deps.requireModule ?? ((id: string) => require(id) as unknown));
 
@@ -293,6 +369,7 @@ export async function openPca9685Board(options: Pca9685Options, deps: Pca9685Dep
 
   let wakeMode: number = MODE1.AI;
   try {
+    probe(bus, options);
     // An orderly shutdown first (§7.3.1.1 footnote): one byte each, as auto-increment may be
     // either way. ALL_LED_OFF_H's full-off bit alone stops every channel; the other three
     // leave every channel's registers at ON = OFF = 0 under it.
@@ -332,8 +409,9 @@ export async function openPca9685Board(options: Pca9685Options, deps: Pca9685Dep
 
   const users = new Map<number, string>();
   let closed = false;
-  const frequencyText =
-    Math.abs(frequencyOf(prescale) - options.frequencyHz) < 0.05
+  const frequencyText = servoKit
+    ? `${options.frequencyHz} Hz as ServoKit sets it (prescale ${prescale}: really ${frequencyOf(prescale).toFixed(1)} Hz)`
+    : Math.abs(frequencyOf(prescale) - options.frequencyHz) < 0.05
       ? `${options.frequencyHz} Hz`
       : `${options.frequencyHz} Hz (prescale ${prescale}: really ${frequencyOf(prescale).toFixed(1)} Hz)`;
   const chipName = `PCA9685 at ${hex(address)} on ${devicePath(options.bus)}`;
@@ -379,7 +457,7 @@ export async function openPca9685Board(options: Pca9685Options, deps: Pca9685Dep
     description,
 
     async openPwm(channel: number, frequencyHz: number): Promise<PwmOutput> {
-      const wanted = prescaleFor(frequencyHz);
+      const wanted = prescaleOf(frequencyHz);
       if (!Number.isFinite(frequencyHz) || wanted !== prescale) {
         throw new BoardError(
           'frequency-conflict',
@@ -402,7 +480,12 @@ export async function openPca9685Board(options: Pca9685Options, deps: Pca9685Dep
         );
       }
       const out = claim(channel, 'servo pulses', FULL_OFF);
-      return { setPulse: (us) => out.set(pulseRegisters(us, prescale)), close: out.close };
+      const pulses: PulseOutput = { setPulse: (us) => out.set(pulseRegisters(us, prescale)), close: out.close };
+      if (servoKit) {
+        pulses.setThrottle = (throttle, minUs, maxUs) =>
+          out.set(servoKitRegisters(servoKitDutyCycle(throttle, minUs, maxUs, prescale)));
+      }
+      return pulses;
     },
 
     async openOutput(channel: number, initial: Level): Promise<DigitalOutput> {
@@ -459,4 +542,64 @@ export function stopPca9685(options: Pick<Pca9685Options, 'bus' | 'address'>, de
     return [explain(err, full, deps, 'opening the bus')];
   }
   return shutDown(bus, full, deps, undefined);
+}
+
+/** How often `carbot safe-state` tries ALL_LED full-off on a chip it could not initialise, and how far apart. */
+export const ALL_OFF_ATTEMPTS = 5;
+export const ALL_OFF_INTERVAL_MS = 100;
+
+/** Problems after which an ALL_LED write is no use or must not go out (the probe found another chip). */
+const NO_FALLBACK = new Set(['foreign-chip', 'bad-options', 'no-module']);
+
+/** Whether safe-state should fall back to ALL_LED full-off after openPca9685Board failed with this. */
+export function allOffMayHelp(err: unknown): boolean {
+  return !(err instanceof BoardError && NO_FALLBACK.has(err.problem));
+}
+
+export interface AllOffResult {
+  /** The attempt that switched every channel off (1-based), or undefined if none did. */
+  attempt?: number;
+  /** Why the last attempt failed, or what failed after the channels were off (sleep, close). */
+  errors: Error[];
+}
+
+/**
+ * `carbot safe-state`'s fallback for a chip that could not be initialised (a NAK while the HAT
+ * powers up, EIO, a prescale that did not read back): the one write that stops every channel,
+ * ALL_LED_OFF_H's full-off bit (data sheet §7.3.4, full off wins over everything, §7.3.3),
+ * tried up to `attempts` times `intervalMs` apart; once it is acknowledged, the chip is put to
+ * sleep and the bus closed as stopPca9685 does.
+ */
+export async function switchAllOff(
+  options: Pick<Pca9685Options, 'bus' | 'address'>,
+  deps: Pca9685Deps = {},
+  retry: { attempts?: number; intervalMs?: number } = {},
+): Promise<AllOffResult> {
+  const attempts = retry.attempts ?? ALL_OFF_ATTEMPTS;
+  const intervalMs = retry.intervalMs ?? ALL_OFF_INTERVAL_MS;
+  const full: Pca9685Options = { ...options, frequencyHz: DEFAULT_FREQUENCY_HZ };
+  let errors: Error[] = [];
+  for (let attempt = 1; attempt <= attempts; attempt++) {
+    if (attempt > 1) await new Promise((resolve) => setTimeout(resolve, intervalMs));
+    let bus: I2cBus;
+    try {
+      bus = loadI2cBus(deps.requireModule ?? ((id: string) => require(id) as unknown)).openSync(options.bus);
+    } catch (err) {
+      errors = [explain(err, full, deps, 'opening the bus')];
+      continue;
+    }
+    try {
+      bus.writeByteSync(options.address, REGISTER.ALL_LED_OFF_H, FULL_BIT);
+    } catch (err) {
+      errors = [explain(err, full, deps, 'turning every channel off')];
+      try {
+        bus.closeSync();
+      } catch {
+        // The write's error is the one worth reporting.
+      }
+      continue;
+    }
+    return { attempt, errors: shutDown(bus, full, deps, undefined) };
+  }
+  return { errors };
 }

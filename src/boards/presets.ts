@@ -5,7 +5,9 @@
  *
  * - Adafruit 16-Channel PWM/Servo HAT: the original carbot.py drove it with Adafruit's
  *   ServoKit (Adafruit_CircuitPython_ServoKit: address 0x40, 50 Hz; ContinuousServo from
- *   Adafruit_CircuitPython_Motor servo.py, 750–2250 µs) on channels 0 and 1.
+ *   Adafruit_CircuitPython_Motor servo.py, 750–2250 µs) on channels 0 and 1. The preset turns
+ *   on pca9685.servoKitCompatible, so the chip gets ServoKit's very PRE_SCALE (122, not the
+ *   data sheet's 121) and counts: see src/boards/pca9685.ts.
  * - Adafruit DC & Stepper Motor HAT: two TB6612s behind a PCA9685 at 0x60, 1600 Hz
  *   (Adafruit_CircuitPython_MotorKit adafruit_motorkit.py: motor1 (8, 9, 10), motor2
  *   (13, 11, 12), motor3 (2, 3, 4), motor4 (7, 5, 6) as (PWM, the input that drives the
@@ -51,8 +53,11 @@ export interface Pca9685Preset {
   readonly name: PresetName;
   /** The board's name as sold. */
   readonly title: string;
-  /** The `pca9685` settings the preset needs: the HAT's default address and the vendor's frequency. */
-  readonly pca9685: Readonly<{ address: number; frequencyHz: number }>;
+  /**
+   * The `pca9685` settings the preset needs: the HAT's default address and the vendor's
+   * frequency, and for the original car ServoKit's arithmetic (`pca9685.servoKitCompatible`).
+   */
+  readonly pca9685: Readonly<{ address: number; frequencyHz: number; servoKitCompatible?: boolean }>;
   /** The motors as a user would write them in `motors`. */
   readonly motors: readonly Readonly<Record<string, unknown>>[];
 }
@@ -80,7 +85,7 @@ export const PRESETS: Readonly<Record<PresetName, Pca9685Preset>> = Object.freez
   'adafruit-servo-hat': Object.freeze({
     name: 'adafruit-servo-hat',
     title: 'Adafruit 16-Channel PWM/Servo HAT (continuous-rotation servos on channels 0 and 1, as carbot.py drove them)',
-    pca9685: Object.freeze({ address: 0x40, frequencyHz: 50 }),
+    pca9685: Object.freeze({ address: 0x40, frequencyHz: 50, servoKitCompatible: true }),
     motors: Object.freeze([
       Object.freeze({ name: 'left', driver: 'servo', board: 'pca9685', pin: 0, invert: true }),
       Object.freeze({ name: 'right', driver: 'servo', board: 'pca9685', pin: 1 }),

@@ -32,6 +32,12 @@ export interface PwmOutput {
 export interface PulseOutput {
   /** High time of every 20 ms period in µs; 0 = no pulses at all (output low). */
   setPulse(us: number): void;
+  /**
+   * Only on a board that reproduces Adafruit's ServoKit (a PCA9685 with
+   * pca9685.servoKitCompatible): ContinuousServo's `throttle = t` (−1..1) with its pulse range
+   * minUs..maxUs, to the register ServoKit wrote.
+   */
+  setThrottle?(throttle: number, minUs: number, maxUs: number): void;
   /** Stops the pulses and gives the output back. */
   close(): void;
 }

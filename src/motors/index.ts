@@ -72,6 +72,29 @@ async function openPca9685(config: Config, deps: HardwareDeps): Promise<Board> {
 }
 
 /**
+ * safe-state's fallback when the PCA9685 could not be initialised: every channel off through
+ * ALL_LED, retried a few times ~100 ms apart (a HAT still powering up at boot), and said so.
+ */
+async function pca9685AllOff(config: Config, deps: HardwareDeps, log: Logger, cause: unknown): Promise<void> {
+  const { allOffMayHelp, switchAllOff, ALL_OFF_ATTEMPTS, ALL_OFF_INTERVAL_MS } = require('../boards/pca9685') as typeof import('../boards/pca9685');
+  if (!allOffMayHelp(cause)) return;
+  const chip = `the PCA9685 at 0x${config.pca9685.address.toString(16)} on /dev/i2c-${config.pca9685.bus}`;
+  const { attempt, errors } = await switchAllOff(config.pca9685, deps);
+  if (attempt === undefined) {
+    log.error(
+      `safe state: ${chip} could not be initialised, and ALL_LED full-off failed ${ALL_OFF_ATTEMPTS} times ` +
+        `${ALL_OFF_INTERVAL_MS} ms apart: its channels may still be driving (${errors.map((e) => e.message).join('; ')})`,
+    );
+    return;
+  }
+  log.warn(
+    `safe state: ${chip} could not be initialised, so every channel was switched off through ALL_LED instead ` +
+      `(attempt ${attempt} of ${ALL_OFF_ATTEMPTS})`,
+  );
+  for (const err of errors) log.warn(`pca9685: ${err.message}`);
+}
+
+/**
  * Chooses the boards, opens the motors and puts them in the safe state (stopped) before
  * anything else runs. On real hardware a problem is an error (BoardError) that says how to
  * fix it — never a silent fallback to simulated motors.
@@ -114,9 +137,16 @@ export async function openHardware(config: Config, log: Logger, options: OpenOpt
     if (header) boards.gpio = await openHeaderBoard(header.backend as 'pigpio' | 'kernel', header.model, config, deps, log);
   });
   await attempt(async () => {
-    if (needs.pca9685) boards.pca9685 = await openPca9685(config, deps);
+    if (!needs.pca9685) return;
+    try {
+      boards.pca9685 = await openPca9685(config, deps);
+    } catch (err) {
+      if (!options.tolerant) throw err;
+      log.warn((err as Error).message);
+      await pca9685AllOff(config, deps, log, err);
+    }
   });
-  const backend: Backend = boards.gpio?.kind ?? (boards.pca9685 ? 'pca9685' : 'sim');
+  const backend: Backend = boards.gpio?.kind ?? (boards.pca9685 || needs.pca9685 ? 'pca9685' : 'sim');
   const motors = await openMotorBank(config.motors, boards, log, { backend, tolerant: options.tolerant });
   if (boards.gpio?.kind === 'pigpio') {
     log.info(`GPIO backend: pigpio on ${header?.model} (motors ${names.join(', ')}), all outputs stopped`);

@@ -8,6 +8,10 @@ import type { ServoMotorConfig } from './types';
  * are what Adafruit's ServoKit gives for `continuous_servo[n].throttle`, so a car moved from
  * carbot.py drives at the same speed).
  *
+ * On a board that reproduces ServoKit (a PCA9685 with pca9685.servoKitCompatible) the output
+ * is written as ServoKit's `throttle = t` with the pulse range neutral + trim ± span, so the
+ * original car gets carbot.py's very registers (see src/boards/pca9685.ts).
+ *
  * Stopped, it gets the neutral pulse: many continuous servos keep turning when the pulses
  * just stop. With `idleOffS` the pulses go off after that long stopped (0 = at once), for a
  * servo whose neutral is set well and that should not hum.
@@ -15,8 +19,8 @@ import type { ServoMotorConfig } from './types';
 export class ServoMotor implements DriverMotor {
   readonly name: string;
   readonly description: string;
-  /** The last pulse written, 0 = off; undefined after a failed write. */
-  private pulse: number | undefined;
+  /** What was last written ("1500 µs", "throttle 0.1", "0 µs" = off); undefined after a failed write. */
+  private written: string | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
   private moving = false;
 
@@ -35,7 +39,7 @@ export class ServoMotor implements DriverMotor {
     this.description =
       `servo ${board === 'pca9685' ? 'PCA9685 channel' : 'pin'} ${pin}, ` +
       `${neutralUs}${trimUs ? (trimUs > 0 ? `+${trimUs}` : `${trimUs}`) : ''} ± ${spanUs} µs` +
-      `${invert ? ', inverted' : ''}${idle}`;
+      `${invert ? ', inverted' : ''}${output.setThrottle ? ', as ServoKit' : ''}${idle}`;
     this.stop();
   }
 
@@ -45,20 +49,25 @@ export class ServoMotor implements DriverMotor {
     const v = Math.max(-1, Math.min(1, invert ? -output : output));
     if (v === 0) {
       // Already stopped (holding neutral, or idled off): nothing to write, no timer to restart.
-      if (!this.moving && this.pulse !== undefined) return;
+      if (!this.moving && this.written !== undefined) return;
       return this.stop();
     }
     this.cancelIdle();
     this.moving = true;
-    const pulse = Math.round(neutralUs + trimUs + spanUs * v);
-    if (pulse !== this.pulse) this.write(pulse);
+    if (this.output.setThrottle) {
+      if (this.written !== `throttle ${v}`) this.writeThrottle(v);
+    } else {
+      const pulse = Math.round(neutralUs + trimUs + spanUs * v);
+      if (this.written !== `${pulse} µs`) this.write(pulse);
+    }
   }
 
   /** The stop pulse, whatever the servo is believed to be doing. */
   stop(): void {
     this.cancelIdle();
     this.moving = false;
-    this.write(this.stopPulse());
+    if (this.output.setThrottle && this.config.idleOffS !== 0) this.writeThrottle(0);
+    else this.write(this.stopPulse());
     const { idleOffS } = this.config;
     if (idleOffS !== undefined && idleOffS > 0) {
       this.idleTimer = setTimeout(() => {
@@ -98,8 +107,16 @@ export class ServoMotor implements DriverMotor {
   }
 
   private write(pulse: number): void {
-    this.pulse = undefined;
+    this.written = undefined;
     this.output.setPulse(pulse);
-    this.pulse = pulse;
+    this.written = `${pulse} µs`;
+  }
+
+  /** ServoKit's `throttle = t` between neutral + trim ± span. */
+  private writeThrottle(throttle: number): void {
+    const { neutralUs, spanUs, trimUs } = this.config;
+    this.written = undefined;
+    this.output.setThrottle?.(throttle, neutralUs + trimUs - spanUs, neutralUs + trimUs + spanUs);
+    this.written = `throttle ${throttle}`;
   }
 }

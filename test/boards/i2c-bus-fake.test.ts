@@ -199,6 +199,42 @@ describe('fake i2c-bus', () => {
     });
   });
 
+  describe('faults a test injects (the bus or the HAT, not the chip)', () => {
+    it('nak: the next N transactions are not acknowledged, as for a missing chip, then the chip answers; the count survives a FileStore', () => {
+      const dir = mkdtempSync(path.join(os.tmpdir(), 'carbot-i2c-fault-'));
+      const remove = removeOnExit(dir);
+      try {
+        const file = writeStateFile(dir, { buses: { '1': { ...busWithChips(0x40), nak: 'ENXIO' } } });
+        const i2c = createFakeI2cBus(new FileStore(file));
+        i2c.change((w) => (w.buses['1'].chips['64'].faults = { nak: 2 }));
+        const bus = i2c.openSync(1);
+        for (let i = 0; i < 2; i++) {
+          const err = thrown(() => bus.writeByteSync(0x40, 0xfd, 0x10));
+          assert.equal(err.code, 'ENXIO');
+          assert.equal(err.syscall, 'writeByteSync');
+          // Another process sees the count where this one left it.
+          assert.equal(createFakeI2cBus(new FileStore(file)).world().buses['1'].chips['64'].faults?.nak, 1 - i);
+        }
+        assert.equal(bus.readByteSync(0x40, 0x00), 0x11);
+        assert.deepEqual(i2c.log, ['1/0x40 NAK (fault)', '1/0x40 NAK (fault)', '1/0x40 read 0x00 = 0x11']);
+        bus.closeSync();
+      } finally {
+        remove();
+      }
+    });
+
+    it('prescaleReadBack: PRE_SCALE reads as before until it is written, then as the fault says, while the chip uses what was written', () => {
+      const i2c = world();
+      i2c.change((w) => (w.buses['1'].chips['64'].faults = { prescaleReadBack: 0x1e }));
+      const bus = i2c.openSync(1);
+      assert.equal(bus.readByteSync(0x40, 0xfe), 0x1e);
+      bus.writeByteSync(0x40, 0xfe, 121);
+      assert.equal(bus.readByteSync(0x40, 0xfe), 0x1e);
+      assert.equal(i2c.chip(1, 0x40).prescale, 121);
+      bus.closeSync();
+    });
+  });
+
   describe('shared with a child process', () => {
     let dir: string;
     let removeDir: () => void;

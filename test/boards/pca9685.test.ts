@@ -13,6 +13,7 @@ import {
 import { BoardError, type Board } from '../../src/boards/types';
 import { fakeRequire } from '../fakes/call-log';
 import { busWithChips, createFakeI2cBus, MemoryStore, type FakeI2c } from '../fakes/i2c-bus';
+import { ServoKitModel } from '../support/servokit';
 
 /** The original car's board: ServoKit's defaults. */
 const SERVO_HAT: Pca9685Options = { bus: 1, address: 0x40, frequencyHz: 50 };
@@ -83,8 +84,8 @@ describe('pca9685 board', () => {
       assert.ok(chip.channels.every((c) => c.output === 'low' && c.fullOff));
       assert.equal(board.kind, 'pca9685');
       assert.equal(board.description, 'PCA9685 at 0x40 on /dev/i2c-1, 50 Hz');
-      // Every channel is off before anything else is written.
-      assert.equal(i2c.log[0], '1/0x40 write 0xfd [0x10]');
+      // Read-only first (0x40 may be a sensor), then every channel off before anything else is written.
+      assert.deepEqual(i2c.log.slice(0, 3), ['1/0x40 read 0x00 = 0x11', '1/0x40 read 0xfe = 0x1e', '1/0x40 write 0xfd [0x10]']);
     });
 
     it('takes over a chip another program left awake and driving: off first, then the new prescale', async () => {
@@ -208,24 +209,44 @@ describe('pca9685 board', () => {
   });
 
   describe('servo pulses', () => {
-    it('with defaults, throttle t gives 1500 + 750·t µs, to the count ServoKit wrote for the same throttle', async () => {
+    it('without servoKitCompatible, throttle t gives 1500 + 750·t µs true to half a count, at the data sheet’s prescale 121', async () => {
       const i2c = world(0x40);
       const board = await openBoard(i2c);
       const servo = await board.openPulses(0);
-      const prescale = i2c.chip(1, 0x40).prescale;
-      // Adafruit_CircuitPython_Motor servo.py (min 750, max 2250 µs) on Adafruit_CircuitPython_PCA9685's
-      // 16-bit duty_cycle, which keeps the top 12 bits.
-      const frequency = frequencyOf(prescale);
-      const minDuty = Math.trunc(((750 * frequency) / 1e6) * 0xffff);
-      const dutyRange = Math.trunc(((2250 * frequency) / 1e6) * 0xffff - minDuty);
+      assert.equal(servo.setThrottle, undefined);
+      const { prescale } = i2c.chip(1, 0x40);
+      assert.equal(prescale, 121);
       for (const t of [-1, -0.5, -0.25, 0, 0.25, 0.5, 1]) {
         const us = 1500 + 750 * t;
         servo.setPulse(us);
         const channel = i2c.chip(1, 0x40).channels[0];
         assert.ok(Math.abs(channel.pulseUs - us) <= halfCountUs(prescale), `${us} µs became ${channel.pulseUs}`);
-        const servoKit = (minDuty + Math.trunc(((t + 1) / 2) * dutyRange)) >> 4;
-        assert.ok(Math.abs(channel.off - servoKit) <= 1, `t=${t}: ${channel.off} counts, ServoKit ${servoKit}`);
       }
+    });
+
+    it('servoKitCompatible: PRE_SCALE 122 and, for every throttle carbot.py could send, the very LEDn words ServoKit wrote', async () => {
+      const i2c = world(0x40);
+      const board = await openBoard(i2c, { ...SERVO_HAT, servoKitCompatible: true });
+      const servo = await board.openPulses(0);
+      assert.ok(servo.setThrottle);
+      const kit = new ServoKitModel();
+      const chip = () => i2c.chip(1, 0x40);
+      assert.equal(chip().prescale, kit.prescale);
+      assert.equal(chip().prescale, 122);
+      assert.equal(board.description, 'PCA9685 at 0x40 on /dev/i2c-1, 50 Hz as ServoKit sets it (prescale 122: really 49.6 Hz)');
+      for (let tenths = -10; tenths <= 10; tenths++) {
+        const t = tenths / 10;
+        servo.setThrottle(t, 750, 2250);
+        kit.throttle(0, t);
+        const { on, off, fullOn } = chip().channels[0];
+        assert.deepEqual({ on: on | (fullOn ? 0x1000 : 0), off }, kit.channels.get(0), `throttle ${t}`);
+      }
+      // What the servo sees: ServoKit's neutral count 307 at the chip's real 49.6 Hz is 1510 µs, not 1500.
+      servo.setThrottle(0, 750, 2250);
+      assert.equal(chip().channels[0].off, 307);
+      assert.equal(chip().channels[0].pulseUs.toFixed(0), '1510');
+      assert.throws(() => servo.setThrottle?.(1.5, 750, 2250), RangeError);
+      assert.equal(chip().channels[0].off, 307, 'a refused throttle changes nothing');
     });
 
     it('0 µs switches the pulses off; a pulse of a whole period or more is refused and changes nothing', async () => {

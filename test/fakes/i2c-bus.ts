@@ -55,6 +55,22 @@ export interface ChipState {
   ignored: string[];
   /** Writes the data sheet forbids. */
   violations: string[];
+  /** Faults a test injects: not the chip's rules but the bus's or the HAT's (see ChipFaults). */
+  faults?: ChipFaults;
+}
+
+/**
+ * What goes wrong around a good chip. `nak`: the chip acknowledges none of its next N
+ * transactions (a HAT whose supply is still coming up at boot, a loose SDA wire), which the
+ * adapter reports as for a missing chip. `prescaleReadBack`: once PRE_SCALE has been written,
+ * reads of it return this value (two devices answering at one address, whose open-drain
+ * outputs AND the bits on SDA; a write that did not take).
+ */
+export interface ChipFaults {
+  nak?: number;
+  prescaleReadBack?: number;
+  /** Set by the fake when PRE_SCALE is written while prescaleReadBack is set. */
+  prescaleWritten?: boolean;
 }
 
 export interface BusState {
@@ -186,6 +202,7 @@ function writeRegister(chip: ChipState, reg: number, value: number, now: number)
     const offset = reg - ALL_LED_ON_L;
     for (let ch = 0; ch < CHANNELS; ch++) r[LED0 + 4 * ch + offset] = isHigh(reg) ? value & 0x1f : value;
   } else if (reg === PRE_SCALE) {
+    if (chip.faults?.prescaleReadBack !== undefined) chip.faults.prescaleWritten = true;
     if (r[MODE1] & SLEEP) r[PRE_SCALE] = Math.max(3, value);
     else chip.ignored.push(`PRE_SCALE = ${value} while awake`);
   } else {
@@ -213,6 +230,7 @@ function chipWrite(chip: ChipState, command: number, data: readonly number[], no
 }
 
 function chipRead(chip: ChipState, command: number): number {
+  if (command === PRE_SCALE && chip.faults?.prescaleWritten && chip.faults.prescaleReadBack !== undefined) return chip.faults.prescaleReadBack;
   return command >= ALL_LED_ON_L && command <= ALL_LED_OFF_H ? 0 : chip.registers[command];
 }
 
@@ -350,9 +368,16 @@ export function createFakeI2cBus(store: Store = new MemoryStore(), options: Fake
     if (!bus?.exists) throw addonError('ENXIO', syscall);
     const chip = bus.chips[String(address)];
     if (!chip) throw addonError(bus.nak, syscall);
-    const result = act(chip);
-    store.save(world);
-    return result;
+    try {
+      if (chip.faults?.nak) {
+        chip.faults.nak -= 1;
+        log.push(`${busNumber}/${hex(address)} NAK (fault)`);
+        throw addonError(bus.nak, syscall);
+      }
+      return act(chip);
+    } finally {
+      store.save(world);
+    }
   };
 
   class Bus implements I2cBus {

@@ -7,6 +7,7 @@ import { closeClient, collect, connectClient } from '../support/mqtt';
 import { freePort } from '../support/ports';
 import { spawnProcess, CLI_PATH, REPO_ROOT } from '../support/process';
 import { busWithChips, FileStore, reportChip, writeStateFile } from '../fakes/i2c-bus';
+import { ServoKitModel } from '../support/servokit';
 
 /**
  * The death carbot cannot see. The compiled service drives the original carbot.py car (two
@@ -35,17 +36,18 @@ describe('safe state after SIGKILL (ExecStopPost=carbot safe-state)', () => {
     );
     await car.waitForLine(/subscribed to carbot\/move/, 30_000);
     assert.match(car.output(), /boards: pca9685: PCA9685 at 0x40 on \/dev\/i2c-1/);
-    // At rest the servos hold their neutral pulse (1500 µs, to the chip's 4.88 µs step at 50 Hz).
-    const near = (pulses: number[], expected: number[]) => pulses.every((p, i) => Math.abs(p - expected[i]) < 5);
-    assert.ok(near(channels().map((c) => c.pulseUs), [1500, 1500]), JSON.stringify(channels()));
+    // At rest the servos hold ServoKit's neutral count (307 of 4096 at PRE_SCALE 122).
+    const kit = new ServoKitModel();
+    const servoKit = (...throttles: number[]) => throttles.map((t, ch) => (kit.throttle(ch, t), kit.channels.get(ch)?.off));
+    assert.deepEqual(channels().map((c) => c.off), servoKit(0, 0), JSON.stringify(channels()));
 
     const client = await connectClient(`mqtt://127.0.0.1:${port}`);
     const states = await collect(client, 'tele/carbot/STATE');
     await client.publishAsync('carbot/move', 'forward', { qos: 1 });
     await states.waitFor((m) => JSON.parse(m.payload).motion === 'forward');
-    // ServoKit's throttle 0.5 is 1500 ± 375 µs; the left servo is mounted mirrored.
+    // ServoKit's throttle 0.5; the left servo is mounted mirrored.
     const driving = channels().map((c) => c.pulseUs);
-    assert.ok(near(driving, [1125, 1875]), `pulses ${driving.join(', ')}`);
+    assert.deepEqual(channels().map((c) => c.off), servoKit(-0.5, 0.5), `pulses ${driving.join(', ')}`);
     await closeClient(client);
 
     assert.equal((await car.kill('SIGKILL')).signal, 'SIGKILL');

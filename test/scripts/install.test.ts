@@ -83,10 +83,10 @@ function pack(vendor: string, name: string): string {
 
 function makeSourceTree(dir: string): void {
   mkdirSync(path.join(dir, 'scripts'), { recursive: true });
-  for (const file of ['install.sh', 'uninstall.sh', 'carbot.default', 'config.example.json', 'mosquitto/merge.js']) {
+  for (const file of ['install.sh', 'uninstall.sh', 'carbot.default', 'config.example.json', 'mosquitto/merge.js', '60-carbot-i2c.rules']) {
     cpSync(path.join(REPO, 'scripts', file), path.join(dir, 'scripts', file));
   }
-  for (const unit of ['carbot.service', 'carbot-pigpio.service']) cpSync(path.join(REPO, unit), path.join(dir, unit));
+  for (const unit of ['carbot.service', 'carbot-pigpio.service', 'carbot-safe-state.service']) cpSync(path.join(REPO, unit), path.join(dir, unit));
   cpSync(path.join(REPO, 'web'), path.join(dir, 'web'), { recursive: true });
   const vendor = path.join(dir, 'vendor');
   mkdirSync(vendor);
@@ -349,6 +349,51 @@ describe('scripts/install.sh and scripts/uninstall.sh', function () {
     assert.ok(!existsSync(path.dirname(dropIn)));
     assert.ok(existsSync(path.join(root, 'etc', 'systemd', 'system')), 'systemd directories stay');
   });
+  it('installs the stop at boot (carbot-safe-state.service and the udev rule), enabled into the I2C bus’s device; uninstall removes it', () => {
+    const root = newRoot();
+    const node = path.join(tmp, 'opt-node', 'bin', 'node');
+    mkdirSync(path.dirname(node), { recursive: true });
+    symlinkSync(process.execPath, node);
+    const out = ok(install('--root', root, '--skip-build', '--node', node), 'install').stdout;
+    const systemdDir = path.join(root, 'etc', 'systemd', 'system');
+    const bootUnit = path.join(systemdDir, 'carbot-safe-state.service');
+    const rule = path.join(root, 'etc', 'udev', 'rules.d', '60-carbot-i2c.rules');
+    assert.equal(
+      readFileSync(bootUnit, 'utf8'),
+      readFileSync(path.join(REPO, 'carbot-safe-state.service'), 'utf8').replace('ExecStart=/usr/bin/node ', `ExecStart=${node} `),
+    );
+    assert.equal(readFileSync(rule, 'utf8'), readFileSync(path.join(REPO, 'scripts', '60-carbot-i2c.rules'), 'utf8'));
+    assert.equal(mode(bootUnit), '0644');
+    assert.match(out, /installed .*carbot-safe-state\.service and .*60-carbot-i2c\.rules \(every boot stops the motor outputs before the network comes up\)/);
+    // Enabled as systemd sees it: the link in the device's wants, and systemctl says so.
+    const link = path.join(systemdDir, 'dev-i2c\\x2d1.device.wants', 'carbot-safe-state.service');
+    assert.equal(readlinkSync(link), '/etc/systemd/system/carbot-safe-state.service');
+    assert.equal(run('systemctl', ['--root', root, 'is-enabled', 'carbot-safe-state.service']).stdout.trim(), 'enabled');
+
+    // A link for another bus, as `systemctl add-wants 'dev-i2c\\x2d0.device' carbot-safe-state.service` makes it, goes too.
+    mkdirSync(path.join(systemdDir, 'dev-i2c\\x2d0.device.wants'));
+    symlinkSync('/etc/systemd/system/carbot-safe-state.service', path.join(systemdDir, 'dev-i2c\\x2d0.device.wants', 'carbot-safe-state.service'));
+    ok(uninstall('--root', root), 'uninstall');
+    for (const gone of [bootUnit, rule, path.dirname(link), path.join(systemdDir, 'dev-i2c\\x2d0.device.wants')]) {
+      assert.ok(!existsSync(gone), `${gone} removed`);
+    }
+    assert.ok(existsSync(path.join(root, 'etc', 'udev', 'rules.d')), 'udev’s directory stays');
+  });
+
+  it('enables the stop at boot with the systemctl it is given when it runs systemctl', () => {
+    const root = newRoot();
+    const state = path.join(root, 'fake-systemd');
+    mkdirSync(state, { recursive: true });
+    const systemctl = path.join(state, 'systemctl');
+    writeFileSync(systemctl, `#!/bin/bash\necho "$*" >>"${state}/calls"\nif [[ "$1" == show ]]; then echo active; fi\nexit 0\n`, { mode: 0o755 });
+    ok(install('--root', root, '--skip-build', '--no-mosquitto', '--systemctl', systemctl), 'install');
+    const calls = readFileSync(path.join(state, 'calls'), 'utf8').split('\n');
+    assert.deepEqual(
+      calls.filter((c) => c.startsWith('enable') || c === 'daemon-reload'),
+      ['daemon-reload', 'enable carbot.service', 'enable carbot-safe-state.service'],
+    );
+  });
+
   it('puts a carbot command on the PATH that runs the installed carbot with the chosen node', () => {
     const root = newRoot();
     ok(install('--root', root, '--skip-build', '--node', process.execPath), 'install');

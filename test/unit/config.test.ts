@@ -208,7 +208,9 @@ describe('configuration', () => {
     assert.equal(load({ argv: ['--motors', 'adafruit-servo-hat'] }).pca9685.address, 0x40);
     assert.equal(load({ argv: ['--motors', 'adafruit-motor-hat'] }).pca9685.address, 0x60);
     assert.equal(load({ argv: ['--motors', 'adafruit-motor-hat', '--pca9685-address', '97'] }).pca9685.address, 97);
-    assert.deepEqual(load({ env: { CARBOT_MOTORS: 'waveshare-motor-hat' } }).pca9685, { bus: 1, address: 0x40, frequencyHz: 50 });
+    assert.deepEqual(load({ env: { CARBOT_MOTORS: 'waveshare-motor-hat' } }).pca9685, { bus: 1, address: 0x40, frequencyHz: 50, servoKitCompatible: false });
+    assert.equal(load({ argv: ['--motors', 'adafruit-servo-hat'] }).pca9685.servoKitCompatible, true, 'the original car gets ServoKit’s registers');
+    assert.equal(load({ argv: ['--motors', 'adafruit-servo-hat', '--no-pca9685-servo-kit-compatible'] }).pca9685.servoKitCompatible, false);
     assert.deepEqual(problems({ argv: ['--pca9685-address', '32'] }), ['--pca9685-address: 32 is below the minimum 64']);
   });
 
