@@ -37,11 +37,12 @@ import { spawnProcess, type TrackedProcess } from '../support/process';
 const REPO = path.join(__dirname, '..', '..');
 /**
  * install.sh runs carbot with /usr/bin/node unless told otherwise, and refuses to build with
- * another node on PATH (the native modules would not load). CI runs this suite on Node 22
- * and 24 too, from a node that is not /usr/bin/node: the tests then name it (a test's own
- * --node comes later and wins).
+ * another node first on PATH (the native modules would not load). CI runs this suite on Node
+ * 22 and 24 too, from a node that is not /usr/bin/node: install.sh is then run as a user runs
+ * it, with the system's node first on PATH.
  */
-const THIS_NODE = realpathOr('/usr/bin/node') === realpathSync(process.execPath) ? [] : ['--node', process.execPath];
+const SYSTEM_NODE_FIRST =
+  realpathOr('/usr/bin/node') === realpathSync(process.execPath) ? {} : { PATH: `/usr/bin${path.delimiter}${process.env.PATH ?? ''}` };
 
 function realpathOr(file: string): string | undefined {
   try {
@@ -57,6 +58,7 @@ function run(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.Pro
     encoding: 'utf8',
     env: {
       DESTDIR: undefined,
+      ...SYSTEM_NODE_FIRST,
       npm_config_update_notifier: 'false',
       npm_config_audit: 'false',
       npm_config_fund: 'false',
@@ -156,7 +158,7 @@ describe('scripts/install.sh and scripts/uninstall.sh', function () {
 
   const newRoot = (): string => path.join(tmp, `root${++n}`);
   const install = (...args: string[]): SpawnSyncReturns<string> =>
-    run('bash', [path.join(src, 'scripts', 'install.sh'), '--no-systemctl', '--admin-group', ADMIN_GROUP, ...THIS_NODE, ...args]);
+    run('bash', [path.join(src, 'scripts', 'install.sh'), '--no-systemctl', '--admin-group', ADMIN_GROUP, ...args]);
   const uninstall = (...args: string[]): SpawnSyncReturns<string> =>
     run('bash', [path.join(src, 'scripts', 'uninstall.sh'), '--no-systemctl', ...args]);
 
