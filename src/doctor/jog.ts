@@ -44,11 +44,18 @@ export interface JogOptions {
   interrupted?: Promise<void>;
 }
 
-/** What forward at `fraction` puts on the motor's outputs, in the user's terms. */
-export function describeForward(motor: MotorConfig, fraction: number): string {
+/**
+ * What forward at `fraction` puts on the motor's outputs, in the user's terms. On the original
+ * car's HAT (pca9685.servoKitCompatible) a servo gets ServoKit's throttle, not 1500 + 750·t µs.
+ */
+export function describeForward(motor: MotorConfig, fraction: number, servoKit = false): string {
   const percent = Math.round(fraction * 100);
   if (motor.driver === 'sim') return `simulated motor (no pins) at ${percent} %`;
   const on = motor.board === 'pca9685' ? 'PCA9685 channel' : 'GPIO';
+  if (motor.driver === 'servo' && servoKit && motor.board === 'pca9685') {
+    const throttle = (motor.invert ? -1 : 1) * fraction;
+    return `ServoKit throttle ${throttle.toFixed(2)} on ${on} ${motor.pin}${motor.invert ? ' (inverted)' : ''}`;
+  }
   if (motor.driver === 'servo') {
     const us = motor.neutralUs + motor.trimUs + (motor.invert ? -1 : 1) * fraction * motor.spanUs;
     return `servo pulses of ${Math.round(us)} µs on ${on} ${motor.pin}${motor.invert ? ' (inverted)' : ''}`;
@@ -94,7 +101,7 @@ export async function jog(config: Config, name: string | undefined, log: Logger,
   const fraction = JOG_SPEED_PERCENT / 100;
   const ms = options.durationMs ?? JOG_MS;
   try {
-    const outputs = describeForward(motor, fraction);
+    const outputs = describeForward(motor, fraction, config.pca9685.servoKitCompatible);
     const what = hardware.motors.backend === 'sim' ? `simulated, no pins driven (on the car: ${outputs})` : `${outputs} (${hardware.motors.backend})`;
     hardware.motors.write({ [motor.name]: fraction });
     options.print(`jog: ${motor.name} forward at ${JOG_SPEED_PERCENT} % for ${ms / 1000} s: ${what}`);

@@ -6,6 +6,7 @@ import { memoryLogger } from '../fakes/hardware';
 import { FakeHost } from '../fakes/host';
 import { busWithChips, createFakeI2cBus, MemoryStore } from '../fakes/i2c-bus';
 import { FakeSysfs } from '../fakes/sysfs';
+import { ServoKitModel } from '../support/servokit';
 
 /**
  * `carbot jog <motor>` on the fakes: what reached the pins while the motor ran (forward at
@@ -95,11 +96,13 @@ describe('carbot jog', () => {
     let pulse: number | undefined;
     const printed = await run(config('--motors', 'adafruit-servo-hat'), 'right', {
       deps: { requireModule: fakeRequire({ 'i2c-bus': () => i2c }) },
-      whileRunning: () => void (pulse = Math.round(i2c.chip(1, 0x40).channels[1].pulseUs)),
+      whileRunning: () => void (pulse = i2c.chip(1, 0x40).channels[1].off),
     });
-    // 1500 µs + 20 % of 750 µs, in the PCA9685's 4096 steps of 20 ms.
-    assert.ok(pulse !== undefined && Math.abs(pulse - 1650) <= 5, `pulse ${pulse}`);
-    assert.equal(printed[0], 'jog: right forward at 20 % for 0.05 s: servo pulses of 1650 µs on PCA9685 channel 1 (pca9685)');
+    // The original car's HAT: ServoKit's counts for throttle 0.2 (test/support/servokit.ts).
+    const servoKit = new ServoKitModel();
+    servoKit.throttle(1, 0.2);
+    assert.equal(pulse, servoKit.channels.get(1)?.off);
+    assert.equal(printed[0], 'jog: right forward at 20 % for 0.05 s: ServoKit throttle 0.20 on PCA9685 channel 1 (pca9685)');
     assert.deepEqual(i2c.chip(1, 0x40).channels.map((c) => c.output), Array(16).fill('low'));
   });
 
