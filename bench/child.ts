@@ -1,4 +1,4 @@
-import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { killOnExit } from '../test/support/cleanup';
 import { execFileSync, spawn, type ChildProcess } from '../test/support/isolation';
@@ -7,8 +7,8 @@ export const REPO_ROOT = path.resolve(__dirname, '..');
 export const CLI_PATH = path.join(REPO_ROOT, 'dist', 'cli.js');
 const BASELINE_PATH = path.join(__dirname, 'baseline.js');
 const PROBE_PATH = path.join(__dirname, 'memory-probe.js');
-/** The Python carbot that carbot replaces, as a stand-in kept beside the repository (issue 14). */
-export const PYTHON_PEER_PATH = path.join(REPO_ROOT, '..', 'shared', 'peers', 'carbot_py_peer.py');
+/** The Python carbot that carbot replaces, as a stand-in of its own (bench/carbot_py.py). */
+export const PYTHON_PEER_PATH = path.join(__dirname, 'carbot_py.py');
 /** Debian's python3, which has python3-paho-mqtt (BENCH_PYTHON names another, for the bench's own test). */
 export const PYTHON = process.env.BENCH_PYTHON || '/usr/bin/python3';
 
@@ -212,6 +212,25 @@ export class Child {
     // The command name (field 2) may contain spaces; everything after its ')' is plain.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond();
+  }
+
+  /**
+   * Context switches of all the process's threads so far (voluntary and not): each is a
+   * wake-up of a thread that had gone to sleep, or a preemption, which is what a battery Pi
+   * Zero pays for in power at rest.
+   */
+  contextSwitches(): number {
+    let total = 0;
+    for (const task of readdirSync(`/proc/${this.pid}/task`)) {
+      let status: string;
+      try {
+        status = readFileSync(`/proc/${this.pid}/task/${task}/status`, 'utf8');
+      } catch {
+        continue; // a thread that ended meanwhile
+      }
+      for (const m of status.matchAll(/^(?:non)?voluntary_ctxt_switches:\s+(\d+)$/gm)) total += Number(m[1]);
+    }
+    return total;
   }
 
   /** SIGTERM (the graceful path that writes the trace), SIGKILL after 5 s. */

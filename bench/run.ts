@@ -2,7 +2,7 @@
  * `npm run bench`: carbot (compiled dist/, sim motors, info logging) side by side with three
  * references, through one broker, in one run (issue 14):
  *
- * - the Python original carbot replaces (../shared/peers/carbot_py_peer.py, paho-mqtt, run
+ * - the Python original carbot replaces (bench/carbot_py.py, paho-mqtt, run
  *   with Debian's python3; skipped with one loud line when python3-paho-mqtt or the file is
  *   missing);
  * - a raw mqtt.js echo (bench/baseline.js), the least a Node service can do with a command;
@@ -187,6 +187,8 @@ class Round {
   readonly memoryAfterBurst: Partial<Record<SubjectName, MemorySample>> = {};
   readonly peakHeap = perSubject<number | null>(() => null);
   readonly idleCpu: Partial<Record<Column, number>> = {};
+  /** Context switches per second during the idle phase, all threads. */
+  readonly idleWakeups: Partial<Record<Column, number>> = {};
   /** CPU seconds the subject used during the measured round trips and during the bursts. */
   readonly cpu = perSubject(() => ({ roundTrip: 0, burst: 0 }));
   private readonly children = new Set<Child>();
@@ -360,9 +362,14 @@ class Round {
     const before = perSubject(() => 0);
     for (const name of this.subjects) before[name] = children[name].cpuSeconds();
     const bareBefore = bare.cpuSeconds();
+    const switchesBefore = perSubject(() => 0);
+    for (const name of this.subjects) switchesBefore[name] = children[name].contextSwitches();
+    const bareSwitchesBefore = bare.contextSwitches();
     await sleep(idleSeconds * 1000);
     for (const name of this.subjects) this.idleCpu[name] = children[name].cpuSeconds() - before[name];
     this.idleCpu.node = bare.cpuSeconds() - bareBefore;
+    for (const name of this.subjects) this.idleWakeups[name] = (children[name].contextSwitches() - switchesBefore[name]) / idleSeconds;
+    this.idleWakeups.node = (bare.contextSwitches() - bareSwitchesBefore) / idleSeconds;
     // V8 gives back start-up garbage only once allocation has been quiet for a few seconds.
     for (const name of this.subjects) this.memoryAtRest[name] = await this.sample(children[name]);
     this.memoryAtRest.node = await bare.memory();
@@ -459,6 +466,7 @@ class Round {
     each('memory.peak.rss', (n) => mb(this.memoryAfterBurst[n]?.peakRss));
     each('memory.peak.heap', (n) => mb(this.peakHeap[n]));
     each('idle.cpu', (n) => this.idleCpu[n], this.idleCpu.node);
+    each('idle.wakeups', (n) => this.idleWakeups[n], this.idleWakeups.node);
     return rows;
   }
 
@@ -511,6 +519,7 @@ function figureSpecs(counts: Counts): FigureSpec[] {
     { key: 'memory.peak.rss', label: 'peak RSS (VmHWM)', unit: 'MB', fold: 'max' },
     { key: 'memory.peak.heap', label: 'peak heap used (sampled every 100 ms in the bursts)', unit: 'MB', fold: 'max' },
     { key: 'idle.cpu', label: `idle CPU in ${counts.idleSeconds} s`, unit: 's' },
+    { key: 'idle.wakeups', label: 'wake-ups at rest (context switches, all threads)', unit: '/s' },
   ];
 }
 
@@ -590,6 +599,7 @@ function targets(figures: readonly Figure[], counts: Counts, pythonSkipped: stri
   const version = f('startup.version');
   const cpu = f('cpu.roundTrip');
   const cpuBurst = f('cpu.burst');
+  const wakeups = f('idle.wakeups');
   /** carbot against a reference, with each round's ratio. */
   const against = (target: string, fig: Figure, ref: Reference, unit: string, test: (r: number) => boolean, digits = 0): Target => ({
     target,
@@ -629,6 +639,12 @@ function targets(figures: readonly Figure[], counts: Counts, pythonSkipped: stri
     },
     { target: 'RSS after start-up < 60 MB', measured: `${v(rss.values.carbot, 2)} MB`, met: ok(rss.values.carbot, (n) => n < 60) },
     { target: 'start-up to Online < 600 ms (median)', measured: `${v(start.values.carbot)} ms`, met: ok(start.values.carbot, (n) => n < 600) },
+    // Issue 19: winston back as the logger, asleep at rest.
+    against("RSS after Online <= 1.25x bare Node's RSS (issue 19, with winston)", rss, 'node', 'MB', (r) => r <= 1.25, 1),
+    against("round trip p50 <= 1.05x the Python original's (issue 19)", rt, 'python', 'us', (r) => r <= 1.05),
+    against("CPU per command (sequential) <= 1.5x the raw mqtt.js echo's (issue 19)", cpu, 'baseline', 'us', (r) => r <= 1.5),
+    against("CPU per command (burst) <= 1.5x the raw mqtt.js echo's (issue 19)", cpuBurst, 'baseline', 'us', (r) => r <= 1.5, 1),
+    against("wake-ups at rest <= the Python original's (issue 19)", wakeups, 'python', '/s', (r) => r <= 1, 1),
   ];
 }
 

@@ -83,11 +83,12 @@ const FIGURES = [
   'memory.peak.rss',
   'memory.peak.heap',
   'idle.cpu',
+  'idle.wakeups',
 ];
 
 /** The figures the Python original has (it keeps no trace and has no heap to probe), and those bare Node has. */
 const PYTHON_FIGURES = FIGURES.filter((k) => !/^(startup\.version|roundTrip\.(inbound|outbound)|actuation|stop\.|memory\.(startup|burst|peak)\.heap)/.test(k));
-const NODE_FIGURES = ['startup.median', 'startup.max', 'startup.version', 'memory.startup.rss', 'memory.startup.private', 'memory.startup.heap', 'memory.rest.rss', 'idle.cpu'];
+const NODE_FIGURES = ['startup.median', 'startup.max', 'startup.version', 'memory.startup.rss', 'memory.startup.private', 'memory.startup.heap', 'memory.rest.rss', 'idle.cpu', 'idle.wakeups'];
 /** Folded by max or sum rather than median: their ratio is that of the folded values. */
 const NOT_MEDIAN = ['startup.max', 'roundTrip.max', 'burst.lost', 'stop.fromPublish.max', 'memory.peak.rss', 'memory.peak.heap'];
 
@@ -172,14 +173,14 @@ function assertEveryFigure({ results, stdout }: { results: Results; stdout: stri
 describeMosquitto('npm run bench', () => {
   it('measures carbot, the Python original, the mqtt.js echo and bare Node through its own mosquitto and reports every figure', async function () {
     this.timeout(60000);
-    // The Python original needs Debian's python3-paho-mqtt and ../shared/peers beside the checkout
+    // The Python original (bench/carbot_py.py) needs Debian's python3-paho-mqtt
     // (CI has both); elsewhere the bench leaves it out with a loud line, and so does this test.
     const missing = pythonMissing();
     if (missing && process.env.CARBOT_TEST_PYTHON === 'required') throw new Error(`${missing}, and CARBOT_TEST_PYTHON=required`);
     if (missing) console.warn(`\n    !!! the Python original is NOT measured in this test: ${missing}\n`);
     const run = await runBench({});
     assertEveryFigure(run, !missing);
-    if (!missing) assert.match(run.results.python, /carbot_py_peer\.py run with \/usr\/bin\/python3/);
+    if (!missing) assert.match(run.results.python, /carbot_py\.py run with \/usr\/bin\/python3/);
     assert.equal(run.results.broker.kind, 'mosquitto');
     assert.ok(run.results.broker.settings.includes('set_tcp_nodelay true'));
     assert.match(run.stdout, /^carbot .*; broker: mosquitto \S+ \(own process, 127\.0\.0\.1:\d+\)$/m);
@@ -193,7 +194,7 @@ describe('npm run bench without mosquitto', () => {
     const run = await runBench({ CARBOT_TEST_MOSQUITTO_BIN: '/nonexistent/mosquitto', BENCH_PYTHON: '/nonexistent/python3' });
     assertEveryFigure(run, false);
     // Whichever is missing first: the peer's file (a checkout without ../shared) or the interpreter.
-    assert.match(run.stdout, /^!!! the Python original is NOT measured: (\/nonexistent\/python3|\S+carbot_py_peer\.py) is missing/m);
+    assert.match(run.stdout, /^!!! the Python original is NOT measured: (\/nonexistent\/python3|\S+carbot_py\.py) is missing/m);
     assert.match(run.results.python, /^not measured: /);
     assert.equal(run.results.broker.kind, 'aedes');
     assert.match(run.results.broker.label, /^FALLBACK: in-process aedes broker/);
