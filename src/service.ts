@@ -113,7 +113,7 @@ export class CarService extends EventEmitter implements CarView {
         this.emit('link', true);
       },
       onOffline: () => {
-        if (config.stopOnDisconnect) this.apply({ type: 'disconnect', now: this.clock.now() });
+        if (config.stopOnDisconnect) this.driverGone('disconnect');
         this.emit('link', false);
       },
       onCommand: (payload, retained) => this.onMessage(payload, retained),
@@ -295,8 +295,25 @@ export class CarService extends EventEmitter implements CarView {
    */
   driverLost(source: string): void {
     // The front end logs why; the state machine logs the stop.
-    if (!this.deps.config.stopOnDisconnect || this.stopping || this.lastSource !== source || this.drive.motion === 'stopped') return;
-    this.apply({ type: 'disconnect', now: this.clock.now() });
+    if (!this.deps.config.stopOnDisconnect || this.stopping || this.lastSource !== source || !this.driving()) return;
+    this.driverGone('disconnect');
+  }
+
+  /** Whether the car moves or a task is under way (it may be waiting at a stop, motors at 0). */
+  driving(): boolean {
+    return this.drive.motion !== 'stopped' || this.drive.output !== 0 || this.track.task !== undefined;
+  }
+
+  /**
+   * Whoever drove the car can no longer stop it (the broker or the page driving it is lost,
+   * or the move topic is flooded): the car stops and any task ends, moving or not — a patrol
+   * waiting at a stop would otherwise drive on by itself a few seconds later.
+   */
+  private driverGone(reason: 'disconnect' | 'flood'): void {
+    const now = this.clock.now();
+    this.apply({ type: 'disconnect', now, reason, task: this.track.task !== undefined });
+    // The drive's change usually ends the task already; not when its reason was the same.
+    if (this.track.task) this.trackApply({ type: 'lost', reason, now });
   }
 
   private apply(event: DriveEvent): Record<string, unknown> | undefined {
