@@ -5,7 +5,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
-import { CommandBudget, isStop } from './budget';
+import { CommandBudget, FloodGuard, isStop } from './budget';
 import { isTask, parseCommand, type Command } from './commands';
 import type { Config } from './config';
 import { initialState, step, type DriveEvent, type DriveState, type LogEntry } from './drive';
@@ -64,6 +64,8 @@ export class CarService extends EventEmitter implements CarView {
   private drive: DriveState;
   private readonly clock: Clock;
   private readonly link: BrokerLink;
+  /** A connection of its own for the stop topic, so a flood of the move topic cannot hold up or lose a stop. */
+  private readonly stopLink: BrokerLink;
   private readonly startedAt = Date.now();
   private wakeTimer?: NodeJS.Timeout;
   private teleTimer?: NodeJS.Timeout;
@@ -82,6 +84,10 @@ export class CarService extends EventEmitter implements CarView {
   private trackTimer?: NodeJS.Timeout;
   /** MQTT does not say who published: one budget for everything that arrives on the move topic. */
   private readonly mqttBudget: CommandBudget;
+  /** Floods of the move topic: the car stops and only stops are obeyed there while one lasts. */
+  private readonly flood: FloodGuard;
+  /** Stops on the stop topic past this are still obeyed, but answered only when they change something. */
+  private readonly stopBudget: CommandBudget;
   /** Rejected input, one line per source and 10 s plus a count, however much of it arrives. */
   private readonly rejections: Repeats;
   /** Empty messages (retained commands cleared), as few lines however many come. */
@@ -98,6 +104,8 @@ export class CarService extends EventEmitter implements CarView {
     deps.encoder?.onEdge(() => this.trackApply({ type: 'edge', now: this.clock.now() }));
     const { config, log } = deps;
     this.mqttBudget = new CommandBudget(config.commandsPerSecond);
+    this.flood = new FloodGuard(config.commandsPerSecond);
+    this.stopBudget = new CommandBudget(config.commandsPerSecond);
     this.rejections = new Repeats(log);
     this.clears = new Repeats(log, {
       level: 'info',
@@ -119,6 +127,16 @@ export class CarService extends EventEmitter implements CarView {
       onCommand: (payload, retained) => this.onMessage(payload, retained),
       moving: () => this.drive.output !== 0,
     });
+    this.stopLink = new BrokerLink({
+      settings: config.mqtt,
+      topics: config.topics,
+      log,
+      onOnline: () => undefined,
+      // The command connection's loss is what stops the car; this one reconnects on its own.
+      onOffline: () => undefined,
+      onCommand: (payload, retained) => this.onStopMessage(payload, retained),
+      listener: { topic: config.topics.stop, label: 'stop topic' },
+    });
     // Limit switches guard the car from the first moment, whoever sends the commands.
     const { limits } = deps;
     limits?.onChange((end, closed) => this.apply({ type: 'limit', end, closed, now: this.clock.now() }));
@@ -130,6 +148,7 @@ export class CarService extends EventEmitter implements CarView {
   start(): void {
     const { config } = this.deps;
     this.link.start();
+    this.stopLink.start();
     if (config.telePeriod > 0) {
       this.teleTimer = setInterval(() => this.publishState(), config.telePeriod * 1000);
     }
@@ -273,10 +292,43 @@ export class CarService extends EventEmitter implements CarView {
         const result = { error: 'too many commands', limit: this.mqttBudget.perSecond };
         this.link.publish(this.deps.config.topics.result, JSON.stringify(result), this.deps.config.mqtt.qos);
       }
+      if (this.flood.over()) this.flooded();
+      this.overBudget('mqtt', this.mqttBudget.perSecond);
+      return;
+    }
+    if (budget === 'ok' && this.flood.flooded && !isStop(payload)) {
+      // Within the budget, but the flood it came with may have swallowed a stop sent after it.
+      const { topics, mqtt } = this.deps.config;
+      const result = { error: 'move topic flooded: only stop is obeyed until the flood ends', stopTopic: topics.stop };
+      this.link.publish(topics.result, JSON.stringify(result), mqtt.qos);
       this.overBudget('mqtt', this.mqttBudget.perSecond);
       return;
     }
     this.command(payload, 'mqtt');
+  }
+
+  /**
+   * A flood of the move topic began: whatever drives the car, a stop sent on that topic may now
+   * wait in the broker's queue for seconds or be dropped with the flood, so the car stops
+   * (reason `flood`) and any task ends. The page and the stop topic still work.
+   */
+  private flooded(): void {
+    const { config, log } = this.deps;
+    log.warn(
+      `flood on ${config.topics.move}: more than ${this.flood.limit} messages over commandsPerSecond in a second; ` +
+        `stopping the car, only stop is obeyed there until the flood ends (a stop that must get through: ${config.topics.stop} or the page)`,
+    );
+    this.driverGone('flood');
+  }
+
+  /** Any message on the stop topic stops the car: a stop is never refused, retained or not. */
+  private onStopMessage(payload: Buffer, retained: boolean): void {
+    // An empty message clears a retained one (MQTT's way): no command.
+    if (payload.length === 0) return;
+    const source = retained ? 'mqtt stop topic (retained)' : 'mqtt stop topic';
+    // A flood of stops still stops the car; it is answered only while there is something to stop.
+    if (this.stopBudget.take() !== 'ok' && !this.driving()) return;
+    this.command('stop', source);
   }
 
   /** Counts a command refused for its rate; the first of a window is logged in full. */
@@ -498,7 +550,7 @@ export class CarService extends EventEmitter implements CarView {
     this.clock.clearTimeout(this.stateTimer);
     this.stateTimer = undefined;
     this.publishState();
-    await this.link.close();
+    await Promise.all([this.link.close(), this.stopLink.close()]);
     this.rejections.close();
     this.clears.close();
     await limits?.close();
