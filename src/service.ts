@@ -37,6 +37,15 @@ export const systemClock: Clock = {
 /** The shortest time between two STATE publishes while the state keeps changing. */
 export const STATE_INTERVAL_MS = 50;
 
+/**
+ * A stall of the event loop longer than this (carbot stopped with SIGSTOP, a Pi swapping or
+ * starved of CPU) makes the commands that waited through it stale: they are refused, all but
+ * stop, as a command sent 14 s ago must not drive the car now.
+ */
+export const STALL_MS = 1000;
+/** How often the loop's progress is noted, to tell a stall from a quiet spell. */
+const STALL_TICK_MS = 250;
+
 export interface ServiceDeps {
   config: Config;
   log: Logger;
@@ -92,6 +101,13 @@ export class CarService extends EventEmitter implements CarView {
   private readonly rejections: Repeats;
   /** Empty messages (retained commands cleared), as few lines however many come. */
   private readonly clears: Repeats;
+  /** When the loop last got round to the stall tick, and the tick's timer. */
+  private tickedAt = 0;
+  private stallTimer?: NodeJS.Timeout;
+  /** After a stall, while what waited through it is still being read: how long the stall was. */
+  private staleFor?: number;
+  /** A command came in this turn of the loop while `staleFor` was set. */
+  private staleInput = false;
 
   constructor(private readonly deps: ServiceDeps) {
     super();
@@ -149,6 +165,8 @@ export class CarService extends EventEmitter implements CarView {
     const { config } = this.deps;
     this.link.start();
     this.stopLink.start();
+    this.tickedAt = this.clock.now();
+    this.stallTick();
     if (config.telePeriod > 0) {
       this.teleTimer = setInterval(() => this.publishState(), config.telePeriod * 1000);
     }
@@ -233,6 +251,17 @@ export class CarService extends EventEmitter implements CarView {
       }
     } else if (this.stopping) {
       result = { move: parsed.command.move, motion: this.drive.motion, speed: this.drive.speed, error: 'shutting down' };
+    } else if (this.stalled() !== undefined && parsed.command.move !== 'stop') {
+      const seconds = ((this.staleFor ?? 0) / 1000).toFixed(1);
+      result = {
+        move: parsed.command.move,
+        motion: this.drive.motion,
+        speed: this.drive.speed,
+        error: `stale: carbot was held up for ${seconds} s and this command waited through it; send it again`,
+      };
+      if (this.rejections.admit(source)) {
+        held.push({ level: 'warn', message: `dropped ${JSON.stringify(echo(Buffer.from(payload)))} from ${source}: it waited while carbot was held up for ${seconds} s (only a stop is obeyed from then)` });
+      }
     } else {
       // Not formatted at all while debug lines are off.
       if (log.isLevelEnabled('debug')) log.debug(`command from ${source}: ${JSON.stringify(String(payload))}`);
@@ -255,6 +284,54 @@ export class CarService extends EventEmitter implements CarView {
     // mqtt.js corks the socket for a publish and uncorks it on the next tick: queued after that.
     if (held.length > 0) process.nextTick(() => this.writeLogs(held));
     return result;
+  }
+
+  /**
+   * Notes the loop's progress every STALL_TICK_MS; a tick that comes more than STALL_MS late
+   * was held up by a stall, and what arrived meanwhile is read right after it.
+   */
+  private stallTick(): void {
+    this.stallTimer = this.clock.setTimeout(() => {
+      const now = this.clock.now();
+      const late = now - this.tickedAt - STALL_TICK_MS;
+      this.tickedAt = now;
+      if (late > STALL_MS) this.staleAfter(late);
+      this.stallTick();
+    }, STALL_TICK_MS);
+  }
+
+  /**
+   * Whether a command now waited through a stall: the stall tick is overdue (the loop reads
+   * input before its timers after some stalls), or the input that waited is still being read.
+   * Returns how long the stall was.
+   */
+  private stalled(): number | undefined {
+    if (this.stallTimer === undefined) return undefined;
+    const late = this.clock.now() - this.tickedAt - STALL_TICK_MS;
+    if (late > STALL_MS && this.staleFor === undefined) this.staleAfter(late);
+    if (this.staleFor !== undefined) this.staleInput = true;
+    return this.staleFor;
+  }
+
+  /**
+   * A stall of `ms` is over: commands are stale until a turn of the loop goes by without one,
+   * which is when what waited in the sockets (MQTT's chunks, a page's one message per turn)
+   * has all been read.
+   */
+  private staleAfter(ms: number): void {
+    const checking = this.staleFor !== undefined;
+    this.staleFor = Math.max(ms, this.staleFor ?? 0);
+    this.staleInput = true;
+    if (checking) return;
+    const check = () => {
+      if (this.staleInput && !this.stopping) {
+        this.staleInput = false;
+        setImmediate(check);
+      } else {
+        this.staleFor = undefined;
+      }
+    };
+    setImmediate(check);
   }
 
   private writeLogs(entries: readonly LogEntry[]): void {
@@ -546,6 +623,7 @@ export class CarService extends EventEmitter implements CarView {
     this.stopping = true;
     this.clock.clearTimeout(this.wakeTimer);
     this.clock.clearTimeout(this.trackTimer);
+    this.clock.clearTimeout(this.stallTimer);
     clearInterval(this.teleTimer);
     this.clock.clearTimeout(this.stateTimer);
     this.stateTimer = undefined;
