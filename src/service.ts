@@ -583,6 +583,7 @@ export class CarService extends EventEmitter implements CarView {
       prefix: config.homeassistant.prefix,
       device: config.device,
       moveTopic: config.topics.move,
+      stopTopic: config.topics.stop,
       stateTopic: config.topics.state,
       lwtTopic: config.topics.lwt,
       version: VERSION,
