@@ -6,7 +6,7 @@ import { closeClient, collect, connectClient, type ReceivedMessage, type Recorde
 import { freePort } from '../support/ports';
 import { spawnCarbot, type CarbotProcess } from '../support/process';
 
-const TOKEN = 'stall-token';
+const TOKEN = 'stall-test-token-0123';
 const STALL_S = 3;
 const parse = (m: ReceivedMessage) => JSON.parse(m.payload) as Record<string, unknown>;
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
