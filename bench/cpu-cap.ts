@@ -12,8 +12,7 @@
  *
  * Needs root (or a delegated cgroup) for the first two.
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 const PERIOD_US = 100_000;
@@ -105,8 +104,18 @@ function cgroupV1(percent: number): CpuCap {
 
 function systemdRun(percent: number): CpuCap {
   const args = ['--scope', '--quiet', '--collect', '-p', `CPUQuota=${percent}%`];
-  // A trial: without systemd as init it fails at once ("System has not been booted with systemd").
-  execFileSync('systemd-run', [...args, 'true'], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 10_000 });
+  // sd_booted(3): systemd is the init system exactly when /run/systemd/system exists; without
+  // it, systemd-run fails ("System has not been booted with systemd as init system").
+  if (!existsSync('/run/systemd/system')) throw new Error('systemd is not the init system here (no /run/systemd/system)');
+  const onPath = (process.env.PATH ?? '').split(path.delimiter).some((dir) => {
+    try {
+      accessSync(path.join(dir, 'systemd-run'), constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  if (!onPath) throw new Error('systemd-run is not installed');
   return {
     how: `systemd-run ${args.join(' ')}`,
     wrap: (command, commandArgs) => ['systemd-run', [...args, '--', command, ...commandArgs]],
@@ -126,8 +135,7 @@ export function cpuCap(percent: number): { cap: CpuCap } | { skipped: string } {
     try {
       return { cap: make(percent) };
     } catch (err) {
-      const e = err as Error & { stderr?: Buffer };
-      why.push(`${name}: ${(e.stderr?.toString().trim() || e.message).split('\n')[0]}`);
+      why.push(`${name}: ${(err as Error).message.split('\n')[0]}`);
     }
   }
   return { skipped: why.join('; ') };
