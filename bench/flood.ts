@@ -23,20 +23,27 @@ import { killOnExit } from '../test/support/cleanup';
 import { createNotifyStub } from '../test/support/notify-stub';
 import { freePort } from '../test/support/ports';
 import { CLI_PATH, REPO_ROOT } from './child';
+import { cpuCap, type CpuCap } from './cpu-cap';
 import { max, percentile } from './stats';
 
-export type FloodScenario = 'page' | 'mqtt' | 'deaf-page';
-export const FLOOD_SCENARIOS: readonly FloodScenario[] = ['page', 'mqtt', 'deaf-page'];
+export type FloodScenario = 'page' | 'mqtt' | 'deaf-page' | 'mqtt-capped';
+export const FLOOD_SCENARIOS: readonly FloodScenario[] = ['page', 'mqtt', 'deaf-page', 'mqtt-capped'];
+
+/** The share of one core carbot gets in the capped scenario: a slow Pi on a fast machine (issue 23). */
+export const CAPPED_CPU_PERCENT = 30;
 
 export const FLOOD_LABELS: Record<FloodScenario, string> = {
   page: 'a page socket sending as fast as it can',
   mqtt: 'an MQTT publisher sending as fast as it can (QoS 0)',
   'deaf-page': 'a page socket that sends as fast as it can and never reads',
+  'mqtt-capped': `the same MQTT publisher, carbot held to ${CAPPED_CPU_PERCENT} % of a core`,
 };
 
 /** What the design asks of every scenario (DESIGN.md §8, issue 11). */
 export const FLOOD_BOUNDS = {
   stopP99Ms: 100,
+  /** With carbot held to 30 % of a core (issue 23). */
+  cappedStopP99Ms: 250,
   /** Half of the unit's WatchdogSec=10s. */
   watchdogGapMs: 5000,
   rssMB: 150,
@@ -57,6 +64,10 @@ const STOP_TIMEOUT_MS = 5000;
 
 export interface FloodResult {
   scenario: FloodScenario;
+  /** How carbot's CPU was capped (the capped scenario). */
+  cpuCap?: string;
+  /** Whether the car was moving 1 s after the flood ended (nobody drove it then). */
+  movingAfter: boolean;
   seconds: number;
   /** Messages the flooder got out, and how many connections it needed (a cut-off deaf page reconnects). */
   sent: number;
@@ -158,7 +169,11 @@ class Owner {
     });
   }
 
-  /** Publishes stop and resolves once carbot's RESULT for a stop arrives; false if none does in time. */
+  /**
+   * Publishes stop on the stop topic (carbot reads it on a connection of its own, so a flood of
+   * the move topic does not hold it up) and resolves once carbot's RESULT for a stop arrives;
+   * false if none does in time.
+   */
   mqttStopCommand(): Promise<boolean> {
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
@@ -170,7 +185,7 @@ class Owner {
         this.mqttStop = undefined;
         resolve(true);
       };
-      this.client.publish('carbot/move', 'stop', { qos: 1 });
+      this.client.publish('carbot/move/stop', 'stop', { qos: 1 });
     });
   }
 
@@ -180,16 +195,36 @@ class Owner {
   }
 }
 
+/** What the capped scenario could not do: no way to cap a process's CPU here. */
+export class CapUnavailable extends Error {}
+
 export async function runFlood(scenario: FloodScenario, brokerUrl: string, seconds: number, log: (m: string) => void): Promise<FloodResult> {
+  let cap: CpuCap | undefined;
+  if (scenario === 'mqtt-capped') {
+    const made = cpuCap(CAPPED_CPU_PERCENT);
+    if ('skipped' in made) throw new CapUnavailable(`carbot's CPU cannot be capped here: ${made.skipped}`);
+    cap = made.cap;
+  }
+  try {
+    return await flood(scenario, brokerUrl, seconds, log, cap);
+  } finally {
+    cap?.release();
+  }
+}
+
+async function flood(scenario: FloodScenario, brokerUrl: string, seconds: number, log: (m: string) => void, cap: CpuCap | undefined): Promise<FloodResult> {
   const scratch = mkdtempSync(path.join(os.tmpdir(), 'carbot-flood-'));
   const notify = createNotifyStub();
   const port = await freePort();
   const logFile = path.join(scratch, 'carbot.log');
   const traceFile = path.join(scratch, 'trace.json');
   const out = openSync(logFile, 'w');
+  const [command, args] = (cap?.wrap ?? ((c: string, a: string[]) => [c, a] as [string, string[]]))(process.execPath, [
+    CLI_PATH, '--no-config', '--mqtt-url', brokerUrl, '--gpio', 'sim', '--http-host', '127.0.0.1', '--http-port', String(port), '--http-token', TOKEN,
+  ]);
   const carbot = spawn(
-    process.execPath,
-    [CLI_PATH, '--no-config', '--mqtt-url', brokerUrl, '--gpio', 'sim', '--http-host', '127.0.0.1', '--http-port', String(port), '--http-token', TOKEN],
+    command,
+    args,
     {
       cwd: REPO_ROOT,
       env: { ...notify.env({ WATCHDOG_USEC: String(WATCHDOG_USEC) }), CARBOT_SIM_TRACE: traceFile },
@@ -199,6 +234,12 @@ export async function runFlood(scenario: FloodScenario, brokerUrl: string, secon
   closeSync(out);
   killOnExit(carbot);
   const pid = carbot.pid as number;
+  try {
+    cap?.attach(pid);
+  } catch (err) {
+    carbot.kill('SIGKILL');
+    throw new CapUnavailable(`carbot's CPU cannot be capped here: ${cap?.how}: ${(err as Error).message}`);
+  }
   const logText = () => readFileSync(logFile, 'utf8');
   let flooder: ChildProcess | undefined;
   let owner: Owner | undefined;
@@ -215,8 +256,9 @@ export async function runFlood(scenario: FloodScenario, brokerUrl: string, secon
     const rssStartMB = rssMB(pid);
     const cpuBefore = cpuSeconds(pid);
     const linesBefore = logText().split('\n').length - 1;
-    const target = scenario === 'mqtt' ? brokerUrl : pageUrl;
-    flooder = spawn(process.execPath, [path.join(__dirname, 'flooder.js'), scenario, target], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+    const kind = scenario === 'mqtt-capped' ? 'mqtt' : scenario;
+    const target = kind === 'mqtt' ? brokerUrl : pageUrl;
+    flooder = spawn(process.execPath, [path.join(__dirname, 'flooder.js'), kind, target], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
     killOnExit(flooder);
     let flooderOut = '';
     flooder.stdout?.setEncoding('utf8').on('data', (chunk: string) => (flooderOut += chunk));
@@ -254,10 +296,14 @@ export async function runFlood(scenario: FloodScenario, brokerUrl: string, secon
     const counts = JSON.parse(/flooder (\{.*\})/.exec(flooderOut)?.[1] ?? '{"sent":0,"connections":0}') as { sent: number; connections: number };
     await owner.close();
     owner = undefined;
+    // What the car does once the flood is over and nobody drives it.
+    await sleep(1000);
+    const settledAt = process.hrtime.bigint();
     await stopProcess(carbot);
     // [cause's arrival, write (hrtime ns), '1' if moving after it]: each stop's write is the
     // first write that leaves the car stopped after the stop was sent.
     const writes = (JSON.parse(readFileSync(traceFile, 'utf8')) as string[][]).map(([, at, moving]) => ({ at: BigInt(at), moving: moving === '1' }));
+    const movingAfter = writes.filter((w) => w.at < settledAt).at(-1)?.moving ?? false;
     const stopMs = { page: [] as number[], mqtt: [] as number[] };
     let lostStops = 0;
     let noopStops = 0;
@@ -287,6 +333,8 @@ export async function runFlood(scenario: FloodScenario, brokerUrl: string, secon
 
     return {
       scenario,
+      cpuCap: cap?.how,
+      movingAfter,
       seconds: (floodEnd - floodStart) / 1000,
       sent: counts.sent,
       connections: counts.connections,

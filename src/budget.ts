@@ -56,6 +56,53 @@ export class CommandBudget {
   }
 }
 
+/** Messages over the budget in one second, as a multiple of `commandsPerSecond`, that make a flood. */
+export const FLOOD_FACTOR = 10;
+
+/**
+ * A flood of the move topic: more than FLOOD_FACTOR × `perSecond` messages over the budget
+ * within a second. The broker delivers the topic in order and drops what does not fit its
+ * queue for carbot, so in a flood that outruns carbot (a slow Pi, a fast publisher) a stop on
+ * that topic can wait seconds or be lost with the rest. The caller stops the car when a flood
+ * begins and obeys only stops there while it lasts: until a whole second has gone by below
+ * the limit.
+ */
+export class FloodGuard {
+  private windowStart = -Infinity;
+  private count = 0;
+  private heldUntil = -Infinity;
+
+  constructor(
+    /** 0 = no limit, no guard. */
+    readonly perSecond: number,
+    private readonly now: () => number = () => performance.now(),
+  ) {}
+
+  get limit(): number {
+    return this.perSecond * FLOOD_FACTOR;
+  }
+
+  /** Counts one message over the budget; true for the one that begins a flood. */
+  over(): boolean {
+    if (this.perSecond === 0) return false;
+    const now = this.now();
+    if (now - this.windowStart >= 1000) {
+      this.windowStart = now;
+      this.count = 0;
+    }
+    if (++this.count <= this.limit) return false;
+    const begins = now >= this.heldUntil;
+    // This window, and a whole second after it.
+    this.heldUntil = this.windowStart + 2000;
+    return begins;
+  }
+
+  /** Whether a flood is under way. */
+  get flooded(): boolean {
+    return this.perSecond !== 0 && this.now() < this.heldUntil;
+  }
+}
+
 /** Per-address budgets for wrong credentials live this long without a failure, then are forgotten. */
 const FORGET_ADDRESS_MS = 60_000;
 

@@ -14,10 +14,13 @@ export interface CarView extends EventEmitter {
   /** The `source` of the last command the car took, e.g. `mqtt` or `remote 192.168.1.20`. */
   lastCommandSource(): string | undefined;
   /**
-   * The front end `source` went away: if it sent the last command and the car moves, stop
-   * with reason `disconnect` (not `command`: nobody asked), unless stopOnDisconnect is off.
+   * The front end `source` went away: if it sent the last command and the car moves or a task
+   * is under way, stop and end the task with reason `disconnect` (not `command`: nobody
+   * asked), unless stopOnDisconnect is off.
    */
   driverLost(source: string): void;
+  /** Whether the car moves or a task is under way (even one waiting at a stop, motors at 0). */
+  driving(): boolean;
   // Events: 'state' (state: Record<string, unknown>) after every STATE change;
   //         'link' (online: boolean) when the broker connection comes or goes.
 }

@@ -129,6 +129,8 @@ export const SETTINGS: readonly Setting[] = [
 
 export interface Topics {
   move: string;
+  /** <move>/stop: any message there stops the car; carbot reads it on a connection of its own. */
+  stop: string;
   lwt: string;
   state: string;
   result: string;
@@ -503,12 +505,13 @@ export function loadConfig(input: LoadInput): Config {
   const moveTopic = get<string | undefined>('moveTopic') ?? `${device}/move`;
   const topics = {
     move: moveTopic,
+    stop: `${moveTopic}/stop`,
     lwt: `tele/${device}/LWT`,
     state: `tele/${device}/STATE`,
     result: `stat/${device}/RESULT`,
     arrived: `stat/${device}/ARRIVED`,
   };
-  const own = Object.entries(topics).find(([name, topic]) => name !== 'move' && topic === moveTopic);
+  const own = Object.entries(topics).find(([name, topic]) => name !== 'move' && name !== 'stop' && topic === moveTopic);
   if (own) {
     problems.push(
       `${sourceOf('moveTopic')}: ${JSON.stringify(moveTopic)} is carbot's own ${own[0].toUpperCase()} topic; carbot would take what it publishes as commands`,

@@ -7,8 +7,11 @@ import type { TrackEnd } from './motors/types';
 
 export type Motion = 'stopped' | 'forward' | 'backward' | 'reversing';
 export type Direction = 'forward' | 'backward';
-/** `done`: a timed move ran its time; `arrived`: a goto reached its place (DESIGN.md §7). */
-export type Reason = 'command' | 'startup' | 'disconnect' | 'timeout' | 'limit' | 'shutdown' | 'done' | 'arrived';
+/**
+ * `done`: a timed move ran its time; `arrived`: a goto reached its place (DESIGN.md §7);
+ * `flood`: the move topic was flooded, so a stop on it could be lost (docs/security.md).
+ */
+export type Reason = 'command' | 'startup' | 'disconnect' | 'timeout' | 'limit' | 'shutdown' | 'done' | 'arrived' | 'flood';
 
 export interface DriveSettings {
   initialSpeed: number;
@@ -47,7 +50,12 @@ export type DriveEvent =
   /** A task (goto, patrol) is under way: it counts as a command for `commandTimeoutS`. */
   | { type: 'keepalive'; now: number }
   | { type: 'tick'; now: number }
-  | { type: 'disconnect'; now: number }
+  /**
+   * The car's driver is gone: the broker connection or the page driving it was lost
+   * (`disconnect`), or the move topic is flooded (`flood`). `task`: a task was under way, so
+   * STATE says why it ended even if the car stood still (waiting at a stop).
+   */
+  | { type: 'disconnect'; now: number; reason?: 'disconnect' | 'flood'; task?: boolean }
   | { type: 'limit'; end: TrackEnd; closed: boolean; now: number }
   | { type: 'shutdown'; now: number };
 
@@ -188,8 +196,8 @@ export function step(state: DriveState, event: DriveEvent, settings: DriveSettin
     }
     case 'disconnect':
     case 'shutdown': {
-      const reason = event.type;
-      next = state.motion === 'stopped' && state.output === 0 && event.type === 'disconnect'
+      const reason = event.type === 'disconnect' ? (event.reason ?? 'disconnect') : 'shutdown';
+      next = state.motion === 'stopped' && state.output === 0 && event.type === 'disconnect' && !event.task
         ? state
         : transition(state, stopped(state, reason), settings, now, logs);
       break;

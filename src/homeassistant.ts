@@ -18,6 +18,8 @@ export interface DiscoveryOptions {
   device: string;
   /** Where the buttons publish, carbot's `moveTopic`. */
   moveTopic: string;
+  /** Where the Stop button publishes: the stop topic, which a flood of the move topic cannot hold up. */
+  stopTopic: string;
   /** `tele/<device>/STATE`. */
   stateTopic: string;
   /** `tele/<device>/LWT`, carrying `Online`/`Offline`. */
@@ -89,7 +91,7 @@ function configs(opts: DiscoveryOptions): { topic: string; config: Record<string
     config: {
       name: b.name,
       unique_id: `carbot_${node}_${b.command}`,
-      command_topic: opts.moveTopic,
+      command_topic: b.command === 'stop' ? opts.stopTopic : opts.moveTopic,
       payload_press: b.command,
       // carbot ignores retained commands (a replay must never drive the car), and a
       // press is worth a delivery guarantee: the subscription is QoS 1 as well.

@@ -5,7 +5,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
-import { CommandBudget, isStop } from './budget';
+import { CommandBudget, FloodGuard, isStop } from './budget';
 import { isTask, parseCommand, type Command } from './commands';
 import type { Config } from './config';
 import { initialState, step, type DriveEvent, type DriveState, type LogEntry } from './drive';
@@ -37,6 +37,15 @@ export const systemClock: Clock = {
 /** The shortest time between two STATE publishes while the state keeps changing. */
 export const STATE_INTERVAL_MS = 50;
 
+/**
+ * A stall of the event loop longer than this (carbot stopped with SIGSTOP, a Pi swapping or
+ * starved of CPU) makes the commands that waited through it stale: they are refused, all but
+ * stop, as a command sent 14 s ago must not drive the car now.
+ */
+export const STALL_MS = 1000;
+/** How often the loop's progress is noted, to tell a stall from a quiet spell. */
+const STALL_TICK_MS = 250;
+
 export interface ServiceDeps {
   config: Config;
   log: Logger;
@@ -64,6 +73,8 @@ export class CarService extends EventEmitter implements CarView {
   private drive: DriveState;
   private readonly clock: Clock;
   private readonly link: BrokerLink;
+  /** A connection of its own for the stop topic, so a flood of the move topic cannot hold up or lose a stop. */
+  private readonly stopLink: BrokerLink;
   private readonly startedAt = Date.now();
   private wakeTimer?: NodeJS.Timeout;
   private teleTimer?: NodeJS.Timeout;
@@ -82,10 +93,21 @@ export class CarService extends EventEmitter implements CarView {
   private trackTimer?: NodeJS.Timeout;
   /** MQTT does not say who published: one budget for everything that arrives on the move topic. */
   private readonly mqttBudget: CommandBudget;
+  /** Floods of the move topic: the car stops and only stops are obeyed there while one lasts. */
+  private readonly flood: FloodGuard;
+  /** Stops on the stop topic past this are still obeyed, but answered only when they change something. */
+  private readonly stopBudget: CommandBudget;
   /** Rejected input, one line per source and 10 s plus a count, however much of it arrives. */
   private readonly rejections: Repeats;
   /** Empty messages (retained commands cleared), as few lines however many come. */
   private readonly clears: Repeats;
+  /** When the loop last got round to the stall tick, and the tick's timer. */
+  private tickedAt = 0;
+  private stallTimer?: NodeJS.Timeout;
+  /** After a stall, while what waited through it is still being read: how long the stall was. */
+  private staleFor?: number;
+  /** A command came in this turn of the loop while `staleFor` was set. */
+  private staleInput = false;
 
   constructor(private readonly deps: ServiceDeps) {
     super();
@@ -98,6 +120,8 @@ export class CarService extends EventEmitter implements CarView {
     deps.encoder?.onEdge(() => this.trackApply({ type: 'edge', now: this.clock.now() }));
     const { config, log } = deps;
     this.mqttBudget = new CommandBudget(config.commandsPerSecond);
+    this.flood = new FloodGuard(config.commandsPerSecond);
+    this.stopBudget = new CommandBudget(config.commandsPerSecond);
     this.rejections = new Repeats(log);
     this.clears = new Repeats(log, {
       level: 'info',
@@ -113,11 +137,21 @@ export class CarService extends EventEmitter implements CarView {
         this.emit('link', true);
       },
       onOffline: () => {
-        if (config.stopOnDisconnect) this.apply({ type: 'disconnect', now: this.clock.now() });
+        if (config.stopOnDisconnect) this.driverGone('disconnect');
         this.emit('link', false);
       },
       onCommand: (payload, retained) => this.onMessage(payload, retained),
       moving: () => this.drive.output !== 0,
+    });
+    this.stopLink = new BrokerLink({
+      settings: config.mqtt,
+      topics: config.topics,
+      log,
+      onOnline: () => undefined,
+      // The command connection's loss is what stops the car; this one reconnects on its own.
+      onOffline: () => undefined,
+      onCommand: (payload, retained) => this.onStopMessage(payload, retained),
+      listener: { topic: config.topics.stop, label: 'stop topic' },
     });
     // Limit switches guard the car from the first moment, whoever sends the commands.
     const { limits } = deps;
@@ -130,6 +164,9 @@ export class CarService extends EventEmitter implements CarView {
   start(): void {
     const { config } = this.deps;
     this.link.start();
+    this.stopLink.start();
+    this.tickedAt = this.clock.now();
+    this.stallTick();
     if (config.telePeriod > 0) {
       this.teleTimer = setInterval(() => this.publishState(), config.telePeriod * 1000);
     }
@@ -214,6 +251,17 @@ export class CarService extends EventEmitter implements CarView {
       }
     } else if (this.stopping) {
       result = { move: parsed.command.move, motion: this.drive.motion, speed: this.drive.speed, error: 'shutting down' };
+    } else if (this.stalled() !== undefined && parsed.command.move !== 'stop') {
+      const seconds = ((this.staleFor ?? 0) / 1000).toFixed(1);
+      result = {
+        move: parsed.command.move,
+        motion: this.drive.motion,
+        speed: this.drive.speed,
+        error: `stale: carbot was held up for ${seconds} s and this command waited through it; send it again`,
+      };
+      if (this.rejections.admit(source)) {
+        held.push({ level: 'warn', message: `dropped ${JSON.stringify(echo(Buffer.from(payload)))} from ${source}: it waited while carbot was held up for ${seconds} s (only a stop is obeyed from then)` });
+      }
     } else {
       // Not formatted at all while debug lines are off.
       if (log.isLevelEnabled('debug')) log.debug(`command from ${source}: ${JSON.stringify(String(payload))}`);
@@ -236,6 +284,54 @@ export class CarService extends EventEmitter implements CarView {
     // mqtt.js corks the socket for a publish and uncorks it on the next tick: queued after that.
     if (held.length > 0) process.nextTick(() => this.writeLogs(held));
     return result;
+  }
+
+  /**
+   * Notes the loop's progress every STALL_TICK_MS; a tick that comes more than STALL_MS late
+   * was held up by a stall, and what arrived meanwhile is read right after it.
+   */
+  private stallTick(): void {
+    this.stallTimer = this.clock.setTimeout(() => {
+      const now = this.clock.now();
+      const late = now - this.tickedAt - STALL_TICK_MS;
+      this.tickedAt = now;
+      if (late > STALL_MS) this.staleAfter(late);
+      this.stallTick();
+    }, STALL_TICK_MS);
+  }
+
+  /**
+   * Whether a command now waited through a stall: the stall tick is overdue (the loop reads
+   * input before its timers after some stalls), or the input that waited is still being read.
+   * Returns how long the stall was.
+   */
+  private stalled(): number | undefined {
+    if (this.stallTimer === undefined) return undefined;
+    const late = this.clock.now() - this.tickedAt - STALL_TICK_MS;
+    if (late > STALL_MS && this.staleFor === undefined) this.staleAfter(late);
+    if (this.staleFor !== undefined) this.staleInput = true;
+    return this.staleFor;
+  }
+
+  /**
+   * A stall of `ms` is over: commands are stale until a turn of the loop goes by without one,
+   * which is when what waited in the sockets (MQTT's chunks, a page's one message per turn)
+   * has all been read.
+   */
+  private staleAfter(ms: number): void {
+    const checking = this.staleFor !== undefined;
+    this.staleFor = Math.max(ms, this.staleFor ?? 0);
+    this.staleInput = true;
+    if (checking) return;
+    const check = () => {
+      if (this.staleInput && !this.stopping) {
+        this.staleInput = false;
+        setImmediate(check);
+      } else {
+        this.staleFor = undefined;
+      }
+    };
+    setImmediate(check);
   }
 
   private writeLogs(entries: readonly LogEntry[]): void {
@@ -273,10 +369,43 @@ export class CarService extends EventEmitter implements CarView {
         const result = { error: 'too many commands', limit: this.mqttBudget.perSecond };
         this.link.publish(this.deps.config.topics.result, JSON.stringify(result), this.deps.config.mqtt.qos);
       }
+      if (this.flood.over()) this.flooded();
+      this.overBudget('mqtt', this.mqttBudget.perSecond);
+      return;
+    }
+    if (budget === 'ok' && this.flood.flooded && !isStop(payload)) {
+      // Within the budget, but the flood it came with may have swallowed a stop sent after it.
+      const { topics, mqtt } = this.deps.config;
+      const result = { error: 'move topic flooded: only stop is obeyed until the flood ends', stopTopic: topics.stop };
+      this.link.publish(topics.result, JSON.stringify(result), mqtt.qos);
       this.overBudget('mqtt', this.mqttBudget.perSecond);
       return;
     }
     this.command(payload, 'mqtt');
+  }
+
+  /**
+   * A flood of the move topic began: whatever drives the car, a stop sent on that topic may now
+   * wait in the broker's queue for seconds or be dropped with the flood, so the car stops
+   * (reason `flood`) and any task ends. The page and the stop topic still work.
+   */
+  private flooded(): void {
+    const { config, log } = this.deps;
+    log.warn(
+      `flood on ${config.topics.move}: more than ${this.flood.limit} messages over commandsPerSecond in a second; ` +
+        `stopping the car, only stop is obeyed there until the flood ends (a stop that must get through: ${config.topics.stop} or the page)`,
+    );
+    this.driverGone('flood');
+  }
+
+  /** Any message on the stop topic stops the car: a stop is never refused, retained or not. */
+  private onStopMessage(payload: Buffer, retained: boolean): void {
+    // An empty message clears a retained one (MQTT's way): no command.
+    if (payload.length === 0) return;
+    const source = retained ? 'mqtt stop topic (retained)' : 'mqtt stop topic';
+    // A flood of stops still stops the car; it is answered only while there is something to stop.
+    if (this.stopBudget.take() !== 'ok' && !this.driving()) return;
+    this.command('stop', source);
   }
 
   /** Counts a command refused for its rate; the first of a window is logged in full. */
@@ -295,8 +424,25 @@ export class CarService extends EventEmitter implements CarView {
    */
   driverLost(source: string): void {
     // The front end logs why; the state machine logs the stop.
-    if (!this.deps.config.stopOnDisconnect || this.stopping || this.lastSource !== source || this.drive.motion === 'stopped') return;
-    this.apply({ type: 'disconnect', now: this.clock.now() });
+    if (!this.deps.config.stopOnDisconnect || this.stopping || this.lastSource !== source || !this.driving()) return;
+    this.driverGone('disconnect');
+  }
+
+  /** Whether the car moves or a task is under way (it may be waiting at a stop, motors at 0). */
+  driving(): boolean {
+    return this.drive.motion !== 'stopped' || this.drive.output !== 0 || this.track.task !== undefined;
+  }
+
+  /**
+   * Whoever drove the car can no longer stop it (the broker or the page driving it is lost,
+   * or the move topic is flooded): the car stops and any task ends, moving or not — a patrol
+   * waiting at a stop would otherwise drive on by itself a few seconds later.
+   */
+  private driverGone(reason: 'disconnect' | 'flood'): void {
+    const now = this.clock.now();
+    this.apply({ type: 'disconnect', now, reason, task: this.track.task !== undefined });
+    // The drive's change usually ends the task already; not when its reason was the same.
+    if (this.track.task) this.trackApply({ type: 'lost', reason, now });
   }
 
   private apply(event: DriveEvent): Record<string, unknown> | undefined {
@@ -437,6 +583,7 @@ export class CarService extends EventEmitter implements CarView {
       prefix: config.homeassistant.prefix,
       device: config.device,
       moveTopic: config.topics.move,
+      stopTopic: config.topics.stop,
       stateTopic: config.topics.state,
       lwtTopic: config.topics.lwt,
       version: VERSION,
@@ -477,11 +624,12 @@ export class CarService extends EventEmitter implements CarView {
     this.stopping = true;
     this.clock.clearTimeout(this.wakeTimer);
     this.clock.clearTimeout(this.trackTimer);
+    this.clock.clearTimeout(this.stallTimer);
     clearInterval(this.teleTimer);
     this.clock.clearTimeout(this.stateTimer);
     this.stateTimer = undefined;
     this.publishState();
-    await this.link.close();
+    await Promise.all([this.link.close(), this.stopLink.close()]);
     this.rejections.close();
     this.clears.close();
     await limits?.close();

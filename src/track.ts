@@ -153,7 +153,9 @@ export type TrackEvent =
   | { type: 'drive'; output: number; motion: Motion; reason: Reason; speed: number; now: number }
   | { type: 'limit'; end: TrackEnd; closed: boolean; now: number }
   | { type: 'edge'; now: number }
-  | { type: 'tick'; now: number };
+  | { type: 'tick'; now: number }
+  /** The car's driver is gone (broker or driving page lost, a flood): any task ends, moving or not. */
+  | { type: 'lost'; reason: Reason; now: number };
 
 export interface Arrival {
   stop: string | null;
@@ -668,6 +670,7 @@ function onDeadline(state: TrackState, ctx: Ctx): TrackState {
 }
 
 function onDrive(state: TrackState, event: Extract<TrackEvent, { type: 'drive' }>, ctx: Ctx): TrackState {
+  const before = state.output;
   const moving = event.output !== 0;
   state = { ...state, output: event.output, motion: event.motion, speed: event.speed };
   if (moving) state = { ...state, heading: axisOf(ctx.settings, event.output) > 0 ? 1 : -1 };
@@ -677,8 +680,9 @@ function onDrive(state: TrackState, event: Extract<TrackEvent, { type: 'drive' }
     if (!toSwitch) warn(ctx, 'position unknown until the car meets a switch again: it moves without calibration');
     state = { ...state, homed: false };
   }
-  if (state.task && event.motion === 'stopped' && ['disconnect', 'timeout', 'shutdown'].includes(event.reason)) {
-    return cancel(state, ctx, `the car stopped (${event.reason})`);
+  if (state.task && event.motion === 'stopped' && ['disconnect', 'timeout', 'shutdown', 'flood'].includes(event.reason)) {
+    // `output` still holds what was applied before this event.
+    return cancel(state, ctx, before !== 0 ? `the car stopped (${event.reason})` : `${event.reason} while the car waited`);
   }
   return checkGoto(state, ctx);
 }
@@ -725,6 +729,9 @@ export function trackStep(state: TrackState, event: TrackEvent, settings: TrackS
       break;
     case 'tick':
       next = checkGoto(next, ctx);
+      break;
+    case 'lost':
+      next = cancel(next, ctx, `${event.reason} while the car waited`, event.reason);
       break;
   }
   next = onDeadline(next, ctx);

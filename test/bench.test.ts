@@ -46,7 +46,7 @@ interface Results {
   broker: { kind: string; label: string; settings: string[] };
   counts: Record<string, number>;
   figures: Figure[];
-  floods: Record<string, number | string | null>[];
+  floods: Record<string, number | string | boolean | null>[];
   targets: { target: string; measured: string; met: boolean }[];
 }
 
@@ -145,12 +145,17 @@ function assertEveryFigure({ results, stdout }: { results: Results; stdout: stri
   const lost = results.figures.find((f) => f.key === 'burst.lost');
   assert.deepEqual([lost?.values.carbot, lost?.values.baseline, lost?.values.python], [0, 0, withPython ? 0 : null]);
 
-  // The three flood scenarios, each with what a user would notice, measured.
+  // The flood scenarios, each with what a user would notice, measured; the CPU-capped one
+  // where carbot's CPU can be capped here, else left out and said so.
+  const capped = results.floods.some((f) => f.scenario === 'mqtt-capped');
   assert.deepEqual(
     results.floods.map((f) => f.scenario),
-    ['page', 'mqtt', 'deaf-page'],
+    ['page', 'mqtt', 'deaf-page', ...(capped ? ['mqtt-capped'] : [])],
   );
+  if (capped) assert.match(stdout, /^capped: (cgroup v[12] |systemd-run )/m);
+  else assert.match(stdout, /^!!! the CPU-capped flood is NOT measured: carbot's CPU cannot be capped here: /m);
   for (const f of results.floods) {
+    assert.equal(typeof f.movingAfter, 'boolean', `${f.scenario}.movingAfter`);
     for (const key of ['seconds', 'sentPerSecond', 'stopP99Ms', 'stops', 'lostStops', 'rssMaxMB', 'watchdogGapMs', 'linesPerSecond', 'cpuPercent']) {
       assert.ok(typeof f[key] === 'number' && Number.isFinite(f[key]) && (f[key] as number) >= 0, `${f.scenario}.${key}: ${f[key]}`);
     }
@@ -158,7 +163,7 @@ function assertEveryFigure({ results, stdout }: { results: Results; stdout: stri
     assert.ok((f.stops as number) > 0, `${f.scenario}: some stops were measured`);
     assert.ok(stdout.includes(String(f.label)), `flood table row ${f.label}`);
   }
-  assert.equal(results.targets.length, 14 + 3 * 4);
+  assert.equal(results.targets.length, 14 + results.floods.length * 5);
   for (const t of results.targets) {
     assert.equal(typeof t.met, 'boolean');
     assert.match(stdout, new RegExp(`\\[(met|MISSED)\\] ${t.target.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));

@@ -441,7 +441,7 @@ export async function startRemoteServer(opts: RemoteServerOptions): Promise<Remo
       if (logged) log.info(`remote: page from ${addr} disconnected`);
       // Like a radio remote out of range: the page that is driving the car goes away (closed,
       // or a phone that left the Wi-Fi and stopped answering pings), so the car stops.
-      const wasDriving = ws === lastSender && car.lastCommandSource() === source && car.state().motion !== 'stopped';
+      const wasDriving = ws === lastSender && car.lastCommandSource() === source && car.driving();
       if (wasDriving && !closing && opts.stopOnDisconnect !== false) {
         log.warn(`remote: the page driving the car (${addr}) went away: stopping`);
         // Not a command (nobody asked): the car stops as for a lost broker, reason disconnect.

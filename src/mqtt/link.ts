@@ -31,6 +31,12 @@ export interface LinkOptions {
   onCommand: (payload: Buffer, retained: boolean) => void;
   /** Whether the car is moving: only then is a silent broker chased up (see SILENCE_LIMIT_MS). */
   moving?: () => boolean;
+  /**
+   * A second connection that only listens (the stop topic): it subscribes to this topic
+   * instead of the move topic, has no will and publishes no `Online`, and its log lines start
+   * with `label` (so they are not taken for the command connection's).
+   */
+  listener?: { topic: string; label: string };
 }
 
 /** How long MQTT input may hold the event loop before everything else gets a turn. */
@@ -123,10 +129,16 @@ export class BrokerLink extends EventEmitter {
     return this.online;
   }
 
+  /** A log line, with the listener's label in front. */
+  private say(level: 'info' | 'warn' | 'error', line: string): void {
+    const label = this.opts.listener?.label;
+    this.opts.log[level](label ? `${label}: ${line}` : line);
+  }
+
   start(): void {
-    const { settings, topics, log } = this.opts;
+    const { settings, topics, listener } = this.opts;
     const options: IClientOptions = {
-      clientId: settings.clientId,
+      clientId: listener ? `${settings.clientId}-stop` : settings.clientId,
       username: settings.username,
       password: settings.password,
       keepalive: settings.keepalive,
@@ -137,16 +149,16 @@ export class BrokerLink extends EventEmitter {
       queueQoSZero: false,
       // mqtt-packet's default cache of 65 536 pre-built message-id buffers costs ~11 MB of RSS.
       writeCache: false,
-      will: { topic: topics.lwt, payload: Buffer.from('Offline'), qos: 1, retain: true },
+      will: listener ? undefined : { topic: topics.lwt, payload: Buffer.from('Offline'), qos: 1, retain: true },
       ca: settings.ca,
       cert: settings.cert,
       key: settings.key,
     };
-    log.info(`connecting to ${settings.url} as ${settings.clientId}`);
+    this.say('info', `connecting to ${settings.url} as ${options.clientId}`);
     const client = mqtt.connect(brokerOptions(settings.url, options));
     this.client = client;
     client.on('connect', () => {
-      if (!oneChunkPerTurn(client.stream)) log.warn('mqtt.js no longer pipes its socket into a parser: a flooding publisher can hold up the event loop');
+      if (!oneChunkPerTurn(client.stream)) this.say('warn', 'mqtt.js no longer pipes its socket into a parser: a flooding publisher can hold up the event loop');
       // Each command is answered with several small writes (RESULT, PUBACK, STATE); with Nagle
       // on, the next command's RESULT waits for the broker's delayed ACK, about 40 ms.
       (client.stream as { setNoDelay?: (noDelay: boolean) => void }).setNoDelay?.(true);
@@ -160,13 +172,14 @@ export class BrokerLink extends EventEmitter {
   }
 
   private subscribe(client: MqttClient): void {
-    const { topics, log, settings } = this.opts;
-    log.info(`connected to ${settings.url}`);
-    client.subscribe(topics.move, { qos: 1 }, (err, granted) => {
+    const { topics, settings, listener } = this.opts;
+    const topic = listener?.topic ?? topics.move;
+    this.say('info', `connected to ${settings.url}`);
+    client.subscribe(topic, { qos: 1 }, (err, granted) => {
       if (err || !granted || granted.some((g) => g.qos === 128)) {
         // Connected but deaf is the worst state to sit in: drop the link and let the backoff
         // try again, so the cause stays in the log and a fixed ACL is picked up.
-        this.report(`broker refused the subscription to ${topics.move} (check the ACL)${err ? `: ${err.message}` : ''}`);
+        this.report(`broker refused the subscription to ${topic} (check the ACL)${err ? `: ${err.message}` : ''}`);
         client.end(true);
         return;
       }
@@ -174,14 +187,14 @@ export class BrokerLink extends EventEmitter {
       this.delay = RECONNECT_MIN_MS;
       this.lastError = undefined;
       this.online = true;
-      log.info(`subscribed to ${topics.move}`);
-      client.publish(topics.lwt, 'Online', { qos: 1, retain: true });
+      this.say('info', listener ? `listening on ${topic}` : `subscribed to ${topic}`);
+      if (!listener) client.publish(topics.lwt, 'Online', { qos: 1, retain: true });
       this.opts.onOnline();
     });
   }
 
   private watchSilence(client: MqttClient): void {
-    const { log, settings, moving } = this.opts;
+    const { settings, moving } = this.opts;
     let lastHeard = this.heard;
     let quietSince = performance.now();
     let probed = false;
@@ -199,7 +212,7 @@ export class BrokerLink extends EventEmitter {
         client.sendPing();
       }
       if (quietMs >= SILENCE_LIMIT_MS) {
-        log.warn(`no answer from ${settings.url} for ${(quietMs / 1000).toFixed(1)} s while the car moves: treating the connection as lost`);
+        this.say('warn', `no answer from ${settings.url} for ${(quietMs / 1000).toFixed(1)} s while the car moves: treating the connection as lost`);
         quietSince = now;
         // As if the network had dropped it: mqtt.js closes, carbot stops the car and reconnects.
         client.stream.destroy();
@@ -210,7 +223,7 @@ export class BrokerLink extends EventEmitter {
 
   /** The same failure on every retry would flood the journal: say it once until it changes. */
   private report(line: string): void {
-    if (line !== this.lastError) this.opts.log.error(line);
+    if (line !== this.lastError) this.say('error', line);
     this.lastError = line;
   }
 
@@ -218,13 +231,13 @@ export class BrokerLink extends EventEmitter {
     const wasOnline = this.online;
     this.online = false;
     if (wasOnline) {
-      this.opts.log.warn(`lost connection to ${this.opts.settings.url}`);
+      this.say('warn', `lost connection to ${this.opts.settings.url}`);
       this.opts.onOffline();
     }
     if (this.closing || this.retryTimer) return;
     const delay = this.delay;
     this.delay = Math.min(this.delay * 2, RECONNECT_MAX_MS);
-    this.opts.log.info(`reconnecting in ${delay / 1000} s`);
+    this.say('info', `reconnecting in ${delay / 1000} s`);
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
       this.client?.reconnect();
@@ -246,7 +259,7 @@ export class BrokerLink extends EventEmitter {
     const client = this.client;
     if (!client) return;
     let answered = false;
-    if (this.online) {
+    if (this.online && !this.opts.listener) {
       // Bounded: a broker that stops answering must not hold up the shutdown.
       answered = await new Promise<boolean>((resolve) => {
         const timer = setTimeout(() => resolve(false), 1000);

@@ -60,6 +60,10 @@ export class FakeCarView extends EventEmitter implements CarView {
 
   readonly lost: string[] = [];
 
+  driving(): boolean {
+    return this.current.motion !== 'stopped';
+  }
+
   driverLost(source: string): void {
     this.lost.push(source);
     if (source === this.lastSource && this.current.motion !== 'stopped') this.update({ motion: 'stopped', reason: 'disconnect' });

@@ -45,7 +45,7 @@ againstEachBroker('Home Assistant discovery on a broker', (broker) => {
     }
     for (const command of COMMANDS) {
       const button = byTopic.get(`homeassistant/button/carbot/${command}/config`)!;
-      assert.equal(button.command_topic, 'carbot/move');
+      assert.equal(button.command_topic, command === 'stop' ? 'carbot/move/stop' : 'carbot/move');
       assert.equal(button.payload_press, command);
     }
     const motion = byTopic.get('homeassistant/sensor/carbot/motion/config')!;
@@ -58,6 +58,12 @@ againstEachBroker('Home Assistant discovery on a broker', (broker) => {
     await client.publishAsync(forward.command_topic, forward.payload_press, { qos: 1, retain: Boolean(forward.retain) });
     await car.waitForLog(/forward at 50% \(command\)/);
     assert.deepEqual(car.motors.outputs, { left: 0.5, right: 0.5 });
+    // And Stop, on the stop topic.
+    await car.waitForLog(/stop topic: listening on carbot\/move\/stop/);
+    const stop = byTopic.get('homeassistant/button/carbot/stop/config')!;
+    await client.publishAsync(stop.command_topic, stop.payload_press, { qos: 1, retain: Boolean(stop.retain) });
+    await car.waitForLog(/stopped \(command\)/);
+    assert.deepEqual(car.motors.outputs, { left: 0, right: 0 });
   });
 
   it('turning the option off removes the configs from the broker', async () => {

@@ -53,6 +53,11 @@ describeMosquitto('carbot under the shipped ACL (scripts/mosquitto/carbot.acl)',
     assert.deepEqual(parse(result), { move: 'forward', motion: 'forward', speed: 50 });
     await seen.waitFor((m) => m.topic === 'tele/carbot/STATE' && parse(m).motion === 'forward');
     assert.deepEqual(car.motors.outputs, { left: 0.5, right: 0.5 });
+    // The stop topic, read on carbot's second connection, is granted too.
+    await car.waitForLog(/stop topic: listening on carbot\/move\/stop/);
+    await phone.publishAsync('carbot/move/stop', 'stop', { qos: 1 });
+    await seen.waitFor((m) => m.topic === 'stat/carbot/RESULT' && parse(m).move === 'stop');
+    assert.deepEqual(car.motors.outputs, { left: 0, right: 0 });
     assert.ok(!car.lines.some((l) => /refused|not authorised/.test(l)), car.lines.join('\n'));
     // mosquitto logs publishes in the order it takes them: once the RESULT is in its log, so is every verdict before it.
     await waitUntil(() => /Received PUBLISH from carbot-carbot-\S+ .*'stat\/carbot\/RESULT'/.test(broker.log()), broker.log);

@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { addressKey, CommandBudget, FailureBudget, isStop } from '../../src/budget';
+import { addressKey, CommandBudget, FailureBudget, FloodGuard, isStop } from '../../src/budget';
 
 describe('command budget', () => {
   it('lets twice the rate through at once, then the rate, and says which refusal is the first', () => {
@@ -23,6 +23,38 @@ describe('command budget', () => {
   it('knows a stop in every form the parser takes, and nothing else', () => {
     for (const stop of ['stop', 's', ' STOP\n', '{"move":"stop"}', '{"move":"s","speed":500}', Buffer.from('Stop')]) assert.equal(isStop(stop), true, String(stop));
     for (const other of ['faster', 'stopp', '{"move":"forward"}', '', Buffer.from([0xff, 0x73])]) assert.equal(isStop(other), false, String(other));
+  });
+});
+
+describe('flood guard (the move topic)', () => {
+  it('a flood begins past 10 x the rate over the budget within a second, and lasts until a second has gone by below it', () => {
+    let now = 0;
+    const guard = new FloodGuard(5, () => now);
+    const begins = Array.from({ length: 52 }, () => guard.over());
+    // The 51st message over the budget in the second begins it, once.
+    assert.deepEqual(begins.map((b, i) => (b ? i : -1)).filter((i) => i >= 0), [50]);
+    assert.equal(guard.flooded, true);
+    now = 1500; // the next window, quiet so far: still the second after the flood
+    assert.equal(guard.over(), false);
+    assert.equal(guard.flooded, true);
+    now = 2000;
+    assert.equal(guard.flooded, false, 'a whole second below the limit ends it');
+    now = 3000;
+    const again = Array.from({ length: 51 }, () => guard.over());
+    assert.equal(again.at(-1), true, 'a new flood begins anew');
+  });
+
+  it('50 over the budget a second, ten seconds long, is no flood', () => {
+    let now = 0;
+    const guard = new FloodGuard(5, () => now);
+    for (; now < 10_000; now += 20) assert.equal(guard.over(), false);
+    assert.equal(guard.flooded, false);
+  });
+
+  it('with 0, there is no guard', () => {
+    const guard = new FloodGuard(0, () => 0);
+    for (let i = 0; i < 10_000; i++) assert.equal(guard.over(), false);
+    assert.equal(guard.flooded, false);
   });
 });
 

@@ -44,6 +44,7 @@ describe('configuration', () => {
     assert.equal(c.mqtt.url, 'mqtt://localhost:1883');
     assert.deepEqual(c.topics, {
       move: 'carbot/move',
+      stop: 'carbot/move/stop',
       lwt: 'tele/carbot/LWT',
       state: 'tele/carbot/STATE',
       result: 'stat/carbot/RESULT',
@@ -73,12 +74,14 @@ describe('configuration', () => {
   it('derives every topic from device and moveTopic', () => {
     assert.deepEqual(load({ env: { CARBOT_DEVICE: 'car2' } }).topics, {
       move: 'car2/move',
+      stop: 'car2/move/stop',
       lwt: 'tele/car2/LWT',
       state: 'tele/car2/STATE',
       result: 'stat/car2/RESULT',
       arrived: 'stat/car2/ARRIVED',
     });
     assert.equal(load({ argv: ['--move-topic', 'garden/car/cmd'] }).topics.move, 'garden/car/cmd');
+    assert.equal(load({ argv: ['--move-topic', 'garden/car/cmd'] }).topics.stop, 'garden/car/cmd/stop');
   });
 
   it('names env variables and flags after the setting', () => {

@@ -295,6 +295,18 @@ describe('drive state machine', () => {
       car.apply({ type: 'disconnect', now: clock.now });
       assert.equal(car.state, before);
     });
+    it('a disconnect while stopped with a task under way (waiting at a stop) says why the task ended', () => {
+      const car = new Car(clock);
+      car.apply({ type: 'disconnect', now: clock.now, task: true });
+      assert.deepEqual([car.state.motion, car.state.reason, car.state.output], ['stopped', 'disconnect', 0]);
+    });
+    it('a flood stops the car with reason flood', () => {
+      const car = new Car(clock);
+      car.send('forward');
+      car.apply({ type: 'disconnect', now: clock.now, reason: 'flood' });
+      assert.equal(car.summary, 'stopped 50% out=0');
+      assert.equal(car.state.reason, 'flood');
+    });
     it('stops after commandTimeoutS without a command while moving', () => {
       const car = new Car(clock, { ...SETTINGS, commandTimeoutS: 2 });
       car.send('forward');

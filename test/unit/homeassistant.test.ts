@@ -5,6 +5,7 @@ const opts: DiscoveryOptions = {
   prefix: 'homeassistant',
   device: 'carbot',
   moveTopic: 'carbot/move',
+  stopTopic: 'carbot/move/stop',
   stateTopic: 'tele/carbot/STATE',
   lwtTopic: 'tele/carbot/LWT',
   version: '1.2.3',
@@ -58,12 +59,13 @@ describe('Home Assistant discovery', () => {
     }
   });
 
-  it('makes each button publish its command word, not retained, to the move topic', () => {
+  it('makes each button publish its command word, not retained, to the move topic; Stop to the stop topic', () => {
     const configs = parsed();
     for (const command of ['forward', 'backward', 'stop', 'faster', 'slower']) {
       const c = configs.get(`homeassistant/button/carbot/${command}/config`);
       assert.ok(c, command);
-      assert.equal(c.command_topic, 'carbot/move');
+      // A flood of the move topic cannot hold up or lose a press of Stop.
+      assert.equal(c.command_topic, command === 'stop' ? 'carbot/move/stop' : 'carbot/move');
       assert.equal(c.payload_press, command);
       // carbot drops retained commands as stale, so a retained press would do nothing.
       assert.equal(c.retain, false);
@@ -101,6 +103,7 @@ describe('Home Assistant discovery', () => {
       prefix: 'ha-test',
       device: 'car 2/left',
       moveTopic: 'garden/car2/move',
+      stopTopic: 'garden/car2/move/stop',
       stateTopic: 'tele/car 2/left/STATE',
       lwtTopic: 'tele/car 2/left/LWT',
       version: '0.1.0',
@@ -110,7 +113,7 @@ describe('Home Assistant discovery', () => {
     const stop = configs.get('ha-test/button/car_2_left_23619de2/stop/config');
     assert.ok(stop, [...configs.keys()].join(', '));
     assert.equal(stop.unique_id, 'carbot_car_2_left_23619de2_stop');
-    assert.equal(stop.command_topic, 'garden/car2/move');
+    assert.equal(stop.command_topic, 'garden/car2/move/stop');
     assert.equal(stop.availability_topic, 'tele/car 2/left/LWT');
     assert.deepEqual((stop.device as Config).identifiers, ['carbot_car_2_left_23619de2']);
     assert.equal((stop.device as Config).name, 'car 2/left');

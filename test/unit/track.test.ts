@@ -454,6 +454,27 @@ describe('track model', () => {
       assert.match(car.logs.join('\n'), /info: patrol done/);
     });
 
+    it('a patrol waiting at a stop dies with its driver: cancelled, nothing drives after the dwell', () => {
+      for (const lose of ['drive', 'lost'] as const) {
+        const car = new Track().homed();
+        car.limit('backward', false);
+        car.command('patrol');
+        car.take();
+        car.applied(0.5);
+        car.advanceUntil(() => car.requests.length > 0);
+        car.take();
+        car.advance(SETTINGS.settleMs + 10);
+        assert.equal(car.arrived.at(-1)?.stop, 'basil', 'dwelling at basil');
+        // The drive says so (its reason changed to disconnect), or the shell does directly.
+        if (lose === 'drive') car.applied(0, 'disconnect');
+        else car.send({ type: 'lost', reason: 'disconnect' });
+        assert.equal(car.state.task, undefined, lose);
+        assert.match(car.logs.join('\n'), /info: patrol cancelled: disconnect while the car waited/, lose);
+        car.advance(SETTINGS.dwellMs * 2);
+        assert.deepEqual(car.take(), [], `nothing drives after the dwell (${lose})`);
+      }
+    });
+
     it('patrol without stops is refused', () => {
       const car = new Track({ ...SETTINGS, stops: [] }).homed();
       assert.equal(car.command('patrol')?.error, 'no stops: set track.stops');
