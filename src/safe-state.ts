@@ -4,7 +4,8 @@
  */
 import type { Config } from './config';
 import type { Logger } from './log';
-import { isRaspberryPi, isRp1Board, readBoardModel, MODEL_PATH } from './boards/pigpio';
+import { readPiBoardAt } from './boards/pi';
+import { MODEL_PATH, pigpioLibraryProblem, resolveBackend, type HostDeps } from './boards/pigpio';
 import { boardNeeds, openHardware, type HardwareDeps } from './motors';
 
 /**
@@ -33,15 +34,16 @@ export async function safeState(config: Config, log: Logger, deps?: HardwareDeps
  * The boards the configuration drives on this machine, one a line: `pigpio`, `kernel`,
  * `pca9685` or `sim`. Only pigpio needs root; the installer picks the unit by it.
  */
-export function boardsNeeded(config: Config, modelPath = MODEL_PATH): string[] {
+export function boardsNeeded(config: Config, host: Pick<HostDeps, 'modelPath' | 'pigpioLibrary'> = {}): string[] {
   const needs = boardNeeds(config);
   const boards: string[] = [];
   if (config.gpio === 'sim') return ['sim'];
   if (needs.header) {
-    const model = readBoardModel(modelPath);
-    if (config.gpio === 'pigpio' || config.gpio === 'kernel') boards.push(config.gpio);
-    else if (!isRaspberryPi(model)) boards.push('sim');
-    else boards.push(isRp1Board(model) || !needs.headerPwm ? 'kernel' : 'pigpio');
+    const modelPath = host.modelPath ?? MODEL_PATH;
+    const chosen = resolveBackend(config.gpio, readPiBoardAt(modelPath), { pwm: needs.headerPwm }, () =>
+      pigpioLibraryProblem(host.pigpioLibrary),
+    );
+    boards.push(chosen.backend);
   }
   if (needs.pca9685) boards.push('pca9685');
   return boards;

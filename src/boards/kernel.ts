@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from '../log';
 import { onoffInput, onoffOutput, openPins, type Pins } from './onoff';
+import { describeBoard, readPiBoard, type PiBoard, type Soc } from './pi';
 import {
   BoardError,
   type Board,
@@ -76,13 +77,21 @@ export const BCM2835_PWM = bcm283x('2020c000.pwm', "the BCM2835 (Raspberry Pi 1,
 
 const BLOCKS = [RP1_PWM0, BCM2711_PWM, BCM2837_PWM, BCM2835_PWM];
 
-/** The PWM block of a Raspberry Pi, from /proc/device-tree/model; undefined for other boards. */
-export function pwmBlockForModel(model: string | undefined): PwmBlock | undefined {
-  if (model === undefined || !model.startsWith('Raspberry Pi')) return undefined;
-  if (/^Raspberry Pi (?:Compute Module )?5\d*\b/.test(model)) return RP1_PWM0;
-  if (/^Raspberry Pi (?:Compute Module )?4\d*\b/.test(model)) return BCM2711_PWM;
-  if (/^Raspberry Pi (?:Compute Module )?[23]\b|^Raspberry Pi Zero 2\b/.test(model)) return BCM2837_PWM;
-  return BCM2835_PWM;
+/** The PWM block of a Raspberry Pi's SoC (pi.ts reads it from the device tree); undefined for other boards. */
+export function pwmBlockForSoc(soc: Soc | undefined): PwmBlock | undefined {
+  switch (soc) {
+    case 'bcm2712':
+      return RP1_PWM0;
+    case 'bcm2711':
+      return BCM2711_PWM;
+    case 'bcm2837':
+    case 'bcm2836':
+      return BCM2837_PWM;
+    case 'bcm2835':
+      return BCM2835_PWM;
+    default:
+      return undefined;
+  }
 }
 
 /** The config.txt line that puts a block's PWM on `pin` and the pin usually paired with it. */
@@ -150,13 +159,9 @@ export function listPwmChips(sysfsRoot: string, files: SysfsFiles = nodeSysfsFil
   return chips;
 }
 
-/** The board's model string from the device tree under the sysfs root (/proc/device-tree is a link to it). */
-export function readModel(sysfsRoot: string, files: SysfsFiles = nodeSysfsFiles): string | undefined {
-  try {
-    return files.read(path.join(sysfsRoot, 'firmware', 'devicetree', 'base', 'model')).replace(/\0+$/, '').trim() || undefined;
-  } catch {
-    return undefined;
-  }
+/** The board as the device tree under the sysfs root describes it (/proc/device-tree is a link to it). */
+export function readBoard(sysfsRoot: string, files: SysfsFiles = nodeSysfsFiles): PiBoard {
+  return readPiBoard(path.join(sysfsRoot, 'firmware', 'devicetree', 'base'), (file) => files.read(file));
 }
 
 /** A header pin with hardware PWM, and the pwmchip serving it when the overlay is loaded. */
@@ -170,12 +175,12 @@ export interface HardwarePwmPin {
 
 /**
  * Which header pins have hardware PWM on this board (for config validation and the docs):
- * the block of the model's SoC, or, for a model carbot does not know, of whichever known
+ * the block of the board's SoC, or, for a board carbot does not know, of whichever known
  * block the sysfs tree shows.
  */
-export function hardwarePwmPins(sysfsRoot: string, model: string | undefined, files: SysfsFiles = nodeSysfsFiles): HardwarePwmPin[] {
+export function hardwarePwmPins(sysfsRoot: string, board?: PiBoard, files: SysfsFiles = nodeSysfsFiles): HardwarePwmPin[] {
   const chips = listPwmChips(sysfsRoot, files);
-  const block = pwmBlockForModel(model) ?? BLOCKS.find((b) => chips.some((c) => c.device === b.device));
+  const block = pwmBlockForSoc((board ?? readBoard(sysfsRoot, files)).soc) ?? BLOCKS.find((b) => chips.some((c) => c.device === b.device));
   if (!block) return [];
   const chip = chips.find((c) => c.device === block.device)?.name;
   return Object.entries(block.channels)
@@ -194,8 +199,8 @@ export interface KernelBoardOptions {
   sysfsRoot: string;
   /** BCM pin -> chip and channel, for pins the board's own table does not cover (pwm-gpio, other boards). */
   pwmChannels?: Readonly<Record<number, PwmChannelChoice>>;
-  /** The board's model; read from `<sysfsRoot>/firmware/devicetree/base/model` when absent. */
-  model?: string;
+  /** The board (model, SoC); read from `<sysfsRoot>/firmware/devicetree/base` when absent. */
+  board?: PiBoard;
 }
 
 export interface KernelBoardDeps {
@@ -204,7 +209,7 @@ export interface KernelBoardDeps {
   gpioBase?: number;
   files?: SysfsFiles;
   log?: Logger;
-  /** How long an export may take to become writable (udev's chgrp); default 2000 ms. */
+  /** How long an export (PWM channel or sysfs GPIO) may take to become writable (udev's chgrp); default 2000 ms. */
   exportWaitMs?: number;
   /** The user named in the permission message; default the one carbot runs as. */
   userName?: string;
@@ -295,10 +300,11 @@ export class KernelBoard implements Board {
     private readonly deps: KernelBoardDeps = {},
   ) {
     this.files = deps.files ?? nodeSysfsFiles;
-    this.model = options.model ?? readModel(options.sysfsRoot, this.files);
-    this.block = pwmBlockForModel(this.model);
+    const board = options.board ?? readBoard(options.sysfsRoot, this.files);
+    this.model = board.model;
+    this.block = pwmBlockForSoc(board.soc);
     const pwm = this.block ? `${this.block.name}, ${this.block.device}` : 'no known PWM block';
-    this.description = `kernel sysfs under ${options.sysfsRoot} on ${this.model ?? 'an unknown board'} (PWM: ${pwm})`;
+    this.description = `kernel sysfs under ${options.sysfsRoot} on ${describeBoard(board)} (PWM: ${pwm})`;
   }
 
   async openPwm(pin: number, frequencyHz: number): Promise<PwmOutput> {
@@ -323,11 +329,11 @@ export class KernelBoard implements Board {
   }
 
   async openOutput(pin: number, initial: Level): Promise<DigitalOutput> {
-    return onoffOutput(this.onoff().output(pin, initial));
+    return onoffOutput(await this.onoff().output(pin, initial));
   }
 
   async openInput(pin: number, pull: Pull): Promise<DigitalInput> {
-    const input = onoffInput(this.onoff().input(pin));
+    const input = onoffInput(await this.onoff().input(pin));
     if (!this.pullHints.has(pin)) {
       this.pullHints.add(pin);
       this.deps.log?.info(
@@ -357,6 +363,8 @@ export class KernelBoard implements Board {
       requireModule: this.deps.requireModule,
       gpioBase: this.deps.gpioBase,
       sysfsGpioDir: path.join(this.options.sysfsRoot, 'class', 'gpio'),
+      udevWaitMs: this.deps.exportWaitMs,
+      writable: (file) => this.files.writeBlocked(file) === undefined,
     }));
   }
 

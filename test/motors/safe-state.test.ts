@@ -6,6 +6,7 @@ import path from 'node:path';
 import { loadConfig } from '../../src/config';
 import { boardsNeeded, safeState } from '../../src/safe-state';
 import { fakeHardware, logged, memoryLogger } from '../fakes/hardware';
+import { pigpioLibraryAt } from '../fakes/pigpio';
 
 /**
  * `carbot safe-state`, as the unit's ExecStopPost= runs it after carbot is gone: every output
@@ -30,6 +31,7 @@ describe('carbot safe-state and carbot boards', () => {
     return {
       requireModule: hw.requireModule,
       modelPath,
+      pigpioLibrary: pigpioLibraryAt(dir, true),
       getuid: () => 0,
       lockFile: path.join(dir, 'pigpio.pid'),
       gpioBase: 0,
@@ -90,16 +92,24 @@ describe('carbot safe-state and carbot boards', () => {
   });
 
   it('boards: what the configuration drives on this machine, so the installer can pick the unit', () => {
+    const host = { modelPath, pigpioLibrary: pigpioLibraryAt(dir, true) };
     board('Raspberry Pi 4 Model B Rev 1.4');
-    assert.deepEqual(boardsNeeded(config(), modelPath), ['pigpio']);
-    assert.deepEqual(boardsNeeded(config('--motors', 'adafruit-servo-hat'), modelPath), ['pca9685']);
-    assert.deepEqual(boardsNeeded(config('--motors', 'adafruit-servo-hat', '--limits', '{"forward":{"pin":23}}'), modelPath), ['kernel', 'pca9685']);
-    assert.deepEqual(boardsNeeded(config('--gpio', 'kernel'), modelPath), ['kernel']);
+    assert.deepEqual(boardsNeeded(config(), host), ['pigpio']);
+    assert.deepEqual(boardsNeeded(config('--motors', 'adafruit-servo-hat'), host), ['pca9685']);
+    assert.deepEqual(boardsNeeded(config('--motors', 'adafruit-servo-hat', '--limits', '{"forward":{"pin":23}}'), host), ['kernel', 'pca9685']);
+    assert.deepEqual(boardsNeeded(config('--gpio', 'kernel'), host), ['kernel']);
     board('Raspberry Pi 5 Model B Rev 1.0');
-    assert.deepEqual(boardsNeeded(config(), modelPath), ['kernel']);
-    assert.deepEqual(boardsNeeded(config('--gpio', 'pigpio'), modelPath), ['pigpio']);
+    assert.deepEqual(boardsNeeded(config(), host), ['kernel']);
+    assert.deepEqual(boardsNeeded(config('--gpio', 'pigpio'), host), ['pigpio']);
     board(undefined);
-    assert.deepEqual(boardsNeeded(config(), modelPath), ['sim']);
-    assert.deepEqual(boardsNeeded(config('--gpio', 'sim', '--motors', 'adafruit-servo-hat'), modelPath), ['sim']);
+    assert.deepEqual(boardsNeeded(config(), host), ['sim']);
+    assert.deepEqual(boardsNeeded(config('--gpio', 'sim', '--motors', 'adafruit-servo-hat'), host), ['sim']);
+  });
+
+  it('boards on a Pi 4 without the pigpio C library (trixie): kernel, so the installer picks the unit without root', () => {
+    const host = { modelPath, pigpioLibrary: pigpioLibraryAt(dir, false) };
+    board('Raspberry Pi 4 Model B Rev 1.4');
+    assert.deepEqual(boardsNeeded(config(), host), ['kernel']);
+    assert.deepEqual(boardsNeeded(config('--gpio', 'pigpio'), host), ['pigpio']);
   });
 });
