@@ -63,6 +63,8 @@ Usage:
                                    (the unit runs it after carbot, however carbot ended)
   carbot boards [options]          print the boards the configuration drives here
                                    (pigpio needs root; kernel, pca9685 and sim do not)
+  carbot config-txt [options]      print the config.txt lines the configured PWM pins need
+                                   on this board (none unless the kernel board drives them)
   carbot --version | --help
 
 Commands: forward (f), backward (b, back, reverse), stop (s), faster (+), slower (-),
@@ -356,12 +358,17 @@ async function main(argv: string[]): Promise<void> {
     process.exitCode = await send(argv.slice(1));
     return;
   }
-  if (argv[0] === 'safe-state' || argv[0] === 'boards') {
+  if (argv[0] === 'safe-state' || argv[0] === 'boards' || argv[0] === 'config-txt') {
     const config = load(argv.slice(1));
     // Loaded only for these verbs: the service's modules stay unloaded.
-    const { safeState, boardsNeeded } = require('./safe-state') as typeof import('./safe-state');
+    const { safeState, boardsNeeded, configTxtNeeded, systemHost } = require('./safe-state') as typeof import('./safe-state');
     if (argv[0] === 'boards') {
-      process.stdout.write(`${boardsNeeded(config).join('\n')}\n`);
+      process.stdout.write(`${boardsNeeded(config, systemHost()).join('\n')}\n`);
+      return;
+    }
+    if (argv[0] === 'config-txt') {
+      const lines = configTxtNeeded(config, systemHost());
+      if (lines.length > 0) process.stdout.write(`${lines.join('\n')}\n`);
       return;
     }
     const { createLogger, flushLogger } = lazy.log();

@@ -415,7 +415,7 @@ export function loadConfig(input: LoadInput): Config {
   }
 
   const raw = new Map(fromFile);
-  const known = new Set([...SETTINGS.map((s) => envName(s.key)), 'CARBOT_CONFIG', 'CARBOT_SIM_TRACE', 'CARBOT_SYSFS_ROOT']);
+  const known = new Set([...SETTINGS.map((s) => envName(s.key)), 'CARBOT_CONFIG', 'CARBOT_SIM_TRACE', 'CARBOT_SYSFS_ROOT', 'CARBOT_SYSTEM_ROOT']);
   const warnings = Object.keys(input.env)
     .filter((name) => name.startsWith('CARBOT_') && !known.has(name) && !name.startsWith('CARBOT_TEST_'))
     .map((name) => `${name}: not a carbot setting, ignored (see carbot --help)`);

@@ -101,6 +101,29 @@ export function overlayLine(pin: number): string {
   return `dtoverlay=pwm-2chan,pin=${first},func=${OVERLAY_FUNC[first]},pin2=${second},func2=${OVERLAY_FUNC[second]}`;
 }
 
+const PWM_2CHAN_PINS = [12, 13, 18, 19];
+
+/**
+ * The `config.txt` lines the kernel board needs for these header PWM pins (docs/boards-kernel.md
+ * §1): one `dtoverlay=pwm-2chan` for the hardware PWM pins (12, 13, 18, 19; two at most, on
+ * different channels), `dtoverlay=pwm-gpio` for any other pin (the kernel's software PWM), and
+ * on a Pi 1–4 `dtparam=audio=off`, as analogue audio uses both PWM channels.
+ */
+export function configTxtLines(pins: readonly number[], soc: Soc | undefined): string[] {
+  const unique = [...new Set(pins)].sort((a, b) => a - b);
+  const hardware = unique.filter((p) => PWM_2CHAN_PINS.includes(p));
+  const lines: string[] = [];
+  if (hardware.length === 1) lines.push(overlayLine(hardware[0]));
+  for (let i = 0; i + 1 < hardware.length; i += 2) {
+    const [a, b] = [hardware[i], hardware[i + 1]];
+    lines.push(`dtoverlay=pwm-2chan,pin=${a},func=${OVERLAY_FUNC[a]},pin2=${b},func2=${OVERLAY_FUNC[b]}`);
+  }
+  if (hardware.length > 2 && hardware.length % 2 === 1) lines.push(overlayLine(hardware[hardware.length - 1]));
+  for (const pin of unique.filter((p) => !PWM_2CHAN_PINS.includes(p))) lines.push(`dtoverlay=pwm-gpio,gpio=${pin}`);
+  if (hardware.length > 0 && soc !== undefined && soc !== 'bcm2712') lines.push('dtparam=audio=off');
+  return lines;
+}
+
 const errno = (err: unknown): string | undefined => (err as NodeJS.ErrnoException | undefined)?.code;
 
 /** The file operations the board does in sysfs: node:fs, or a fake tree's rules in tests. */

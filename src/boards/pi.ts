@@ -81,6 +81,15 @@ export function readPiBoardAt(modelPath: string = MODEL_PATH): PiBoard {
   return readPiBoard(path.dirname(modelPath));
 }
 
+/**
+ * The root of the system whose board is asked about: `/`, or the tree `install.sh --root`
+ * fills (CARBOT_SYSTEM_ROOT), whose proc/device-tree and library directories then answer
+ * `carbot boards` and `carbot config-txt`.
+ */
+export function systemRoot(env: NodeJS.ProcessEnv = process.env): string {
+  return (env.CARBOT_SYSTEM_ROOT ?? '').replace(/\/+$/, '');
+}
+
 export function isRaspberryPi(board: PiBoard): boolean {
   return board.soc !== undefined;
 }

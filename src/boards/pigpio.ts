@@ -108,7 +108,7 @@ export interface PigpioLibraryProbe {
   addon?: string | null;
 }
 
-const LIBRARY_DIRS = [
+export const LIBRARY_DIRS = [
   '/usr/local/lib',
   '/usr/lib',
   '/lib',
