@@ -100,7 +100,10 @@ release_has_pigpio=0
 case "$release" in
   bullseye | bookworm) release_packages+=(pigpio); release_has_pigpio=1 ;;
   "") ;;
-  *) release_packages+=(nodejs npm) ;; # trixie and later: Node 20+ of their own, no pigpio
+  *) # trixie and later: Node 20+ of their own (unless a Node 20+ is there already, e.g. NodeSource's), no pigpio
+    have_major="$("$node_bin" -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)"
+    if ! [[ "$have_major" =~ ^[0-9]+$ ]] || ((have_major < 20)); then release_packages+=(nodejs npm); fi
+    ;;
 esac
 echo "install.sh: release: ${release:-unknown (no VERSION_CODENAME in $root/etc/os-release)}" \
   "($( ((release_has_pigpio)) && echo "pigpio available" || echo "no pigpio package: the kernel board or a PCA9685 HAT"))"

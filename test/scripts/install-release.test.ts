@@ -92,7 +92,8 @@ describe('scripts/install.sh per release (trixie, bookworm) with the compiled ca
     const root = piRoot('trixie', false);
     const out = ok(install(root), 'install').stdout;
     assert.match(out, /^install\.sh: release: trixie \(no pigpio package: the kernel board or a PCA9685 HAT\)$/m);
-    assert.match(out, /^ {4}sudo apt-get install -y git build-essential python3 mosquitto mosquitto-clients qrencode nodejs npm$/m);
+    // The Node 20+ that runs carbot is there already (--node): no nodejs package on top of it.
+    assert.match(out, /^ {4}sudo apt-get install -y git build-essential python3 mosquitto mosquitto-clients qrencode$/m);
     assert.doesNotMatch(out, /pigpio\b(?! package)/, 'no pigpio to install or disable');
     // The default car: L298N enables on GPIO 12 and 13.
     assert.match(out, /installed .*carbot\.service \(from carbot\.service: boards: kernel; runs as the user carbot, no root\)/);
@@ -102,6 +103,15 @@ describe('scripts/install.sh per release (trixie, bookworm) with the compiled ca
     );
     const unit = readFileSync(path.join(root, 'etc', 'systemd', 'system', 'carbot.service'), 'utf8');
     assert.match(unit, /^User=carbot$/m);
+  });
+
+  it('trixie without Node 20: Debian\'s own nodejs and npm, no NodeSource', () => {
+    const root = piRoot('trixie', false);
+    const result = run('bash', [path.join(src, 'scripts', 'install.sh'), '--skip-build', '--no-mosquitto', '--node', path.join(root, 'no-node'), '--root', root]);
+    assert.equal(result.status, 1, result.stdout + result.stderr);
+    assert.match(result.stdout, /^ {4}sudo apt-get install -y git build-essential python3 mosquitto mosquitto-clients qrencode nodejs npm$/m);
+    assert.match(result.stderr, /Debian's own package is Node 20: sudo apt-get install -y nodejs npm/);
+    assert.doesNotMatch(result.stderr, /nodesource/);
   });
 
   it('trixie with the lines already in config.txt: says so instead of asking again', () => {
