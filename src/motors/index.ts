@@ -1,3 +1,4 @@
+import path from 'node:path';
 import type { Config } from '../config';
 import type { Logger } from '../log';
 import { PigpioBoard, selectBackend, type PigpioBoardDeps } from '../boards/pigpio';
@@ -78,7 +79,14 @@ async function openPca9685(config: Config, deps: HardwareDeps): Promise<Board> {
  * fix it — never a silent fallback to simulated motors.
  */
 export async function openHardware(config: Config, log: Logger, options: OpenOptions = {}): Promise<Hardware> {
-  const deps = options.deps ?? {};
+  const given = options.deps ?? {};
+  // The board is read from the device tree of the sysfs the kernel board uses (on a Pi,
+  // /proc/device-tree is /sys/firmware/devicetree/base), so a fake tree answers both.
+  const sysfsRoot = given.sysfsRoot ?? process.env.CARBOT_SYSFS_ROOT;
+  const deps: HardwareDeps = {
+    ...given,
+    modelPath: given.modelPath ?? (sysfsRoot ? path.join(sysfsRoot, 'firmware', 'devicetree', 'base', 'model') : undefined),
+  };
   const needs = boardNeeds(config);
   const names = config.motors.map((m) => m.name);
   let header: { backend: Backend; model: string | undefined; board: PiBoard } | undefined;
