@@ -98,15 +98,20 @@ if [[ -r "$root/etc/os-release" ]]; then release="$(sed -n 's/^VERSION_CODENAME=
 release_packages=(git build-essential python3 mosquitto mosquitto-clients qrencode)
 release_has_pigpio=0
 case "$release" in
-  bullseye | bookworm) release_packages+=(pigpio); release_has_pigpio=1 ;;
+  buster | bullseye | bookworm) release_packages+=(pigpio); release_has_pigpio=1 ;;
   "") ;;
   *) # trixie and later: Node 20+ of their own (unless a Node 20+ is there already, e.g. NodeSource's), no pigpio
     have_major="$("$node_bin" -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)"
     if ! [[ "$have_major" =~ ^[0-9]+$ ]] || ((have_major < 20)); then release_packages+=(nodejs npm); fi
     ;;
 esac
-echo "install.sh: release: ${release:-unknown (no VERSION_CODENAME in $root/etc/os-release)}" \
-  "($( ((release_has_pigpio)) && echo "pigpio available" || echo "no pigpio package: the kernel board or a PCA9685 HAT"))"
+if [[ -z "$release" ]]; then
+  echo "install.sh: release: unknown (no VERSION_CODENAME in $root/etc/os-release): installing the common packages only"
+elif ((release_has_pigpio)); then
+  echo "install.sh: release: $release (pigpio available)"
+else
+  echo "install.sh: release: $release (no pigpio package: the kernel board or a PCA9685 HAT)"
+fi
 if ((packages)); then
   if [[ -n "$root" ]] || ((print_packages)); then
     echo "install.sh: the packages this release needs (run on the Pi):"
@@ -119,14 +124,14 @@ if ((packages)); then
     done
     echo "install.sh: installing ${available[*]}"
     apt-get install -y "${available[@]}" || die "apt-get install failed (above); sudo apt-get update first?"
-    if [[ " ${available[*]} " == *" pigpio "* ]] && ((run_systemctl)) && [[ -z "$systemctl" ]]; then
-      systemctl disable --now pigpiod.service 2>/dev/null || true # carbot drives pigpio itself
+    if [[ " ${available[*]} " == *" pigpio "* ]] && ((run_systemctl)); then
+      "$systemctl" disable --now pigpiod.service 2>/dev/null || true # carbot drives pigpio itself
     fi
   fi
 fi
 
 need_node() {
-  if [[ "$release" == bookworm || "$release" == bullseye ]]; then
+  if ((release_has_pigpio)); then
     cat >&2 <<EOF
 install.sh: carbot needs Node.js 20 or newer at $node_bin ($1).
 Raspberry Pi OS $release's own package ('apt install nodejs') is Node 18 or older, which is too old.
