@@ -154,11 +154,12 @@ export function pigpioLibraryProblem(probe: PigpioLibraryProbe = {}): string | u
   }
   const addon = probe.addon === undefined ? defaultAddon() : probe.addon;
   if (addon === null) return undefined;
+  if (addon === undefined) return 'the pigpio npm module is not installed (npm ci in carbot\'s directory)';
   let built: Buffer;
   try {
-    built = fs.readFileSync(addon ?? 'node_modules/pigpio/build/Release/pigpio.node');
+    built = fs.readFileSync(addon);
   } catch {
-    return `the pigpio module's addon is not built (${addon ?? 'the pigpio module is not installed'})`;
+    return `the pigpio module's addon ${addon} is not built (npm rebuild pigpio)`;
   }
   if (!built.includes('libpigpio.so')) {
     return `the pigpio module's addon ${addon} was built without the C library (pigpiod was not on the PATH at npm ci; npm rebuild pigpio rebuilds it)`;
