@@ -22,7 +22,14 @@ Usage: sudo scripts/install.sh [options]
   --mqtt-port N    the MQTT listener carbot needs from mosquitto (default 1883)
   --ws-port N      the websockets listener to make sure of (default 9000; 0 = none)
   --systemctl PATH the systemctl to run (default systemctl; tests give a stand-in, also with --root)
+  --no-packages    do not install the Debian packages carbot needs (see below)
+  --print-packages only print the apt-get commands for this release (always so with --root)
   -h, --help       show this help
+
+The Debian packages come from the release in <root>/etc/os-release (VERSION_CODENAME): on
+trixie Debian's own nodejs and npm (Node 20) and no pigpio (trixie has none: the kernel board
+or a PCA9685 HAT drive the motors); on bookworm pigpio (Node 20 from NodeSource, see
+docs/install.md). Only packages the release's archive has are installed.
 EOF
 }
 
@@ -41,6 +48,8 @@ mosquitto=1
 mqtt_port=1883
 ws_port=9000
 systemctl=""
+packages=1
+print_packages=0
 
 while (($# > 0)); do
   case "$1" in
@@ -55,6 +64,8 @@ while (($# > 0)); do
     --mqtt-port) [[ $# -ge 2 ]] || die "--mqtt-port needs a port"; mqtt_port="$2"; shift 2 ;;
     --ws-port) [[ $# -ge 2 ]] || die "--ws-port needs a port"; ws_port="$2"; shift 2 ;;
     --systemctl) [[ $# -ge 2 ]] || die "--systemctl needs a path"; systemctl="$2"; shift 2 ;;
+    --no-packages) packages=0; shift ;;
+    --print-packages) print_packages=1; shift ;;
     -h | --help) usage; exit 0 ;;
     *) usage >&2; die "unknown option: $1" ;;
   esac
@@ -76,10 +87,54 @@ if [[ -z "$root" && $EUID -ne 0 ]]; then
   die "run as root: sudo $0 $*"
 fi
 
+# --- Debian packages for this release: trixie first, bookworm still -------------------------
+# Raspberry Pi OS trixie (Debian 13, the Imager's default since October 2025) ships Node 20.19
+# as its own nodejs (npm is a package of its own in Debian) and has no pigpio package
+# (joan2937/pigpio#632): the kernel board (sysfs PWM) or a PCA9685 HAT drive the motors there.
+# bookworm (Debian 12) has pigpio, and a Node 18 too old for carbot: Node 20+ from NodeSource.
+# With --root (or --print-packages) the commands are printed, never run.
+release=""
+if [[ -r "$root/etc/os-release" ]]; then release="$(sed -n 's/^VERSION_CODENAME=//p' "$root/etc/os-release" | tr -d "\"'" | head -n 1)"; fi
+release_packages=(git build-essential python3 mosquitto mosquitto-clients qrencode)
+release_has_pigpio=0
+case "$release" in
+  buster | bullseye | bookworm) release_packages+=(pigpio); release_has_pigpio=1 ;;
+  "") ;;
+  *) # trixie and later: Node 20+ of their own (unless a Node 20+ is there already, e.g. NodeSource's), no pigpio
+    have_major="$("$node_bin" -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)"
+    if ! [[ "$have_major" =~ ^[0-9]+$ ]] || ((have_major < 20)); then release_packages+=(nodejs npm); fi
+    ;;
+esac
+if [[ -z "$release" ]]; then
+  echo "install.sh: release: unknown (no VERSION_CODENAME in $root/etc/os-release): installing the common packages only"
+elif ((release_has_pigpio)); then
+  echo "install.sh: release: $release (pigpio available)"
+else
+  echo "install.sh: release: $release (no pigpio package: the kernel board or a PCA9685 HAT)"
+fi
+if ((packages)); then
+  if [[ -n "$root" ]] || ((print_packages)); then
+    echo "install.sh: the packages this release needs (run on the Pi):"
+    echo "    sudo apt-get install -y ${release_packages[*]}"
+    if ((release_has_pigpio)); then echo "    sudo systemctl disable --now pigpiod    # carbot drives pigpio itself"; fi
+  else
+    available=()
+    for package in "${release_packages[@]}"; do
+      if apt-cache show "$package" >/dev/null 2>&1; then available+=("$package"); else echo "install.sh: $package is not in this release's archive: skipped"; fi
+    done
+    echo "install.sh: installing ${available[*]}"
+    apt-get install -y "${available[@]}" || die "apt-get install failed (above); sudo apt-get update first?"
+    if [[ " ${available[*]} " == *" pigpio "* ]] && ((run_systemctl)); then
+      "$systemctl" disable --now pigpiod.service 2>/dev/null || true # carbot drives pigpio itself
+    fi
+  fi
+fi
+
 need_node() {
-  cat >&2 <<EOF
+  if ((release_has_pigpio)); then
+    cat >&2 <<EOF
 install.sh: carbot needs Node.js 20 or newer at $node_bin ($1).
-Raspberry Pi OS bookworm's own package ('apt install nodejs') is Node 18, which is too old.
+Raspberry Pi OS $release's own package ('apt install nodejs') is Node 18 or older, which is too old.
 Install Node 20 from NodeSource (64-bit, or 32-bit on a Pi 2 or newer):
 
     curl -fsSL https://deb.nodesource.com/setup_20.x | sudo -E bash -
@@ -88,6 +143,15 @@ Install Node 20 from NodeSource (64-bit, or 32-bit on a Pi 2 or newer):
 then run this script again. A node installed elsewhere (nvm, an unofficial build for a Pi Zero
 or Pi 1) can be used with --node /path/to/node.
 EOF
+  else
+    cat >&2 <<EOF
+install.sh: carbot needs Node.js 20 or newer at $node_bin ($1).
+On Raspberry Pi OS trixie, Debian's own package is Node 20: sudo apt-get install -y nodejs npm
+(on bookworm Node 20 comes from NodeSource: docs/install.md), then run this script again.
+A node installed elsewhere (nvm, an unofficial build for a Pi Zero or Pi 1) can be used with
+--node /path/to/node.
+EOF
+  fi
   exit 1
 }
 
@@ -219,7 +283,8 @@ settings_env=()
 if [[ -r "$root/etc/default/carbot" ]]; then
   mapfile -t settings_env < <(grep -E '^CARBOT_[A-Z0-9_]+=' "$root/etc/default/carbot" | sed -E 's/^([^=]+)="(.*)"$/\1=\2/' || true)
 fi
-if boards="$(env "${settings_env[@]}" "$node_bin" "$opt/dist/cli.js" boards --config "$root/etc/carbot/config.json" 2>&1)"; then
+# CARBOT_SYSTEM_ROOT: the board and libraries asked about are those of the tree being filled.
+if boards="$(env "${settings_env[@]}" CARBOT_SYSTEM_ROOT="$root" "$node_bin" "$opt/dist/cli.js" boards --config "$root/etc/carbot/config.json" 2>&1)"; then
   boards="$(printf '%s' "$boards" | tr '\n' ' ' | sed 's/ $//')"
 else
   echo "install.sh: warning: carbot cannot use its configuration as it is (carbot --check-config says why):"
@@ -232,6 +297,27 @@ if [[ " $boards " == *" pigpio "* ]]; then
 else
   variant=carbot.service
   variant_why="boards: ${boards:-unknown}; runs as the user carbot, no root"
+fi
+
+# --- The kernel board's config.txt lines -----------------------------------------------------
+# On a Pi 5, and on a Pi 1-4 without pigpio (trixie), the kernel board drives the PWM pins:
+# their overlay must be in config.txt (docs/boards-kernel.md). Printed, not written: the boot
+# configuration is the user's.
+if [[ " $boards " == *" kernel "* ]]; then
+  config_txt="$(env "${settings_env[@]}" CARBOT_SYSTEM_ROOT="$root" "$node_bin" "$opt/dist/cli.js" config-txt --config "$root/etc/carbot/config.json" 2>/dev/null || true)"
+  boot_config=/boot/firmware/config.txt
+  if [[ ! -e "$root$boot_config" && -e "$root/boot/config.txt" ]]; then boot_config=/boot/config.txt; fi
+  missing=()
+  while IFS= read -r line; do
+    [[ -n "$line" ]] || continue
+    if ! grep -qxF "$line" "$root$boot_config" 2>/dev/null; then missing+=("$line"); fi
+  done <<<"$config_txt"
+  if ((${#missing[@]} > 0)); then
+    echo "install.sh: the kernel board drives the motors' PWM here: add to $boot_config, then reboot:"
+    printf '    %s\n' "${missing[@]}"
+  elif [[ -n "$config_txt" ]]; then
+    echo "install.sh: $boot_config has the lines the kernel board needs"
+  fi
 fi
 
 # The unprivileged unit's user: in gpio (sysfs GPIO and PWM, by Raspberry Pi OS's udev rules) and

@@ -67,6 +67,8 @@ Usage:
                                    per check with the fix (exit 0 all fine, 1 to fix)
   carbot jog <motor> [options]     run one motor forward at 20 % for 1 s, then stop, to see
                                    which way it turns (also: carbot doctor --jog <motor>)
+  carbot config-txt [options]      print the config.txt lines the configured PWM pins need
+                                   on this board (none unless the kernel board drives them)
   carbot --version | --help
 
 Commands: forward (f), backward (b, back, reverse), stop (s), faster (+), slower (-),
@@ -198,7 +200,7 @@ async function send(args: string[]): Promise<number> {
 
 /**
  * `carbot doctor [--jog <motor>]` and `carbot jog <motor>`: src/doctor/, loaded for these
- * verbs only. The machine's files are read under CARBOT_HOST_ROOT (default /), which tests
+ * verbs only. The machine's files are read under CARBOT_SYSTEM_ROOT (default /), which tests
  * point at a fake tree.
  */
 async function doctorOrJog(argv: string[]): Promise<number> {
@@ -410,12 +412,17 @@ async function main(argv: string[]): Promise<void> {
     process.exitCode = await send(argv.slice(1));
     return;
   }
-  if (argv[0] === 'safe-state' || argv[0] === 'boards') {
+  if (argv[0] === 'safe-state' || argv[0] === 'boards' || argv[0] === 'config-txt') {
     const config = load(argv.slice(1));
     // Loaded only for these verbs: the service's modules stay unloaded.
-    const { safeState, boardsNeeded } = require('./safe-state') as typeof import('./safe-state');
+    const { safeState, boardsNeeded, configTxtNeeded, systemHost } = require('./safe-state') as typeof import('./safe-state');
     if (argv[0] === 'boards') {
-      process.stdout.write(`${boardsNeeded(config).join('\n')}\n`);
+      process.stdout.write(`${boardsNeeded(config, systemHost()).join('\n')}\n`);
+      return;
+    }
+    if (argv[0] === 'config-txt') {
+      const lines = configTxtNeeded(config, systemHost());
+      if (lines.length > 0) process.stdout.write(`${lines.join('\n')}\n`);
       return;
     }
     const { createLogger, flushLogger } = lazy.log();

@@ -67,7 +67,7 @@ export const SETTINGS: readonly Setting[] = [
     help: 'commands each page socket, and MQTT as a whole, may send per second (twice that at once); over it only stop is obeyed (0 = no limit)',
   },
   { key: 'stopOnDisconnect', kind: 'bool', default: true, help: 'stop the motors when the broker connection, or the remote page driving the car, is lost' },
-  { key: 'gpio', kind: 'enum', default: 'auto', values: ['auto', 'pigpio', 'kernel', 'sim'], help: 'header pins: auto = pigpio on a Pi 1–4, kernel PWM on a Pi 5, sim off a Pi' },
+  { key: 'gpio', kind: 'enum', default: 'auto', values: ['auto', 'pigpio', 'kernel', 'sim'], help: 'header pins: auto = pigpio on a Pi 1–4 that has its C library, else kernel PWM (Pi 5, trixie); sim off a Pi' },
   { key: 'motors', kind: 'json', help: 'motor list (JSON, see docs/wiring.md and docs/boards.md), or a ready-made one: adafruit-servo-hat, adafruit-motor-hat, waveshare-motor-hat' },
   { key: 'limits', kind: 'json', help: 'end-of-track limit switches (JSON), see docs/wiring.md' },
   { key: 'pca9685.bus', kind: 'int', default: 1, min: 0, max: 255, help: 'I2C bus of the PCA9685 (/dev/i2c-N)' },
@@ -227,6 +227,9 @@ interface Raw {
 const BY_KEY = new Map(SETTINGS.map((s) => [s.key, s]));
 const BY_FLAG = new Map(SETTINGS.map((s) => [flagName(s.key), s]));
 
+/** The words a boolean flag takes as its next argument; anything else after it is not its value. */
+const BOOL_VALUE = /^(?:true|false)$/i;
+
 function parseFlags(argv: readonly string[], problems: string[]): { values: Map<string, Raw>; configPath?: string } {
   const values = new Map<string, Raw>();
   let configPath: string | undefined;
@@ -255,7 +258,9 @@ function parseFlags(argv: readonly string[], problems: string[]): { values: Map<
       continue;
     }
     if (setting.kind === 'bool' && value === undefined) {
-      value = negated ? 'false' : 'true';
+      // `--embedded-broker false` as well as bare `--embedded-broker` (not after --no-).
+      if (!negated && BOOL_VALUE.test(argv[i + 1] ?? '')) value = argv[++i];
+      else value = negated ? 'false' : 'true';
     } else if (value === undefined) {
       value = argv[++i];
       if (value === undefined) {
@@ -283,6 +288,7 @@ export function positionalIndexes(argv: readonly string[]): number[] {
     if (arg.includes('=')) continue;
     const setting = BY_FLAG.get(arg);
     if (arg === '--config' || (setting && setting.kind !== 'bool')) i++;
+    else if (setting?.kind === 'bool' && BOOL_VALUE.test(argv[i + 1] ?? '')) i++;
   }
   return positional;
 }
@@ -418,7 +424,7 @@ export function loadConfig(input: LoadInput): Config {
   }
 
   const raw = new Map(fromFile);
-  const known = new Set([...SETTINGS.map((s) => envName(s.key)), 'CARBOT_CONFIG', 'CARBOT_SIM_TRACE', 'CARBOT_SYSFS_ROOT', 'CARBOT_HOST_ROOT']);
+  const known = new Set([...SETTINGS.map((s) => envName(s.key)), 'CARBOT_CONFIG', 'CARBOT_SIM_TRACE', 'CARBOT_SYSFS_ROOT', 'CARBOT_SYSTEM_ROOT']);
   const warnings = Object.keys(input.env)
     .filter((name) => name.startsWith('CARBOT_') && !known.has(name) && !name.startsWith('CARBOT_TEST_'))
     .map((name) => `${name}: not a carbot setting, ignored (see carbot --help)`);

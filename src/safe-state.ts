@@ -4,7 +4,9 @@
  */
 import type { Config } from './config';
 import type { Logger } from './log';
-import { isRaspberryPi, isRp1Board, readBoardModel, MODEL_PATH } from './boards/pigpio';
+import { configTxtLines } from './boards/kernel';
+import { readPiBoardAt, systemRoot } from './boards/pi';
+import { LIBRARY_DIRS, MODEL_PATH, pigpioLibraryProblem, resolveBackend, type HostDeps } from './boards/pigpio';
 import { boardNeeds, openHardware, type HardwareDeps } from './motors';
 
 /**
@@ -35,15 +37,40 @@ export async function safeState(config: Config, log: Logger, deps?: HardwareDeps
  * The boards the configuration drives on this machine, one a line: `pigpio`, `kernel`,
  * `pca9685` or `sim`. Only pigpio needs root; the installer picks the unit by it.
  */
-export function boardsNeeded(config: Config, modelPath = MODEL_PATH): string[] {
+/** The board and libraries of the system at CARBOT_SYSTEM_ROOT (install.sh --root), else of this one. */
+export function systemHost(env: NodeJS.ProcessEnv = process.env): Pick<HostDeps, 'modelPath' | 'pigpioLibrary'> {
+  const root = systemRoot(env);
+  if (!root) return {};
+  return {
+    modelPath: `${root}${MODEL_PATH}`,
+    pigpioLibrary: { libraryDirs: LIBRARY_DIRS.map((dir) => `${root}${dir}`), ldCache: `${root}/etc/ld.so.cache` },
+  };
+}
+
+/**
+ * `carbot config-txt`: the lines /boot/firmware/config.txt needs for the configured header PWM
+ * pins when the kernel board drives them on this board (none for pigpio, sim or a PCA9685).
+ */
+export function configTxtNeeded(config: Config, host: Pick<HostDeps, 'modelPath' | 'pigpioLibrary'> = {}): string[] {
+  if (!boardsNeeded(config, host).includes('kernel')) return [];
+  const own = new Set(Object.keys(config.pwmChannels ?? {}).map(Number));
+  const pins = config.motors
+    .filter((m) => m.driver !== 'sim' && (m.board ?? 'gpio') === 'gpio')
+    .map((m) => (m.driver === 'hbridge' ? m.pwm : m.driver === 'servo' ? m.pin : undefined))
+    .filter((pin): pin is number => pin !== undefined && !own.has(pin));
+  return configTxtLines(pins, readPiBoardAt(host.modelPath ?? MODEL_PATH).soc);
+}
+
+export function boardsNeeded(config: Config, host: Pick<HostDeps, 'modelPath' | 'pigpioLibrary'> = {}): string[] {
   const needs = boardNeeds(config);
   const boards: string[] = [];
   if (config.gpio === 'sim') return ['sim'];
   if (needs.header) {
-    const model = readBoardModel(modelPath);
-    if (config.gpio === 'pigpio' || config.gpio === 'kernel') boards.push(config.gpio);
-    else if (!isRaspberryPi(model)) boards.push('sim');
-    else boards.push(isRp1Board(model) || !needs.headerPwm ? 'kernel' : 'pigpio');
+    const modelPath = host.modelPath ?? MODEL_PATH;
+    const chosen = resolveBackend(config.gpio, readPiBoardAt(modelPath), { pwm: needs.headerPwm }, () =>
+      pigpioLibraryProblem(host.pigpioLibrary),
+    );
+    boards.push(chosen.backend);
   }
   if (needs.pca9685) boards.push('pca9685');
   return boards;

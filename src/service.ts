@@ -114,7 +114,9 @@ export class CarService extends EventEmitter implements CarView {
     this.clock = deps.clock ?? systemClock;
     this.drive = initialState(deps.config.drive, this.clock.now());
     const switches = Object.keys(deps.limits?.closed ?? {}) as TrackEnd[];
-    this.trackSettings = toTrackSettings(deps.config.track, switches, deps.encoder !== undefined);
+    const settings = toTrackSettings(deps.config.track, switches, deps.encoder !== undefined);
+    // The simulated track ships a speed table for its own motors, unless one is stated (docs/track.md).
+    this.trackSettings = deps.sim && !settings.speedTable ? { ...settings, speedTable: deps.sim.nominalSpeedTable() } : settings;
     this.track = initialTrackState(this.clock.now(), this.drive.speed, this.trackSettings);
     this.trackShown = switches.length > 0 || deps.encoder !== undefined || deps.sim !== undefined;
     deps.encoder?.onEdge(() => this.trackApply({ type: 'edge', now: this.clock.now() }));

@@ -60,7 +60,8 @@ export async function openSimTrack(config: Config, motors: SimMotorBank, log: Lo
     const o = sim.options;
     log.info(
       `sim track: ${o.lengthM} m, switches on pins ${pins.switches.backward?.pin} (backward end) and ${pins.switches.forward?.pin} (forward end)` +
-        `${encoder ? `, encoder on pin ${track.encoder?.pin} (${o.edgesPerMetre} edges/m)` : ''}, car at ${o.start} of the track, speed ${Math.round(sim.runFactor * 1000) / 10}% of nominal this run`,
+        `${encoder ? `, encoder on pin ${track.encoder?.pin} (${o.edgesPerMetre} edges/m)` : ''}, car at ${o.start} of the track, speed ${Math.round(sim.runFactor * 1000) / 10}% of nominal this run` +
+        (track.speedTable ? '' : "; goto uses the simulated track's nominal speed table until a calibrate learns this run's"),
     );
     return { limits: switches, encoder, sim };
   } catch (err) {

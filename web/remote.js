@@ -207,7 +207,7 @@
     renderTrack();
   }
 
-  // The track view: the car on its track, a button per stop (tap to go), home and patrol.
+  // The track view: the car on its track, a button per stop (tap to go), home, patrol and calibrate.
   var shownStops = '';
 
   function place(value, unit) {
@@ -269,6 +269,7 @@
     }
     $('home').dataset.active = String(connected && task === 'home');
     $('patrol').dataset.active = String(connected && task === 'patrol');
+    $('calibrate').dataset.active = String(connected && task === 'calibrate');
   }
 
   function wireButtons() {

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from '../log';
 import { onoffInput, onoffOutput, openPins, type Pins } from './onoff';
+import { describeBoard, readPiBoard, type PiBoard, type Soc } from './pi';
 import {
   BoardError,
   type Board,
@@ -76,13 +77,21 @@ export const BCM2835_PWM = bcm283x('2020c000.pwm', "the BCM2835 (Raspberry Pi 1,
 
 const BLOCKS = [RP1_PWM0, BCM2711_PWM, BCM2837_PWM, BCM2835_PWM];
 
-/** The PWM block of a Raspberry Pi, from /proc/device-tree/model; undefined for other boards. */
-export function pwmBlockForModel(model: string | undefined): PwmBlock | undefined {
-  if (model === undefined || !model.startsWith('Raspberry Pi')) return undefined;
-  if (/^Raspberry Pi (?:Compute Module )?5\d*\b/.test(model)) return RP1_PWM0;
-  if (/^Raspberry Pi (?:Compute Module )?4\d*\b/.test(model)) return BCM2711_PWM;
-  if (/^Raspberry Pi (?:Compute Module )?[23]\b|^Raspberry Pi Zero 2\b/.test(model)) return BCM2837_PWM;
-  return BCM2835_PWM;
+/** The PWM block of a Raspberry Pi's SoC (pi.ts reads it from the device tree); undefined for other boards. */
+export function pwmBlockForSoc(soc: Soc | undefined): PwmBlock | undefined {
+  switch (soc) {
+    case 'bcm2712':
+      return RP1_PWM0;
+    case 'bcm2711':
+      return BCM2711_PWM;
+    case 'bcm2837':
+    case 'bcm2836':
+      return BCM2837_PWM;
+    case 'bcm2835':
+      return BCM2835_PWM;
+    default:
+      return undefined;
+  }
 }
 
 /** The config.txt line that puts a block's PWM on `pin` and the pin usually paired with it. */
@@ -90,6 +99,29 @@ export function overlayLine(pin: number): string {
   const partner: Record<number, number> = { 12: 13, 13: 12, 18: 19, 19: 18 };
   const [first, second] = [pin, partner[pin]].sort((a, b) => a - b);
   return `dtoverlay=pwm-2chan,pin=${first},func=${OVERLAY_FUNC[first]},pin2=${second},func2=${OVERLAY_FUNC[second]}`;
+}
+
+const PWM_2CHAN_PINS = [12, 13, 18, 19];
+
+/**
+ * The `config.txt` lines the kernel board needs for these header PWM pins (docs/boards-kernel.md
+ * §1): one `dtoverlay=pwm-2chan` for the hardware PWM pins (12, 13, 18, 19; two at most, on
+ * different channels), `dtoverlay=pwm-gpio` for any other pin (the kernel's software PWM), and
+ * on a Pi 1–4 `dtparam=audio=off`, as analogue audio uses both PWM channels.
+ */
+export function configTxtLines(pins: readonly number[], soc: Soc | undefined): string[] {
+  const unique = [...new Set(pins)].sort((a, b) => a - b);
+  const hardware = unique.filter((p) => PWM_2CHAN_PINS.includes(p));
+  const lines: string[] = [];
+  if (hardware.length === 1) lines.push(overlayLine(hardware[0]));
+  for (let i = 0; i + 1 < hardware.length; i += 2) {
+    const [a, b] = [hardware[i], hardware[i + 1]];
+    lines.push(`dtoverlay=pwm-2chan,pin=${a},func=${OVERLAY_FUNC[a]},pin2=${b},func2=${OVERLAY_FUNC[b]}`);
+  }
+  if (hardware.length > 2 && hardware.length % 2 === 1) lines.push(overlayLine(hardware[hardware.length - 1]));
+  for (const pin of unique.filter((p) => !PWM_2CHAN_PINS.includes(p))) lines.push(`dtoverlay=pwm-gpio,gpio=${pin}`);
+  if (hardware.length > 0 && soc !== undefined && soc !== 'bcm2712') lines.push('dtparam=audio=off');
+  return lines;
 }
 
 const errno = (err: unknown): string | undefined => (err as NodeJS.ErrnoException | undefined)?.code;
@@ -150,13 +182,9 @@ export function listPwmChips(sysfsRoot: string, files: SysfsFiles = nodeSysfsFil
   return chips;
 }
 
-/** The board's model string from the device tree under the sysfs root (/proc/device-tree is a link to it). */
-export function readModel(sysfsRoot: string, files: SysfsFiles = nodeSysfsFiles): string | undefined {
-  try {
-    return files.read(path.join(sysfsRoot, 'firmware', 'devicetree', 'base', 'model')).replace(/\0+$/, '').trim() || undefined;
-  } catch {
-    return undefined;
-  }
+/** The board as the device tree under the sysfs root describes it (/proc/device-tree is a link to it). */
+export function readBoard(sysfsRoot: string, files: SysfsFiles = nodeSysfsFiles): PiBoard {
+  return readPiBoard(path.join(sysfsRoot, 'firmware', 'devicetree', 'base'), (file) => files.read(file));
 }
 
 /** A header pin with hardware PWM, and the pwmchip serving it when the overlay is loaded. */
@@ -170,12 +198,12 @@ export interface HardwarePwmPin {
 
 /**
  * Which header pins have hardware PWM on this board (for config validation and the docs):
- * the block of the model's SoC, or, for a model carbot does not know, of whichever known
+ * the block of the board's SoC, or, for a board carbot does not know, of whichever known
  * block the sysfs tree shows.
  */
-export function hardwarePwmPins(sysfsRoot: string, model: string | undefined, files: SysfsFiles = nodeSysfsFiles): HardwarePwmPin[] {
+export function hardwarePwmPins(sysfsRoot: string, board?: PiBoard, files: SysfsFiles = nodeSysfsFiles): HardwarePwmPin[] {
   const chips = listPwmChips(sysfsRoot, files);
-  const block = pwmBlockForModel(model) ?? BLOCKS.find((b) => chips.some((c) => c.device === b.device));
+  const block = pwmBlockForSoc((board ?? readBoard(sysfsRoot, files)).soc) ?? BLOCKS.find((b) => chips.some((c) => c.device === b.device));
   if (!block) return [];
   const chip = chips.find((c) => c.device === block.device)?.name;
   return Object.entries(block.channels)
@@ -194,8 +222,8 @@ export interface KernelBoardOptions {
   sysfsRoot: string;
   /** BCM pin -> chip and channel, for pins the board's own table does not cover (pwm-gpio, other boards). */
   pwmChannels?: Readonly<Record<number, PwmChannelChoice>>;
-  /** The board's model; read from `<sysfsRoot>/firmware/devicetree/base/model` when absent. */
-  model?: string;
+  /** The board (model, SoC); read from `<sysfsRoot>/firmware/devicetree/base` when absent. */
+  board?: PiBoard;
 }
 
 export interface KernelBoardDeps {
@@ -204,7 +232,7 @@ export interface KernelBoardDeps {
   gpioBase?: number;
   files?: SysfsFiles;
   log?: Logger;
-  /** How long an export may take to become writable (udev's chgrp); default 2000 ms. */
+  /** How long an export (PWM channel or sysfs GPIO) may take to become writable (udev's chgrp); default 2000 ms. */
   exportWaitMs?: number;
   /** The user named in the permission message; default the one carbot runs as. */
   userName?: string;
@@ -295,10 +323,11 @@ export class KernelBoard implements Board {
     private readonly deps: KernelBoardDeps = {},
   ) {
     this.files = deps.files ?? nodeSysfsFiles;
-    this.model = options.model ?? readModel(options.sysfsRoot, this.files);
-    this.block = pwmBlockForModel(this.model);
+    const board = options.board ?? readBoard(options.sysfsRoot, this.files);
+    this.model = board.model;
+    this.block = pwmBlockForSoc(board.soc);
     const pwm = this.block ? `${this.block.name}, ${this.block.device}` : 'no known PWM block';
-    this.description = `kernel sysfs under ${options.sysfsRoot} on ${this.model ?? 'an unknown board'} (PWM: ${pwm})`;
+    this.description = `kernel sysfs under ${options.sysfsRoot} on ${describeBoard(board)} (PWM: ${pwm})`;
   }
 
   async openPwm(pin: number, frequencyHz: number): Promise<PwmOutput> {
@@ -323,11 +352,11 @@ export class KernelBoard implements Board {
   }
 
   async openOutput(pin: number, initial: Level): Promise<DigitalOutput> {
-    return onoffOutput(this.onoff().output(pin, initial));
+    return onoffOutput(await this.onoff().output(pin, initial));
   }
 
   async openInput(pin: number, pull: Pull): Promise<DigitalInput> {
-    const input = onoffInput(this.onoff().input(pin));
+    const input = onoffInput(await this.onoff().input(pin));
     if (!this.pullHints.has(pin)) {
       this.pullHints.add(pin);
       this.deps.log?.info(
@@ -357,6 +386,8 @@ export class KernelBoard implements Board {
       requireModule: this.deps.requireModule,
       gpioBase: this.deps.gpioBase,
       sysfsGpioDir: path.join(this.options.sysfsRoot, 'class', 'gpio'),
+      udevWaitMs: this.deps.exportWaitMs,
+      writable: (file) => this.files.writeBlocked(file) === undefined,
     }));
   }
 

@@ -63,19 +63,37 @@ export interface OnoffDeps {
   /** The sysfs number of BCM pin 0; found from sysfsGpioDir when not given. */
   gpioBase?: number;
   sysfsGpioDir?: string;
+  /** How long udev may take to hand a new gpioN/ to the gpio group; default 2000 ms. */
+  udevWaitMs?: number;
+  /** Whether this process may write the file now (default: access(2) W_OK); tests check as another user. */
+  writable?: (file: string) => boolean;
 }
 
 /** onoff with BCM pin numbers. */
 export interface Pins {
-  output(pin: number, initial: BinaryValue): OnoffGpio;
-  input(pin: number): OnoffGpio;
+  output(pin: number, initial: BinaryValue): Promise<OnoffGpio>;
+  input(pin: number): Promise<OnoffGpio>;
 }
 
-function explain(pin: number, sysfs: number, err: unknown): Error {
+const UDEV_WAIT_MS = 2000;
+const UDEV_POLL_MS = 25;
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+function accessible(file: string): boolean {
+  try {
+    fs.accessSync(file, fs.constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function explain(pin: number, sysfs: number, err: unknown, waitedMs?: number): Error {
   const e = err as NodeJS.ErrnoException;
   const hint =
     e.code === 'EACCES'
-      ? 'add the user carbot runs as to the gpio group (sudo usermod -aG gpio carbot, then restart carbot)'
+      ? `${waitedMs ? `still so after waiting ${waitedMs} ms for udev to hand it to the gpio group; ` : ''}` +
+        'add the user carbot runs as to the gpio group (sudo usermod -aG gpio carbot, then restart carbot)'
       : e.code === 'EBUSY'
         ? 'another driver or program holds it (a dtoverlay in config.txt, or a second carbot)'
         : e.code === 'EINVAL'
@@ -87,15 +105,45 @@ function explain(pin: number, sysfs: number, err: unknown): Error {
   return new Error(`cannot open ${at}: ${e.message}${hint ? `; ${hint}` : ''}`, { cause: err });
 }
 
+/**
+ * onoff exports a pin, then waits for udev to hand gpioN/ to the gpio group by trying to open
+ * its files 10 000 times in a row with no pause (onoff.js waitForGpioAccessPermission), which a
+ * slow Pi at boot finishes before udev has run (fivdi/onoff#131): EACCES for a user who is in
+ * the gpio group. So an EACCES here is waited out on a timer — the files polled every 25 ms,
+ * up to 2 s — and onoff asked again (the pin is exported by then, so it checks only value);
+ * only an EACCES that outlasts the wait is a missing group membership.
+ */
 export function openPins(deps: OnoffDeps = {}): Pins {
   const requireModule = deps.requireModule ?? ((id: string) => require(id) as unknown);
   const onoff = requireModule('onoff') as OnoffModule;
-  const base = deps.gpioBase ?? findGpioBase(deps.sysfsGpioDir);
-  const open = (pin: number, direction: 'in' | 'high' | 'low', edge?: 'both'): OnoffGpio => {
+  const gpioDir = deps.sysfsGpioDir ?? SYSFS_GPIO_DIR;
+  const base = deps.gpioBase ?? findGpioBase(gpioDir);
+  const writable = deps.writable ?? accessible;
+  const waitMs = deps.udevWaitMs ?? UDEV_WAIT_MS;
+  const open = async (pin: number, direction: 'in' | 'high' | 'low', edge?: 'both'): Promise<OnoffGpio> => {
+    const sysfs = base + pin;
+    const construct = () => (edge ? new onoff.Gpio(sysfs, direction, edge) : new onoff.Gpio(sysfs, direction));
+    const denied = (err: unknown) => ['EACCES', 'EPERM'].includes((err as NodeJS.ErrnoException).code ?? '');
     try {
-      return edge ? new onoff.Gpio(base + pin, direction, edge) : new onoff.Gpio(base + pin, direction);
+      return construct();
     } catch (err) {
-      throw explain(pin, base + pin, err);
+      if (!denied(err)) throw explain(pin, sysfs, err);
+      const dir = path.join(gpioDir, `gpio${sysfs}`);
+      const files = ['value', 'direction', 'active_low', ...(edge ? ['edge'] : [])].map((name) => path.join(dir, name));
+      const deadline = Date.now() + waitMs;
+      let last = err;
+      for (;;) {
+        if (files.every(writable)) {
+          try {
+            return construct();
+          } catch (again) {
+            if (!denied(again)) throw explain(pin, sysfs, again);
+            last = again;
+          }
+        }
+        if (Date.now() >= deadline) throw explain(pin, sysfs, last, waitMs);
+        await sleep(UDEV_POLL_MS);
+      }
     }
   };
   return {

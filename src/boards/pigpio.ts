@@ -1,5 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
+import { describeBoard, isRaspberryPi, isRp1, MODEL_PATH, readPiBoardAt, type PiBoard } from './pi';
 import { onoffInput, onoffOutput, openPins, type OnoffDeps, type Pins } from './onoff';
 import { BoardError, type Board, type DigitalInput, type DigitalOutput, type Level, type Pull, type PulseOutput, type PwmOutput, type RequireModule } from './types';
 
@@ -60,14 +62,17 @@ export type GpioProblem =
 /** The hardware cannot be used as configured; the message says why and how to fix it. */
 export { BoardError as GpioError };
 
-export const MODEL_PATH = '/proc/device-tree/model';
+export { MODEL_PATH };
 /** pigpio's lock: whoever initialises the C library first owns the GPIO DMA engine. */
 export const PIGPIO_LOCK_FILE = '/var/run/pigpio.pid';
 /** The sample rate PIGPIO_PWM_FREQUENCIES (motor-config.ts) is computed for. */
 export const PIGPIO_SAMPLE_US = 5;
 
 export interface HostDeps {
+  /** The device tree's model file; its directory's `compatible` names the SoC (pi.ts). */
   modelPath?: string;
+  /** Where to look for pigpio's C library and addon (tests point them at a temporary tree). */
+  pigpioLibrary?: PigpioLibraryProbe;
   lockFile?: string;
   getuid?: () => number;
   /** Whether a process with this pid exists. */
@@ -76,9 +81,9 @@ export interface HostDeps {
   processName?: (pid: number) => string | undefined;
 }
 
-function readText(path: string): string | undefined {
+function readText(file: string): string | undefined {
   try {
-    return fs.readFileSync(path, 'utf8');
+    return fs.readFileSync(file, 'utf8');
   } catch {
     return undefined;
   }
@@ -93,31 +98,84 @@ function defaultProcessAlive(pid: number): boolean {
   }
 }
 
-/** The board's model string, e.g. "Raspberry Pi 4 Model B Rev 1.4"; undefined off a Pi-like board. */
-export function readBoardModel(path = MODEL_PATH): string | undefined {
-  const text = readText(path);
-  if (text === undefined) return undefined;
-  return text.replace(/\0+$/, '').trim() || undefined;
+/** Where pigpio's C library and the pigpio module's addon are looked for. */
+export interface PigpioLibraryProbe {
+  /** The linker's directories (default: Debian's and Raspberry Pi OS's, 32- and 64-bit). */
+  libraryDirs?: string[];
+  /** ldconfig's cache, which lists every library the linker finds (default /etc/ld.so.cache). */
+  ldCache?: string;
+  /** The pigpio module's addon; default node_modules/pigpio/build/Release/pigpio.node; null: not checked. */
+  addon?: string | null;
 }
 
-export function isRaspberryPi(model: string | undefined): boolean {
-  return model !== undefined && model.startsWith('Raspberry Pi');
+export const LIBRARY_DIRS = [
+  '/usr/local/lib',
+  '/usr/lib',
+  '/lib',
+  '/usr/lib/aarch64-linux-gnu',
+  '/lib/aarch64-linux-gnu',
+  '/usr/lib/arm-linux-gnueabihf',
+  '/lib/arm-linux-gnueabihf',
+];
+const LIBRARY = /^libpigpio\.so(?:\.\d+)*$/;
+
+function defaultAddon(): string | undefined {
+  try {
+    return path.join(path.dirname(require.resolve('pigpio/package.json')), 'build', 'Release', 'pigpio.node');
+  } catch {
+    return undefined;
+  }
 }
 
-/** Pi 5, Pi 500 and Compute Module 5 put their GPIO on the RP1 chip, which pigpio cannot drive. */
-export function isRp1Board(model: string | undefined): boolean {
-  return model !== undefined && /^Raspberry Pi (?:Compute Module )?5\d*\b/.test(model);
+/**
+ * Why pigpio cannot work on this machine, or undefined when it can: its C library
+ * (libpigpio.so, Debian's and Raspberry Pi OS's `pigpio` package up to bookworm; trixie has
+ * none, joan2937/pigpio#632) is not where the linker looks, or the pigpio module's addon was
+ * built without it. The addon links the library only when `pigpiod` was on the PATH at `npm ci`
+ * (node_modules/pigpio/binding.gyp); otherwise npm builds an empty addon that cannot load.
+ */
+export function pigpioLibraryProblem(probe: PigpioLibraryProbe = {}): string | undefined {
+  const dirs = probe.libraryDirs ?? LIBRARY_DIRS;
+  const inDir = dirs.find((dir) => {
+    try {
+      return fs.readdirSync(dir).some((name) => LIBRARY.test(name));
+    } catch {
+      return false;
+    }
+  });
+  let inCache = false;
+  try {
+    inCache = fs.readFileSync(probe.ldCache ?? '/etc/ld.so.cache').includes('libpigpio.so');
+  } catch {
+    // No cache: the directories decide.
+  }
+  if (!inDir && !inCache) {
+    return `the pigpio C library (libpigpio.so) is not installed: not in ${dirs.join(', ')} nor in the linker's cache`;
+  }
+  const addon = probe.addon === undefined ? defaultAddon() : probe.addon;
+  if (addon === null) return undefined;
+  if (addon === undefined) return 'the pigpio npm module is not installed (npm ci in carbot\'s directory)';
+  let built: Buffer;
+  try {
+    built = fs.readFileSync(addon);
+  } catch {
+    return `the pigpio module's addon ${addon} is not built (npm rebuild pigpio)`;
+  }
+  if (!built.includes('libpigpio.so')) {
+    return `the pigpio module's addon ${addon} was built without the C library (pigpiod was not on the PATH at npm ci; npm rebuild pigpio rebuilds it)`;
+  }
+  return undefined;
 }
 
 /**
  * The checks that pigpio itself would only fail with "pigpio error -1 in gpioInitialise";
  * done first so the message can say which one failed.
  */
-export function checkPigpioHost(model: string | undefined, deps: HostDeps = {}): void {
-  if (isRp1Board(model)) {
+export function checkPigpioHost(board: PiBoard, deps: HostDeps = {}): void {
+  if (isRp1(board)) {
     throw new BoardError(
       'pi5',
-      `this is a ${model}: the pigpio C library does not support the Raspberry Pi 5 family ` +
+      `this is a ${describeBoard(board)}: the pigpio C library does not support the Raspberry Pi 5 family ` +
         `(its GPIO sit on the RP1 chip; see github.com/joan2937/pigpio/issues/589). ` +
         `Set gpio to "kernel" (or "auto", which picks it on a Pi 5) to drive the motors through the kernel's PWM, ` +
         `or "sim" to run without them.`,
@@ -149,7 +207,11 @@ export function checkPigpioHost(model: string | undefined, deps: HostDeps = {}):
 
 export interface BackendSelection {
   backend: Backend;
+  /** The model string, for messages. */
   model: string | undefined;
+  board: PiBoard;
+  /** Why `auto` chose this backend (logged at start); absent when the backend was named. */
+  reason?: string;
   /** Set when `auto` fell back to sim on a machine that is not a Raspberry Pi. */
   warning?: string;
 }
@@ -160,32 +222,59 @@ export interface HeaderNeeds {
 }
 
 /**
- * `auto`: on a Pi 5 (RP1) the kernel's PWM; on a Pi 1–4 pigpio when a motor needs PWM on the
- * header, the kernel (no root) when only plain pins are needed; sim off a Pi (with a
- * warning). On a Pi there is no fallback: whatever stops the chosen backend is an error
- * saying how to fix it.
+ * What `gpio` means on this board, without touching the hardware (also `carbot boards`):
+ * `auto` is the kernel's PWM on a Pi 5 (RP1), when only plain pins are needed (no root), and
+ * on a Pi 1–4 without a usable pigpio C library (trixie has no pigpio package); pigpio on a
+ * Pi 1–4 that has it; sim off a Pi (with a warning).
  */
-export function selectBackend(choice: GpioChoice, deps: HostDeps = {}, needs: HeaderNeeds = { pwm: true }): BackendSelection {
-  const model = readBoardModel(deps.modelPath ?? MODEL_PATH);
-  if (choice === 'sim') return { backend: 'sim', model };
-  if (choice === 'kernel') return { backend: 'kernel', model };
-  if (!isRaspberryPi(model)) {
-    const seen = model === undefined ? `${deps.modelPath ?? MODEL_PATH} is missing` : `the board is "${model}"`;
-    if (choice === 'pigpio') {
-      throw new BoardError(
-        'not-a-pi',
-        `gpio is "pigpio" but this is not a Raspberry Pi (${seen}). Set gpio to "auto" or "sim" to run with simulated motors.`,
-      );
-    }
+export function resolveBackend(
+  choice: GpioChoice,
+  board: PiBoard,
+  needs: HeaderNeeds,
+  pigpioProblem: () => string | undefined,
+  seen = `${MODEL_PATH} is missing`,
+): Omit<BackendSelection, 'model' | 'board'> {
+  if (choice !== 'auto') return { backend: choice };
+  if (!isRaspberryPi(board)) {
+    const what = board.model === undefined ? seen : `the board is "${board.model}"`;
     return {
       backend: 'sim',
-      model,
-      warning: `not a Raspberry Pi (${seen}): using simulated motors; set gpio to "pigpio" or "kernel" to insist on real ones`,
+      warning: `not a Raspberry Pi (${what}): using simulated motors; set gpio to "pigpio" or "kernel" to insist on real ones`,
     };
   }
-  if (choice === 'auto' && (isRp1Board(model) || !needs.pwm)) return { backend: 'kernel', model };
-  checkPigpioHost(model, deps);
-  return { backend: 'pigpio', model };
+  const name = describeBoard(board);
+  if (isRp1(board)) return { backend: 'kernel', reason: `gpio auto: kernel, as this is a ${name} (RP1), which pigpio cannot drive` };
+  if (!needs.pwm) return { backend: 'kernel', reason: `gpio auto: kernel, as no motor needs PWM on the header (plain pins need no root)` };
+  const problem = pigpioProblem();
+  if (problem) {
+    return {
+      backend: 'kernel',
+      reason: `gpio auto: kernel PWM rather than pigpio on this ${name}, as ${problem}; the PWM pins need their dtoverlay line in config.txt (docs/boards-kernel.md)`,
+    };
+  }
+  return { backend: 'pigpio', reason: `gpio auto: pigpio on this ${name}, whose pigpio C library is installed` };
+}
+
+/**
+ * Chooses the header's backend (resolveBackend) and checks it can run. On a Pi there is no
+ * fallback: whatever stops the chosen backend is an error saying how to fix it.
+ */
+export function selectBackend(choice: GpioChoice, deps: HostDeps = {}, needs: HeaderNeeds = { pwm: true }): BackendSelection {
+  const modelPath = deps.modelPath ?? MODEL_PATH;
+  const board = readPiBoardAt(modelPath);
+  const { model } = board;
+  if (choice === 'sim') return { backend: 'sim', model, board };
+  if (choice === 'kernel') return { backend: 'kernel', model, board };
+  if (choice === 'pigpio' && !isRaspberryPi(board)) {
+    const seen = model === undefined ? `${modelPath} is missing` : `the board is "${model}"`;
+    throw new BoardError(
+      'not-a-pi',
+      `gpio is "pigpio" but this is not a Raspberry Pi (${seen}). Set gpio to "auto" or "sim" to run with simulated motors.`,
+    );
+  }
+  const resolved = resolveBackend(choice, board, needs, () => pigpioLibraryProblem(deps.pigpioLibrary), `${modelPath} is missing`);
+  if (resolved.backend === 'pigpio') checkPigpioHost(board, deps);
+  return { ...resolved, model, board };
 }
 
 export interface LoadPigpioOptions extends HostDeps {
@@ -280,7 +369,7 @@ export function loadPigpio(options: LoadPigpioOptions = {}): PigpioModule {
     pigpio.initialize();
   } catch (err) {
     // pigpio reports every start-up failure as the same -1; redo the checks that can name it.
-    checkPigpioHost(readBoardModel(options.modelPath ?? MODEL_PATH), options);
+    checkPigpioHost(readPiBoardAt(options.modelPath ?? MODEL_PATH), options);
     throw new BoardError(
       'init-failed',
       `pigpio could not initialise (${(err as Error).message}); the pigpio C library printed the reason on stderr just before. ` +
@@ -341,13 +430,13 @@ export class PigpioBoard implements Board {
   }
 
   async openOutput(pin: number, initial: Level): Promise<DigitalOutput> {
-    return onoffOutput(this.onoff().output(pin, initial));
+    return onoffOutput(await this.onoff().output(pin, initial));
   }
 
   async openInput(pin: number, pull: Pull): Promise<DigitalInput> {
     const { Gpio } = this.pigpio;
     new Gpio(pin, { mode: Gpio.INPUT, pullUpDown: pull === 'up' ? Gpio.PUD_UP : Gpio.PUD_DOWN });
-    return onoffInput(this.onoff().input(pin));
+    return onoffInput(await this.onoff().input(pin));
   }
 
   close(): Error[] {

@@ -4,7 +4,8 @@ import type { Config } from '../config';
 import { hardwarePwmPins, listPwmChips, overlayLine, OVERLAY_FUNC } from '../boards/kernel';
 import { findGpioBase } from '../boards/onoff';
 import { explain, loadI2cBus, REGISTER, frequencyOf } from '../boards/pca9685';
-import { isRaspberryPi, isRp1Board, PIGPIO_LOCK_FILE } from '../boards/pigpio';
+import { LIBRARY_DIRS, PIGPIO_LOCK_FILE } from '../boards/pigpio';
+import { isRaspberryPi, isRp1, readPiBoardAt, type PiBoard } from '../boards/pi';
 import type { RequireModule } from '../boards/types';
 import { boardsNeeded } from '../safe-state';
 import { boardNeeds } from '../motors';
@@ -67,6 +68,8 @@ export interface Facts {
   options: DoctorOptions;
   roots: HostRoots;
   model: string | undefined;
+  /** The board as its device tree says (src/boards/pi.ts): the SoC from `compatible`. */
+  board: PiBoard;
   isPi: boolean;
   boards: string[];
   /** BCM pins carrying PWM or servo pulses on the header. */
@@ -80,7 +83,8 @@ export interface Facts {
 export function gatherFacts(config: Config, options: DoctorOptions): Facts {
   const { roots } = options;
   const modelFile = modelPath(roots);
-  const model = readText(modelFile)?.replace(/\0+$/, '').trim() || undefined;
+  const board = readPiBoardAt(modelFile);
+  const model = board.model;
   const pwmPins = new Set<number>();
   const plainPins = new Set<number>();
   for (const m of config.motors) {
@@ -102,8 +106,12 @@ export function gatherFacts(config: Config, options: DoctorOptions): Facts {
     options,
     roots,
     model,
-    isPi: isRaspberryPi(model),
-    boards: config.gpio === 'sim' ? ['sim'] : boardsNeeded(config, modelFile),
+    board,
+    isPi: isRaspberryPi(board),
+    boards: config.gpio === 'sim' ? ['sim'] : boardsNeeded(config, {
+            modelPath: modelFile,
+            pigpioLibrary: { libraryDirs: LIBRARY_DIRS.map((dir) => path.join(roots.root, dir)), ldCache: path.join(roots.etc, 'ld.so.cache') },
+          }),
     pwmPins: [...pwmPins].sort((a, b) => a - b),
     plainPins: [...plainPins].sort((a, b) => a - b),
     configTxt,
@@ -157,7 +165,7 @@ function whyBoards(f: Facts): string {
   if (config.gpio !== 'auto') return `gpio "${config.gpio}"`;
   if (!needs.header) return f.boards.includes('pca9685') ? 'no motor or switch on the header' : 'gpio auto';
   if (!f.isPi) return 'gpio auto, off a Raspberry Pi';
-  if (isRp1Board(f.model)) return "gpio auto: pigpio cannot drive a Pi 5's RP1";
+  if (isRp1(f.board)) return "gpio auto: pigpio cannot drive a Pi 5's RP1";
   if (!needs.headerPwm) return 'gpio auto: only plain pins on the header';
   return 'gpio auto: PWM on the header of a Pi 1–4';
 }
@@ -172,7 +180,7 @@ export function checkBoard(f: Facts): CheckLine[] {
     const what = f.boards.includes('sim') ? 'simulated motors here; the Raspberry Pi checks are skipped' : 'the checks for them follow';
     return [info(`board: not a Raspberry Pi (${seen}); ${drives}: ${what}`)];
   }
-  if (f.boards.includes('pigpio') && isRp1Board(f.model)) {
+  if (f.boards.includes('pigpio') && isRp1(f.board)) {
     return [
       fail(
         `board: ${f.model}; ${drives}: the pigpio C library does not support the Pi 5 family`,
@@ -254,7 +262,7 @@ function kernelDevices(f: Facts): CheckLine[] {
   const lines: CheckLine[] = [];
   const classDir = path.join(f.roots.sys, 'class', 'pwm');
   const chips = listPwmChips(f.roots.sys);
-  const table = hardwarePwmPins(f.roots.sys, f.model);
+  const table = hardwarePwmPins(f.roots.sys, f.board);
   const served: string[] = [];
   const missing = new Map<string, number[]>();
   for (const pin of f.pwmPins) {
@@ -375,7 +383,7 @@ export function checkConfigTxt(f: Facts): CheckLine[] {
     const unrouted = pwm.filter((p) => !routed.has(p));
     if (unrouted.length === 0) lines.push(pass(`config.txt: PWM overlay for ${list(pwm)} in ${file}`));
     else lines.push(fail(`config.txt: no PWM overlay for ${list(unrouted)} in ${file}`, `add "${overlayLinesFor(unrouted).join('" and "')}" and reboot`));
-    if (!isRp1Board(f.model) && isOn(dtparam(active, ['audio']))) {
+    if (!isRp1(f.board) && isOn(dtparam(active, ['audio']))) {
       lines.push(fail(`config.txt: dtparam=audio=on gives both PWM channels to the headphone jack`, `change it to "dtparam=audio=off" in ${file} and reboot`));
     }
   }

@@ -8,7 +8,7 @@ import path from 'node:path';
  * read the machine they run on.
  */
 export interface HostRoots {
-  /** What stands in for `/`: CARBOT_HOST_ROOT, default `/`. */
+  /** What stands in for `/`: CARBOT_SYSTEM_ROOT, default `/`. */
   readonly root: string;
   /** sysfs: CARBOT_SYSFS_ROOT (as the boards use it), else `<root>/sys`. */
   readonly sys: string;
@@ -19,7 +19,7 @@ export interface HostRoots {
 }
 
 export function hostRoots(env: NodeJS.ProcessEnv = process.env): HostRoots {
-  const root = env.CARBOT_HOST_ROOT || '/';
+  const root = env.CARBOT_SYSTEM_ROOT || '/';
   const under = (dir: string) => path.join(root, dir);
   return {
     root,

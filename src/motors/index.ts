@@ -1,7 +1,9 @@
+import path from 'node:path';
 import type { Config } from '../config';
 import type { Logger } from '../log';
 import { PigpioBoard, selectBackend, type PigpioBoardDeps } from '../boards/pigpio';
 import type { KernelBoardDeps } from '../boards/kernel';
+import type { PiBoard } from '../boards/pi';
 import type { Pca9685Deps } from '../boards/pca9685';
 import type { Board } from '../boards/types';
 import { openMotorBank, type Boards } from './bank';
@@ -53,15 +55,15 @@ export function boardNeeds(config: Pick<Config, 'motors' | 'limits'>) {
 
 async function openHeaderBoard(
   backend: 'pigpio' | 'kernel',
-  model: string | undefined,
+  board: PiBoard,
   config: Config,
   deps: HardwareDeps,
   log: Logger,
 ): Promise<Board> {
-  if (backend === 'pigpio') return new PigpioBoard(model, deps);
+  if (backend === 'pigpio') return new PigpioBoard(board.model, deps);
   const { openKernelBoard } = require('../boards/kernel') as typeof import('../boards/kernel');
   return openKernelBoard(
-    { sysfsRoot: deps.sysfsRoot ?? process.env.CARBOT_SYSFS_ROOT ?? '/sys', pwmChannels: config.pwmChannels, model },
+    { sysfsRoot: deps.sysfsRoot ?? process.env.CARBOT_SYSFS_ROOT ?? '/sys', pwmChannels: config.pwmChannels, board },
     { ...deps, log },
   );
 }
@@ -100,14 +102,22 @@ async function pca9685AllOff(config: Config, deps: HardwareDeps, log: Logger, ca
  * fix it — never a silent fallback to simulated motors.
  */
 export async function openHardware(config: Config, log: Logger, options: OpenOptions = {}): Promise<Hardware> {
-  const deps = options.deps ?? {};
+  const given = options.deps ?? {};
+  // The board is read from the device tree of the sysfs the kernel board uses (on a Pi,
+  // /proc/device-tree is /sys/firmware/devicetree/base), so a fake tree answers both.
+  const sysfsRoot = given.sysfsRoot ?? process.env.CARBOT_SYSFS_ROOT;
+  const deps: HardwareDeps = {
+    ...given,
+    modelPath: given.modelPath ?? (sysfsRoot ? path.join(sysfsRoot, 'firmware', 'devicetree', 'base', 'model') : undefined),
+  };
   const needs = boardNeeds(config);
   const names = config.motors.map((m) => m.name);
-  let header: { backend: Backend; model: string | undefined } | undefined;
-  if (config.gpio === 'sim') header = { backend: 'sim', model: undefined };
+  let header: { backend: Backend; model: string | undefined; board: PiBoard } | undefined;
+  if (config.gpio === 'sim') header = { backend: 'sim', model: undefined, board: {} };
   else if (needs.header) {
     const selection = selectBackend(config.gpio, deps, { pwm: needs.headerPwm });
     if (selection.warning) log.warn(selection.warning);
+    if (selection.reason) log.info(selection.reason);
     header = selection;
   }
 
@@ -134,7 +144,7 @@ export async function openHardware(config: Config, log: Logger, options: OpenOpt
     }
   };
   await attempt(async () => {
-    if (header) boards.gpio = await openHeaderBoard(header.backend as 'pigpio' | 'kernel', header.model, config, deps, log);
+    if (header) boards.gpio = await openHeaderBoard(header.backend as 'pigpio' | 'kernel', header.board, config, deps, log);
   });
   await attempt(async () => {
     if (!needs.pca9685) return;

@@ -63,6 +63,29 @@ export const SIM_TRACK_DEFAULTS: SimTrackOptions = {
   edgesPerMetre: 200,
 };
 
+/** Nominal speed of the simulated car at `duty` (-1..1), m/s: its physics without the run's noise and jitter. */
+export function nominalSimSpeed(o: SimTrackOptions, duty: number): number {
+  const d = Math.abs(duty);
+  if (d <= o.deadBand) return 0;
+  const z = Math.min(1, (d - o.deadBand) / (1 - o.deadBand));
+  const shape = o.saturation > 0 ? (1 - Math.exp(-o.saturation * z)) / (1 - Math.exp(-o.saturation)) : z;
+  return (duty > 0 ? 1 : -(1 - o.asymmetry)) * o.topSpeed * shape;
+}
+
+/**
+ * The speed table the simulated track ships for its own motors, so that `goto` works on it
+ * at once (`npm start`, then home, then goto): its nominal speeds, percent -> track lengths
+ * per second, per direction, at every 10 % above the dead band and just above it. What a
+ * calibration learns on top is this run's ±`noise`.
+ */
+export function simSpeedTable(options: Partial<SimTrackOptions>): { forward: { duty: number; speed: number }[]; backward: { duty: number; speed: number }[] } {
+  const o = { ...SIM_TRACK_DEFAULTS, ...options };
+  const first = Math.floor(o.deadBand * 100) + 1;
+  const percents = [...new Set([first, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100])].filter((p) => p >= first && p <= 100).sort((a, b) => a - b);
+  const table = (sign: 1 | -1) => percents.map((p) => ({ duty: p / 100, speed: Math.abs(nominalSimSpeed(o, (sign * p) / 100)) / o.lengthM }));
+  return { forward: table(1), backward: table(-1) };
+}
+
 /** The timers the simulation runs on: the service's clock, or a virtual one in the benchmark. */
 export interface SimClock {
   now(): number;
@@ -125,6 +148,11 @@ export class SimTrack {
     this.at = clock.now();
   }
 
+  /** The table this track ships for its own motors (simSpeedTable): goto works before any calibrate. */
+  nominalSpeedTable(): { forward: { duty: number; speed: number }[]; backward: { duty: number; speed: number }[] } {
+    return simSpeedTable(this.options);
+  }
+
   /** The car's true place, metres from the backward end. */
   position(): number {
     this.catchUp();
@@ -177,13 +205,7 @@ export class SimTrack {
 
   /** Velocity the car tends to at the current duty. */
   private targetSpeed(): number {
-    const o = this.options;
-    const d = Math.abs(this.duty);
-    if (d <= o.deadBand) return 0;
-    const z = Math.min(1, (d - o.deadBand) / (1 - o.deadBand));
-    const shape = o.saturation > 0 ? (1 - Math.exp(-o.saturation * z)) / (1 - Math.exp(-o.saturation)) : z;
-    const direction = this.duty > 0 ? 1 : -(1 - o.asymmetry);
-    return direction * o.topSpeed * shape * this.runFactor * this.moveFactor;
+    return nominalSimSpeed(this.options, this.duty) * this.runFactor * this.moveFactor;
   }
 
   /** The state `ms` later at the current duty: the lag's closed form, in steps, held by the end stops. */

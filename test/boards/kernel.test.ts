@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
+import { socFromModel } from '../../src/boards/pi';
 import { hardwarePwmPins, openKernelBoard, type KernelBoardDeps, type KernelBoardOptions, type SysfsFiles } from '../../src/boards/kernel';
 import { BoardError } from '../../src/boards/types';
 import { logged, memoryLogger } from '../fakes/hardware';
@@ -394,7 +395,7 @@ describe('kernel board (sysfs PWM and onoff) on a fake sysfs', () => {
   describe('hardwarePwmPins', () => {
     it('per board: the pins, their channels, and the chip once the overlay is loaded', () => {
       const pi5 = fake('pi5');
-      assert.deepEqual(hardwarePwmPins(pi5.root, pi5.model), [
+      assert.deepEqual(hardwarePwmPins(pi5.root), [
         { pin: 12, device: RP1, channel: 0, chip: 'pwmchip2' },
         { pin: 13, device: RP1, channel: 1, chip: 'pwmchip2' },
         { pin: 18, device: RP1, channel: 2, chip: 'pwmchip2' },
@@ -402,7 +403,7 @@ describe('kernel board (sysfs PWM and onoff) on a fake sysfs', () => {
       ]);
       pi5.close();
       const pi4 = fake('pi4', { overlay: false });
-      assert.deepEqual(hardwarePwmPins(pi4.root, pi4.model), [
+      assert.deepEqual(hardwarePwmPins(pi4.root), [
         { pin: 12, device: BCM2711, channel: 0 },
         { pin: 13, device: BCM2711, channel: 1 },
         { pin: 18, device: BCM2711, channel: 0 },
@@ -411,13 +412,13 @@ describe('kernel board (sysfs PWM and onoff) on a fake sysfs', () => {
       pi4.close();
       const pi3 = fake('pi3');
       assert.deepEqual(
-        hardwarePwmPins(pi3.root, pi3.model).map((p) => `${p.pin}:${p.device}/${p.channel}@${p.chip}`),
+        hardwarePwmPins(pi3.root).map((p) => `${p.pin}:${p.device}/${p.channel}@${p.chip}`),
         ['12:3f20c000.pwm/0@pwmchip0', '13:3f20c000.pwm/1@pwmchip0', '18:3f20c000.pwm/0@pwmchip0', '19:3f20c000.pwm/1@pwmchip0'],
       );
-      // An unknown model: whichever known block the tree shows.
-      assert.equal(hardwarePwmPins(pi3.root, undefined).length, 4);
-      assert.deepEqual(hardwarePwmPins(pi3.root, 'Raspberry Pi Zero W Rev 1.1').map((p) => p.device), Array(4).fill('2020c000.pwm'));
-      assert.deepEqual(hardwarePwmPins(path.join(pi3.root, 'nowhere'), 'Some Other Board'), []);
+      // An unknown board: whichever known block the tree shows.
+      assert.equal(hardwarePwmPins(pi3.root, {}).length, 4);
+      assert.deepEqual(hardwarePwmPins(pi3.root, { soc: socFromModel('Raspberry Pi Zero W Rev 1.1') }).map((p) => p.device), Array(4).fill('2020c000.pwm'));
+      assert.deepEqual(hardwarePwmPins(path.join(pi3.root, 'nowhere'), { model: 'Some Other Board' }), []);
     });
   });
 

@@ -91,10 +91,12 @@ describeMosquitto('the track view of the remote page', function () {
     await states.waitFor((m) => parse(m).homed === true && idle(parse(m)), 20_000, from);
     await shows(page, '#position', '0.00 m');
 
-    // Calibrating is a setup step, done once from MQTT (or `carbot send calibrate`).
+    // Calibrating is a setup step, done once: the page's Calibrate button (or `carbot send calibrate`).
     from = states.messages.length;
-    await client.publishAsync('carbot/move', 'calibrate', { qos: 1 });
+    await page.getByRole('button', { name: 'Calibrate' }).tap();
+    await states.waitFor((m) => parse(m).task === 'calibrate', 5000, from);
     await states.waitFor((m) => (parse(m).track as { calibrated: boolean }).calibrated && idle(parse(m)), 40_000, from);
+    await carbot.waitForLine(/calibrated: forward 50% /);
 
     from = states.messages.length;
     const fromArrival = arrivals.messages.length;

@@ -7,7 +7,7 @@ import type { FakeSysfs } from './sysfs';
 
 /**
  * The rest of a machine's file system, as `carbot doctor` reads it, in a temporary folder
- * (what CARBOT_HOST_ROOT points at): /etc/os-release (os-release(5)), /etc/passwd and
+ * (what CARBOT_SYSTEM_ROOT points at): /etc/os-release (os-release(5)), /etc/passwd and
  * /etc/group (passwd(5), group(5)), the firmware's config.txt in /boot/firmware (bookworm
  * and later) or /boot, /dev/i2c-N (i2c-dev), /proc/<pid>/{comm,cmdline} (proc(5): cmdline is
  * the arguments separated and ended by NULs), /proc/device-tree (a link to
@@ -36,9 +36,9 @@ export class FakeHost {
     return { root: this.root, sys: this.sysfs?.root ?? under('sys'), proc: under('proc'), dev: under('dev'), boot: under('boot'), etc: under('etc') };
   }
 
-  /** What the child process gets: CARBOT_HOST_ROOT, and CARBOT_SYSFS_ROOT for the fake sysfs. */
+  /** What the child process gets: CARBOT_SYSTEM_ROOT, and CARBOT_SYSFS_ROOT for the fake sysfs. */
   get env(): Record<string, string> {
-    return { CARBOT_HOST_ROOT: this.root, ...(this.sysfs ? { CARBOT_SYSFS_ROOT: this.sysfs.root } : {}) };
+    return { CARBOT_SYSTEM_ROOT: this.root, ...(this.sysfs ? { CARBOT_SYSFS_ROOT: this.sysfs.root } : {}) };
   }
 
   write(file: string, text: string): this {

@@ -1,4 +1,6 @@
-import type { PigpioGpioOptions, PigpioModule } from '../../src/boards/pigpio';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { PigpioGpioOptions, PigpioLibraryProbe, PigpioModule } from '../../src/boards/pigpio';
 import type { CallLog } from './call-log';
 
 /**
@@ -119,4 +121,21 @@ export function printMissingAddonBanner(cause: string): void {
   console.warn("Invoking require('bindings')('pigpio.node') resulted in the follwoing error:");
   console.warn();
   console.warn(`${cause}\n    at Module._extensions..node (node:internal/modules/cjs/loader:1661:18)`);
+}
+
+/**
+ * Where pigpio.ts looks for pigpio's C library and the pigpio module's addon, as a temporary
+ * tree: with the library (a Pi up to bookworm with `apt install pigpio` before `npm ci`: the
+ * addon links libpigpio.so.1, so its NEEDED entry names it), or without (trixie: no library,
+ * and npm built the empty addon node_modules/pigpio/binding.gyp makes when pigpiod is not on
+ * the PATH).
+ */
+export function pigpioLibraryAt(dir: string, installed: boolean): PigpioLibraryProbe {
+  const lib = path.join(dir, installed ? 'lib-with-pigpio' : 'lib-without-pigpio');
+  fs.mkdirSync(lib, { recursive: true });
+  fs.writeFileSync(path.join(lib, 'libc.so.6'), 'ELF');
+  if (installed) fs.writeFileSync(path.join(lib, 'libpigpio.so.1'), 'ELF');
+  const addon = path.join(dir, installed ? 'pigpio-linked.node' : 'pigpio-empty.node');
+  fs.writeFileSync(addon, installed ? 'ELF NEEDED libpigpio.so.1 gpioInitialise' : 'ELF NEEDED libstdc++.so.6');
+  return { libraryDirs: [lib], ldCache: path.join(dir, 'no-ld.so.cache'), addon };
 }

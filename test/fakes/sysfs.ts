@@ -17,7 +17,8 @@ import { fakeRequire } from './call-log';
  *   sys/devices/<platform device>/pwm/pwmchipN/{export,unexport,npwm,device -> ../../../<device>}
  *   sys/devices/<platform device>/pwm/pwmchipN/pwmM/{period,duty_cycle,enable,polarity,capture}
  *   sys/class/gpio/{export,unexport,gpiochipB/{label,base,ngpio}}
- *   sys/firmware/devicetree/base/model  (/proc/device-tree links here)
+ *   sys/firmware/devicetree/base/{model,compatible}  (/proc/device-tree links here; compatible is
+ *   NUL-separated, most specific first, the SoC last: raspberrypi/linux arch/arm/boot/dts/broadcom)
  * and beside sys/, what the kernel and the hardware hold (a sysfs file shows only part of it):
  *   kernel/pwm/<pwmchipN>.json   the chip's channels: exported, the pwm_state, the registers
  *   kernel/gpio/<number>         a pin's direction and level, kept after unexport as the chip keeps them
@@ -52,7 +53,7 @@ import { fakeRequire } from './call-log';
  *   directory is gone (ENOENT); on a stale directory the kernel answers ENODEV.
  */
 
-export type FakePi = 'pi5' | 'pi4' | 'pi3';
+export type FakePi = 'pi5' | 'pi4' | 'cm4s' | 'pi3';
 type PwmDriver = 'rp1' | 'bcm2835' | 'pwm-gpio';
 
 export interface FakePwmChip {
@@ -68,6 +69,8 @@ export interface FakePwmChip {
 
 interface BoardLayout {
   model: string;
+  /** The device tree's root compatible (bcm2711-rpi-4-b.dts: "raspberrypi,4-model-b", "brcm,bcm2711"). */
+  compatible: string[];
   /** The header's PWM (present when config.txt loads the overlay). */
   overlayChip: FakePwmChip;
   /** Chips that are there whatever config.txt says. */
@@ -76,9 +79,10 @@ interface BoardLayout {
 }
 
 /** A Pi 1–4: the SoC's two-channel PWM, the header's GPIO chip and the firmware's expander. */
-function bcm283x(model: string, device: string, header: BoardLayout['gpiochips'][number], expanderBase: number): BoardLayout {
+function bcm283x(model: string, compatible: string[], device: string, header: BoardLayout['gpiochips'][number], expanderBase: number): BoardLayout {
   return {
     model,
+    compatible,
     overlayChip: { number: 0, devicePath: `devices/platform/soc/${device}`, npwm: 2, driver: 'bcm2835' },
     otherChips: [],
     gpiochips: [header, { label: 'raspberrypi-exp-gpio', base: expanderBase, ngpio: 8 }],
@@ -88,6 +92,7 @@ function bcm283x(model: string, device: string, header: BoardLayout['gpiochips']
 const BOARDS: Record<FakePi, BoardLayout> = {
   pi5: {
     model: 'Raspberry Pi 5 Model B Rev 1.0',
+    compatible: ['raspberrypi,5-model-b', 'brcm,bcm2712'],
     // On a Pi 5 /sys/class/pwm shows pwmchip0 and pwmchip2 (DESIGN.md §6); which is which
     // changes with the kernel, so the fan's chip takes the lower number here.
     overlayChip: { number: 2, devicePath: 'devices/platform/axi/1000120000.pcie/1f00098000.pwm', npwm: 4, driver: 'rp1' },
@@ -97,8 +102,16 @@ const BOARDS: Record<FakePi, BoardLayout> = {
       { label: 'pinctrl-rp1', base: 571, ngpio: 54 },
     ],
   },
-  pi4: bcm283x('Raspberry Pi 4 Model B Rev 1.4', 'fe20c000.pwm', { label: 'pinctrl-bcm2711', base: 512, ngpio: 58 }, 570),
-  pi3: bcm283x('Raspberry Pi 3 Model B Plus Rev 1.3', '3f20c000.pwm', { label: 'pinctrl-bcm2835', base: 512, ngpio: 54 }, 566),
+  pi4: bcm283x('Raspberry Pi 4 Model B Rev 1.4', ['raspberrypi,4-model-b', 'brcm,bcm2711'], 'fe20c000.pwm', { label: 'pinctrl-bcm2711', base: 512, ngpio: 58 }, 570),
+  // The Compute Module 4S (bcm2711-rpi-cm4s.dts): a BCM2711 in the CM3's form factor.
+  cm4s: bcm283x(
+    'Raspberry Pi Compute Module 4S Rev 1.0',
+    ['raspberrypi,4-compute-module-s', 'brcm,bcm2711'],
+    'fe20c000.pwm',
+    { label: 'pinctrl-bcm2711', base: 512, ngpio: 58 },
+    570,
+  ),
+  pi3: bcm283x('Raspberry Pi 3 Model B Plus Rev 1.3', ['raspberrypi,3-model-b-plus', 'brcm,bcm2837'], '3f20c000.pwm', { label: 'pinctrl-bcm2835', base: 512, ngpio: 54 }, 566),
 };
 
 type Polarity = 'normal' | 'inversed';
@@ -362,7 +375,7 @@ type WriteCheck = (file: string) => void;
  * its function select). Kernel rules: a number outside every gpiochip is EINVAL on export;
  * writing value of an input is EPERM (gpiolib-sysfs value_store).
  */
-export function createSysfsOnoff(root: string, checkWrite: WriteCheck): OnoffModule {
+export function createSysfsOnoff(root: string, checkWrite: WriteCheck, udev: (handOver: () => void) => void = (handOver) => handOver()): OnoffModule {
   const gpioDir = path.join(root, 'class', 'gpio');
   const hwDir = path.join(path.dirname(root), 'kernel', 'gpio');
 
@@ -400,14 +413,23 @@ export function createSysfsOnoff(root: string, checkWrite: WriteCheck): OnoffMod
         writeRaw(path.join(this.dir, 'edge'), 'none\n');
         writeRaw(path.join(this.dir, 'active_low'), '0\n');
         // Raspberry Pi OS's udev rule for the gpio subsystem (99-com.rules: `chgrp -R gpio
-        // /sys%p && chmod -R g=u /sys%p`) hands the new gpioN/ to the group that owns class/gpio;
-        // onoff waits for it, so here it is done at once.
-        const group = fs.statSync(gpioDir).gid;
-        for (const entry of [...fs.readdirSync(this.dir).map((e) => path.join(this.dir, e)), this.dir]) {
-          fs.chownSync(entry, -1, group);
-          chmodGroupLikeUser(entry);
-        }
+        // /sys%p && chmod -R g=u /sys%p`) hands the new gpioN/ to the group that owns class/gpio:
+        // at once, or later (FakeSysfsOptions.gpioUdevDelayMs).
+        const dir = this.dir;
+        udev(() => {
+          if (!fs.existsSync(dir)) return;
+          const group = fs.statSync(gpioDir).gid;
+          for (const entry of [...fs.readdirSync(dir).map((e) => path.join(dir, e)), dir]) {
+            fs.chownSync(entry, -1, group);
+            chmodGroupLikeUser(entry);
+          }
+        });
+        // onoff's waitForGpioAccessPermission: value, direction, active_low (and edge for an
+        // input with an edge) opened for writing; it gives up with the last error.
+        for (const name of ['direction', 'active_low', ...(edge && direction === 'in' ? ['edge'] : [])]) checkWrite(path.join(this.dir, name));
       }
+      // A pin exported before: onoff checks only value.
+      checkWrite(path.join(this.dir, 'value'));
       // "high"/"low" set the direction and the level in one write (gpiolib-sysfs direction_store).
       if (direction === 'in') this.carry('in', readHw(hwDir, gpio).level);
       else this.carry('out', direction === 'high' ? 1 : 0);
@@ -498,6 +520,16 @@ export interface FakeSysfsOptions {
   udev?: boolean;
   /** Who the in-process file seam acts as; default nobody in the gpio group. */
   user?: Credentials;
+  /** false: the device tree has no `compatible` (only the model string names the board). */
+  compatible?: boolean;
+  /**
+   * How long after onoff exports a sysfs GPIO udev hands gpioN/ to the gpio group (99-com.rules,
+   * as for PWM); default 0, at once. Real onoff waits for it in a loop of 10 000 openSync tries
+   * with no sleep (node_modules/onoff/onoff.js waitForGpioAccessPermission), which a slow Pi at
+   * boot finishes before udev (fivdi/onoff#131): the fake's onoff, being synchronous, tries once
+   * and throws the EACCES onoff would. In-process only (the file-backed onoff of this class).
+   */
+  gpioUdevDelayMs?: number;
 }
 
 /**
@@ -544,6 +576,8 @@ export class FakeSysfs {
   private readonly untrack: () => void;
   private readonly removeDir: () => void;
   private closed = false;
+  /** sysfs GPIO exports waiting for "udev" (gpioUdevDelayMs). */
+  private gpioUdev: { at: number; handOver: () => void }[] = [];
 
   constructor(
     readonly pi: FakePi,
@@ -606,6 +640,7 @@ export class FakeSysfs {
     const dt = path.join(this.root, 'firmware', 'devicetree', 'base');
     mkdir(dt);
     file(path.join(dt, 'model'), `${layout.model}\0`, 0o444);
+    if (this.options.compatible !== false) file(path.join(dt, 'compatible'), layout.compatible.map((c) => `${c}\0`).join(''), 0o444);
 
     for (const dir of ['kernel', 'kernel/pwm', 'kernel/gpio']) mkdir(path.join(this.base, dir), 0o777);
     file(path.join(this.base, 'kernel', 'writes.log'), '', 0o666);
@@ -671,6 +706,9 @@ export class FakeSysfs {
   private tick(): void {
     if (this.closed) return;
     const now = Date.now();
+    const due = this.gpioUdev.filter((u) => now >= u.at);
+    this.gpioUdev = this.gpioUdev.filter((u) => now < u.at);
+    for (const u of due) u.handOver();
     for (const chip of this.chips) {
       const name = `pwmchip${chip.number}`;
       const chipDir = path.join(this.root, chip.devicePath, 'pwm', name);
@@ -859,10 +897,18 @@ export class FakeSysfs {
 
   /** onoff on this tree, its permission checks as `user`. */
   onoff(): OnoffModule {
-    return createSysfsOnoff(this.root, (file) => {
-      const blocked = this.files.writeBlocked(file);
-      if (blocked) throw sysError(blocked, 'open', file);
-    });
+    return createSysfsOnoff(
+      this.root,
+      (file) => {
+        const blocked = this.files.writeBlocked(file);
+        if (blocked) throw sysError(blocked, 'open', file);
+      },
+      (handOver) => {
+        const delay = this.options.gpioUdevDelayMs ?? 0;
+        if (delay > 0) this.gpioUdev.push({ at: Date.now() + delay, handOver });
+        else handOver();
+      },
+    );
   }
 
   /** Node's require for the board, with this tree's onoff. */

@@ -10,7 +10,7 @@ const RP1 = '1f00098000.pwm';
 
 /**
  * `carbot doctor` and `carbot jog` as the compiled CLI runs them, on a fake Raspberry Pi 5
- * (CARBOT_HOST_ROOT and CARBOT_SYSFS_ROOT point at the fakes): the exit codes, the lines,
+ * (CARBOT_SYSTEM_ROOT and CARBOT_SYSFS_ROOT point at the fakes): the exit codes, the lines,
  * and, for jog, what the kernel's PWM was given, as the unprivileged user carbot.service runs as.
  */
 describeMosquitto('carbot doctor and carbot jog (compiled CLI, fake Pi 5)', () => {

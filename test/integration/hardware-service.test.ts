@@ -8,6 +8,7 @@ import { loadConfig } from '../../src/config';
 import { openHardware, type Hardware } from '../../src/motors';
 import { CarService } from '../../src/service';
 import { fakeHardware, logged, memoryLogger } from '../fakes/hardware';
+import { pigpioLibraryAt } from '../fakes/pigpio';
 
 /**
  * The whole car above the library boundary: config -> openHardware (backend selection on a
@@ -16,7 +17,9 @@ import { fakeHardware, logged, memoryLogger } from '../fakes/hardware';
 describe('carbot on a (faked) Raspberry Pi', () => {
   let clock: sinon.SinonFakeTimers;
   let service: CarService | undefined;
-  const modelPath = join(mkdtempSync(join(tmpdir(), 'carbot-pi-')), 'model');
+  const piDir = mkdtempSync(join(tmpdir(), 'carbot-pi-'));
+  const modelPath = join(piDir, 'model');
+  const pigpioLibrary = pigpioLibraryAt(piDir, true);
   writeFileSync(modelPath, 'Raspberry Pi 4 Model B Rev 1.4\0');
 
   beforeEach(() => {
@@ -40,6 +43,7 @@ describe('carbot on a (faked) Raspberry Pi', () => {
       deps: {
         requireModule: hw.requireModule,
         modelPath,
+        pigpioLibrary,
         getuid: () => 0,
         lockFile: join(tmpdir(), 'no-such-pigpio.pid'),
         gpioBase: 0,

@@ -5,7 +5,8 @@ import { openHardware, type HardwareDeps } from '../../src/motors';
 import { safeState } from '../../src/safe-state';
 import { CarService } from '../../src/service';
 import { logged, memoryLogger } from '../fakes/hardware';
-import { FakeSysfs, type FakePi } from '../fakes/sysfs';
+import { pigpioLibraryAt } from '../fakes/pigpio';
+import { FakeSysfs, type FakePi, type FakeSysfsOptions } from '../fakes/sysfs';
 import { waitUntil } from '../support/wait';
 
 const RP1 = '1f00098000.pwm';
@@ -26,8 +27,8 @@ describe('carbot on the kernel board (fake sysfs)', () => {
     sysfs = undefined;
   });
 
-  function tree(pi: FakePi): FakeSysfs {
-    sysfs = new FakeSysfs(pi);
+  function tree(pi: FakePi, options?: FakeSysfsOptions): FakeSysfs {
+    sysfs = new FakeSysfs(pi, options);
     return sysfs;
   }
 
@@ -41,14 +42,14 @@ describe('carbot on the kernel board (fake sysfs)', () => {
     };
   }
 
-  async function boot(s: FakeSysfs, argv: string[]) {
+  async function boot(s: FakeSysfs, argv: string[], extra: HardwareDeps = {}) {
     const config = loadConfig({
       argv: ['--gpio', 'kernel', '--mqtt-url', 'mqtt://127.0.0.1:1', '--tele-period', '0', '--reverse-delay-ms', '50', ...argv],
       env: {},
       exists: () => false,
     });
     const { log, lines } = memoryLogger();
-    const hardware = await openHardware(config, log, { deps: deps(s) });
+    const hardware = await openHardware(config, log, { deps: { ...deps(s), ...extra } });
     service = new CarService({ config, log, motors: hardware.motors, limits: hardware.limits });
     // Not started: no broker here; commands take the path the remote page's do.
     return { service, lines, config };
@@ -207,5 +208,59 @@ describe('carbot on the kernel board (fake sysfs)', () => {
     assert.deepEqual(levels(s, [5, 6, 20, 21]), [0, 0, 0, 0]);
     await logged();
     assert.ok(lines.includes('info: safe state: 2 of 2 motors stopped and released (kernel)'), lines.join('\n'));
+  });
+
+  it('gpio auto on a Pi 4 without the pigpio C library (trixie): the kernel board, with a log line saying why', async () => {
+    const s = tree('pi4');
+    const pigpioLibrary = pigpioLibraryAt(path.dirname(s.root), false);
+    const car = await boot(s, ['--gpio', 'auto'], { pigpioLibrary });
+    await logged();
+    assert.ok(
+      car.lines.includes(
+        'info: gpio auto: kernel PWM rather than pigpio on this Raspberry Pi 4 Model B Rev 1.4, as the pigpio C library (libpigpio.so) is not installed: ' +
+          `not in ${pigpioLibrary.libraryDirs?.[0]} nor in the linker's cache; the PWM pins need their dtoverlay line in config.txt (docs/boards-kernel.md)`,
+      ),
+      car.lines.join('\n'),
+    );
+    car.service.command('forward', 'test');
+    assert.deepEqual(s.channel(BCM2711, 0).output, { periodNs: 1_000_000, dutyNs: 500_000 });
+    assert.deepEqual(levels(s, [5, 6, 20, 21]), [1, 0, 1, 0]);
+  });
+
+  for (const compatible of [true, false]) {
+    it(`a Compute Module 4S is a BCM2711: its PWM at fe20c000.pwm (${compatible ? 'from the device tree\'s compatible' : 'no compatible: from the model string'})`, async () => {
+      const s = tree('cm4s', { compatible });
+      const car = await boot(s, []);
+      await logged();
+      assert.ok(
+        car.lines.some((l) => l.includes("on Raspberry Pi Compute Module 4S Rev 1.0 (PWM: the Raspberry Pi 4's BCM2711, fe20c000.pwm)")),
+        car.lines.join('\n'),
+      );
+      car.service.command('forward', 'test');
+      assert.deepEqual(s.channel(BCM2711, 1).output, { periodNs: 1_000_000, dutyNs: 500_000 });
+    });
+  }
+
+  it('sysfs GPIO on a slow boot: waits on a timer for udev to hand gpioN/ to the gpio group instead of blaming the group membership', async () => {
+    // onoff's loop of 10 000 openSync tries ends before udev's chgrp (fivdi/onoff#131).
+    const s = tree('pi4', { gpioUdevDelayMs: 300 });
+    const car = await boot(s, []);
+    assert.deepEqual(levels(s, [5, 6, 20, 21]), [0, 0, 0, 0]);
+    car.service.command('forward', 'test');
+    assert.deepEqual(levels(s, [5, 6, 20, 21]), [1, 0, 1, 0]);
+  });
+
+  it('sysfs GPIO that never becomes writable: after the wait, the gpio group message', async () => {
+    const s = tree('pi4', { gpioUdevDelayMs: 60_000 });
+    await assert.rejects(
+      boot(s, [], { exportWaitMs: 200 }),
+      (err: Error) => {
+        assert.match(
+          err.message,
+          /^motors\[0\] "left": cannot open GPIO 5 \(sysfs gpio517\): EACCES: permission denied, open '.*gpio517\/direction'; still so after waiting 200 ms for udev to hand it to the gpio group; add the user carbot runs as to the gpio group/,
+        );
+        return true;
+      },
+    );
   });
 });

@@ -88,11 +88,11 @@ describe('what each verb loads (compiled CLI)', () => {
 
   it('doctor loads the MQTT client for its broker check and nothing else of the service; jog with simulated motors the logger', async () => {
     const port = await freePort();
-    // An empty machine (CARBOT_HOST_ROOT): not a Pi, no broker on that port, so doctor exits 1 after every check.
-    const doctor = spawnWatched(['doctor', '--no-config', '--mqtt-url', `mqtt://127.0.0.1:${port}`], { CARBOT_HOST_ROOT: dir });
+    // An empty machine (CARBOT_SYSTEM_ROOT): not a Pi, no broker on that port, so doctor exits 1 after every check.
+    const doctor = spawnWatched(['doctor', '--no-config', '--mqtt-url', `mqtt://127.0.0.1:${port}`], { CARBOT_SYSTEM_ROOT: dir });
     assert.equal((await doctor.proc.exited).code, 1, doctor.proc.output());
     assertLoads(doctor.loaded(), ['mqtt'], 'doctor');
-    const jog = spawnWatched(['jog', 'left', '--no-config', '--gpio', 'sim'], { CARBOT_HOST_ROOT: dir });
+    const jog = spawnWatched(['jog', 'left', '--no-config', '--gpio', 'sim'], { CARBOT_SYSTEM_ROOT: dir });
     assert.equal((await jog.proc.exited).code, 0, jog.proc.output());
     assertLoads(jog.loaded(), ['logger'], 'jog');
   });

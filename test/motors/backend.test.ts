@@ -14,7 +14,7 @@ import {
 } from '../../src/boards/pigpio';
 import { CallLog, fakeRequire } from '../fakes/call-log';
 import { fakeHardware } from '../fakes/hardware';
-import { createFakePigpio, printMissingAddonBanner } from '../fakes/pigpio';
+import { createFakePigpio, pigpioLibraryAt, printMissingAddonBanner } from '../fakes/pigpio';
 
 const PI4 = 'Raspberry Pi 4 Model B Rev 1.4';
 const PI5 = 'Raspberry Pi 5 Model B Rev 1.0';
@@ -47,16 +47,20 @@ describe('GPIO backend selection and pigpio loading', () => {
       getuid: () => 0,
       processAlive: () => false,
       processName: () => undefined,
+      pigpioLibrary: pigpioLibraryAt(dir, true),
     };
   });
   afterEach(() => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
+  /** The choice without the board read and auto's reason (asserted on their own below). */
+  const chosen = ({ backend, model, warning }: ReturnType<typeof selectBackend>) => ({ backend, model, ...(warning ? { warning } : {}) });
+
   describe('selectBackend', () => {
     it('auto off a Raspberry Pi is sim, with a warning saying why', () => {
       board(undefined);
-      assert.deepEqual(selectBackend('auto', host), {
+      assert.deepEqual(chosen(selectBackend('auto', host)), {
         backend: 'sim',
         model: undefined,
         warning: `not a Raspberry Pi (${host.modelPath} is missing): using simulated motors; set gpio to "pigpio" or "kernel" to insist on real ones`,
@@ -70,13 +74,40 @@ describe('GPIO backend selection and pigpio loading', () => {
 
     it('auto on a Raspberry Pi 4 is pigpio', () => {
       board(PI4);
-      assert.deepEqual(selectBackend('auto', host), { backend: 'pigpio', model: PI4 });
+      assert.deepEqual(chosen(selectBackend('auto', host)), { backend: 'pigpio', model: PI4 });
+    });
+
+    it('auto on a Pi 4 without the pigpio C library (trixie) is the kernel\'s PWM, and says why', () => {
+      board(PI4);
+      host.pigpioLibrary = pigpioLibraryAt(dir, false);
+      host.getuid = () => 1000;
+      const selection = selectBackend('auto', host);
+      assert.equal(selection.backend, 'kernel');
+      assert.equal(
+        selection.reason,
+        `gpio auto: kernel PWM rather than pigpio on this ${PI4}, as the pigpio C library (libpigpio.so) is not installed: ` +
+          `not in ${host.pigpioLibrary.libraryDirs?.[0]} nor in the linker's cache; the PWM pins need their dtoverlay line in config.txt (docs/boards-kernel.md)`,
+      );
+    });
+
+    it('auto on a Pi 4 whose pigpio addon was built empty (no pigpiod at npm ci) is the kernel\'s PWM too', () => {
+      board(PI4);
+      const without = pigpioLibraryAt(dir, false);
+      host.pigpioLibrary = { ...pigpioLibraryAt(dir, true), addon: without.addon };
+      const selection = selectBackend('auto', host);
+      assert.equal(selection.backend, 'kernel');
+      assert.match(selection.reason ?? '', /addon .*pigpio-empty\.node was built without the C library .*npm rebuild pigpio/);
+    });
+
+    it('auto on a Pi 4 with the C library says it picked pigpio and why', () => {
+      board(PI4);
+      assert.equal(selectBackend('auto', host).reason, `gpio auto: pigpio on this ${PI4}, whose pigpio C library is installed`);
     });
 
     it('sim is sim everywhere, without looking at pigpio', () => {
       board(PI5);
       host.getuid = () => 1000;
-      assert.deepEqual(selectBackend('sim', host), { backend: 'sim', model: PI5 });
+      assert.deepEqual(chosen(selectBackend('sim', host)), { backend: 'sim', model: PI5 });
     });
 
     it('pigpio off a Raspberry Pi is an error, not a fallback', () => {
@@ -94,7 +125,7 @@ describe('GPIO backend selection and pigpio loading', () => {
       it(`auto on a ${model} is the kernel's PWM (pigpio cannot drive the RP1), without asking for root`, () => {
         board(model);
         host.getuid = () => 1000;
-        assert.deepEqual(selectBackend('auto', host), { backend: 'kernel', model });
+        assert.deepEqual(chosen(selectBackend('auto', host)), { backend: 'kernel', model });
       });
 
       it(`pigpio on a ${model} is refused with the reason and what to use instead`, () => {
@@ -115,12 +146,12 @@ describe('GPIO backend selection and pigpio loading', () => {
     it('auto on a Pi 4 whose header carries only plain pins (motors on a PCA9685) needs no pigpio and no root', () => {
       board(PI4);
       host.getuid = () => 1000;
-      assert.deepEqual(selectBackend('auto', host, { pwm: false }), { backend: 'kernel', model: PI4 });
+      assert.deepEqual(chosen(selectBackend('auto', host, { pwm: false })), { backend: 'kernel', model: PI4 });
     });
 
     it('kernel is the kernel anywhere, even off a Pi (any Linux board with /sys/class/pwm)', () => {
       board('Radxa ROCK 5B');
-      assert.deepEqual(selectBackend('kernel', host), { backend: 'kernel', model: 'Radxa ROCK 5B' });
+      assert.deepEqual(chosen(selectBackend('kernel', host)), { backend: 'kernel', model: 'Radxa ROCK 5B' });
     });
 
     it('not root on a Pi: says pigpio needs root and how to get it', () => {

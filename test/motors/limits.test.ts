@@ -27,10 +27,11 @@ describe('limit switches', () => {
 
   /** Inputs through onoff alone (as the kernel board opens them) or with pigpio's pull resistors. */
   function boardOf(hw: ReturnType<typeof fakeHardware>, withPigpio: boolean): Board {
-    const deps = { requireModule: hw.requireModule, gpioBase: 0 };
+    // No udev wait: this fake onoff's pins have no gpioN/ files to wait for (the wait: kernel-hardware.test.ts).
+    const deps = { requireModule: hw.requireModule, gpioBase: 0, udevWaitMs: 0 };
     if (withPigpio) return new PigpioBoard('Raspberry Pi 4 Model B', { ...deps, pigpio: hw.pigpio });
     const pins = openPins(deps);
-    return { openInput: async (pin: number) => onoffInput(pins.input(pin)) } as unknown as Board;
+    return { openInput: async (pin: number) => onoffInput(await pins.input(pin)) } as unknown as Board;
   }
 
   async function open(limits: LimitsConfig = LIMITS, withPigpio = false) {

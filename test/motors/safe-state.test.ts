@@ -4,8 +4,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../../src/config';
-import { boardsNeeded, safeState } from '../../src/safe-state';
+import { boardsNeeded, configTxtNeeded, safeState } from '../../src/safe-state';
 import { fakeHardware, logged, memoryLogger } from '../fakes/hardware';
+import { pigpioLibraryAt } from '../fakes/pigpio';
 
 /**
  * `carbot safe-state`, as the unit's ExecStopPost= runs it after carbot is gone: every output
@@ -30,6 +31,7 @@ describe('carbot safe-state and carbot boards', () => {
     return {
       requireModule: hw.requireModule,
       modelPath,
+      pigpioLibrary: pigpioLibraryAt(dir, true),
       getuid: () => 0,
       lockFile: path.join(dir, 'pigpio.pid'),
       gpioBase: 0,
@@ -90,16 +92,49 @@ describe('carbot safe-state and carbot boards', () => {
   });
 
   it('boards: what the configuration drives on this machine, so the installer can pick the unit', () => {
+    const host = { modelPath, pigpioLibrary: pigpioLibraryAt(dir, true) };
     board('Raspberry Pi 4 Model B Rev 1.4');
-    assert.deepEqual(boardsNeeded(config(), modelPath), ['pigpio']);
-    assert.deepEqual(boardsNeeded(config('--motors', 'adafruit-servo-hat'), modelPath), ['pca9685']);
-    assert.deepEqual(boardsNeeded(config('--motors', 'adafruit-servo-hat', '--limits', '{"forward":{"pin":23}}'), modelPath), ['kernel', 'pca9685']);
-    assert.deepEqual(boardsNeeded(config('--gpio', 'kernel'), modelPath), ['kernel']);
+    assert.deepEqual(boardsNeeded(config(), host), ['pigpio']);
+    assert.deepEqual(boardsNeeded(config('--motors', 'adafruit-servo-hat'), host), ['pca9685']);
+    assert.deepEqual(boardsNeeded(config('--motors', 'adafruit-servo-hat', '--limits', '{"forward":{"pin":23}}'), host), ['kernel', 'pca9685']);
+    assert.deepEqual(boardsNeeded(config('--gpio', 'kernel'), host), ['kernel']);
     board('Raspberry Pi 5 Model B Rev 1.0');
-    assert.deepEqual(boardsNeeded(config(), modelPath), ['kernel']);
-    assert.deepEqual(boardsNeeded(config('--gpio', 'pigpio'), modelPath), ['pigpio']);
+    assert.deepEqual(boardsNeeded(config(), host), ['kernel']);
+    assert.deepEqual(boardsNeeded(config('--gpio', 'pigpio'), host), ['pigpio']);
     board(undefined);
-    assert.deepEqual(boardsNeeded(config(), modelPath), ['sim']);
-    assert.deepEqual(boardsNeeded(config('--gpio', 'sim', '--motors', 'adafruit-servo-hat'), modelPath), ['sim']);
+    assert.deepEqual(boardsNeeded(config(), host), ['sim']);
+    assert.deepEqual(boardsNeeded(config('--gpio', 'sim', '--motors', 'adafruit-servo-hat'), host), ['sim']);
+  });
+
+  it('boards on a Pi 4 without the pigpio C library (trixie): kernel, so the installer picks the unit without root', () => {
+    const host = { modelPath, pigpioLibrary: pigpioLibraryAt(dir, false) };
+    board('Raspberry Pi 4 Model B Rev 1.4');
+    assert.deepEqual(boardsNeeded(config(), host), ['kernel']);
+    assert.deepEqual(boardsNeeded(config('--gpio', 'pigpio'), host), ['pigpio']);
+  });
+
+  it('config-txt: the lines the kernel board needs for the configured PWM pins, none for pigpio or a HAT', () => {
+    const without = { modelPath, pigpioLibrary: pigpioLibraryAt(dir, false) };
+    board('Raspberry Pi 4 Model B Rev 1.4');
+    assert.deepEqual(configTxtNeeded(config(), without), ['dtoverlay=pwm-2chan,pin=12,func=4,pin2=13,func2=4', 'dtparam=audio=off']);
+    const servos = JSON.stringify([
+      { name: 'left', driver: 'servo', pin: 18 },
+      { name: 'right', driver: 'servo', pin: 19 },
+    ]);
+    assert.deepEqual(configTxtNeeded(config('--motors', servos), without), ['dtoverlay=pwm-2chan,pin=18,func=2,pin2=19,func2=2', 'dtparam=audio=off']);
+    const mixed = JSON.stringify([
+      { name: 'left', driver: 'hbridge', pwm: 12, in1: 5, in2: 6 },
+      { name: 'right', driver: 'hbridge', pwm: 19, in1: 20, in2: 21 },
+      { name: 'pan', driver: 'servo', pin: 17 },
+    ]);
+    assert.deepEqual(configTxtNeeded(config('--motors', mixed), without), [
+      'dtoverlay=pwm-2chan,pin=12,func=4,pin2=19,func2=2',
+      'dtoverlay=pwm-gpio,gpio=17',
+      'dtparam=audio=off',
+    ]);
+    assert.deepEqual(configTxtNeeded(config(), { modelPath, pigpioLibrary: pigpioLibraryAt(dir, true) }), [], 'pigpio needs no overlay');
+    assert.deepEqual(configTxtNeeded(config('--motors', 'adafruit-servo-hat'), without), [], 'a PCA9685 car');
+    board('Raspberry Pi 5 Model B Rev 1.0');
+    assert.deepEqual(configTxtNeeded(config(), without), ['dtoverlay=pwm-2chan,pin=12,func=4,pin2=13,func2=4'], 'a Pi 5 has no analogue audio on them');
   });
 });

@@ -301,14 +301,24 @@ describe('scripts/install.sh and scripts/uninstall.sh', function () {
     writeFileSync(oldNode, '#!/bin/sh\necho v18.19.0\n');
     chmodSync(oldNode, 0o755);
 
+    // On bookworm: NodeSource. On trixie: Debian's own nodejs, no pipe to bash.
+    mkdirSync(path.join(root, 'etc'), { recursive: true });
+    writeFileSync(path.join(root, 'etc', 'os-release'), 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nVERSION_CODENAME=bookworm\n');
     const result = install('--root', root, '--node', oldNode);
 
     assert.equal(result.status, 1);
     assert.match(result.stderr, /needs Node\.js 20 or newer .*found v18\.19\.0/);
-    assert.match(result.stderr, /'apt install nodejs'\) is Node 18/);
+    assert.match(result.stderr, /bookworm's own package \('apt install nodejs'\) is Node 18 or older/);
     assert.match(result.stderr, /curl -fsSL https:\/\/deb\.nodesource\.com\/setup_20\.x \| sudo -E bash -/);
     assert.match(result.stderr, /sudo apt-get install -y nodejs/);
-    assert.ok(!existsSync(root), 'nothing installed');
+    assert.ok(!existsSync(path.join(root, 'opt')), 'nothing installed');
+
+    writeFileSync(path.join(root, 'etc', 'os-release'), 'PRETTY_NAME="Debian GNU/Linux 13 (trixie)"\nVERSION_CODENAME=trixie\n');
+    const trixie = install('--root', root, '--node', oldNode);
+    assert.equal(trixie.status, 1);
+    assert.match(trixie.stderr, /On Raspberry Pi OS trixie, Debian's own package is Node 20: sudo apt-get install -y nodejs npm/);
+    assert.doesNotMatch(trixie.stderr, /nodesource/);
+    assert.ok(!existsSync(path.join(root, 'opt')), 'nothing installed');
   });
 
   it('honours DESTDIR and writes a --node other than /usr/bin/node into the unit', () => {

@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { ConfigError, DEFAULT_CONFIG_PATH, envName, flagName, loadConfig, SETTINGS, type LoadInput } from '../../src/config';
+import { ConfigError, DEFAULT_CONFIG_PATH, envName, flagName, loadConfig, positionalIndexes, SETTINGS, type LoadInput } from '../../src/config';
 
 const files: Record<string, string> = {};
 /**
@@ -146,6 +146,17 @@ describe('configuration', () => {
     assert.equal(load({ argv: ['--embedded-broker'] }).embeddedBroker.enabled, true);
     assert.equal(load({ argv: ['--no-stop-on-disconnect'] }).stopOnDisconnect, false);
     assert.equal(load({ env: { CARBOT_STOP_ON_DISCONNECT: 'off' } }).stopOnDisconnect, false);
+  });
+
+  it('takes true or false after a boolean flag as its value (npm start -- --embedded-broker false), and nothing else', () => {
+    assert.equal(load({ argv: ['--embedded-broker', 'false'] }).embeddedBroker.enabled, false);
+    assert.equal(load({ argv: ['--embedded-broker', 'TRUE'] }).embeddedBroker.enabled, true);
+    assert.equal(load({ argv: ['--embedded-broker', 'true', '--embedded-broker', 'false'] }).embeddedBroker.enabled, false);
+    assert.equal(load({ argv: ['--embedded-broker=false'] }).embeddedBroker.enabled, false);
+    // Not a value: the command of `carbot send --retain stop`, or a word after a negated flag.
+    assert.deepEqual(positionalIndexes(['--embedded-broker', 'false', 'forward']), [2]);
+    assert.deepEqual(positionalIndexes(['--homeassistant', 'stop']), [1]);
+    assert.deepEqual(positionalIndexes(['--no-homeassistant', 'false']), [1]);
   });
 
   it('gives each invalid setting its own message, naming where it came from', () => {
