@@ -118,6 +118,9 @@ export class CarService extends EventEmitter implements CarView {
       },
       onCommand: (payload, retained) => this.onMessage(payload, retained),
       moving: () => this.drive.output !== 0,
+      // Another carbot drives this car: the process says who and exits (src/cli.ts).
+      onTaken: (owner) => this.emit('taken', owner),
+      version: VERSION,
     });
     // Limit switches guard the car from the first moment, whoever sends the commands.
     const { limits } = deps;
@@ -127,9 +130,10 @@ export class CarService extends EventEmitter implements CarView {
     }
   }
 
-  start(): void {
+  /** `ownerChecked`: the caller has just asked the broker who drives the car (checkOwner in src/mqtt/link.ts). */
+  start(ownerChecked = false): void {
     const { config } = this.deps;
-    this.link.start();
+    this.link.start(ownerChecked);
     if (config.telePeriod > 0) {
       this.teleTimer = setInterval(() => this.publishState(), config.telePeriod * 1000);
     }

@@ -4,9 +4,11 @@ import type { Readable, Writable } from 'node:stream';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { MqttSettings, Topics } from '../config';
 import type { Logger } from '../log';
+import { OWNER_ANSWER_MS, ownerInfo, pingNonce, probeOwner, type OwnerInfo, type OwnerVerdict } from './owner';
 
 /** The client library itself, for `carbot send`: one copy of it whether the service or send loads it. */
 export { mqtt };
+export { describeOwner, type OwnerInfo, type OwnerVerdict } from './owner';
 
 export const RECONNECT_MIN_MS = 1000;
 export const RECONNECT_MAX_MS = 30_000;
@@ -30,6 +32,13 @@ export interface LinkOptions {
   onCommand: (payload: Buffer, retained: boolean) => void;
   /** Whether the car is moving: only then is a silent broker chased up (see SILENCE_LIMIT_MS). */
   moving?: () => boolean;
+  /**
+   * Another live carbot drives this device (src/mqtt/owner.ts): nothing was published and the
+   * link stays down; the caller says so and exits.
+   */
+  onTaken?: (owner: OwnerInfo) => void;
+  /** carbot's version, in the answer to a starting carbot (src/version.ts cannot be bundled here). */
+  version?: string;
 }
 
 /** How long MQTT input may hold the event loop before everything else gets a turn. */
@@ -99,6 +108,48 @@ export function describeMqttError(err: Error & { code?: string | number; reason?
   return `broker ${url}: ${err.message.trim()}`;
 }
 
+/** The connection options carbot uses, without a will. */
+function connectionOptions(settings: MqttSettings): IClientOptions {
+  return {
+    clientId: settings.clientId,
+    username: settings.username,
+    password: settings.password,
+    keepalive: settings.keepalive,
+    clean: true,
+    reconnectPeriod: 0,
+    connectTimeout: 10_000,
+    resubscribe: false,
+    queueQoSZero: false,
+    // mqtt-packet's default cache of 65 536 pre-built message-id buffers costs ~11 MB of RSS.
+    writeCache: false,
+    ca: settings.ca,
+    cert: settings.cert,
+    key: settings.key,
+  };
+}
+
+/**
+ * Asks the broker whether a live carbot already drives the device (src/mqtt/owner.ts), as
+ * `<clientId>-probe`, so that a carbot given the same mqtt.clientId is not kicked off. Says
+ * so when the answer is "a stale Online" or "nobody could be asked".
+ */
+export async function checkOwner(settings: MqttSettings, topics: Topics, log: Logger, signal?: AbortSignal): Promise<OwnerVerdict> {
+  const options = { ...connectionOptions(settings), clientId: `${settings.clientId}-probe` };
+  const verdict = await probeOwner(settings.url, options, topics, OWNER_ANSWER_MS, signal);
+  if (verdict.kind === 'stale') {
+    log.warn(
+      `${topics.lwt} says Online but no carbot answered on ${topics.ownerPing} within ${OWNER_ANSWER_MS / 1000} s: ` +
+        `that Online is stale (left by a carbot that ended without its will); taking the car over`,
+    );
+  }
+  if (verdict.kind === 'free' && verdict.blind) {
+    log.warn(
+      `broker refused the subscription to ${verdict.blind} (check the ACL): carbot cannot tell whether another carbot drives this car`,
+    );
+  }
+  return verdict;
+}
+
 /**
  * The broker connection: clean session, Tasmota-style LWT, our own reconnect backoff
  * (mqtt.js only has a fixed period) and a fresh subscription after every connect.
@@ -113,6 +164,14 @@ export class BrokerLink extends EventEmitter {
   /** Packets received so far: counting is all the hot path pays for the silence check. */
   private heard = 0;
   private silenceTimer?: NodeJS.Timeout;
+  /** Ends an ownership question under way when the link closes. */
+  private probing?: AbortController;
+  private probed?: Promise<void>;
+  /** When this carbot took the device (published `Online` the first time), for its answers to pings. */
+  private since?: Date;
+  /** Answers to pings, logged as few lines however many come. */
+  private pingsAnswered = 0;
+  private pingLoggedAt = -Infinity;
 
   constructor(private readonly opts: LinkOptions) {
     super();
@@ -122,26 +181,52 @@ export class BrokerLink extends EventEmitter {
     return this.online;
   }
 
-  start(): void {
+  /**
+   * Connects: after asking the broker whether another carbot drives the device (every
+   * connect, reconnects too), unless `asked` says the caller just did (checkOwner()).
+   */
+  start(asked = false): void {
+    const { settings } = this.opts;
+    this.opts.log.info(`connecting to ${settings.url} as ${settings.clientId}`);
+    if (asked) this.connect();
+    else this.claim();
+  }
+
+  /**
+   * Asks who drives the device (src/mqtt/owner.ts) over a connection of its own, without a
+   * will; connects for real (with the will) only if nobody live does.
+   */
+  private claim(): void {
     const { settings, topics, log } = this.opts;
+    const probing = new AbortController();
+    this.probing = probing;
+    this.probed = checkOwner(settings, topics, log, probing.signal).then((verdict) => {
+      this.probing = undefined;
+      if (this.closing) return;
+      if (verdict.kind === 'held') {
+        this.opts.onTaken?.(verdict.owner);
+        return;
+      }
+      if (verdict.kind === 'unreachable') {
+        this.report(describeMqttError(verdict.error, settings.url));
+        this.retry();
+        return;
+      }
+      this.connect();
+    });
+  }
+
+  /** The connection that drives: its will publishes `Offline` if it ends uncleanly. */
+  private connect(): void {
+    const { settings, topics, log } = this.opts;
+    if (this.client) {
+      this.client.reconnect();
+      return;
+    }
     const options: IClientOptions = {
-      clientId: settings.clientId,
-      username: settings.username,
-      password: settings.password,
-      keepalive: settings.keepalive,
-      clean: true,
-      reconnectPeriod: 0,
-      connectTimeout: 10_000,
-      resubscribe: false,
-      queueQoSZero: false,
-      // mqtt-packet's default cache of 65 536 pre-built message-id buffers costs ~11 MB of RSS.
-      writeCache: false,
+      ...connectionOptions(settings),
       will: { topic: topics.lwt, payload: Buffer.from('Offline'), qos: 1, retain: true },
-      ca: settings.ca,
-      cert: settings.cert,
-      key: settings.key,
     };
-    log.info(`connecting to ${settings.url} as ${settings.clientId}`);
     const client = mqtt.connect(settings.url, options);
     this.client = client;
     client.on('connect', () => {
@@ -151,7 +236,10 @@ export class BrokerLink extends EventEmitter {
       (client.stream as { setNoDelay?: (noDelay: boolean) => void }).setNoDelay?.(true);
       this.subscribe(client);
     });
-    client.on('message', (_topic, payload, packet) => this.opts.onCommand(payload, packet.retain));
+    client.on('message', (topic, payload, packet) => {
+      if (topic === topics.ownerPing) this.answerPing(client, payload, packet.retain);
+      else this.opts.onCommand(payload, packet.retain);
+    });
     client.on('packetreceive', () => this.heard++);
     this.watchSilence(client);
     client.on('error', (err) => this.report(describeMqttError(err, settings.url)));
@@ -161,8 +249,9 @@ export class BrokerLink extends EventEmitter {
   private subscribe(client: MqttClient): void {
     const { topics, log, settings } = this.opts;
     log.info(`connected to ${settings.url}`);
-    client.subscribe(topics.move, { qos: 1 }, (err, granted) => {
-      if (err || !granted || granted.some((g) => g.qos === 128)) {
+    // The move topic, and the topic on which a starting carbot asks who drives the car.
+    client.subscribe({ [topics.move]: { qos: 1 }, [topics.ownerPing]: { qos: 1 } }, (err, granted) => {
+      if (err || !granted || granted.some((g) => g.topic === topics.move && g.qos === 128)) {
         // Connected but deaf is the worst state to sit in: drop the link and let the backoff
         // try again, so the cause stays in the log and a fixed ACL is picked up.
         this.report(`broker refused the subscription to ${topics.move} (check the ACL)${err ? `: ${err.message}` : ''}`);
@@ -174,9 +263,34 @@ export class BrokerLink extends EventEmitter {
       this.lastError = undefined;
       this.online = true;
       log.info(`subscribed to ${topics.move}`);
+      if (granted.some((g) => g.topic === topics.ownerPing && g.qos === 128)) {
+        log.warn(
+          `broker refused the subscription to ${topics.ownerPing} (check the ACL): a second carbot for this car cannot learn that this one drives it`,
+        );
+      }
+      this.since ??= new Date();
       client.publish(topics.lwt, 'Online', { qos: 1, retain: true });
       this.opts.onOnline();
     });
+  }
+
+  /** A starting carbot asks who drives the car (src/mqtt/owner.ts): this one does, and says who it is. */
+  private answerPing(client: MqttClient, payload: Buffer, retained: boolean): void {
+    const nonce = pingNonce(payload);
+    // A retained ping is nobody's live question.
+    if (retained || nonce === undefined || !this.online) return;
+    const { settings, topics, log } = this.opts;
+    client.publish(topics.owner, JSON.stringify(ownerInfo(settings.clientId, this.opts.version, this.since ?? new Date(), nonce)), { qos: 1 });
+    // However many come, a line at most every 10 s.
+    this.pingsAnswered++;
+    const now = performance.now();
+    if (now - this.pingLoggedAt < 10_000) return;
+    this.pingLoggedAt = now;
+    const asker = (JSON.parse(payload.toString('utf8')) as { clientId?: unknown }).clientId;
+    log.warn(
+      `${typeof asker === 'string' ? `MQTT client ${asker.slice(0, 64)}` : 'a client'} asked on ${topics.ownerPing} who drives the car: ` +
+        `answered that this carbot does${this.pingsAnswered > 1 ? ` (${this.pingsAnswered} questions so far)` : ''}; another carbot for this car is being started`,
+    );
   }
 
   private watchSilence(client: MqttClient): void {
@@ -220,13 +334,18 @@ export class BrokerLink extends EventEmitter {
       this.opts.log.warn(`lost connection to ${this.opts.settings.url}`);
       this.opts.onOffline();
     }
+    this.retry();
+  }
+
+  /** The next connect after the backoff, asking again who drives the car. */
+  private retry(): void {
     if (this.closing || this.retryTimer) return;
     const delay = this.delay;
     this.delay = Math.min(this.delay * 2, RECONNECT_MAX_MS);
     this.opts.log.info(`reconnecting in ${delay / 1000} s`);
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
-      this.client?.reconnect();
+      this.claim();
     }, delay);
   }
 
@@ -242,6 +361,8 @@ export class BrokerLink extends EventEmitter {
     clearInterval(this.silenceTimer);
     clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
+    this.probing?.abort();
+    await this.probed;
     const client = this.client;
     if (!client) return;
     let answered = false;
