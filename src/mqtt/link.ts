@@ -249,9 +249,8 @@ export class BrokerLink extends EventEmitter {
   private subscribe(client: MqttClient): void {
     const { topics, log, settings } = this.opts;
     log.info(`connected to ${settings.url}`);
-    // The move topic, and the topic on which a starting carbot asks who drives the car.
-    client.subscribe({ [topics.move]: { qos: 1 }, [topics.ownerPing]: { qos: 1 } }, (err, granted) => {
-      if (err || !granted || granted.some((g) => g.topic === topics.move && g.qos === 128)) {
+    client.subscribe(topics.move, { qos: 1 }, (err, granted) => {
+      if (err || !granted || granted.some((g) => g.qos === 128)) {
         // Connected but deaf is the worst state to sit in: drop the link and let the backoff
         // try again, so the cause stays in the log and a fixed ACL is picked up.
         this.report(`broker refused the subscription to ${topics.move} (check the ACL)${err ? `: ${err.message}` : ''}`);
@@ -263,11 +262,16 @@ export class BrokerLink extends EventEmitter {
       this.lastError = undefined;
       this.online = true;
       log.info(`subscribed to ${topics.move}`);
-      if (granted.some((g) => g.topic === topics.ownerPing && g.qos === 128)) {
-        log.warn(
-          `broker refused the subscription to ${topics.ownerPing} (check the ACL): a second carbot for this car cannot learn that this one drives it`,
-        );
-      }
+      // Where a starting carbot asks who drives the car: on the wire before `Online`, so the
+      // broker has it in place when anyone can read that Online. A refusal (an old ACL) costs
+      // only that protection.
+      client.subscribe(topics.ownerPing, { qos: 1 }, (pingErr, pingGranted) => {
+        if (pingErr || pingGranted?.some((g) => g.qos === 128)) {
+          log.warn(
+            `broker refused the subscription to ${topics.ownerPing} (check the ACL): a second carbot for this car cannot learn that this one drives it`,
+          );
+        }
+      });
       this.since ??= new Date();
       client.publish(topics.lwt, 'Online', { qos: 1, retain: true });
       this.opts.onOnline();

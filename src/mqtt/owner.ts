@@ -100,16 +100,21 @@ export async function probeOwner(
     client.once('error', (error) => resolve({ kind: 'unreachable', error }));
     client.once('close', () => resolve({ kind: 'unreachable', error: new Error('connection closed while asking who drives the car') }));
     client.once('connect', () => {
-      const refused = (granted: { topic: string; qos: number }[]) => granted.filter((g) => g.qos === 128).map((g) => g.topic);
-      let blind: string[] = [];
-      client
-        .subscribeAsync(topics.lwt, { qos: 1 })
-        .then((granted) => {
-          blind = refused(granted);
-          return client.subscribeAsync(topics.owner, { qos: 1 });
+      // A refused subscription (an ACL) is a SUBACK 0x80, which mqtt.js reports as an error.
+      const subscribe = (topic: string) =>
+        client.subscribeAsync(topic, { qos: 1 }).then(
+          (granted) => (granted.some((g) => g.qos === 128) ? [topic] : []),
+          () => [topic],
+        );
+      const blind: string[] = [];
+      subscribe(topics.lwt)
+        .then((refused) => {
+          blind.push(...refused);
+          return subscribe(topics.owner);
         })
-        .then(async (granted) => {
-          blind.push(...refused(granted));
+        .then(async (refused) => {
+          blind.push(...refused);
+          if (!client.connected) return resolve({ kind: 'unreachable', error: new Error('connection closed while asking who drives the car') });
           if (blind.length > 0) return resolve({ kind: 'free', blind: blind.join(' and ') });
           if (lwt !== 'Online') return resolve({ kind: 'free' });
           timer = setTimeout(() => resolve({ kind: 'stale' }), answerMs);

@@ -67,8 +67,9 @@ describeMosquitto('one carbot per car (docs/mqtt.md#one-carbot-per-car)', () => 
     // The first goes on: one RESULT per command, the car moves, the LWT still says Online.
     const before = results.messages.length;
     for (const command of ['faster', 'stop', 'backward']) {
+      const next = results.messages.length;
       await watcher.publishAsync('carbot/move', command, { qos: 1 });
-      await results.waitFor(() => true, 5000, results.messages.length);
+      await results.waitFor(() => true, 5000, next);
     }
     await watcher.publishAsync('carbot/move', 'stop', { qos: 1 });
     await results.waitFor((m) => JSON.parse(m.payload).move === 'stop', 5000, before + 3);
