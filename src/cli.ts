@@ -222,7 +222,12 @@ async function run(argv: string[]): Promise<void> {
     `${config.device} is already driven by ${describeOwner(owner)}: this carbot does not drive it and exits ` +
     `(${EX_CAR_TAKEN}). Stop that one first (sudo systemctl stop carbot, or Ctrl-C where it runs), or give this ` +
     `car another device name (--device)`;
-  const verdict = await checkOwner(config.mqtt, config.topics, log, AbortSignal.timeout(OWNER_CHECK_MS));
+  // A broker of its own is not there yet (and is asked once it is); one of another carbot's
+  // on its port fails the listen.
+  const ownBroker = config.embeddedBroker.enabled && config.mqtt.url === embeddedBrokerUrl(config.embeddedBroker.host, config.embeddedBroker.port);
+  const verdict: import('./mqtt/link').OwnerVerdict = ownBroker
+    ? { kind: 'unreachable', error: new Error('the embedded broker is not started yet') }
+    : await checkOwner(config.mqtt, config.topics, log, AbortSignal.timeout(OWNER_CHECK_MS));
   if (verdict.kind === 'held') {
     log.error(taken(verdict.owner));
     await flushLogger(log);
