@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs carbot as a systemd service: builds this source tree, installs the compiled service
 # with its production dependencies to /opt/carbot and a `carbot` command to /usr/local/bin, the
-# unit to /etc/systemd/system (backing up another program's carbot.service first, such as the
-# Python carbot's), creates /etc/default/carbot and /etc/carbot/config.json (with a token for
-# the remote page) when they do not exist yet (never overwrites them), adds what carbot needs
+# unit to /etc/systemd/system (backing up and disabling the Python carbot's unit first, in /etc,
+# /lib or /usr/lib), creates /etc/default/carbot and /etc/carbot/config.json (with a token for
+# the remote page) when they do not exist yet (never overwrites them; stops if carbot
+# --check-config refuses what it keeps), adds what carbot needs
 # to mosquitto's configuration without breaking what is there, then enables and (re)starts
 # carbot. Running it again upgrades in place.
 set -euo pipefail
