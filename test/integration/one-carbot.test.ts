@@ -1,8 +1,16 @@
 import { strict as assert } from 'node:assert';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
+import type { OwnerInfo } from '../../src/mqtt/owner';
+import { busWithChips, FileStore, reportChip, writeStateFile } from '../fakes/i2c-bus';
+import { startCarbot } from '../support/carbot';
+import { removeOnExit } from '../support/cleanup';
+import { waitUntil } from '../support/wait';
 import { describeMosquitto, startMosquitto, type Mosquitto } from '../support/mosquitto';
 import { closeClient, collect, connectClient, type Recorder } from '../support/mqtt';
-import { spawnCarbot, type CarbotProcess } from '../support/process';
+import { CLI_PATH, REPO_ROOT, spawnCarbot, spawnProcess, type CarbotProcess } from '../support/process';
 
 /** sysexits EX_TEMPFAIL: the car is taken (src/cli.ts). */
 const EX_CAR_TAKEN = 75;
@@ -109,6 +117,81 @@ describeMosquitto('one carbot per car (docs/mqtt.md#one-carbot-per-car)', () => 
     // Its own Online, published live after the question went unanswered.
     await car.waitFor((m) => m.topic === 'tele/carbot/LWT' && m.payload === 'Online' && !m.retain);
     assert.deepEqual(publishedBy('new-carbot-probe'), ['cmnd/carbot/OWNER']);
+  });
+
+  it('on one Pi with a servo HAT, the second carbot leaves the chip alone, and so does its ExecStopPost safe-state', async function () {
+    this.timeout(60_000);
+    const dir = mkdtempSync(join(tmpdir(), 'carbot-two-'));
+    const removeDir = removeOnExit(dir);
+    try {
+      // One PCA9685 that both processes reach (test/fakes/i2c-bus.ts, its registers in a file).
+      const stateFile = writeStateFile(dir, { buses: { '1': busWithChips(0x40) } });
+      const chip = () => reportChip(new FileStore(stateFile).load().buses['1'].chips['64']);
+      const preload = join(REPO_ROOT, 'test', 'fakes', 'i2c-bus-preload.js');
+      const env = { CARBOT_FAKE_I2C_STATE: stateFile, CARBOT_HTTP_PORT: '0', CARBOT_MOTORS: 'adafruit-servo-hat', CARBOT_GPIO: 'auto' };
+      const hatCarbot = (clientId: string, extraEnv: Record<string, string> = {}, verb: string[] = []) => {
+        const proc = spawnProcess(process.execPath, ['--require', preload, CLI_PATH, ...verb, '--mqtt-url', broker.url, '--mqtt-client-id', clientId], {
+          ...env,
+          ...extraEnv,
+        });
+        procs.push(proc);
+        return proc;
+      };
+      const first = hatCarbot('first-carbot');
+      await first.waitForLine(/subscribed to carbot\/move/, 30_000);
+      await watcher.publishAsync('carbot/move', 'forward', { qos: 1 });
+      await car.waitFor((m) => m.topic === 'tele/carbot/STATE' && JSON.parse(m.payload).motion === 'forward');
+      const driving = JSON.stringify(chip());
+
+      const second = hatCarbot('second-carbot');
+      assert.equal((await second.exited).code, EX_CAR_TAKEN, second.output());
+      assert.equal(JSON.stringify(chip()), driving, 'the second carbot touched the chip the first drives');
+      // What systemd runs after the second's exit 75: ExecStopPost=carbot safe-state, with the exit in its environment.
+      const safe = hatCarbot('second-carbot', { EXIT_CODE: 'exited', EXIT_STATUS: '75', SERVICE_RESULT: 'exit-code' }, ['safe-state']);
+      assert.equal((await safe.exited).code, 0, safe.output());
+      assert.match(safe.output(), /carbot exited 75: another carbot drives this car, so its outputs are left as they are/);
+      assert.equal(JSON.stringify(chip()), driving, 'safe-state stopped the car the first carbot drives');
+      assert.equal(JSON.parse(car.messages.filter((m) => m.topic === 'tele/carbot/STATE').at(-1)?.payload ?? '{}').motion, 'forward');
+    } finally {
+      await Promise.all(procs.splice(0).map((p) => p.kill('SIGTERM')));
+      removeDir();
+    }
+  });
+
+  it('a carbot that finds, on reconnecting, that another took the car meanwhile gives it up (the process exits 75) and publishes nothing', async function () {
+    this.timeout(30_000);
+    const first = startCarbot(broker.url, ['--mqtt-client-id', 'first-carbot']);
+    let taken: OwnerInfo | undefined;
+    first.service.on('taken', (owner: OwnerInfo) => (taken = owner));
+    try {
+      await first.waitForLog(/subscribed to carbot\/move/);
+      // The broker goes away (and comes back without the retained Online: no persistence).
+      await broker.stop();
+      // Its next try is 4 s away: time enough for another carbot to start and take the car.
+      await first.waitForLog(/reconnecting in 4 s/, 15_000);
+      await broker.restart();
+      const before = broker.log().length;
+      // Another carbot is started meanwhile and finds the car free.
+      const second = carbot('second-carbot');
+      await second.waitForLine(/subscribed to carbot\/move/);
+      await second.waitForLine(/MQTT client first-carbot-probe asked on cmnd\/carbot\/OWNER who drives the car/, 15_000);
+      await waitUntil(() => taken !== undefined, () => `the first never gave the car up:\n${first.lines.join('\n')}`, 10_000);
+      assert.equal(taken?.clientId, 'second-carbot');
+      assert.equal(first.service.brokerOnline(), false);
+      await first.shutdown();
+      const since = broker.log().slice(before);
+      assert.doesNotMatch(since, /Received PUBLISH from first-carbot /, 'the first published after the second took the car');
+      assert.doesNotMatch(since, /New client connected from \S+ as first-carbot /, 'the first connected with its will');
+      const fresh = await connectClient(broker.url);
+      try {
+        const lwt = await collect(fresh, 'tele/carbot/LWT');
+        assert.equal((await lwt.waitFor((m) => m.retain)).payload, 'Online');
+      } finally {
+        await closeClient(fresh);
+      }
+    } finally {
+      await first.shutdown();
+    }
   });
 
   it('a carbot that finds the car free claims it without asking', async () => {
