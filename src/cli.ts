@@ -371,7 +371,9 @@ async function run(argv: string[]): Promise<void> {
     await exit('a listener failed to start', 1);
     return;
   }
-  service.start(verdict.kind !== 'unreachable');
+  // The answer saves the first connect a question; a question that ran out of time is asked
+  // again at once, with mqtt.js's own connect timeout.
+  service.start(ownBroker || (verdict.kind === 'unreachable' && verdict.error.name === 'TimeoutError') ? undefined : verdict);
 }
 
 async function main(argv: string[]): Promise<void> {

@@ -11,7 +11,7 @@ import type { Config } from './config';
 import { initialState, step, type DriveEvent, type DriveState, type LogEntry } from './drive';
 import type { Logger } from './log';
 import { Repeats } from './repeats';
-import { BrokerLink } from './mqtt/link';
+import { BrokerLink, type OwnerVerdict } from './mqtt/link';
 import type { CarView } from './car-view';
 import { clearMessages, discoveryMessages } from './homeassistant';
 import { VERSION } from './version';
@@ -130,10 +130,10 @@ export class CarService extends EventEmitter implements CarView {
     }
   }
 
-  /** `ownerChecked`: the caller has just asked the broker who drives the car (checkOwner in src/mqtt/link.ts). */
-  start(ownerChecked = false): void {
+  /** `owner`: what the caller has just learnt asking the broker who drives the car (checkOwner in src/mqtt/link.ts). */
+  start(owner?: OwnerVerdict): void {
     const { config } = this.deps;
-    this.link.start(ownerChecked);
+    this.link.start(owner);
     if (config.telePeriod > 0) {
       this.teleTimer = setInterval(() => this.publishState(), config.telePeriod * 1000);
     }

@@ -182,14 +182,16 @@ export class BrokerLink extends EventEmitter {
   }
 
   /**
-   * Connects: after asking the broker whether another carbot drives the device (every
-   * connect, reconnects too), unless `asked` says the caller just did (checkOwner()).
+   * Connects after asking the broker whether another carbot drives the device (every
+   * connect, reconnects too). `asked`: what the caller has just learnt itself (checkOwner()),
+   * so that the first connect does not ask again; a broker it could not reach is retried
+   * after the first backoff.
    */
-  start(asked = false): void {
+  start(asked?: OwnerVerdict): void {
     const { settings } = this.opts;
     this.opts.log.info(`connecting to ${settings.url} as ${settings.clientId}`);
-    if (asked) this.connect();
-    else this.claim();
+    if (!asked) this.claim();
+    else this.decide(asked);
   }
 
   /**
@@ -202,18 +204,21 @@ export class BrokerLink extends EventEmitter {
     this.probing = probing;
     this.probed = checkOwner(settings, topics, log, probing.signal).then((verdict) => {
       this.probing = undefined;
-      if (this.closing) return;
-      if (verdict.kind === 'held') {
-        this.opts.onTaken?.(verdict.owner);
-        return;
-      }
-      if (verdict.kind === 'unreachable') {
-        this.report(describeMqttError(verdict.error, settings.url));
-        this.retry();
-        return;
-      }
-      this.connect();
+      if (!this.closing) this.decide(verdict);
     });
+  }
+
+  private decide(verdict: OwnerVerdict): void {
+    if (verdict.kind === 'held') {
+      this.opts.onTaken?.(verdict.owner);
+      return;
+    }
+    if (verdict.kind === 'unreachable') {
+      this.report(describeMqttError(verdict.error, this.opts.settings.url));
+      this.retry();
+      return;
+    }
+    this.connect();
   }
 
   /** The connection that drives: its will publishes `Offline` if it ends uncleanly. */

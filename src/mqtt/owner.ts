@@ -89,7 +89,9 @@ export async function probeOwner(
   let lwt: string | undefined;
   let timer: NodeJS.Timeout | undefined;
   const verdict = await new Promise<OwnerVerdict>((resolve) => {
-    signal?.addEventListener('abort', () => resolve({ kind: 'unreachable', error: new Error('closing') }), { once: true });
+    const aborted = () => resolve({ kind: 'unreachable', error: signal?.reason instanceof Error ? signal.reason : new Error('closing') });
+    if (signal?.aborted) aborted();
+    signal?.addEventListener('abort', aborted, { once: true });
     client.on('message', (topic, payload, packet) => {
       if (topic === topics.lwt && packet.retain) lwt = payload.toString('utf8');
       if (topic === topics.owner && !packet.retain) {
