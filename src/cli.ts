@@ -225,10 +225,8 @@ async function run(argv: string[]): Promise<void> {
   // A broker of its own is not there yet (and is asked once it is); one of another carbot's
   // on its port fails the listen.
   const ownBroker = config.embeddedBroker.enabled && config.mqtt.url === embeddedBrokerUrl(config.embeddedBroker.host, config.embeddedBroker.port);
-  const verdict: import('./mqtt/link').OwnerVerdict = ownBroker
-    ? { kind: 'unreachable', error: new Error('the embedded broker is not started yet') }
-    : await checkOwner(config.mqtt, config.topics, log, AbortSignal.timeout(OWNER_CHECK_MS));
-  if (verdict.kind === 'held') {
+  const verdict = ownBroker ? undefined : await checkOwner(config.mqtt, config.topics, log, AbortSignal.timeout(OWNER_CHECK_MS));
+  if (verdict?.kind === 'held') {
     log.error(taken(verdict.owner));
     await flushLogger(log);
     process.exit(EX_CAR_TAKEN);
@@ -373,7 +371,7 @@ async function run(argv: string[]): Promise<void> {
   }
   // The answer saves the first connect a question; a question that ran out of time is asked
   // again at once, with mqtt.js's own connect timeout.
-  service.start(ownBroker || (verdict.kind === 'unreachable' && verdict.error.name === 'TimeoutError') ? undefined : verdict);
+  service.start(verdict?.kind === 'unreachable' && verdict.error.name === 'TimeoutError' ? undefined : verdict);
 }
 
 async function main(argv: string[]): Promise<void> {
