@@ -330,6 +330,8 @@ retire_python_units() {
         else
           problems+=("could not disable $name (systemctl disable --now $name failed): it may still run carbot.py beside carbot")
         fi
+      elif [[ "$name" == carbot.service && "$dir" == "$root/etc/systemd/system" ]]; then
+        echo "install.sh: carbot's unit replaces it below"
       else
         echo "install.sh: warning: not running systemctl, so $name is still enabled, and two programs would drive the same motors: sudo systemctl disable --now $name"
       fi

@@ -414,6 +414,7 @@ describe('scripts/install.sh and scripts/uninstall.sh', function () {
     assert.ok(out.includes(`was the Python carbot's unit (ExecStart=/usr/bin/python3 /home/pi/carbot.py): backed up to ${backup}`), out);
     // Without systemctl (a tree being filled) it can only say what to run.
     assert.match(out, /warning: not running systemctl, so carbot-old\.service is still enabled.*sudo systemctl disable --now carbot-old\.service/);
+    assert.doesNotMatch(out, /so carbot\.service is still enabled/, 'the Python carbot.service in /etc is replaced, not left enabled');
     assert.equal(readFileSync(path.join(units, 'carbot.service'), 'utf8'), readFileSync(path.join(REPO, 'carbot.service'), 'utf8'));
 
     // carbot's own unit is replaced on an upgrade without a backup.
