@@ -1,13 +1,15 @@
+import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import type { Readable, Writable } from 'node:stream';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { MqttSettings, Topics } from '../config';
 import type { Logger } from '../log';
-import { OWNER_ANSWER_MS, ownerInfo, pingNonce, probeOwner, type OwnerInfo, type OwnerVerdict } from './owner';
+import { keeps, OWNER_ANSWER_MS, ownerInfo, parseOwner, pingNonce, probeOwner, type OwnerInfo, type OwnerVerdict } from './owner';
 
 /** The client library itself, for `carbot send`: one copy of it whether the service or send loads it. */
 export { mqtt };
+import { describeOwner } from './owner';
 export { describeOwner, type OwnerInfo, type OwnerVerdict } from './owner';
 
 export const RECONNECT_MIN_MS = 1000;
@@ -172,6 +174,10 @@ export class BrokerLink extends EventEmitter {
   /** Answers to pings, logged as few lines however many come. */
   private pingsAnswered = 0;
   private pingLoggedAt = -Infinity;
+  /** The nonce of the question this carbot asks once it has claimed the car. */
+  private claimNonce?: string;
+  /** Another carbot claimed the car at the same moment and keeps it: no reconnecting. */
+  private gaveUp = false;
 
   constructor(private readonly opts: LinkOptions) {
     super();
@@ -243,6 +249,7 @@ export class BrokerLink extends EventEmitter {
     });
     client.on('message', (topic, payload, packet) => {
       if (topic === topics.ownerPing) this.answerPing(client, payload, packet.retain);
+      else if (topic === topics.owner) this.answered(client, payload, packet.retain);
       else this.opts.onCommand(payload, packet.retain);
     });
     client.on('packetreceive', () => this.heard++);
@@ -277,19 +284,34 @@ export class BrokerLink extends EventEmitter {
           );
         }
       });
+      // Answers to this carbot's own question, below (a refusal was said for the probe already).
+      client.subscribe(topics.owner, { qos: 1 });
       this.since ??= new Date();
       client.publish(topics.lwt, 'Online', { qos: 1, retain: true });
+      // Another carbot that claimed the car at the same moment answers this (and sees it): one of the two gives it up.
+      this.claimNonce = randomBytes(8).toString('hex');
+      client.publish(topics.ownerPing, JSON.stringify(this.me(this.claimNonce)), { qos: 1 });
       this.opts.onOnline();
     });
+  }
+
+  private me(nonce: string): OwnerInfo {
+    return ownerInfo(this.opts.settings.clientId, this.opts.version, this.since ?? new Date(), nonce);
   }
 
   /** A starting carbot asks who drives the car (src/mqtt/owner.ts): this one does, and says who it is. */
   private answerPing(client: MqttClient, payload: Buffer, retained: boolean): void {
     const nonce = pingNonce(payload);
-    // A retained ping is nobody's live question.
-    if (retained || nonce === undefined || !this.online) return;
-    const { settings, topics, log } = this.opts;
-    client.publish(topics.owner, JSON.stringify(ownerInfo(settings.clientId, this.opts.version, this.since ?? new Date(), nonce)), { qos: 1 });
+    // A retained ping is nobody's live question; this carbot's own comes back to it too.
+    if (retained || nonce === undefined || !this.online || nonce === this.claimNonce) return;
+    const { topics, log } = this.opts;
+    client.publish(topics.owner, JSON.stringify(this.me(nonce)), { qos: 1 });
+    // Asked by a carbot that has claimed the car too: one of the two gives it up.
+    const rival = parseOwner(payload);
+    if (rival) {
+      this.contest(client, rival);
+      return;
+    }
     // However many come, a line at most every 10 s.
     this.pingsAnswered++;
     const now = performance.now();
@@ -300,6 +322,31 @@ export class BrokerLink extends EventEmitter {
       `${typeof asker === 'string' ? `MQTT client ${asker.slice(0, 64)}` : 'a client'} asked on ${topics.ownerPing} who drives the car: ` +
         `answered that this carbot does${this.pingsAnswered > 1 ? ` (${this.pingsAnswered} questions so far)` : ''}; another carbot for this car is being started`,
     );
+  }
+
+  /** An answer to this carbot's own question after it claimed the car: another carbot claims it too. */
+  private answered(client: MqttClient, payload: Buffer, retained: boolean): void {
+    const rival = parseOwner(payload);
+    if (retained || !rival || rival.nonce !== this.claimNonce || rival.clientId === this.opts.settings.clientId) return;
+    this.contest(client, rival);
+  }
+
+  /**
+   * Two carbots hold the car (they claimed it at the same moment): the later claim gives it up
+   * (keeps() in src/mqtt/owner.ts) — a DISCONNECT, so that the broker drops its will, and no
+   * `Offline` — and the caller exits as when the car was taken before it asked.
+   */
+  private contest(client: MqttClient, rival: OwnerInfo): void {
+    if (!this.online || rival.clientId === this.opts.settings.clientId) return;
+    if (keeps(this.me(''), rival)) {
+      this.opts.log.warn(`${describeOwner(rival)} claimed the car at the same moment as this carbot, which keeps it (it claimed first)`);
+      return;
+    }
+    this.gaveUp = true;
+    this.online = false;
+    this.opts.onOffline();
+    client.end(false);
+    this.opts.onTaken?.(rival);
   }
 
   private watchSilence(client: MqttClient): void {
@@ -337,6 +384,7 @@ export class BrokerLink extends EventEmitter {
   }
 
   private lost(): void {
+    if (this.gaveUp) return;
     const wasOnline = this.online;
     this.online = false;
     if (wasOnline) {

@@ -14,6 +14,11 @@
  *    publishing its will), and the device is taken over.
  *
  * The owner answers every ping from the moment it has published `Online` (BrokerLink).
+ *
+ * Two carbots that ask at the same moment both find the device free. So a carbot that has just
+ * claimed it asks once more on the driving connection, naming itself: another claimant answers
+ * (and sees the question), and of the two the one that claimed later — or, at the same
+ * millisecond, has the greater client id — gives the device up (keeps()).
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -47,7 +52,7 @@ export function ownerInfo(clientId: string, version: string | undefined, since: 
 
 /** The nonce of a ping, or undefined if the payload is not one (pings are small JSON objects). */
 export function pingNonce(payload: Buffer): string | undefined {
-  if (payload.length > 256) return undefined;
+  if (payload.length > 1024) return undefined;
   try {
     const nonce = (JSON.parse(payload.toString('utf8')) as { nonce?: unknown }).nonce;
     return typeof nonce === 'string' && nonce.length <= 64 ? nonce : undefined;
@@ -63,7 +68,8 @@ export function describeOwner(owner: OwnerInfo): string {
   return `carbot${version} pid ${owner.pid} on host ${owner.host} (MQTT client ${owner.clientId}${since})`;
 }
 
-function parseOwner(payload: Buffer): OwnerInfo | undefined {
+/** An answer, or the question a carbot asks once it has claimed the device (its own OwnerInfo). */
+export function parseOwner(payload: Buffer): OwnerInfo | undefined {
   try {
     const o = JSON.parse(payload.toString('utf8')) as Partial<OwnerInfo>;
     if (typeof o.clientId !== 'string' || typeof o.host !== 'string' || typeof o.pid !== 'number') return undefined;
@@ -132,4 +138,11 @@ export async function probeOwner(
   // A polite DISCONNECT: with no will set there is nothing for the broker to publish either way.
   await client.endAsync(verdict.kind === 'unreachable' || !client.connected);
   return verdict;
+}
+
+/** Of two carbots that claimed one device, whether `mine` keeps it: the earlier claim, then the smaller client id. */
+export function keeps(mine: OwnerInfo, theirs: OwnerInfo): boolean {
+  const a = mine.since ?? '';
+  const b = theirs.since ?? '';
+  return a !== b ? a < b : mine.clientId < theirs.clientId;
 }

@@ -194,6 +194,47 @@ describeMosquitto('one carbot per car (docs/mqtt.md#one-carbot-per-car)', () => 
     }
   });
 
+  it('two carbots claiming the car at the same moment: the later claim gives it up, publishing no Offline', async () => {
+    // A rival that claimed earlier, as a real carbot would answer the question a new owner asks.
+    const rival = await connectClient(broker.url, { clientId: 'rival-carbot' });
+    try {
+      rival.on('message', (_topic, payload) => {
+        const ping = JSON.parse(payload.toString()) as { nonce: string; since?: string };
+        if (!ping.since) return;
+        void rival.publishAsync(
+          'stat/carbot/OWNER',
+          JSON.stringify({ clientId: 'rival-carbot', host: 'elsewhere', pid: 4242, since: '2000-01-01T00:00:00.000Z', nonce: ping.nonce }),
+          { qos: 1 },
+        );
+      });
+      await rival.subscribeAsync('cmnd/carbot/OWNER', { qos: 1 });
+      const proc = carbot('late-carbot');
+      assert.equal((await proc.exited).code, EX_CAR_TAKEN, proc.output());
+      assert.match(proc.output(), /carbot is already driven by carbot pid 4242 on host elsewhere \(MQTT client rival-carbot, driving since 2000-01-01T00:00:00\.000Z\)/);
+      // It had claimed the car (Online, STATE) before it learnt of the rival; it leaves with a DISCONNECT, so no will.
+      await waitUntil(() => /Received DISCONNECT from late-carbot$/m.test(broker.log()), broker.log);
+      assert.ok(!car.messages.some((m) => m.topic === 'tele/carbot/LWT' && m.payload === 'Offline'), 'it published Offline over the rival');
+    } finally {
+      await closeClient(rival);
+    }
+  });
+
+  it('two carbots started together: one drives, the other exits 75, one RESULT per command', async () => {
+    const a = carbot('carbot-a');
+    const b = carbot('carbot-b');
+    const loser = await Promise.race([a.exited.then(() => a), b.exited.then(() => b)]);
+    const winner = loser === a ? b : a;
+    assert.equal((await loser.exited).code, EX_CAR_TAKEN, loser.output());
+    await winner.waitForLine(/subscribed to carbot\/move/);
+    const results = await collect(watcher, 'stat/carbot/RESULT');
+    await watcher.publishAsync('carbot/move', 'forward', { qos: 1 });
+    await results.waitFor(() => true);
+    await watcher.publishAsync('carbot/move', 'stop', { qos: 1 });
+    await results.waitFor((m) => JSON.parse(m.payload).move === 'stop');
+    assert.deepEqual(results.messages.map((m) => JSON.parse(m.payload).move), ['forward', 'stop']);
+    assert.equal(winner.child.exitCode, null, winner.output());
+  });
+
   it('a carbot that finds the car free claims it without asking', async () => {
     const proc = carbot('only-carbot');
     await proc.waitForLine(/subscribed to carbot\/move/);
