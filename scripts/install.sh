@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs carbot as a systemd service: builds this source tree, installs the compiled service
 # with its production dependencies to /opt/carbot and a `carbot` command to /usr/local/bin, the
-# unit to /etc/systemd/system (backing up another program's carbot.service first, such as the
-# Python carbot's), creates /etc/default/carbot and /etc/carbot/config.json (with a token for
-# the remote page) when they do not exist yet (never overwrites them), adds what carbot needs
+# unit to /etc/systemd/system (backing up and disabling the Python carbot's unit first, in /etc,
+# /lib or /usr/lib), creates /etc/default/carbot and /etc/carbot/config.json (with a token for
+# the remote page) when they do not exist yet (never overwrites them; stops if carbot
+# --check-config refuses what it keeps), adds what carbot needs
 # to mosquitto's configuration without breaking what is there, then enables and (re)starts
 # carbot. Running it again upgrades in place.
 set -euo pipefail
@@ -283,6 +284,27 @@ settings_env=()
 if [[ -r "$root/etc/default/carbot" ]]; then
   mapfile -t settings_env < <(grep -E '^CARBOT_[A-Z0-9_]+=' "$root/etc/default/carbot" | sed -E 's/^([^=]+)="(.*)"$/\1=\2/' || true)
 fi
+# The configuration carbot will run with (the config.json kept or just created, and
+# /etc/default/carbot's variables) must be one it accepts: the service would exit 78 at every
+# start. carbot --check-config lists every problem; the installer stops on them, before the
+# unit is installed, enabled or started, and exits with carbot's code.
+check_out="$(mktemp)"
+check_status=0
+env "${settings_env[@]}" "$node_bin" "$opt/dist/cli.js" --check-config --config "$root/etc/carbot/config.json" >/dev/null 2>"$check_out" ||
+  check_status=$?
+if ((check_status != 0)); then
+  {
+    echo "install.sh: carbot cannot run with its configuration ($root/etc/carbot/config.json and the CARBOT_* variables of $root/etc/default/carbot); carbot --check-config says:"
+    sed 's/^/    /' "$check_out"
+    echo "install.sh: fix it and run install.sh again (sudo carbot --check-config checks it); carbot is copied to $opt, but its unit was not installed, enabled or started"
+  } >&2
+  rm -f "$check_out"
+  exit "$check_status"
+fi
+# Warnings (a page reachable from the network, …): shown, not fatal.
+if [[ -s "$check_out" ]]; then sed 's/^/    /' "$check_out"; fi
+rm -f "$check_out"
+
 # CARBOT_SYSTEM_ROOT: the board and libraries asked about are those of the tree being filled.
 if boards="$(env "${settings_env[@]}" CARBOT_SYSTEM_ROOT="$root" "$node_bin" "$opt/dist/cli.js" boards --config "$root/etc/carbot/config.json" 2>&1)"; then
   boards="$(printf '%s' "$boards" | tr '\n' ' ' | sed 's/ $//')"
@@ -354,33 +376,68 @@ if [[ $variant == carbot.service ]]; then service_user=carbot; fi
   fi
 }
 
+# The Python carbot.py this replaces, wherever its unit is: a carbot.service that does not run
+# /opt/carbot (another program's, most likely carbot.py's), or a unit of any name that runs
+# carbot.py, in /etc/systemd/system, /lib/systemd/system or /usr/lib/systemd/system (where
+# carbot.py's repository put it). Each is backed up to /var/backups/carbot and disabled, and
+# install.sh says so: a carbot.service in /lib would otherwise be overridden, unsaid, by the
+# one installed to /etc below, and another unit running carbot.py would drive the same motors.
+# A unit backed up before with the same content was dealt with by an earlier run.
+retire_python_units() {
+  local backups="$root/var/backups/carbot" stamp dir file name real what backup earlier done seen=" " retired=0
+  stamp="$(date +%Y%m%d-%H%M%S)"
+  for dir in "$root/etc/systemd/system" "$root/lib/systemd/system" "$root/usr/lib/systemd/system"; do
+    for file in "$dir"/*.service; do
+      [[ -f "$file" ]] || continue
+      # /lib is a link to /usr/lib on merged-/usr systems: one file, seen once.
+      real="$(readlink -f "$file")"
+      [[ "$seen" != *" $real "* ]] || continue
+      seen+="$real "
+      name="$(basename "$file")"
+      if [[ "$name" == carbot.service ]]; then
+        ! grep -q '^ExecStart=.* /opt/carbot/dist/cli\.js' "$file" || continue
+      else
+        grep -q '^ExecStart=.*carbot\.py' "$file" || continue
+      fi
+      done=0
+      for earlier in "$backups/$name".*; do
+        if [[ -f "$earlier" ]] && cmp -s "$earlier" "$file"; then done=1; fi
+      done
+      ((done == 0)) || continue
+      mkdir -p "$backups"
+      backup="$backups/$name.$stamp"
+      cp -p "$file" "$backup"
+      what="another program's unit"
+      if grep -qi '^ExecStart=.*\(python\|carbot\.py\)' "$file"; then what="the Python carbot's unit"; fi
+      echo "install.sh: $file was $what ($(grep -m1 '^ExecStart=' "$file" || echo 'no ExecStart')): backed up to $backup"
+      if ((run_systemctl)); then
+        # Before carbot's own carbot.service is in /etc: the name still means this unit.
+        if "$systemctl" disable --now "$name"; then
+          echo "install.sh: disabled and stopped $name (systemctl disable --now $name)"
+        else
+          problems+=("could not disable $name (systemctl disable --now $name failed): it may still run carbot.py beside carbot")
+        fi
+      elif [[ "$name" == carbot.service && "$dir" == "$root/etc/systemd/system" ]]; then
+        echo "install.sh: carbot's unit replaces it below"
+      else
+        echo "install.sh: warning: not running systemctl, so $name is still enabled, and two programs would drive the same motors: sudo systemctl disable --now $name"
+      fi
+      if [[ "$name" == carbot.service && "$dir" != "$root/etc/systemd/system" ]]; then
+        echo "install.sh: $file stays where it is, but carbot's unit in /etc/systemd/system takes the name carbot.service from now on: it does not run again (uninstall.sh brings it back, disabled)"
+      fi
+      retired=1
+    done
+  done
+  if ((retired)); then echo "install.sh: the carbot service now runs this carbot; see docs/migrating-from-carbot-py.md"; fi
+}
+retire_python_units
+
 mkdir -p "$(dirname "$unit")"
-# A carbot.service that does not run /opt/carbot is another program's, most likely the Python
-# carbot.py this replaces: keep a copy before overwriting it, and say where.
-if [[ -e "$unit" ]] && ! grep -q '^ExecStart=.* /opt/carbot/dist/cli\.js' "$unit"; then
-  backups="$root/var/backups/carbot"
-  mkdir -p "$backups"
-  backup="$backups/carbot.service.$(date +%Y%m%d-%H%M%S)"
-  cp -p "$unit" "$backup"
-  what="another program's unit"
-  if grep -qi '^ExecStart=.*python' "$unit"; then what="the Python carbot's unit"; fi
-  echo "install.sh: $unit was $what ($(grep -m1 '^ExecStart=' "$unit" || echo 'no ExecStart')): backed up to $backup"
-  echo "install.sh: the carbot service now runs this carbot; see docs/migrating-from-carbot-py.md"
-fi
 unit_tmp="$(mktemp)"
 sed -e "s#^ExecStart=/usr/bin/node #ExecStart=$node_bin #" -e "s#^ExecStopPost=/usr/bin/node #ExecStopPost=$node_bin #" "$src/$variant" >"$unit_tmp"
 install -m 0644 "$unit_tmp" "$unit"
 rm -f "$unit_tmp"
 echo "install.sh: installed $unit (from $variant: $variant_why)"
-# Another unit that still runs carbot.py would drive the same motors.
-for other in "$root"/etc/systemd/system/*.service; do
-  [[ -e "$other" && "$other" != "$unit" ]] || continue
-  if grep -q '^ExecStart=.*carbot\.py' "$other"; then
-    name="$(basename "$other")"
-    echo "install.sh: warning: $name runs carbot.py too, and two programs would drive the same motors;" \
-      "stop it: sudo systemctl disable --now $name"
-  fi
-done
 
 
 # ---- The stop at boot (carbot-safe-state.service) --------------------------------------------

@@ -32,7 +32,15 @@ const lazy = {
 const EX_USAGE = 64;
 /** sysexits(3): the broker could not be reached. */
 const EX_UNAVAILABLE = 69;
+/**
+ * sysexits(3) EX_TEMPFAIL: another live carbot drives this device (docs/mqtt.md#one-carbot-per-car);
+ * try again once it has stopped. The units' RestartPreventExitStatus holds it, so systemd
+ * does not restart into the same refusal every 2 s.
+ */
+const EX_CAR_TAKEN = 75;
 const SHUTDOWN_BUDGET_MS = 2500;
+/** How long start-up waits to learn whether another carbot drives the car: a connect and a 2 s ping. */
+const OWNER_CHECK_MS = 5000;
 
 /** Signals whose default is to end the process: each one gets the orderly shutdown instead. */
 const SHUTDOWN_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGALRM', 'SIGVTALRM', 'SIGXCPU', 'SIGXFSZ', 'SIGPWR', 'SIGIO'] as const;
@@ -83,7 +91,8 @@ config file (--config FILE or CARBOT_CONFIG, default /etc/carbot/config.json) > 
 ${settingsHelp()}
 
 Exit codes: 0 ok, 1 runtime failure (doctor: something to fix), 64 wrong command line,
-69 broker unreachable (send), 75 jog refused while carbot runs, 78 invalid configuration.
+69 broker unreachable (send), 75 another carbot already drives this device (or, for jog,
+runs here), 78 invalid configuration.
 `;
 
 /**
@@ -262,6 +271,24 @@ async function run(argv: string[]): Promise<void> {
   log.info(`config${config.configFile ? ` from ${config.configFile}` : ''}: ${JSON.stringify(config.effective)}`);
   for (const warning of config.warnings) log.warn(warning);
 
+  // One carbot per car (docs/mqtt.md#one-carbot-per-car), asked before the hardware is opened:
+  // its set-up would stop a car another carbot on this Pi drives. A broker that cannot be
+  // reached within a few seconds does not hold the car up; the link asks again on every connect.
+  const { checkOwner, describeOwner } = lazy.link();
+  const taken = (owner: import('./mqtt/link').OwnerInfo) =>
+    `${config.device} is already driven by ${describeOwner(owner)}: this carbot does not drive it and exits ` +
+    `(${EX_CAR_TAKEN}). Stop that one first (sudo systemctl stop carbot, or Ctrl-C where it runs), or give this ` +
+    `car another device name (--device)`;
+  // A broker of its own is not there yet (and is asked once it is); one of another carbot's
+  // on its port fails the listen.
+  const ownBroker = config.embeddedBroker.enabled && config.mqtt.url === embeddedBrokerUrl(config.embeddedBroker.host, config.embeddedBroker.port);
+  const verdict = ownBroker ? undefined : await checkOwner(config.mqtt, config.topics, log, AbortSignal.timeout(OWNER_CHECK_MS));
+  if (verdict?.kind === 'held') {
+    log.error(taken(verdict.owner));
+    await flushLogger(log);
+    process.exit(EX_CAR_TAKEN);
+  }
+
   // Benchmark hook: the sim motors keep a timestamp per write, saved at exit.
   const tracePath = process.env.CARBOT_SIM_TRACE;
   let hardware: Hardware;
@@ -364,6 +391,11 @@ async function run(argv: string[]): Promise<void> {
   process.on('uncaughtException', crash);
   process.on('unhandledRejection', crash);
   service.on('fatal', (err: Error) => void exit(err.message, 1));
+  // Another carbot took the car while this one was away from the broker: it keeps it.
+  service.on('taken', (owner: import('./mqtt/link').OwnerInfo) => {
+    log.error(taken(owner));
+    void exit('another carbot drives this car', EX_CAR_TAKEN);
+  });
 
   try {
     if (config.embeddedBroker.enabled) {
@@ -394,7 +426,9 @@ async function run(argv: string[]): Promise<void> {
     await exit('a listener failed to start', 1);
     return;
   }
-  service.start();
+  // The answer saves the first connect a question; a question that ran out of time is asked
+  // again at once, with mqtt.js's own connect timeout.
+  service.start(verdict?.kind === 'unreachable' && verdict.error.name === 'TimeoutError' ? undefined : verdict);
 }
 
 async function main(argv: string[]): Promise<void> {
@@ -427,6 +461,13 @@ async function main(argv: string[]): Promise<void> {
     }
     const { createLogger, flushLogger } = lazy.log();
     const log = createLogger({ level: config.logLevel, format: config.logFormat });
+    // As the unit's ExecStopPost after carbot exited because another carbot drives the car
+    // (systemd passes the exit in EXIT_CODE/EXIT_STATUS): the outputs are that one's, not ours.
+    if (process.env.EXIT_CODE === 'exited' && process.env.EXIT_STATUS === String(EX_CAR_TAKEN)) {
+      log.info(`carbot exited ${EX_CAR_TAKEN}: another carbot drives this car, so its outputs are left as they are`);
+      await flushLogger(log);
+      return;
+    }
     await safeState(config, log);
     await flushLogger(log);
     return;

@@ -136,6 +136,10 @@ export interface Topics {
   result: string;
   /** stat/<device>/ARRIVED: a goto or patrol reached its place. */
   arrived: string;
+  /** cmnd/<device>/OWNER: a starting carbot asks who drives the device (src/mqtt/owner.ts). */
+  ownerPing: string;
+  /** stat/<device>/OWNER: the driving carbot's answer, naming itself. */
+  owner: string;
 }
 
 export interface MqttSettings {
@@ -516,6 +520,8 @@ export function loadConfig(input: LoadInput): Config {
     state: `tele/${device}/STATE`,
     result: `stat/${device}/RESULT`,
     arrived: `stat/${device}/ARRIVED`,
+    ownerPing: `cmnd/${device}/OWNER`,
+    owner: `stat/${device}/OWNER`,
   };
   const own = Object.entries(topics).find(([name, topic]) => name !== 'move' && name !== 'stop' && topic === moveTopic);
   if (own) {

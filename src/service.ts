@@ -11,7 +11,7 @@ import type { Config } from './config';
 import { initialState, step, type DriveEvent, type DriveState, type LogEntry } from './drive';
 import type { Logger } from './log';
 import { Repeats } from './repeats';
-import { BrokerLink } from './mqtt/link';
+import { BrokerLink, type OwnerVerdict } from './mqtt/link';
 import type { CarView } from './car-view';
 import { clearMessages, discoveryMessages } from './homeassistant';
 import { VERSION } from './version';
@@ -75,6 +75,7 @@ export class CarService extends EventEmitter implements CarView {
   private readonly link: BrokerLink;
   /** A connection of its own for the stop topic, so a flood of the move topic cannot hold up or lose a stop. */
   private readonly stopLink: BrokerLink;
+  private stopLinkStarted = false;
   private readonly startedAt = Date.now();
   private wakeTimer?: NodeJS.Timeout;
   private teleTimer?: NodeJS.Timeout;
@@ -129,11 +130,20 @@ export class CarService extends EventEmitter implements CarView {
       level: 'info',
       summary: (count, _source, seconds) => `${count} more empty messages on ${config.topics.move} in the last ${seconds} s`,
     });
+    // Both connections fail for the same reasons (a wrong password, the broker down): said once.
+    const linkErrors = {};
     this.link = new BrokerLink({
+      errors: linkErrors,
       settings: config.mqtt,
       topics: config.topics,
       log,
       onOnline: () => {
+        // The stop topic's connection, once this carbot holds the car (a carbot that another
+        // one keeps from driving never listens for stops).
+        if (!this.stopLinkStarted) {
+          this.stopLinkStarted = true;
+          this.stopLink.start();
+        }
         this.publishDiscovery();
         this.publishState();
         this.emit('link', true);
@@ -144,6 +154,9 @@ export class CarService extends EventEmitter implements CarView {
       },
       onCommand: (payload, retained) => this.onMessage(payload, retained),
       moving: () => this.drive.output !== 0,
+      // Another carbot drives this car: the process says who and exits (src/cli.ts).
+      onTaken: (owner) => this.emit('taken', owner),
+      version: VERSION,
     });
     this.stopLink = new BrokerLink({
       settings: config.mqtt,
@@ -154,6 +167,7 @@ export class CarService extends EventEmitter implements CarView {
       onOffline: () => undefined,
       onCommand: (payload, retained) => this.onStopMessage(payload, retained),
       listener: { topic: config.topics.stop, label: 'stop topic' },
+      errors: linkErrors,
     });
     // Limit switches guard the car from the first moment, whoever sends the commands.
     const { limits } = deps;
@@ -163,10 +177,10 @@ export class CarService extends EventEmitter implements CarView {
     }
   }
 
-  start(): void {
+  /** `owner`: what the caller has just learnt asking the broker who drives the car (checkOwner in src/mqtt/link.ts). */
+  start(owner?: OwnerVerdict): void {
     const { config } = this.deps;
-    this.link.start();
-    this.stopLink.start();
+    this.link.start(owner);
     this.tickedAt = this.clock.now();
     this.stallTick();
     if (config.telePeriod > 0) {

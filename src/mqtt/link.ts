@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import type { Readable, Writable } from 'node:stream';
@@ -5,9 +6,11 @@ import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { MqttSettings, Topics } from '../config';
 import type { Logger } from '../log';
 import { brokerOptions } from './broker-url';
+import { describeOwner, keeps, OWNER_ANSWER_MS, ownerInfo, parseOwner, pingNonce, probeOwner, type OwnerInfo, type OwnerVerdict } from './owner';
 
 /** The client library itself, for `carbot send`: one copy of it whether the service or send loads it. */
 export { mqtt, brokerOptions };
+export { describeOwner, type OwnerInfo, type OwnerVerdict } from './owner';
 
 export const RECONNECT_MIN_MS = 1000;
 export const RECONNECT_MAX_MS = 30_000;
@@ -32,11 +35,24 @@ export interface LinkOptions {
   /** Whether the car is moving: only then is a silent broker chased up (see SILENCE_LIMIT_MS). */
   moving?: () => boolean;
   /**
+   * Another live carbot drives this device (src/mqtt/owner.ts): nothing was published and the
+   * link stays down; the caller says so and exits.
+   */
+  onTaken?: (owner: OwnerInfo) => void;
+  /** carbot's version, in the answer to a starting carbot (src/version.ts cannot be bundled here). */
+  version?: string;
+  /**
    * A second connection that only listens (the stop topic): it subscribes to this topic
-   * instead of the move topic, has no will and publishes no `Online`, and its log lines start
-   * with `label` (so they are not taken for the command connection's).
+   * instead of the move topic, has no will, publishes no `Online`, asks nobody who drives the
+   * car, and its log lines start with `label` (so they are not taken for the command
+   * connection's).
    */
   listener?: { topic: string; label: string };
+  /**
+   * Shared by the links of one carbot: an error line is said once, by whichever link meets
+   * it first, rather than once per connection (both fail for the same reasons).
+   */
+  errors?: { last?: string };
 }
 
 /** How long MQTT input may hold the event loop before everything else gets a turn. */
@@ -106,6 +122,48 @@ export function describeMqttError(err: Error & { code?: string | number; reason?
   return `broker ${url}: ${err.message.trim()}`;
 }
 
+/** The connection options carbot uses, without a will. */
+function connectionOptions(settings: MqttSettings): IClientOptions {
+  return {
+    clientId: settings.clientId,
+    username: settings.username,
+    password: settings.password,
+    keepalive: settings.keepalive,
+    clean: true,
+    reconnectPeriod: 0,
+    connectTimeout: 10_000,
+    resubscribe: false,
+    queueQoSZero: false,
+    // mqtt-packet's default cache of 65 536 pre-built message-id buffers costs ~11 MB of RSS.
+    writeCache: false,
+    ca: settings.ca,
+    cert: settings.cert,
+    key: settings.key,
+  };
+}
+
+/**
+ * Asks the broker whether a live carbot already drives the device (src/mqtt/owner.ts), as
+ * `<clientId>-probe`, so that a carbot given the same mqtt.clientId is not kicked off. Says
+ * so when the answer is "a stale Online" or "nobody could be asked".
+ */
+export async function checkOwner(settings: MqttSettings, topics: Topics, log: Logger, signal?: AbortSignal): Promise<OwnerVerdict> {
+  const options = { ...connectionOptions(settings), clientId: `${settings.clientId}-probe` };
+  const verdict = await probeOwner(settings.url, options, topics, OWNER_ANSWER_MS, signal);
+  if (verdict.kind === 'stale') {
+    log.warn(
+      `${topics.lwt} says Online but no carbot answered on ${topics.ownerPing} within ${OWNER_ANSWER_MS / 1000} s: ` +
+        `that Online is stale (left by a carbot that ended without its will); taking the car over`,
+    );
+  }
+  if (verdict.kind === 'free' && verdict.blind) {
+    log.warn(
+      `broker refused the subscription to ${verdict.blind} (check the ACL): carbot cannot tell whether another carbot drives this car`,
+    );
+  }
+  return verdict;
+}
+
 /**
  * The broker connection: clean session, Tasmota-style LWT, our own reconnect backoff
  * (mqtt.js only has a fixed period) and a fresh subscription after every connect.
@@ -120,6 +178,18 @@ export class BrokerLink extends EventEmitter {
   /** Packets received so far: counting is all the hot path pays for the silence check. */
   private heard = 0;
   private silenceTimer?: NodeJS.Timeout;
+  /** Ends an ownership question under way when the link closes. */
+  private probing?: AbortController;
+  private probed?: Promise<void>;
+  /** When this carbot took the device (published `Online` the first time), for its answers to pings. */
+  private since?: Date;
+  /** Answers to pings, logged as few lines however many come. */
+  private pingsAnswered = 0;
+  private pingLoggedAt = -Infinity;
+  /** The nonce of the question this carbot asks once it has claimed the car. */
+  private claimNonce?: string;
+  /** Another carbot claimed the car at the same moment and keeps it: no reconnecting. */
+  private gaveUp = false;
 
   constructor(private readonly opts: LinkOptions) {
     super();
@@ -129,32 +199,69 @@ export class BrokerLink extends EventEmitter {
     return this.online;
   }
 
+  /**
+   * Connects after asking the broker whether another carbot drives the device (every
+   * connect, reconnects too). `asked`: what the caller has just learnt itself (checkOwner()),
+   * so that the first connect does not ask again; a broker it could not reach is retried
+   * after the first backoff.
+   */
+  start(asked?: OwnerVerdict): void {
+    const { settings, listener } = this.opts;
+    this.say('info', `connecting to ${settings.url} as ${this.clientId}`);
+    if (listener) this.connect();
+    else if (!asked) this.claim();
+    else this.decide(asked);
+  }
+
   /** A log line, with the listener's label in front. */
   private say(level: 'info' | 'warn' | 'error', line: string): void {
     const label = this.opts.listener?.label;
     this.opts.log[level](label ? `${label}: ${line}` : line);
   }
 
-  start(): void {
+  private get clientId(): string {
+    return this.opts.listener ? `${this.opts.settings.clientId}-stop` : this.opts.settings.clientId;
+  }
+
+  /**
+   * Asks who drives the device (src/mqtt/owner.ts) over a connection of its own, without a
+   * will; connects for real (with the will) only if nobody live does.
+   */
+  private claim(): void {
+    const { settings, topics, log } = this.opts;
+    const probing = new AbortController();
+    this.probing = probing;
+    this.probed = checkOwner(settings, topics, log, probing.signal).then((verdict) => {
+      this.probing = undefined;
+      if (!this.closing) this.decide(verdict);
+    });
+  }
+
+  private decide(verdict: OwnerVerdict): void {
+    if (verdict.kind === 'held') {
+      this.opts.onTaken?.(verdict.owner);
+      return;
+    }
+    if (verdict.kind === 'unreachable') {
+      this.report(describeMqttError(verdict.error, this.opts.settings.url));
+      this.retry();
+      return;
+    }
+    this.connect();
+  }
+
+  /** The connection that drives: its will publishes `Offline` if it ends uncleanly. A listener has none. */
+  private connect(): void {
     const { settings, topics, listener } = this.opts;
+    if (this.client) {
+      this.client.reconnect();
+      return;
+    }
     const options: IClientOptions = {
-      clientId: listener ? `${settings.clientId}-stop` : settings.clientId,
-      username: settings.username,
-      password: settings.password,
-      keepalive: settings.keepalive,
-      clean: true,
-      reconnectPeriod: 0,
-      connectTimeout: 10_000,
-      resubscribe: false,
-      queueQoSZero: false,
-      // mqtt-packet's default cache of 65 536 pre-built message-id buffers costs ~11 MB of RSS.
-      writeCache: false,
+      ...connectionOptions(settings),
+      clientId: this.clientId,
       will: listener ? undefined : { topic: topics.lwt, payload: Buffer.from('Offline'), qos: 1, retain: true },
-      ca: settings.ca,
-      cert: settings.cert,
-      key: settings.key,
     };
-    this.say('info', `connecting to ${settings.url} as ${options.clientId}`);
     const client = mqtt.connect(brokerOptions(settings.url, options));
     this.client = client;
     client.on('connect', () => {
@@ -164,7 +271,12 @@ export class BrokerLink extends EventEmitter {
       (client.stream as { setNoDelay?: (noDelay: boolean) => void }).setNoDelay?.(true);
       this.subscribe(client);
     });
-    client.on('message', (_topic, payload, packet) => this.opts.onCommand(payload, packet.retain));
+    client.on('message', (topic, payload, packet) => {
+      if (listener) this.opts.onCommand(payload, packet.retain);
+      else if (topic === topics.ownerPing) this.answerPing(client, payload, packet.retain);
+      else if (topic === topics.owner) this.answered(client, payload, packet.retain);
+      else this.opts.onCommand(payload, packet.retain);
+    });
     client.on('packetreceive', () => this.heard++);
     this.watchSilence(client);
     client.on('error', (err) => this.report(describeMqttError(err, settings.url)));
@@ -172,7 +284,7 @@ export class BrokerLink extends EventEmitter {
   }
 
   private subscribe(client: MqttClient): void {
-    const { topics, settings, listener } = this.opts;
+    const { topics, log, settings, listener } = this.opts;
     const topic = listener?.topic ?? topics.move;
     this.say('info', `connected to ${settings.url}`);
     client.subscribe(topic, { qos: 1 }, (err, granted) => {
@@ -186,11 +298,87 @@ export class BrokerLink extends EventEmitter {
       if (!client.connected) return;
       this.delay = RECONNECT_MIN_MS;
       this.lastError = undefined;
+      if (this.opts.errors) this.opts.errors.last = undefined;
       this.online = true;
-      this.say('info', listener ? `listening on ${topic}` : `subscribed to ${topic}`);
-      if (!listener) client.publish(topics.lwt, 'Online', { qos: 1, retain: true });
+      if (listener) {
+        this.say('info', `listening on ${topic}`);
+        this.opts.onOnline();
+        return;
+      }
+      log.info(`subscribed to ${topic}`);
+      // Where a starting carbot asks who drives the car: on the wire before `Online`, so the
+      // broker has it in place when anyone can read that Online. A refusal (an old ACL) costs
+      // only that protection.
+      client.subscribe(topics.ownerPing, { qos: 1 }, (pingErr, pingGranted) => {
+        if (pingErr || pingGranted?.some((g) => g.qos === 128)) {
+          log.warn(
+            `broker refused the subscription to ${topics.ownerPing} (check the ACL): a second carbot for this car cannot learn that this one drives it`,
+          );
+        }
+      });
+      // Answers to this carbot's own question, below (a refusal was said for the probe already).
+      client.subscribe(topics.owner, { qos: 1 });
+      this.since ??= new Date();
+      client.publish(topics.lwt, 'Online', { qos: 1, retain: true });
+      // Another carbot that claimed the car at the same moment answers this (and sees it): one of the two gives it up.
+      this.claimNonce = randomBytes(8).toString('hex');
+      client.publish(topics.ownerPing, JSON.stringify(this.me(this.claimNonce)), { qos: 1 });
       this.opts.onOnline();
     });
+  }
+
+  private me(nonce: string): OwnerInfo {
+    return ownerInfo(this.opts.settings.clientId, this.opts.version, this.since ?? new Date(), nonce);
+  }
+
+  /** A starting carbot asks who drives the car (src/mqtt/owner.ts): this one does, and says who it is. */
+  private answerPing(client: MqttClient, payload: Buffer, retained: boolean): void {
+    const nonce = pingNonce(payload);
+    // A retained ping is nobody's live question; this carbot's own comes back to it too.
+    if (retained || nonce === undefined || !this.online || nonce === this.claimNonce) return;
+    const { topics, log } = this.opts;
+    client.publish(topics.owner, JSON.stringify(this.me(nonce)), { qos: 1 });
+    // Asked by a carbot that has claimed the car too: one of the two gives it up.
+    const rival = parseOwner(payload);
+    if (rival) {
+      this.contest(client, rival);
+      return;
+    }
+    // However many come, a line at most every 10 s.
+    this.pingsAnswered++;
+    const now = performance.now();
+    if (now - this.pingLoggedAt < 10_000) return;
+    this.pingLoggedAt = now;
+    const asker = (JSON.parse(payload.toString('utf8')) as { clientId?: unknown }).clientId;
+    log.warn(
+      `${typeof asker === 'string' ? `MQTT client ${asker.slice(0, 64)}` : 'a client'} asked on ${topics.ownerPing} who drives the car: ` +
+        `answered that this carbot does${this.pingsAnswered > 1 ? ` (${this.pingsAnswered} questions so far)` : ''}; another carbot for this car is being started`,
+    );
+  }
+
+  /** An answer to this carbot's own question after it claimed the car: another carbot claims it too. */
+  private answered(client: MqttClient, payload: Buffer, retained: boolean): void {
+    const rival = parseOwner(payload);
+    if (retained || !rival || rival.nonce !== this.claimNonce || rival.clientId === this.opts.settings.clientId) return;
+    this.contest(client, rival);
+  }
+
+  /**
+   * Two carbots hold the car (they claimed it at the same moment): the later claim gives it up
+   * (keeps() in src/mqtt/owner.ts) — a DISCONNECT, so that the broker drops its will, and no
+   * `Offline` — and the caller exits as when the car was taken before it asked.
+   */
+  private contest(client: MqttClient, rival: OwnerInfo): void {
+    if (!this.online || rival.clientId === this.opts.settings.clientId) return;
+    if (keeps(this.me(''), rival)) {
+      this.opts.log.warn(`${describeOwner(rival)} claimed the car at the same moment as this carbot, which keeps it (it claimed first)`);
+      return;
+    }
+    this.gaveUp = true;
+    this.online = false;
+    this.opts.onOffline();
+    client.end(false);
+    this.opts.onTaken?.(rival);
   }
 
   private watchSilence(client: MqttClient): void {
@@ -223,24 +411,33 @@ export class BrokerLink extends EventEmitter {
 
   /** The same failure on every retry would flood the journal: say it once until it changes. */
   private report(line: string): void {
-    if (line !== this.lastError) this.say('error', line);
+    const shared = this.opts.errors;
+    if (line !== this.lastError && line !== shared?.last) this.say('error', line);
     this.lastError = line;
+    if (shared) shared.last = line;
   }
 
   private lost(): void {
+    if (this.gaveUp) return;
     const wasOnline = this.online;
     this.online = false;
     if (wasOnline) {
       this.say('warn', `lost connection to ${this.opts.settings.url}`);
       this.opts.onOffline();
     }
+    this.retry();
+  }
+
+  /** The next connect after the backoff, asking again who drives the car. */
+  private retry(): void {
     if (this.closing || this.retryTimer) return;
     const delay = this.delay;
     this.delay = Math.min(this.delay * 2, RECONNECT_MAX_MS);
     this.say('info', `reconnecting in ${delay / 1000} s`);
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
-      this.client?.reconnect();
+      if (this.opts.listener) this.connect();
+      else this.claim();
     }, delay);
   }
 
@@ -256,6 +453,8 @@ export class BrokerLink extends EventEmitter {
     clearInterval(this.silenceTimer);
     clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
+    this.probing?.abort();
+    await this.probed;
     const client = this.client;
     if (!client) return;
     let answered = false;

@@ -2,6 +2,7 @@ import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { MqttClient } from 'mqtt';
+import type { OwnerInfo } from '../../src/mqtt/owner';
 import { startCarbot, type RunningCarbot } from '../support/carbot';
 import { describeMosquitto, startMosquitto, type Mosquitto } from '../support/mosquitto';
 import { closeClient, collect, connectClient } from '../support/mqtt';
@@ -92,6 +93,24 @@ describeMosquitto('carbot under the shipped ACL (scripts/mosquitto/carbot.acl)',
     );
     assert.equal(car.service.state().motion, 'stopped');
     assert.deepEqual(car.motors.outputs, { left: 0, right: 0 });
+  });
+
+  it('a second carbot under the carbot user learns that the first drives the car, and gives it up', async () => {
+    car = startCarbot(broker.url, carbotLogin);
+    await car.waitForLog(/subscribed to carbot\/move/);
+    const second = startCarbot(broker.url, carbotLogin);
+    let taken: OwnerInfo | undefined;
+    second.service.on('taken', (owner: OwnerInfo) => (taken = owner));
+    try {
+      // The question and the answer both get through: it names the first.
+      await waitUntil(() => taken !== undefined, () => `${second.lines.join('\n')}\n${broker.log()}`);
+      assert.equal(taken?.clientId, car.config.mqtt.clientId);
+      assert.equal(second.service.brokerOnline(), false);
+      await car.waitForLog(/asked on cmnd\/carbot\/OWNER who drives the car: answered that this carbot does/);
+      assert.doesNotMatch(broker.log(), /Denied (PUBLISH|SUBSCRIBE) from carbot-/, 'the ACL denied something');
+    } finally {
+      await second.shutdown();
+    }
   });
 
   // mosquitto 2.0 grants a subscription its ACL denies and then delivers nothing, so carbot

@@ -94,9 +94,13 @@ function makeSourceTree(dir: string): void {
   mkdirSync(vendor);
   writeFileSync(
     path.join(dir, 'build.js'),
-    // The stand-in cli answers `carbot boards` as STUB_BOARDS says (the real one reads the config and the board).
+    // The stand-in cli answers `carbot boards` as STUB_BOARDS says (the real one reads the config and the board),
+    // and hands `--check-config` to the compiled carbot named by CARBOT_REAL_CLI, when a test sets it.
     `const fs = require('fs');\nfs.mkdirSync('dist', { recursive: true });\nfs.writeFileSync('dist/cli.js', ` +
-      `'if (process.argv[2] === "boards") console.log(process.env.STUB_BOARDS || "sim"); else console.log(require("prod-dep"));\\n');\n`,
+      `'if (process.argv[2] === "boards") console.log(process.env.STUB_BOARDS || "sim"); ` +
+      `else if (process.argv[2] === "--check-config" && process.env.CARBOT_REAL_CLI) process.exit(require("child_process").spawnSync(` +
+      `process.execPath, [process.env.CARBOT_REAL_CLI, ...process.argv.slice(2)], { stdio: "inherit" }).status); ` +
+      `else console.log(require("prod-dep"));\\n');\n`,
   );
   writeFileSync(
     path.join(dir, 'package.json'),
@@ -466,7 +470,7 @@ describe('scripts/install.sh and scripts/uninstall.sh', function () {
     assert.match(out, /config\.json is now readable by the group sudo too/);
   });
 
-  it('backs up the Python carbot.service it replaces, says where, and warns of another unit still running carbot.py', () => {
+  it('backs up the Python carbot.service it replaces and another unit running carbot.py, says where, and says to disable them', () => {
     const root = newRoot();
     const units = path.join(root, 'etc', 'systemd', 'system');
     mkdirSync(units, { recursive: true });
@@ -475,19 +479,105 @@ describe('scripts/install.sh and scripts/uninstall.sh', function () {
     writeFileSync(path.join(units, 'carbot-old.service'), '[Service]\nExecStart=/usr/bin/python3 /home/pi/carbot.py\n');
 
     const out = ok(install('--root', root, '--skip-build'), 'install').stdout;
-    const backups = readdirSync(path.join(root, 'var', 'backups', 'carbot'));
-    assert.equal(backups.length, 1);
-    const backup = path.join(root, 'var', 'backups', 'carbot', backups[0]);
-    assert.match(backups[0], /^carbot\.service\.\d{8}-\d{6}$/);
+    const backups = readdirSync(path.join(root, 'var', 'backups', 'carbot')).sort();
+    assert.equal(backups.length, 2);
+    assert.match(backups[0], /^carbot-old\.service\.\d{8}-\d{6}$/);
+    assert.match(backups[1], /^carbot\.service\.\d{8}-\d{6}$/);
+    const backup = path.join(root, 'var', 'backups', 'carbot', backups[1]);
     assert.equal(readFileSync(backup, 'utf8'), python);
     assert.ok(out.includes(`was the Python carbot's unit (ExecStart=/usr/bin/python3 /home/pi/carbot.py): backed up to ${backup}`), out);
-    assert.match(out, /warning: carbot-old\.service runs carbot\.py too.*sudo systemctl disable --now carbot-old\.service/);
+    // Without systemctl (a tree being filled) it can only say what to run.
+    assert.match(out, /warning: not running systemctl, so carbot-old\.service is still enabled.*sudo systemctl disable --now carbot-old\.service/);
+    assert.doesNotMatch(out, /so carbot\.service is still enabled/, 'the Python carbot.service in /etc is replaced, not left enabled');
     assert.equal(readFileSync(path.join(units, 'carbot.service'), 'utf8'), readFileSync(path.join(REPO, 'carbot.service'), 'utf8'));
 
     // carbot's own unit is replaced on an upgrade without a backup.
     const again = ok(install('--root', root, '--skip-build'), 'second install').stdout;
     assert.doesNotMatch(again, /backed up/);
-    assert.equal(readdirSync(path.join(root, 'var', 'backups', 'carbot')).length, 1);
+    assert.equal(readdirSync(path.join(root, 'var', 'backups', 'carbot')).length, 2);
+  });
+
+  /** A systemctl for a tree: records its calls, and says every unit is active. */
+  function fakeSystemctl(root: string): { path: string; calls: () => string[] } {
+    const state = path.join(root, 'fake-systemd');
+    mkdirSync(state, { recursive: true });
+    const systemctl = path.join(state, 'systemctl');
+    writeFileSync(systemctl, `#!/bin/bash\necho "$*" >>"${state}/calls"\nif [[ "$1" == show ]]; then echo active; fi\nexit 0\n`, { mode: 0o755 });
+    const calls = () => (existsSync(path.join(state, 'calls')) ? readFileSync(path.join(state, 'calls'), 'utf8').split('\n').filter(Boolean) : []);
+    return { path: systemctl, calls };
+  }
+
+  it("backs up and disables the Python carbot.service in /lib/systemd/system before /etc's unit takes its name, and says so", () => {
+    const root = newRoot();
+    const lib = path.join(root, 'lib', 'systemd', 'system');
+    mkdirSync(lib, { recursive: true });
+    // As carbot.py's repository has it: copied to /lib/systemd/system and enabled from there.
+    const python = '[Unit]\nDescription=carbot\n[Service]\nExecStart=/usr/bin/python3 /home/pi/carbot/carbot.py\n[Install]\nWantedBy=multi-user.target\n';
+    writeFileSync(path.join(lib, 'carbot.service'), python);
+    const usrLib = path.join(root, 'usr', 'lib', 'systemd', 'system');
+    mkdirSync(usrLib, { recursive: true });
+    writeFileSync(path.join(usrLib, 'carbot-py.service'), '[Service]\nExecStart=/usr/bin/python3 /opt/carbot.py\n');
+    writeFileSync(path.join(usrLib, 'unrelated.service'), '[Service]\nExecStart=/usr/bin/true\n');
+    const systemctl = fakeSystemctl(root);
+
+    const out = ok(install('--root', root, '--skip-build', '--no-mosquitto', '--systemctl', systemctl.path), 'install').stdout;
+    const backups = path.join(root, 'var', 'backups', 'carbot');
+    const saved = readdirSync(backups).sort();
+    assert.deepEqual(saved.map((f) => f.replace(/\.\d{8}-\d{6}$/, '')), ['carbot-py.service', 'carbot.service']);
+    assert.equal(readFileSync(path.join(backups, saved[1]), 'utf8'), python);
+    assert.ok(
+      out.includes(
+        `${path.join(lib, 'carbot.service')} was the Python carbot's unit (ExecStart=/usr/bin/python3 /home/pi/carbot/carbot.py): backed up to ${path.join(backups, saved[1])}`,
+      ),
+      out,
+    );
+    assert.match(out, /disabled and stopped carbot\.service \(systemctl disable --now carbot\.service\)/);
+    assert.match(out, /disabled and stopped carbot-py\.service/);
+    assert.match(out, /carbot's unit in \/etc\/systemd\/system takes the name carbot\.service from now on: it does not run again/);
+    // Disabled while the name still meant the Python unit; carbot's own enabled after.
+    const calls = systemctl.calls();
+    const disable = calls.indexOf('disable --now carbot.service');
+    assert.ok(disable >= 0 && disable < calls.indexOf('daemon-reload') && calls.indexOf('daemon-reload') < calls.indexOf('enable carbot.service'), calls.join('\n'));
+    assert.ok(calls.includes('disable --now carbot-py.service'), calls.join('\n'));
+    assert.ok(!calls.some((c) => c.includes('unrelated')), calls.join('\n'));
+    assert.equal(readFileSync(path.join(lib, 'carbot.service'), 'utf8'), python, 'left in place, backed up');
+    assert.equal(readFileSync(path.join(root, 'etc', 'systemd', 'system', 'carbot.service'), 'utf8'), readFileSync(path.join(REPO, 'carbot.service'), 'utf8'));
+
+    // Once is enough: a second run neither backs up again nor disables carbot's own carbot.service.
+    const before = systemctl.calls().length;
+    const again = ok(install('--root', root, '--skip-build', '--no-mosquitto', '--systemctl', systemctl.path), 'second install').stdout;
+    assert.doesNotMatch(again, /backed up|disabled/);
+    assert.equal(readdirSync(backups).length, 2);
+    assert.ok(!systemctl.calls().slice(before).some((c) => c.startsWith('disable')), systemctl.calls().join('\n'));
+  });
+
+  it('fails with carbot --check-config\'s problems, and exit 78, when the kept settings are ones carbot refuses', () => {
+    const root = newRoot();
+    mkdirSync(path.join(root, 'etc', 'carbot'), { recursive: true });
+    mkdirSync(path.join(root, 'etc', 'default'), { recursive: true });
+    // The migration guide's config written over the installer's: the remote page on 0.0.0.0 without a token.
+    writeFileSync(path.join(root, 'etc', 'carbot', 'config.json'), '{"gpio": "auto", "motors": "adafruit-servo-hat"}\n');
+    writeFileSync(path.join(root, 'etc', 'default', 'carbot'), 'CARBOT_MAX_SPEED="500"\n');
+    const systemctl = fakeSystemctl(root);
+    const result = run('bash', [path.join(src, 'scripts', 'install.sh'), '--root', root, '--skip-build', '--no-mosquitto', '--admin-group', ADMIN_GROUP, '--systemctl', systemctl.path], {
+      env: { CARBOT_REAL_CLI: path.join(REPO, 'dist', 'cli.js') },
+    });
+    assert.equal(result.status, 78, result.stdout + result.stderr);
+    assert.match(result.stderr, /carbot cannot run with its configuration .*carbot --check-config says:/);
+    assert.match(result.stderr, /invalid configuration \(2 problems\)/);
+    assert.match(result.stderr, /http\.host: the remote page on "0\.0\.0\.0" is reachable from the network and has no token or password/);
+    assert.match(result.stderr, /CARBOT_MAX_SPEED: 500 is above the maximum 100/);
+    assert.doesNotMatch(result.stdout, /carbot is running/);
+    assert.ok(!existsSync(path.join(root, 'etc', 'systemd', 'system', 'carbot.service')), 'no unit installed');
+    assert.deepEqual(systemctl.calls(), [], 'nothing enabled or started');
+
+    // Fixed, it installs.
+    writeFileSync(path.join(root, 'etc', 'default', 'carbot'), 'CARBOT_HTTP_HOST="127.0.0.1"\n');
+    const fixed = run('bash', [path.join(src, 'scripts', 'install.sh'), '--root', root, '--skip-build', '--no-mosquitto', '--admin-group', ADMIN_GROUP, '--systemctl', systemctl.path], {
+      env: { CARBOT_REAL_CLI: path.join(REPO, 'dist', 'cli.js') },
+    });
+    assert.equal(fixed.status, 0, fixed.stdout + fixed.stderr);
+    assert.match(fixed.stdout, /carbot is running/);
   });
   describeMosquitto('with mosquitto installed', () => {
     const STOCK =

@@ -77,12 +77,12 @@ for (const variant of VARIANTS) describe(variant, () => {
     });
   }
 
-  it('waits for readiness, is watched, and restarts on failure but not on a configuration error', () => {
+  it('waits for readiness, is watched, and restarts on failure but not on a configuration error or a car another carbot drives', () => {
     assert.equal(service.get('Type'), 'notify');
     assert.equal(service.get('NotifyAccess'), 'all');
     assert.equal(service.get('WatchdogSec'), '10s');
     assert.equal(service.get('Restart'), 'on-failure');
-    assert.equal(service.get('RestartPreventExitStatus'), '78');
+    assert.equal(service.get('RestartPreventExitStatus'), '78 75');
   });
 
   it('gives the 3 s shutdown room before SIGKILL', () => {

@@ -49,6 +49,8 @@ describe('configuration', () => {
       state: 'tele/carbot/STATE',
       result: 'stat/carbot/RESULT',
       arrived: 'stat/carbot/ARRIVED',
+      ownerPing: 'cmnd/carbot/OWNER',
+      owner: 'stat/carbot/OWNER',
     });
     assert.deepEqual(c.drive, { initialSpeed: 50, speedStep: 10, minSpeed: 10, maxSpeed: 100, reverseDelayMs: 250, accelPercentPerSec: 0, commandTimeoutS: 0 });
     assert.equal(c.telePeriod, 300);
@@ -79,6 +81,8 @@ describe('configuration', () => {
       state: 'tele/car2/STATE',
       result: 'stat/car2/RESULT',
       arrived: 'stat/car2/ARRIVED',
+      ownerPing: 'cmnd/car2/OWNER',
+      owner: 'stat/car2/OWNER',
     });
     assert.equal(load({ argv: ['--move-topic', 'garden/car/cmd'] }).topics.move, 'garden/car/cmd');
     assert.equal(load({ argv: ['--move-topic', 'garden/car/cmd'] }).topics.stop, 'garden/car/cmd/stop');
