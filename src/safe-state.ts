@@ -61,14 +61,17 @@ export function configTxtNeeded(config: Config, host: Pick<HostDeps, 'modelPath'
   return configTxtLines(pins, readPiBoardAt(host.modelPath ?? MODEL_PATH).soc);
 }
 
-export function boardsNeeded(config: Config, host: Pick<HostDeps, 'modelPath' | 'pigpioLibrary'> = {}): string[] {
+export function boardsNeeded(
+  config: Config,
+  host: Pick<HostDeps, 'modelPath' | 'pigpioLibrary'> & { pigpioProblem?: () => string | undefined } = {},
+): string[] {
   const needs = boardNeeds(config);
   const boards: string[] = [];
   if (config.gpio === 'sim') return ['sim'];
   if (needs.header) {
     const modelPath = host.modelPath ?? MODEL_PATH;
     const chosen = resolveBackend(config.gpio, readPiBoardAt(modelPath), { pwm: needs.headerPwm }, () =>
-      pigpioLibraryProblem(host.pigpioLibrary),
+      host.pigpioProblem ? host.pigpioProblem() : pigpioLibraryProblem(host.pigpioLibrary),
     );
     boards.push(chosen.backend);
   }

@@ -163,7 +163,7 @@ function assertEveryFigure({ results, stdout }: { results: Results; stdout: stri
     assert.ok((f.stops as number) > 0, `${f.scenario}: some stops were measured`);
     assert.ok(stdout.includes(String(f.label)), `flood table row ${f.label}`);
   }
-  assert.equal(results.targets.length, 14 + results.floods.length * 5);
+  assert.equal(results.targets.length, 19 + results.floods.length * 5);
   for (const t of results.targets) {
     assert.equal(typeof t.met, 'boolean');
     assert.match(stdout, new RegExp(`\\[(met|MISSED)\\] ${t.target.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));

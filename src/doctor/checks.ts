@@ -1,10 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config';
-import { hardwarePwmPins, listPwmChips, overlayLine, OVERLAY_FUNC } from '../boards/kernel';
+import { configTxtLines, hardwarePwmPins, listPwmChips, OVERLAY_FUNC } from '../boards/kernel';
 import { findGpioBase } from '../boards/onoff';
 import { explain, loadI2cBus, REGISTER, frequencyOf } from '../boards/pca9685';
-import { LIBRARY_DIRS, PIGPIO_LOCK_FILE } from '../boards/pigpio';
+import { PIGPIO_LOCK_FILE } from '../boards/pigpio';
 import { isRaspberryPi, isRp1, readPiBoardAt, type PiBoard } from '../boards/pi';
 import type { RequireModule } from '../boards/types';
 import { boardsNeeded } from '../safe-state';
@@ -70,6 +70,8 @@ export interface Facts {
   model: string | undefined;
   /** The board as its device tree says (src/boards/pi.ts): the SoC from `compatible`. */
   board: PiBoard;
+  /** Why pigpio cannot run here (no C library, or an addon built without it), as `gpio: auto` weighs it. */
+  pigpioProblem: string | undefined;
   isPi: boolean;
   boards: string[];
   /** BCM pins carrying PWM or servo pulses on the header. */
@@ -85,6 +87,11 @@ export function gatherFacts(config: Config, options: DoctorOptions): Facts {
   const modelFile = modelPath(roots);
   const board = readPiBoardAt(modelFile);
   const model = board.model;
+  const pigpioProblem = !findPigpioLibrary(roots)
+    ? 'the pigpio C library (libpigpio.so) is not installed'
+    : !(options.pigpioAddon ?? defaultPigpioAddon)()
+      ? "pigpio's addon was built without the C library"
+      : undefined;
   const pwmPins = new Set<number>();
   const plainPins = new Set<number>();
   for (const m of config.motors) {
@@ -107,11 +114,9 @@ export function gatherFacts(config: Config, options: DoctorOptions): Facts {
     roots,
     model,
     board,
+    pigpioProblem,
     isPi: isRaspberryPi(board),
-    boards: config.gpio === 'sim' ? ['sim'] : boardsNeeded(config, {
-            modelPath: modelFile,
-            pigpioLibrary: { libraryDirs: LIBRARY_DIRS.map((dir) => path.join(roots.root, dir)), ldCache: path.join(roots.etc, 'ld.so.cache') },
-          }),
+    boards: config.gpio === 'sim' ? ['sim'] : boardsNeeded(config, { modelPath: modelFile, pigpioProblem: () => pigpioProblem }),
     pwmPins: [...pwmPins].sort((a, b) => a - b),
     plainPins: [...plainPins].sort((a, b) => a - b),
     configTxt,
@@ -167,7 +172,8 @@ function whyBoards(f: Facts): string {
   if (!f.isPi) return 'gpio auto, off a Raspberry Pi';
   if (isRp1(f.board)) return "gpio auto: pigpio cannot drive a Pi 5's RP1";
   if (!needs.headerPwm) return 'gpio auto: only plain pins on the header';
-  return 'gpio auto: PWM on the header of a Pi 1–4';
+  if (f.pigpioProblem) return `gpio auto: PWM on the header of a Pi 1–4, and ${f.pigpioProblem}`;
+  return 'gpio auto: PWM on the header of a Pi 1–4, with the pigpio C library';
 }
 
 export function checkBoard(f: Facts): CheckLine[] {
@@ -220,14 +226,10 @@ function overlayNeeds(f: Facts): number[] {
   return f.pwmPins.filter((pin) => !f.config.pwmChannels?.[pin] && OVERLAY_FUNC[pin] !== undefined);
 }
 
-/** The pwm-2chan lines that route `pins`, two at a time. */
+/** The pwm-2chan lines that route `pins`, two at a time, as install.sh prints them (`carbot config-txt`). */
 function overlayLinesFor(pins: number[]): string[] {
-  const lines: string[] = [];
-  for (let i = 0; i < pins.length; i += 2) {
-    const [a, b] = [pins[i], pins[i + 1]];
-    lines.push(b === undefined ? overlayLine(a) : `dtoverlay=pwm-2chan,pin=${a},func=${OVERLAY_FUNC[a]},pin2=${b},func2=${OVERLAY_FUNC[b]}`);
-  }
-  return lines;
+  // The audio line is a check of its own (checkConfigTxt).
+  return configTxtLines(pins, undefined);
 }
 
 function routedPins(f: Facts): Set<number> {

@@ -91,13 +91,22 @@ describe('carbot doctor: each check on a fake machine', () => {
   });
 
   describe('the board the configuration implies', () => {
-    it('gpio auto: the kernel board on a Pi 5, pigpio on a Pi 4, simulated motors off a Pi', () => {
+    it('gpio auto: the kernel board on a Pi 5, pigpio on a Pi 4 with its C library, the kernel board without, simulated motors off a Pi', () => {
       machine('pi5');
       assert.deepEqual(shown(checkBoard(facts(config()))), [
         "✓ board: Raspberry Pi 5 Model B Rev 1.0; motors on: kernel (gpio auto: pigpio cannot drive a Pi 5's RP1)",
       ]);
       machine('pi4');
-      assert.deepEqual(shown(checkBoard(facts(config()))), ['✓ board: Raspberry Pi 4 Model B Rev 1.4; motors on: pigpio (gpio auto: PWM on the header of a Pi 1–4)']);
+      assert.deepEqual(shown(checkBoard(facts(config()))), [
+        '✓ board: Raspberry Pi 4 Model B Rev 1.4; motors on: kernel (gpio auto: PWM on the header of a Pi 1–4, and the pigpio C library (libpigpio.so) is not installed)',
+      ]);
+      host.pigpioLibrary();
+      assert.deepEqual(shown(checkBoard(facts(config()))), [
+        '✓ board: Raspberry Pi 4 Model B Rev 1.4; motors on: pigpio (gpio auto: PWM on the header of a Pi 1–4, with the pigpio C library)',
+      ]);
+      assert.deepEqual(shown(checkBoard(facts(config(), { pigpioAddon: () => undefined }))), [
+        "✓ board: Raspberry Pi 4 Model B Rev 1.4; motors on: kernel (gpio auto: PWM on the header of a Pi 1–4, and pigpio's addon was built without the C library)",
+      ]);
       machine();
       assert.deepEqual(shown(checkBoard(facts(config()))), [
         '– board: not a Raspberry Pi (/proc/device-tree/model is missing); motors on: sim (gpio auto, off a Raspberry Pi): simulated motors here; the Raspberry Pi checks are skipped',
@@ -138,7 +147,8 @@ describe('carbot doctor: each check on a fake machine', () => {
     it('kernel board: a pin without hardware PWM, and a pwmChannels chip that is not there', () => {
       machine('pi4');
       const motors = JSON.stringify([{ name: 'left', driver: 'servo', pin: 17 }, { name: 'right', driver: 'servo', pin: 18 }]);
-      const lines = shown(checkDevices(facts(config('--gpio', 'auto', '--motors', motors, '--pwm-channels', '{"17": {"chip": "pwmchip9", "channel": 0}}'))));
+      // gpio "pigpio" on a Pi 4 without the library: what to do instead.
+      const lines = shown(checkDevices(facts(config('--gpio', 'pigpio', '--motors', motors, '--pwm-channels', '{"17": {"chip": "pwmchip9", "channel": 0}}'))));
       assert.deepEqual(lines, [
         '✗ pigpio: the pigpio C library is not installed (Raspberry Pi OS trixie has no pigpio package) → set "gpio": "kernel" (the kernel\'s PWM, no root) and add "dtoverlay=pwm-2chan,pin=18,func=2,pin2=19,func2=2" to /boot/firmware/config.txt, reboot, then sudo scripts/install.sh; on bookworm: sudo apt-get install pigpio, then sudo scripts/install.sh',
       ]);
@@ -163,7 +173,8 @@ describe('carbot doctor: each check on a fake machine', () => {
       machine('pi4');
       host.pigpioLibrary();
       assert.deepEqual(shown(checkDevices(facts(config()))), ['✓ pigpio: C library /usr/lib/aarch64-linux-gnu/libpigpio.so.1, addon built']);
-      assert.deepEqual(shown(checkDevices(facts(config(), { pigpioAddon: () => undefined }))), [
+      // With gpio auto the kernel board would be chosen instead; gpio "pigpio" insists.
+      assert.deepEqual(shown(checkDevices(facts(config('--gpio', 'pigpio'), { pigpioAddon: () => undefined }))), [
         "✗ pigpio: C library /usr/lib/aarch64-linux-gnu/libpigpio.so.1, but pigpio's addon is not built → sudo scripts/install.sh (npm builds the addon when pigpiod is on the PATH)",
       ]);
     });
@@ -262,6 +273,7 @@ describe('carbot doctor: each check on a fake machine', () => {
         '✗ service user: carbot.service is not installed yet; scripts/install.sh runs it as carbot, but there is no user carbot → sudo scripts/install.sh (it creates the user carbot in the groups gpio and i2c)',
       ]);
       machine('pi4');
+      host.pigpioLibrary();
       assert.deepEqual(shown(checkUser(facts(config()))), ['✓ service user: carbot.service is not installed yet; scripts/install.sh runs it as root: no groups needed']);
       host.carbotUser().installUnit('carbot.service');
       assert.deepEqual(shown(checkUser(facts(config()))), [

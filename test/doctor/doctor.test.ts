@@ -152,7 +152,7 @@ describeMosquitto('carbot doctor', () => {
       assert.equal(code, 0);
     });
 
-    it('a Raspberry Pi 4 on trixie, without the pigpio library, as first flashed: what to do about pigpio', async () => {
+    it('a Raspberry Pi 4 on trixie, without the pigpio library, as first flashed: the kernel board and what it needs', async () => {
       broker = await startMosquitto();
       machine('pi4').configTxt(stockConfigTxt());
       const { lines, code } = await run(config('--mqtt-url', broker.url));
@@ -160,16 +160,16 @@ describeMosquitto('carbot doctor', () => {
         'carbot doctor: configuration from defaults and CARBOT_* (no file)',
         '✓ OS: Debian GNU/Linux 13 (trixie)',
         '✓ Node.js 24.11.1',
-        '✓ board: Raspberry Pi 4 Model B Rev 1.4; motors on: pigpio (gpio auto: PWM on the header of a Pi 1–4)',
-        '✗ pigpio: the pigpio C library is not installed (Raspberry Pi OS trixie has no pigpio package) → set "gpio": "kernel" ' +
-          `(the kernel's PWM, no root) and add "${PI4_OVERLAY}" to /boot/firmware/config.txt, reboot, then sudo scripts/install.sh; ` +
-          'on bookworm: sudo apt-get install pigpio, then sudo scripts/install.sh',
-        '✓ config.txt: nothing needed for this configuration (/boot/firmware/config.txt)',
-        '✓ service user: carbot.service is not installed yet; scripts/install.sh runs it as root: no groups needed',
+        '✓ board: Raspberry Pi 4 Model B Rev 1.4; motors on: kernel (gpio auto: PWM on the header of a Pi 1–4, and the pigpio C library (libpigpio.so) is not installed)',
+        '✓ kernel PWM: GPIO 12 = pwmchip0 channel 0, GPIO 13 = pwmchip0 channel 1',
+        '✓ sysfs GPIO: /sys/class/gpio, BCM pin 0 is gpio512 (for GPIO 5, GPIO 6, GPIO 20, GPIO 21)',
+        `✗ config.txt: no PWM overlay for GPIO 12, GPIO 13 in /boot/firmware/config.txt → add "${PI4_OVERLAY}" and reboot`,
+        '✗ config.txt: dtparam=audio=on gives both PWM channels to the headphone jack → change it to "dtparam=audio=off" in /boot/firmware/config.txt and reboot',
+        '✗ service user: carbot.service is not installed yet; scripts/install.sh runs it as carbot, but there is no user carbot → sudo scripts/install.sh (it creates the user carbot in the groups gpio and i2c)',
         '✓ pins: free (no pigpiod, no pigpio lock held, no carbot running)',
         '✓ broker: connected to mqtt://127.0.0.1:PORT',
         '✓ another carbot: none Online for device "carbot" (tele/carbot/LWT empty)',
-        'carbot doctor: 1 thing to fix (✗ above)',
+        'carbot doctor: 3 things to fix (✗ above)',
       ]);
       assert.equal(code, 1);
     });

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
-import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync, type SpawnSyncReturns } from '../support/isolation';
+import { SYSTEM_NODE_FIRST } from '../support/system-node';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -15,12 +16,10 @@ import path from 'node:path';
 const REPO = path.join(__dirname, '..', '..');
 
 function run(cmd: string, args: string[], opts: { cwd?: string } = {}): SpawnSyncReturns<string> {
-  const { DESTDIR: _ignored, ...inherited } = process.env;
-  const env = Object.fromEntries(Object.entries(inherited).filter(([k]) => !k.startsWith('CARBOT_')));
   return spawnSync(cmd, args, {
     cwd: opts.cwd,
     encoding: 'utf8',
-    env: { ...env, npm_config_update_notifier: 'false', npm_config_audit: 'false', npm_config_fund: 'false' },
+    env: { DESTDIR: undefined, ...SYSTEM_NODE_FIRST, npm_config_update_notifier: 'false', npm_config_audit: 'false', npm_config_fund: 'false' },
   });
 }
 
@@ -45,7 +44,8 @@ describe('scripts/install.sh per release (trixie, bookworm) with the compiled ca
     // compiled service, and a node_modules/ holding only pigpio as npm builds it on a Pi whose
     // pigpio C library was installed first (its addon links libpigpio.so.1).
     mkdirSync(src);
-    for (const entry of ['scripts', 'web', 'dist', 'carbot.service', 'carbot-pigpio.service']) {
+    // Every unit at the root: the service's two variants and the stop at boot.
+    for (const entry of ['scripts', 'web', 'dist', ...readdirSync(REPO).filter((f) => f.endsWith('.service'))]) {
       cpSync(path.join(REPO, entry), path.join(src, entry), { recursive: true });
     }
     const vendor = path.join(src, 'vendor', 'pigpio', 'package');

@@ -12,7 +12,6 @@ import {
   readdirSync,
   readFileSync,
   readlinkSync,
-  realpathSync,
   rmSync,
   statSync,
   symlinkSync,
@@ -26,6 +25,7 @@ import { closeClient, collect, connectClient } from '../support/mqtt';
 import { canConnect, freePort } from '../support/ports';
 import { requireRoot } from '../support/privilege';
 import { spawnProcess, type TrackedProcess } from '../support/process';
+import { SYSTEM_NODE_FIRST } from '../support/system-node';
 
 /**
  * scripts/install.sh and uninstall.sh against a temporary root (--root, --no-systemctl).
@@ -35,22 +35,6 @@ import { spawnProcess, type TrackedProcess } from '../support/process';
  * dist/cli.js. A real `npm ci` of carbot takes minutes on a Pi; this keeps the test fast.
  */
 const REPO = path.join(__dirname, '..', '..');
-/**
- * install.sh runs carbot with /usr/bin/node unless told otherwise, and refuses to build with
- * another node first on PATH (the native modules would not load). CI runs this suite on Node
- * 22 and 24 too, from a node that is not /usr/bin/node: install.sh is then run as a user runs
- * it, with the system's node first on PATH.
- */
-const SYSTEM_NODE_FIRST =
-  realpathOr('/usr/bin/node') === realpathSync(process.execPath) ? {} : { PATH: `/usr/bin${path.delimiter}${process.env.PATH ?? ''}` };
-
-function realpathOr(file: string): string | undefined {
-  try {
-    return realpathSync(file);
-  } catch {
-    return undefined;
-  }
-}
 
 function run(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): SpawnSyncReturns<string> {
   return spawnSync(cmd, args, {
