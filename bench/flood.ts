@@ -1,5 +1,5 @@
 /**
- * The flood scenarios of `npm run bench` (issue 11, DESIGN.md §8): for each front end a hostile
+ * The flood scenarios of `npm run bench` (issue 11, docs/security.md): for each front end a hostile
  * client floods carbot for BENCH_FLOOD_S seconds (default 20) while another client keeps
  * driving it and stopping it, and the benchmark watches what a user would:
  *
@@ -39,7 +39,7 @@ export const FLOOD_LABELS: Record<FloodScenario, string> = {
   'mqtt-capped': `the same MQTT publisher, carbot held to ${CAPPED_CPU_PERCENT} % of a core`,
 };
 
-/** What the design asks of every scenario (DESIGN.md §8, issue 11). */
+/** What the design asks of every scenario (docs/security.md, issue 11). */
 export const FLOOD_BOUNDS = {
   stopP99Ms: 100,
   /** With carbot held to 30 % of a core (issue 23). */

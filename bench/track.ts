@@ -1,5 +1,5 @@
 /**
- * `npm run bench:track`: how well carbot knows where the car is (DESIGN.md §7, docs/track.md).
+ * `npm run bench:track`: how well carbot knows where the car is (docs/track.md, docs/track.md).
  *
  * The service itself (CarService, the track model, the drive, limits.ts and encoder.ts) runs
  * on a virtual clock with simulated motors on the simulated track: a car of its own per run

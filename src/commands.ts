@@ -4,7 +4,7 @@
  */
 
 export type Move = 'forward' | 'backward' | 'stop' | 'faster' | 'slower';
-/** Work along the track (DESIGN.md §7), carried out by the track model rather than the drive alone. */
+/** Work along the track (docs/track.md), carried out by the track model rather than the drive alone. */
 export type TaskMove = 'home' | 'calibrate' | 'patrol' | 'goto';
 
 export interface Command {

@@ -8,7 +8,7 @@ import type { TrackEnd } from './motors/types';
 export type Motion = 'stopped' | 'forward' | 'backward' | 'reversing';
 export type Direction = 'forward' | 'backward';
 /**
- * `done`: a timed move ran its time; `arrived`: a goto reached its place (DESIGN.md §7);
+ * `done`: a timed move ran its time; `arrived`: a goto reached its place (docs/track.md);
  * `flood`: the move topic was flooded, so a stop on it could be lost (docs/security.md).
  */
 export type Reason = 'command' | 'startup' | 'disconnect' | 'timeout' | 'limit' | 'shutdown' | 'done' | 'arrived' | 'flood';

@@ -26,7 +26,7 @@ export interface DiscoveryOptions {
   lwtTopic: string;
   /** carbot's version, shown as the device's firmware. */
   version: string;
-  /** A car on a track (DESIGN.md §7): a button per stop, home and patrol, and a position sensor. */
+  /** A car on a track (docs/track.md): a button per stop, home and patrol, and a position sensor. */
   track?: TrackDiscovery;
 }
 
@@ -50,7 +50,7 @@ const BUTTONS = [
   { command: 'slower', name: 'Slower', icon: 'mdi:minus' },
 ] as const;
 
-/** The values STATE's `motion` takes (DESIGN.md §1); an enum sensor lets automations pick from them. */
+/** The values STATE's `motion` takes (docs/mqtt.md); an enum sensor lets automations pick from them. */
 const MOTIONS = ['stopped', 'forward', 'backward', 'reversing'];
 
 /**

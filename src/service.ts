@@ -221,7 +221,7 @@ export class CarService extends EventEmitter implements CarView {
     return lengthM ? Math.round(fraction * lengthM * 1000) / 1000 + 0 : Math.round(fraction * 10000) / 10000 + 0;
   }
 
-  /** STATE's track part (DESIGN.md §7). */
+  /** STATE's track part (docs/track.md). */
   private trackState(): Record<string, unknown> {
     const t = this.track;
     const settings = this.trackSettings;

@@ -52,7 +52,7 @@ export interface RemoteServer {
   close(): Promise<void>;
 }
 
-/** Same limit as a command on the move topic (DESIGN.md §1). */
+/** Same limit as a command on the move topic (docs/mqtt.md). */
 const MAX_COMMAND_BYTES = 256;
 /** Frames above this close the socket (1009) before they are buffered in full. */
 const MAX_FRAME_BYTES = 4096;

@@ -2,7 +2,7 @@ import type { DigitalInput, Level } from '../boards/types';
 import type { TrackEnd } from './types';
 
 /**
- * The simulated car's physical track (DESIGN.md §7), so homing, goto and patrol run on a laptop
+ * The simulated car's physical track (docs/track.md), so homing, goto and patrol run on a laptop
  * and in tests. It takes the simulated motors' outputs and moves a car along a track of fixed
  * length, and it drives the pins a real car has there: a limit switch at each end and,
  * optionally, a wheel encoder. carbot reads those pins through the same code as on a car

@@ -1,5 +1,5 @@
 /**
- * Who may drive (DESIGN.md §8), against the compiled service as it is installed: what a
+ * Who may drive (docs/security.md), against the compiled service as it is installed: what a
  * stranger on the Wi-Fi, another site's page in a phone's browser, or a wrong setting can do.
  */
 import { strict as assert } from 'node:assert';

@@ -93,7 +93,7 @@ const BOARDS: Record<FakePi, BoardLayout> = {
   pi5: {
     model: 'Raspberry Pi 5 Model B Rev 1.0',
     compatible: ['raspberrypi,5-model-b', 'brcm,bcm2712'],
-    // On a Pi 5 /sys/class/pwm shows pwmchip0 and pwmchip2 (DESIGN.md §6); which is which
+    // On a Pi 5 /sys/class/pwm shows pwmchip0 and pwmchip2 (docs/boards.md); which is which
     // changes with the kernel, so the fan's chip takes the lower number here.
     overlayChip: { number: 2, devicePath: 'devices/platform/axi/1000120000.pcie/1f00098000.pwm', npwm: 4, driver: 'rp1' },
     otherChips: [{ number: 0, devicePath: 'devices/platform/axi/1000120000.pcie/1f0009c000.pwm', npwm: 4, driver: 'rp1', held: [3] }],

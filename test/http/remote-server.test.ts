@@ -364,7 +364,7 @@ describe('remote server', function () {
     });
   });
 
-  describe('who may drive (DESIGN.md §8)', () => {
+  describe('who may drive (docs/security.md)', () => {
     for (const [what, send] of [
       ['an unknown word', (c: Client) => c.ws.send('sideways')],
       ['a binary frame', (c: Client) => c.ws.send(Buffer.from('forward'), { binary: true })],

@@ -4,7 +4,7 @@ import { describeMosquitto, startMosquitto, type Mosquitto } from '../support/mo
 import { closeClient, connectClient } from '../support/mqtt';
 import { spawnCarbot, type CarbotProcess } from '../support/process';
 
-/** DESIGN.md §1: a silent loss stops a moving car within this. */
+/** docs/mqtt.md: a silent loss stops a moving car within this. */
 const STOP_BOUND_MS = 10_000;
 
 /** Drives the car forward through a client of its own, closed again before anything freezes. */

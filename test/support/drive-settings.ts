@@ -1,6 +1,6 @@
 import type { DriveSettings } from '../../src/drive';
 
-/** The contract's drive defaults (DESIGN.md §2), for tests of the pure state machines. */
+/** The contract's drive defaults (docs/configuration.md), for tests of the pure state machines. */
 export const DEFAULT_DRIVE: DriveSettings = Object.freeze({
   initialSpeed: 50,
   speedStep: 10,

@@ -73,3 +73,17 @@ describe('README and docs/', () => {
     assert.deepEqual(broken, []);
   });
 });
+
+describe('the repository stands on its own', () => {
+  it('cites no design file that is not in it (DESIGN.md): the docs/ pages are the reference', () => {
+    const skip = new Set(['node_modules', 'dist', '.git', 'test-artifacts']);
+    const files = (dir: string): string[] =>
+      readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+        skip.has(e.name) ? [] : e.isDirectory() ? files(path.join(dir, e.name)) : /\.(ts|js|md|css|html|sh|service|json)$/.test(e.name) ? [path.join(dir, e.name)] : [],
+      );
+    const citing = files(REPO)
+      .filter((f) => readFileSync(f, 'utf8').includes('DESIGN' + '.md'))
+      .map((f) => path.relative(REPO, f));
+    assert.deepEqual(citing, []);
+  });
+});
