@@ -75,7 +75,7 @@ describe('README and docs/', () => {
 });
 
 describe('the repository stands on its own', () => {
-  it('cites no design file that is not in it (DESIGN.md): the docs/ pages are the reference', () => {
+  it('cites no design file that is not in it: the docs/ pages are the reference', () => {
     const skip = new Set(['node_modules', 'dist', '.git', 'test-artifacts']);
     const files = (dir: string): string[] =>
       readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
