@@ -266,7 +266,9 @@ async function run(argv: string[]): Promise<void> {
   // SIGUSR1 is someone trying to open the inspector: worth a warning. SIGUSR2 is what tools
   // such as the benchmark's memory probe send.
   onIgnoredSignal = (signal) => log[signal === 'SIGUSR1' ? 'warn' : 'debug'](`ignored ${signal}: carbot keeps running (SIGTERM stops it)`);
-  const loopMonitor = monitorEventLoop(log);
+  // Ticks while the car moves and for a while after each command; a parked carbot sleeps.
+  let moving = (): boolean => false;
+  const loopMonitor = monitorEventLoop(log, { busy: () => moving() });
   log.info(`carbot ${VERSION} starting (node ${process.version}, pid ${process.pid})`);
   log.info(`config${config.configFile ? ` from ${config.configFile}` : ''}: ${JSON.stringify(config.effective)}`);
   for (const warning of config.warnings) log.warn(warning);
@@ -340,6 +342,9 @@ async function run(argv: string[]): Promise<void> {
     showStatus();
   });
   service.on('state', showStatus);
+  moving = () => service.state().motion !== 'stopped';
+  service.on('activity', () => loopMonitor.wake());
+  service.on('state', () => loopMonitor.wake());
 
   let exiting = false;
   const exit = async (why: string, code: number) => {

@@ -43,8 +43,13 @@ export const STATE_INTERVAL_MS = 50;
  * stop, as a command sent 14 s ago must not drive the car now.
  */
 export const STALL_MS = 1000;
-/** How often the loop's progress is noted, to tell a stall from a quiet spell. */
+/**
+ * How often the loop's progress is noted, to tell a stall from a quiet spell: often while the
+ * car moves, once a second at rest, so that a parked carbot sleeps (a stall of over 2 s at rest
+ * is always caught, one of 1–2 s when it straddles a tick).
+ */
 const STALL_TICK_MS = 250;
+const STALL_TICK_AT_REST_MS = 1000;
 
 export interface ServiceDeps {
   config: Config;
@@ -104,6 +109,7 @@ export class CarService extends EventEmitter implements CarView {
   private readonly clears: Repeats;
   /** When the loop last got round to the stall tick, and the tick's timer. */
   private tickedAt = 0;
+  private stallTickMs = STALL_TICK_MS;
   private stallTimer?: NodeJS.Timeout;
   /** After a stall, while what waited through it is still being read: how long the stall was. */
   private staleFor?: number;
@@ -250,6 +256,8 @@ export class CarService extends EventEmitter implements CarView {
 
   /** One command from any front end: parsed, applied, answered on RESULT. */
   command(payload: Buffer | string, source: string): Record<string, unknown> {
+    // For the event-loop monitor, which ticks only while something happens (src/loop-monitor.ts).
+    if (this.listenerCount('activity') > 0) this.emit('activity');
     const { log } = this.deps;
     const parsed = parseCommand(payload);
     // The sender waits for the RESULT and journald does not: a command's log lines (each a
@@ -307,13 +315,14 @@ export class CarService extends EventEmitter implements CarView {
    * was held up by a stall, and what arrived meanwhile is read right after it.
    */
   private stallTick(): void {
+    this.stallTickMs = this.drive.output !== 0 ? STALL_TICK_MS : STALL_TICK_AT_REST_MS;
     this.stallTimer = this.clock.setTimeout(() => {
       const now = this.clock.now();
-      const late = now - this.tickedAt - STALL_TICK_MS;
+      const late = now - this.tickedAt - this.stallTickMs;
       this.tickedAt = now;
       if (late > STALL_MS) this.staleAfter(late);
       this.stallTick();
-    }, STALL_TICK_MS);
+    }, this.stallTickMs);
   }
 
   /**
@@ -323,7 +332,7 @@ export class CarService extends EventEmitter implements CarView {
    */
   private stalled(): number | undefined {
     if (this.stallTimer === undefined) return undefined;
-    const late = this.clock.now() - this.tickedAt - STALL_TICK_MS;
+    const late = this.clock.now() - this.tickedAt - this.stallTickMs;
     if (late > STALL_MS && this.staleFor === undefined) this.staleAfter(late);
     if (this.staleFor !== undefined) this.staleInput = true;
     return this.staleFor;
@@ -356,6 +365,7 @@ export class CarService extends EventEmitter implements CarView {
 
   private onMessage(payload: Buffer, retained: boolean): void {
     if (this.listenerCount('received') > 0) this.emit('received', process.hrtime.bigint());
+    if (this.listenerCount('activity') > 0) this.emit('activity');
     if (payload.length === 0) {
       // MQTT's way to delete a retained message (mosquitto_pub -r -n): the broker passes the
       // empty message on to subscribers. It is housekeeping, not a command: no RESULT.
@@ -628,6 +638,8 @@ export class CarService extends EventEmitter implements CarView {
     this.lastStateAt = this.clock.now();
     const state = this.state();
     this.link.publish(this.deps.config.topics.state, JSON.stringify(state), this.deps.config.mqtt.qos, true);
+    // The car may have started moving: the link chases up a silent broker while it does.
+    this.link.watch();
     this.emit('state', state);
   }
 

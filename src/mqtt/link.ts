@@ -178,6 +178,7 @@ export class BrokerLink extends EventEmitter {
   /** Packets received so far: counting is all the hot path pays for the silence check. */
   private heard = 0;
   private silenceTimer?: NodeJS.Timeout;
+  private silenceClient?: MqttClient;
   /** Ends an ownership question under way when the link closes. */
   private probing?: AbortController;
   private probed?: Promise<void>;
@@ -382,13 +383,30 @@ export class BrokerLink extends EventEmitter {
   }
 
   private watchSilence(client: MqttClient): void {
+    this.silenceClient = client;
+    this.watch();
+  }
+
+  /**
+   * Chases up a silent broker while the car moves (SILENCE_LIMIT_MS). The check runs only
+   * then: it stops itself at rest, and the service calls this whenever it publishes a state
+   * (the car starting to move among them), so a parked carbot does not wake for it.
+   */
+  watch(): void {
+    const client = this.silenceClient;
     const { settings, moving } = this.opts;
+    if (this.silenceTimer || !client || !moving || !this.online || !moving()) return;
     let lastHeard = this.heard;
     let quietSince = performance.now();
     let probed = false;
     this.silenceTimer = setInterval(() => {
       const now = performance.now();
-      if (!this.online || this.heard !== lastHeard || !moving?.()) {
+      if (!this.online || !moving() || this.client !== client) {
+        clearInterval(this.silenceTimer);
+        this.silenceTimer = undefined;
+        return;
+      }
+      if (this.heard !== lastHeard) {
         lastHeard = this.heard;
         quietSince = now;
         probed = false;

@@ -31,3 +31,32 @@ describe('event loop monitor', () => {
     assert.match(lines[1], /^event loop blocked 1 more time over 100 ms in the last 60 s, longest \d+ ms$/);
   });
 });
+
+describe('event loop monitor at rest', () => {
+  it('stops ticking once nothing is busy and nothing woke it for awakeMs; a wake, or being busy, keeps it ticking', async () => {
+    const lines: string[] = [];
+    let moving = false;
+    const monitor = monitorEventLoop({ warn: (m: string) => lines.push(m) }, { awakeMs: 100, busy: () => moving });
+    try {
+      assert.equal(monitor.ticking, true, 'awake at start');
+      await sleep(250);
+      assert.equal(monitor.ticking, false, 'asleep after awakeMs with nothing to do');
+      monitor.wake();
+      assert.equal(monitor.ticking, true);
+      moving = true;
+      await sleep(250);
+      assert.equal(monitor.ticking, true, 'the car moves: still ticking');
+      moving = false;
+      await sleep(250);
+      assert.equal(monitor.ticking, false);
+      // Awake again, it still measures: a stall after a wake is logged.
+      monitor.wake();
+      await sleep(30);
+      busy(300);
+      await sleep(50);
+      assert.equal(lines.length, 1, lines.join('\n'));
+    } finally {
+      monitor.close();
+    }
+  });
+});
