@@ -149,6 +149,27 @@ againstEachBroker('carbot as a process', (broker) => {
     assert.deepEqual(JSON.parse(bad.stdout[0]), { error: 'unknown command', payload: 'sideways' });
     await proc.kill('SIGTERM');
   });
+
+  it('carbot send believes no retained RESULT: with carbot not running it says so and exits 69', async () => {
+    await client.publishAsync('stat/carbot/RESULT', '{"move":"stop","motion":"stopped","speed":50}', { qos: 1, retain: true });
+    const send = spawnProcess(process.execPath, [CLI_PATH, 'send', 'stop', '--mqtt-url', broker().url]);
+    assert.equal((await send.exited).code, 69);
+    assert.deepEqual(send.stdout, []);
+    assert.match(send.stderr.join('\n'), /no RESULT on stat\/carbot\/RESULT within 5 s: is carbot running/);
+  });
+
+  it('carbot send prints a RESULT with its control characters escaped: no ESC reaches the terminal', async () => {
+    // Something else answers on carbot's topics with escape sequences (clear screen, retitle).
+    await client.subscribeAsync('carbot/move', { qos: 1 });
+    client.on('message', (topic) => {
+      if (topic === 'carbot/move') client.publish('stat/carbot/RESULT', '{"move":"stop","note":"\x1b[2J\x1b]0;pwned\x07\u202e"}', { qos: 1 });
+    });
+    const send = spawnProcess(process.execPath, [CLI_PATH, 'send', 'stop', '--mqtt-url', broker().url]);
+    assert.equal((await send.exited).code, 1);
+    assert.doesNotMatch(send.output(), /[\x00-\x08\x0b-\x1f\x7f-\x9f\u202e]/);
+    assert.equal(send.stdout[0], '{"move":"stop","note":"\\u001b[2J\\u001b]0;pwned\\u0007\\u202e"}');
+    assert.match(send.stderr.join('\n'), /the RESULT on stat\/carbot\/RESULT is not JSON/);
+  });
 });
 
 describe('GPIO backend selection in the compiled CLI', () => {
