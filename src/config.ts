@@ -30,6 +30,8 @@ interface Setting {
   max?: number;
   values?: readonly string[];
   secret?: boolean;
+  /** For a string: the fewest characters it may have. */
+  minLength?: number;
   help: string;
 }
 
@@ -88,7 +90,14 @@ export const SETTINGS: readonly Setting[] = [
   },
   { key: 'http.port', kind: 'int', default: 8080, min: 0, max: 65535, help: 'port of the browser remote and its /ws endpoint (0 = off)' },
   { key: 'http.host', kind: 'host', default: '0.0.0.0', help: 'address the browser remote listens on' },
-  { key: 'http.token', kind: 'string', secret: true, help: 'shared token for the remote (?token= once, then a cookie)' },
+  {
+    key: 'http.token',
+    kind: 'string',
+    secret: true,
+    // It alone keeps guessers out: the pause after wrong ones never stops the right one (docs/security.md).
+    minLength: 16,
+    help: 'shared token for the remote (?token= once, then a cookie), 16 characters or more',
+  },
   { key: 'http.username', kind: 'string', help: 'basic auth user for the remote (with http.password)' },
   { key: 'http.password', kind: 'string', secret: true, help: 'basic auth password for the remote' },
   {
@@ -366,6 +375,9 @@ function convert(setting: Setting, raw: Raw, problems: string[]): unknown {
       }
       if (setting.kind === 'host' && !isHostOrAddress(value)) {
         return bad(`${show(value)} is not a host name or IP address`);
+      }
+      if (setting.minLength !== undefined && [...value].length < setting.minLength) {
+        return bad(`has ${[...value].length} characters, fewer than ${setting.minLength}: make it long and random (openssl rand -hex 16)`);
       }
       if (setting.kind === 'name' && !/^[A-Za-z0-9_.-]+$/.test(value)) {
         return bad(`${show(value)} must be letters, digits, '_', '-' or '.' (it becomes part of topics)`);

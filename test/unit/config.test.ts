@@ -266,6 +266,16 @@ describe('configuration', () => {
       assert.deepEqual(problems({ env: { CARBOT_LOG_LEVEL: '' } }), [`CARBOT_LOG_LEVEL: ${EMPTY}`]);
     });
 
+    it('refuses a token shorter than 16 characters (exit 78), never showing it', () => {
+      const SHORT = (n: number) => `has ${n} characters, fewer than 16: make it long and random (openssl rand -hex 16)`;
+      assert.deepEqual(problems({ argv: ['--http-token', 'x'] }), [`--http-token: ${SHORT(1)}`]);
+      assert.deepEqual(problems({ env: { CARBOT_HTTP_TOKEN: 'owner-token' } }), [`CARBOT_HTTP_TOKEN: ${SHORT(11)}`]);
+      files['/etc/carbot/config.json'] = JSON.stringify({ http: { token: '0123456789abcde' } });
+      assert.deepEqual(problems({ env: noToken }), [`/etc/carbot/config.json: http.token: ${SHORT(15)}`]);
+      delete files['/etc/carbot/config.json'];
+      assert.equal(load({ argv: ['--http-token', '0123456789abcdef'] }).http.token, '0123456789abcdef');
+    });
+
     it('checks listen addresses before run time', () => {
       assert.deepEqual(problems({ argv: ['--http-host', '999.1.1.1'] }), ['--http-host: "999.1.1.1" is not a host name or IP address']);
       assert.deepEqual(problems({ argv: ['--embedded-broker-host', 'pi..local'] }), [
