@@ -208,6 +208,10 @@ export async function startRemoteServer(opts: RemoteServerOptions): Promise<Remo
   const perSecond = opts.commandsPerSecond ?? 50;
   const isOwnHost = ownHosts(opts.allowedHosts);
   const rejections = new Repeats(log);
+  // A client that opens pages in a loop would have one line per page it pushes out.
+  const evictions = new Repeats(log, {
+    summary: (count, who, seconds) => `remote: ${count} more pages closed to make room (${who.replace(' for ', ' for ones from ')}) in the last ${seconds} s`,
+  });
   // A client that reconnects in a loop would otherwise log two lines a connection.
   const comings = new Repeats(log, {
     summary: (count, address, seconds) => `remote: ${count} more pages connected from ${address} in the last ${seconds} s`,
@@ -412,9 +416,14 @@ export async function startRemoteServer(opts: RemoteServerOptions): Promise<Remo
     for (const [address, count] of perAddress) if (count > (perAddress.get(greediest) ?? 0)) greediest = address;
     for (const [ws, page] of pages) {
       if (page.address !== greediest || ws === lastSender) continue;
-      log.warn(`remote: ${MAX_PAGES} pages open: closed the oldest from ${page.address} to let in one from ${newcomer}`);
+      if (evictions.admit(`${page.address} for ${newcomer}`)) {
+        log.warn(`remote: ${MAX_PAGES} pages open: closed the oldest from ${page.address} to let in one from ${newcomer}`);
+      }
       pages.delete(ws);
+      // The close frame tells a page why; the socket goes at once, not when the client answers
+      // the close (ws waits 30 s for that): one that never answers must not keep it open.
       ws.close(1013, 'too many open remotes');
+      ws.terminate();
       return true;
     }
     return false;
@@ -567,6 +576,7 @@ export async function startRemoteServer(opts: RemoteServerOptions): Promise<Remo
         clearInterval(heartbeat);
         rejections.close();
         comings.close();
+        evictions.close();
         car.off('state', onState);
         car.off('link', onLink);
         for (const ws of wss.clients) ws.terminate();

@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { once } from 'node:events';
 import { request, type IncomingHttpHeaders } from 'node:http';
-import { connect as tcpConnect } from 'node:net';
+import { connect as tcpConnect, type Socket } from 'node:net';
 import { WebSocket } from 'ws';
 import { startRemoteServer, type RemoteServer, type RemoteServerOptions } from '../../src/http/remote-server';
 import { FakeCarView } from '../fakes/car-view';
@@ -302,6 +302,43 @@ describe('remote server', function () {
       assert.deepEqual((await newcomer.next('result')).result, { move: 'stop', motion: 'stopped', speed: 50 });
       await logged();
       assert.ok(memory.lines.includes('warn: remote: 32 pages open: closed the oldest from 127.0.0.1 to let in one from 127.0.0.1'));
+    });
+
+    it('closes the pages it pushes out at once, even ones that never answer the close, and says so once per 10 s', async () => {
+      const server = await start();
+      const raw: Socket[] = [];
+      const closed = new Set<Socket>();
+      /** A websocket client that never answers anything, a close frame included. */
+      const silentPage = async (): Promise<Socket> => {
+        const socket = tcpConnect(server.port, '127.0.0.1');
+        raw.push(socket);
+        socket.on('error', () => undefined);
+        socket.on('close', () => closed.add(socket));
+        let head = '';
+        socket.on('data', (d: Buffer) => (head += d.toString('latin1')));
+        socket.write(
+          `GET /ws HTTP/1.1\r\nHost: 127.0.0.1:${server.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+            'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+        );
+        await waitUntil(() => head.startsWith('HTTP/1.1 101'), () => `no upgrade: ${JSON.stringify(head)}`);
+        return socket;
+      };
+      try {
+        for (let i = 0; i < 32; i++) await silentPage();
+        for (let i = 0; i < 40; i++) await silentPage();
+        await waitUntil(() => closed.size === 40, () => `${closed.size} of the 40 pages pushed out are closed`);
+        assert.deepEqual([...closed], raw.slice(0, 40), 'the oldest 40 went');
+        assert.equal(server.openPages, 32);
+        await server.close();
+        await logged();
+        const lines = memory.lines.filter((l) => /pages open: closed|pages closed to make room/.test(l));
+        assert.deepEqual(lines, [
+          'warn: remote: 32 pages open: closed the oldest from 127.0.0.1 to let in one from 127.0.0.1',
+          'warn: remote: 39 more pages closed to make room (127.0.0.1 for ones from 127.0.0.1) in the last 10 s',
+        ]);
+      } finally {
+        for (const socket of raw) socket.destroy();
+      }
     });
 
     it('refuses upgrades on other paths', async () => {
