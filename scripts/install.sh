@@ -281,7 +281,11 @@ if [[ -e "$unit" ]] && ! grep -q '^ExecStart=.* /opt/carbot/dist/cli\.js' "$unit
   echo "install.sh: the carbot service now runs this carbot; see docs/migrating-from-carbot-py.md"
 fi
 unit_tmp="$(mktemp)"
-sed -e "s#^ExecStart=/usr/bin/node #ExecStart=$node_bin #" -e "s#^ExecStopPost=/usr/bin/node #ExecStopPost=$node_bin #" "$src/$variant" >"$unit_tmp"
+# A node that has --disable-sigusr1 (22.14 and newer) gets it: no SIGUSR1 opens its inspector,
+# not even during its start-up (the unit's --inspect-port covers older ones).
+node_flags=""
+if "$node_bin" --disable-sigusr1 -e 0 >/dev/null 2>&1; then node_flags="--disable-sigusr1 "; fi
+sed -e "s#^ExecStart=/usr/bin/node #ExecStart=$node_bin $node_flags#" -e "s#^ExecStopPost=/usr/bin/node #ExecStopPost=$node_bin $node_flags#" "$src/$variant" >"$unit_tmp"
 install -m 0644 "$unit_tmp" "$unit"
 rm -f "$unit_tmp"
 echo "install.sh: installed $unit (from $variant: $variant_why)"

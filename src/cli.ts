@@ -50,6 +50,10 @@ const ignoreSignal = (signal: NodeJS.Signals): void => onIgnoredSignal(signal);
 /** From the first moment: before the logger, the hardware and everything else. */
 function ignoreDebugSignals(): void {
   for (const signal of IGNORED_SIGNALS) process.on(signal, ignoreSignal);
+  // The bundle's first statement put one in even earlier (scripts/bundle.js): ours now holds it.
+  for (const listener of process.listeners('SIGUSR1')) {
+    if (listener.name === 'carbotEarlySigusr1') process.off('SIGUSR1', listener);
+  }
 }
 
 

@@ -305,8 +305,22 @@ describe('scripts/install.sh and scripts/uninstall.sh', function () {
     );
 
     const unit = readFileSync(path.join(root, 'etc', 'systemd', 'system', 'carbot.service'), 'utf8');
-    assert.match(unit, new RegExp(`^ExecStart=${node} /opt/carbot/dist/cli.js$`, 'm'));
+    // This node (the test's, Node 20) has no --disable-sigusr1: the unit keeps only its --inspect-port.
+    assert.match(unit, new RegExp(`^ExecStart=${node} --inspect-port=192\\.0\\.2\\.1:9229 /opt/carbot/dist/cli.js$`, 'm'));
     assert.ok(existsSync(path.join(root, 'opt', 'carbot', 'dist', 'cli.js')));
+  });
+
+  it('runs a node that has --disable-sigusr1 with it, in ExecStart and ExecStopPost', () => {
+    const root = newRoot();
+    // A node of 22.14 or newer, as far as install.sh can tell: it accepts the flag.
+    const node = path.join(tmp, 'bin22', 'node');
+    mkdirSync(path.dirname(node), { recursive: true });
+    writeFileSync(node, `#!/bin/sh\n[ "$1" = --disable-sigusr1 ] && shift\nexec ${JSON.stringify(process.execPath)} "$@"\n`);
+    chmodSync(node, 0o755);
+    ok(install('--root', root, '--skip-build', '--node', node), 'install');
+    const unit = readFileSync(path.join(root, 'etc', 'systemd', 'system', 'carbot.service'), 'utf8');
+    assert.match(unit, new RegExp(`^ExecStart=${node} --disable-sigusr1 --inspect-port=192\\.0\\.2\\.1:9229 /opt/carbot/dist/cli.js$`, 'm'));
+    assert.match(unit, new RegExp(`^ExecStopPost=${node} --disable-sigusr1 --inspect-port=192\\.0\\.2\\.1:9229 /opt/carbot/dist/cli.js safe-state$`, 'm'));
   });
 
   it('uninstalls the program and the unit but keeps the settings until --purge', () => {

@@ -8,6 +8,8 @@ const ROOT = path.join(__dirname, '..', '..');
 /** carbot.service runs as the user carbot (kernel, pca9685, sim); carbot-pigpio.service as root. */
 const VARIANTS = ['carbot.service', 'carbot-pigpio.service'] as const;
 const SHIPPED_NODE = '/usr/bin/node';
+/** Node's inspector, should a SIGUSR1 open it before carbot's listener is in, on no address of this machine. */
+const NODE_FLAGS = '--inspect-port=192.0.2.1:9229';
 
 /** The [Service] settings of the unit, the last assignment winning as in systemd. */
 function serviceSettings(text: string): Map<string, string> {
@@ -52,12 +54,12 @@ for (const variant of VARIANTS) describe(variant, () => {
   });
 
   it('runs the compiled service from /opt/carbot with the system node', () => {
-    assert.equal(service.get('ExecStart'), `${SHIPPED_NODE} /opt/carbot/dist/cli.js`);
+    assert.equal(service.get('ExecStart'), `${SHIPPED_NODE} ${NODE_FLAGS} /opt/carbot/dist/cli.js`);
     assert.equal(service.get('EnvironmentFile'), '-/etc/default/carbot');
   });
 
   it('drives every output to stop after carbot, however it ended (SIGKILL, OOM, watchdog abort)', () => {
-    assert.equal(service.get('ExecStopPost'), `${SHIPPED_NODE} /opt/carbot/dist/cli.js safe-state`);
+    assert.equal(service.get('ExecStopPost'), `${SHIPPED_NODE} ${NODE_FLAGS} /opt/carbot/dist/cli.js safe-state`);
   });
 
   if (variant === 'carbot.service') {
