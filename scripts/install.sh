@@ -267,6 +267,29 @@ if [[ $variant == carbot.service ]]; then
   fi
 fi
 
+# The root unit reads these files as root: one that another user owns or can write would let
+# that user run code as root (NODE_OPTIONS in /etc/default/carbot) or have root send any file
+# it can read as the MQTT password (mqtt.passwordFile). So they become root's, and nobody
+# else's to write, whoever had them before (the rootless unit's user carbot, say); carbot
+# refuses to start as root on such a file.
+if [[ $service_user == root ]]; then
+  for file in "$root/etc/carbot/config.json" "$root/etc/default/carbot"; do
+    [[ -e "$file" ]] || continue
+    if [[ "$(stat -c %u "$file")" != 0 ]]; then
+      if [[ $EUID -eq 0 ]]; then
+        chown 0 "$file"
+        echo "install.sh: $file now belongs to root: the pigpio unit reads it as root"
+      else
+        echo "install.sh: warning: $file does not belong to root, and the pigpio unit reads it as root: sudo chown root $file"
+      fi
+    fi
+    if [[ -n "$(find "$file" -maxdepth 0 -perm /022)" ]]; then
+      chmod go-w "$file"
+      echo "install.sh: $file is no longer writable by its group or others: the pigpio unit reads it as root"
+    fi
+  done
+fi
+
 mkdir -p "$(dirname "$unit")"
 # A carbot.service that does not run /opt/carbot is another program's, most likely the Python
 # carbot.py this replaces: keep a copy before overwriting it, and say where.

@@ -117,6 +117,11 @@ function snapshot(dir: string): Record<string, string> {
   return out;
 }
 
+/** Whether the node running the tests has --disable-sigusr1, which install.sh then adds to the unit. */
+const nodeHasFlag = spawnSync(process.execPath, ['--disable-sigusr1', '-e', '0']).status === 0;
+/** An installed unit as the shipped file reads, but for the --disable-sigusr1 this node may have got. */
+const unitAsShipped = (file: string): string => readFileSync(file, 'utf8').replace(/^(Exec\w+=\S+) --disable-sigusr1 /gm, '$1 ');
+
 const mode = (file: string): string => (statSync(file).mode & 0o777).toString(8).padStart(4, '0');
 
 /** The group the tests make carbot's settings readable by: one the test user may hand files to. */
@@ -163,7 +168,7 @@ describe('scripts/install.sh and scripts/uninstall.sh', function () {
     assert.equal(ok(run(process.execPath, [path.join(opt, 'dist', 'cli.js')]), 'the installed cli').stdout, 'prod-dep\n');
 
     const unit = path.join(root, 'etc', 'systemd', 'system', 'carbot.service');
-    assert.equal(readFileSync(unit, 'utf8'), readFileSync(path.join(REPO, 'carbot.service'), 'utf8'));
+    assert.equal(unitAsShipped(unit), readFileSync(path.join(REPO, 'carbot.service'), 'utf8'));
     assert.equal(mode(unit), '0644');
     // Both may hold passwords: root and the administrators' group only.
     const defaults = path.join(root, 'etc', 'default', 'carbot');
@@ -225,10 +230,35 @@ describe('scripts/install.sh and scripts/uninstall.sh', function () {
       env: { STUB_BOARDS: 'pigpio' },
     }), 'install').stdout;
     assert.match(out, /from carbot-pigpio\.service: the pigpio board needs root: it maps \/dev\/mem/);
-    const unit = readFileSync(path.join(root, 'etc', 'systemd', 'system', 'carbot.service'), 'utf8');
+    const unit = unitAsShipped(path.join(root, 'etc', 'systemd', 'system', 'carbot.service'));
     assert.equal(unit, readFileSync(path.join(REPO, 'carbot-pigpio.service'), 'utf8'));
     assert.doesNotMatch(unit, /^User=/m);
     assert.doesNotMatch(out, /created the user/);
+  });
+
+  it('switching to pigpio: the settings the rootless unit’s user owned become root’s, and nobody else’s to write', function () {
+    requireRoot(this, 'install.sh creating the user carbot and chowning (useradd --prefix and chown need root, as install.sh itself does)');
+    const root = rootWithAccounts();
+    ok(install('--root', root), 'install without pigpio');
+    const carbotUid = Number(account(root, 'passwd', 'carbot')?.[2]);
+    const config = path.join(root, 'etc', 'carbot', 'config.json');
+    const defaults = path.join(root, 'etc', 'default', 'carbot');
+    assert.equal(statSync(config).uid, carbotUid);
+    assert.equal(statSync(defaults).uid, carbotUid);
+    chmodSync(defaults, 0o660);
+
+    const out = ok(run('bash', [path.join(src, 'scripts', 'install.sh'), '--no-systemctl', '--admin-group', ADMIN_GROUP, '--root', root], {
+      env: { STUB_BOARDS: 'pigpio' },
+    }), 'install with pigpio').stdout;
+
+    assert.match(out, /from carbot-pigpio\.service/);
+    for (const file of [config, defaults]) {
+      assert.equal(statSync(file).uid, 0, `${file} belongs to root`);
+      assert.equal(statSync(file).gid, ADMIN_GID, `${file}: the administrators still read it`);
+      assert.equal(mode(file), '0640', file);
+      assert.ok(out.includes(`install.sh: ${file} now belongs to root: the pigpio unit reads it as root`), out);
+    }
+    assert.ok(out.includes(`install.sh: ${defaults} is no longer writable by its group or others`), out);
   });
 
   it('leaves exactly the same files when run a second time', () => {
@@ -305,8 +335,8 @@ describe('scripts/install.sh and scripts/uninstall.sh', function () {
     );
 
     const unit = readFileSync(path.join(root, 'etc', 'systemd', 'system', 'carbot.service'), 'utf8');
-    // This node (the test's, Node 20) has no --disable-sigusr1: the unit keeps only its --inspect-port.
-    assert.match(unit, new RegExp(`^ExecStart=${node} --inspect-port=192\\.0\\.2\\.1:9229 /opt/carbot/dist/cli.js$`, 'm'));
+    // The flag only where this node has it (Node 22.14 and newer).
+    assert.match(unit, new RegExp(`^ExecStart=${node} ${nodeHasFlag ? '--disable-sigusr1 ' : ''}--inspect-port=192\\.0\\.2\\.1:9229 /opt/carbot/dist/cli.js$`, 'm'));
     assert.ok(existsSync(path.join(root, 'opt', 'carbot', 'dist', 'cli.js')));
   });
 
