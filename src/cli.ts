@@ -131,9 +131,17 @@ function fail(message: string, code: number): never {
   process.exit(code);
 }
 
-function load(argv: string[], serving = false): Config {
+function load(argv: string[], serving = false, ownershipWarnsOnly = false): Config {
   try {
-    return loadConfig({ argv, env: process.env, defaultConfigPath: DEFAULT_CONFIG_PATH, serving });
+    return loadConfig({
+      argv,
+      env: process.env,
+      defaultConfigPath: DEFAULT_CONFIG_PATH,
+      serving,
+      // As root, a settings file somebody else can change is refused (docs/security.md).
+      runningAs: process.getuid?.(),
+      ownershipWarnsOnly,
+    });
   } catch (err) {
     if (err instanceof ConfigError) fail(err.message, EX_CONFIG);
     throw err;
@@ -393,7 +401,8 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   if (argv[0] === 'safe-state' || argv[0] === 'boards') {
-    const config = load(argv.slice(1));
+    // safe-state stops the outputs whoever owns the settings: that comes first.
+    const config = load(argv.slice(1), false, argv[0] === 'safe-state');
     // Loaded only for these verbs: the service's modules stay unloaded.
     const { safeState, boardsNeeded } = require('./safe-state') as typeof import('./safe-state');
     if (argv[0] === 'boards') {
@@ -402,6 +411,7 @@ async function main(argv: string[]): Promise<void> {
     }
     const { createLogger, flushLogger } = lazy.log();
     const log = createLogger({ level: config.logLevel, format: config.logFormat });
+    for (const warning of config.warnings) log.warn(warning);
     await safeState(config, log);
     await flushLogger(log);
     return;

@@ -33,9 +33,9 @@ export interface TrackedProcess {
 
 /**
  * Variables from the developer's shell or a systemd unit that would change what carbot
- * does under test: its own settings, the journald log format, sd_notify.
+ * does under test: its own settings, the journald log format, sd_notify, and whether it was started by systemd (the root unit's checks of /etc/default/carbot).
  */
-const INHERITED_NOT = /^(CARBOT_.*|JOURNAL_STREAM|NOTIFY_SOCKET|WATCHDOG_USEC|WATCHDOG_PID|LISTEN_.*)$/;
+const INHERITED_NOT = /^(CARBOT_.*|JOURNAL_STREAM|NOTIFY_SOCKET|WATCHDOG_USEC|WATCHDOG_PID|LISTEN_.*|INVOCATION_ID)$/;
 
 export type CarbotProcess = TrackedProcess;
 
