@@ -9,6 +9,8 @@
  *
  * What carbot needs, added only where missing:
  *   - set_tcp_nodelay true (mosquitto's default leaves Nagle on: ~40 ms per QoS 1 command);
+ *   - max_packet_size 1048576 (mosquitto's default is no limit: one 100 MB publish grew it by
+ *     200 MB; carbot takes nothing larger either, src/mqtt/packet-size.ts);
  *   - an MQTT listener on --tcp-port (1883), on 127.0.0.1 when added;
  *   - a websockets listener on --ws-port (9000; 0 = none), on 127.0.0.1 when added;
  *   - anonymous access for the listeners it adds, when nothing says otherwise.
@@ -30,6 +32,8 @@ const os = require('node:os');
 const path = require('node:path');
 
 const DROP_IN = 'carbot.conf';
+/** The same figure as MAX_PACKET_BYTES in src/mqtt/packet-size.ts. */
+const MAX_PACKET_BYTES = 1024 * 1024;
 const READY_MS = 5000;
 
 /** @typedef {{ port: number, address?: string, protocol: string, file: string }} Listener */
@@ -78,7 +82,7 @@ function readConfiguration(root) {
         listeners.push({ port: Number(value), address: key === 'listener' ? address : undefined, protocol: 'mqtt', file });
       } else if (key === 'protocol' && listeners.length > 0) {
         listeners[listeners.length - 1].protocol = value;
-      } else if (['set_tcp_nodelay', 'allow_anonymous', 'per_listener_settings', 'password_file'].includes(key)) {
+      } else if (['set_tcp_nodelay', 'allow_anonymous', 'per_listener_settings', 'password_file', 'max_packet_size'].includes(key)) {
         global[key] = value;
       }
     }
@@ -108,6 +112,18 @@ function dropIn(config, { tcpPort, wsPort }, notes) {
     );
   } else if (global.set_tcp_nodelay !== 'true') {
     notes.push(`set_tcp_nodelay is ${global.set_tcp_nodelay}: left so, though each QoS 1 command may then wait about 40 ms`);
+  }
+
+  if (global.max_packet_size === undefined) {
+    body.push(
+      '# One MQTT packet is at most 1 MiB (mosquitto\'s default is no limit: a single 100 MB publish',
+      '# made it hold 200 MB more); a larger one closes its client\'s connection. carbot takes',
+      '# nothing larger either. For all clients of this broker: raise it here if one needs more.',
+      `max_packet_size ${MAX_PACKET_BYTES}`,
+      '',
+    );
+  } else if (Number(global.max_packet_size) === 0 || Number(global.max_packet_size) > MAX_PACKET_BYTES) {
+    notes.push(`max_packet_size is ${global.max_packet_size}: left so, but carbot closes its connection on a packet over ${MAX_PACKET_BYTES} bytes`);
   }
 
   const perListener = global.per_listener_settings === 'true';

@@ -198,7 +198,7 @@ describeBrowser('remote page in Chromium', function () {
     await online(page, true);
     // The token leaves the address bar and the history; the cookie holds a derived value.
     assert.equal(page.url(), server!.url);
-    assert.ok(!(await page.evaluate(() => location.href)).includes('grow-bed-7'));
+    assert.ok(!String(await page.evaluate('location.href')).includes('grow-bed-7'));
     const cookies = await page.context().cookies();
     assert.equal(cookies.length, 1);
     assert.notEqual(cookies[0].value, 'grow-bed-7');

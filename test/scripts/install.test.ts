@@ -495,7 +495,7 @@ describe('scripts/install.sh and scripts/uninstall.sh', function () {
       return broker;
     }
 
-    it('keeps an existing conf.d with listeners on the MQTT and websockets ports working, adding only set_tcp_nodelay', async () => {
+    it('keeps an existing conf.d with listeners on the MQTT and websockets ports working, adding only set_tcp_nodelay and max_packet_size', async () => {
       // Free ports stand in for the user's 1883 and 9000 (--mqtt-port, --ws-port).
       const [tcp, ws] = [await freePort(), await freePort()];
       const phone = `listener ${tcp} 127.0.0.1\nsocket_domain ipv4\nlistener ${ws} 127.0.0.1\nprotocol websockets\nsocket_domain ipv4\nallow_anonymous true\n`;
@@ -506,7 +506,7 @@ describe('scripts/install.sh and scripts/uninstall.sh', function () {
       assert.match(out, new RegExp(`keeps the websockets listener on ${ws} \\(phone\\.conf`));
       assert.match(out, /checked: mosquitto starts with the new .*carbot\.conf/);
       const added = readFileSync(path.join(root, 'etc', 'mosquitto', 'conf.d', 'carbot.conf'), 'utf8');
-      assert.deepEqual(added.split('\n').filter((l) => l !== '' && !l.startsWith('#')), ['set_tcp_nodelay true']);
+      assert.deepEqual(added.split('\n').filter((l) => l !== '' && !l.startsWith('#')), ['set_tcp_nodelay true', 'max_packet_size 1048576']);
       assert.equal(readFileSync(path.join(root, 'etc', 'mosquitto', 'conf.d', 'phone.conf'), 'utf8'), phone);
 
       // mosquitto starts on the merged configuration, and both of the user's clients still work.
@@ -612,7 +612,7 @@ exit 0
       const out = ok(install('--root', root, '--skip-build', '--mqtt-port', String(tcp), '--ws-port', String(ws)), 'second install').stdout;
       assert.match(out, /the broker requires a user name and password: give carbot one/);
       const added = readFileSync(path.join(root, 'etc', 'mosquitto', 'conf.d', 'carbot.conf'), 'utf8');
-      assert.deepEqual(added.split('\n').filter((l) => l !== '' && !l.startsWith('#')), ['set_tcp_nodelay true']);
+      assert.deepEqual(added.split('\n').filter((l) => l !== '' && !l.startsWith('#')), ['set_tcp_nodelay true', 'max_packet_size 1048576']);
 
       await startOn(root, [tcp, ws]);
       await assert.rejects(connectClient(`mqtt://127.0.0.1:${tcp}`, { reconnectPeriod: 0 }), /Not authorized|not authorised/i);

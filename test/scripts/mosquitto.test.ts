@@ -7,6 +7,8 @@ import { killOnExit, withTimeout } from '../support/cleanup';
 import { describeMosquitto, mosquittoPath } from '../support/mosquitto';
 import { closeClient, collect, connectClient } from '../support/mqtt';
 import { canConnect, freePort } from '../support/ports';
+import { spawnCarbot } from '../support/process';
+import { bigPublishDoesNotReachCarbot } from '../support/big-publish';
 
 const SCRIPTS = path.join(__dirname, '..', '..', 'scripts', 'mosquitto');
 const SHIPPED = readFileSync(path.join(SCRIPTS, 'carbot.conf'), 'utf8');
@@ -119,4 +121,17 @@ describeMosquitto('scripts/mosquitto/carbot.conf', function () {
     assert.deepEqual(listeningAddresses(wsPort), ['0100007F']);
     assert.deepEqual(listeningAddresses(tcpPort), ['0100007F']);
   });
+
+  it('cuts off a 20 MB publish before it reaches carbot (max_packet_size), and a stop still works', async function () {
+    this.timeout(60_000);
+    const tcpPort = await freePort();
+    const wsPort = await freePort();
+    await start(onTestPorts(SHIPPED, tcpPort, wsPort), [tcpPort, wsPort]);
+    const url = `mqtt://127.0.0.1:${tcpPort}`;
+    const proc = spawnCarbot(['--mqtt-url', url, '--gpio', 'sim']);
+    await proc.waitForLine(/subscribed to carbot\/move/);
+    await bigPublishDoesNotReachCarbot(url, proc);
+    assert.equal((await proc.kill('SIGTERM')).code, 0);
+  });
 });
+
