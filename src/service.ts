@@ -92,7 +92,7 @@ export class CarService extends EventEmitter implements CarView {
     this.clock = deps.clock ?? systemClock;
     this.drive = initialState(deps.config.drive, this.clock.now());
     const switches = Object.keys(deps.limits?.closed ?? {}) as TrackEnd[];
-    this.trackSettings = toTrackSettings(deps.config.track, switches, deps.encoder !== undefined);
+    this.trackSettings = { ...toTrackSettings(deps.config.track, switches, deps.encoder !== undefined), commandTimeoutS: deps.config.drive.commandTimeoutS };
     this.track = initialTrackState(this.clock.now(), this.drive.speed, this.trackSettings);
     this.trackShown = switches.length > 0 || deps.encoder !== undefined || deps.sim !== undefined;
     deps.encoder?.onEdge(() => this.trackApply({ type: 'edge', now: this.clock.now() }));
@@ -343,8 +343,18 @@ export class CarService extends EventEmitter implements CarView {
   private perform(command: Command, now: number): Record<string, unknown> {
     const task = this.track.task?.name;
     if (isTask(command)) {
-      if (command.speed !== undefined) this.apply({ type: 'command', command: { move: 'speed', speed: command.speed }, now });
-      const { result = {} } = this.trackApply({ type: 'command', command, now });
+      // A task the track refuses leaves the speed as it was: asked first (the step is pure),
+      // on the state the new speed would give it.
+      const refused = command.speed === undefined ? undefined : trackStep({ ...this.track, speed: command.speed }, { type: 'command', command, now }, this.trackSettings);
+      if (refused?.result?.error === undefined && command.speed !== undefined) {
+        this.apply({ type: 'command', command: { move: 'speed', speed: command.speed }, now });
+      }
+      let result: Record<string, unknown>;
+      if (refused?.result?.error !== undefined) {
+        if (this.heldLogs) this.heldLogs.push(...refused.logs);
+        else this.writeLogs(refused.logs);
+        result = refused.result;
+      } else result = this.trackApply({ type: 'command', command, now }).result ?? {};
       const { move, to, for: forS, target, error, note, ...details } = result;
       return Object.fromEntries(
         Object.entries({ move, to, for: forS, target, motion: this.drive.motion, speed: this.drive.speed, error, note, ...details })
