@@ -70,6 +70,8 @@ export class CarService extends EventEmitter implements CarView {
   private stateTimer?: NodeJS.Timeout;
   private lastStateAt = -Infinity;
   private fault?: string;
+  /** After a failed write, the motors whose stop failed too, at the output last written to them. */
+  private stuck: Record<string, number> = {};
   private stopping = false;
   private lastSource?: string;
   /** While a command is being handled: its log lines, written once its RESULT is out. */
@@ -151,7 +153,7 @@ export class CarService extends EventEmitter implements CarView {
       motion: this.drive.motion,
       speed: this.drive.speed,
       reason: this.drive.reason,
-      motors: Object.fromEntries(motors.names.map((n) => [n, output])),
+      motors: Object.fromEntries(motors.names.map((n) => [n, this.stuck[n] ?? output])),
       uptime: Math.floor((Date.now() - this.startedAt) / 1000),
     };
     if (limits && Object.keys(limits.closed).length > 0) {
@@ -309,7 +311,7 @@ export class CarService extends EventEmitter implements CarView {
     const failure = next.state.output !== before.output ? this.writeMotors(next.state.output) : undefined;
     if (this.heldLogs && !failure) this.heldLogs.push(...next.logs);
     else this.writeLogs(next.logs);
-    if (failure) this.motorsFailed(failure);
+    if (failure) this.motorsFailed(failure, next.state.output);
 
     if (
       next.state.motion !== before.motion ||
@@ -331,6 +333,8 @@ export class CarService extends EventEmitter implements CarView {
       this.trackApply({ type: 'drive', output: d.output, motion: d.motion, reason: d.reason, speed: d.speed, now: event.now });
     }
     if (event.type === 'limit') this.trackApply({ type: 'limit', end: event.end, closed: event.closed, now: event.now });
+    // The command did not happen: its answer says so, not what it asked for.
+    if (failure && next.result) return { ...next.result, motion: this.drive.motion, error: this.fault };
     return next.result;
   }
 
@@ -429,8 +433,13 @@ export class CarService extends EventEmitter implements CarView {
   }
 
   /** Says so on STATE and lets the process exit, so systemd restarts it on a clean slate. */
-  private motorsFailed({ err, others }: { err: Error; others: Error[] }): void {
+  private motorsFailed({ err, others }: { err: Error; others: Error[] }, output: number): void {
     this.fault = `motor write failed: ${err.message}`;
+    // A motor that could not be stopped either keeps what it was given, as far as carbot knows.
+    for (const e of others) {
+      const motor = (e as { motor?: unknown }).motor;
+      if (typeof motor === 'string') this.stuck[motor] = output;
+    }
     this.drive = { ...this.drive, motion: 'stopped', output: 0, heading: undefined, resumeAt: undefined };
     this.deps.log.error(`${this.fault}; all motors stopped${others.length ? ` (also failed: ${others.map((e) => e.message).join('; ')})` : ''}`);
     this.publishState();
