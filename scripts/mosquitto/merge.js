@@ -238,9 +238,11 @@ function accepting(port) {
  * @param {string} mosquitto
  */
 async function trial(config, root, candidate, mosquitto) {
+  // The copies may hold secrets (a bridge's remote_password): the trial's directory is its
+  // owner's alone (mkdtemp makes it 0700), its files 0600. mosquitto reads its configuration
+  // before it drops to the mosquitto user; the password and ACL files it reads after that are
+  // the originals, which the copies name.
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'carbot-mosquitto-trial-'));
-  // mosquitto started as root reads password and ACL files as the mosquitto user.
-  fs.chmodSync(dir, 0o755);
   /** @type {number[]} */
   const ports = [];
   const rewrite = async (/** @type {string} */ text) => {
@@ -269,21 +271,21 @@ async function trial(config, root, candidate, mosquitto) {
         continue;
       }
       const copy = path.join(dir, `include-${included++}`);
-      fs.mkdirSync(copy, { mode: 0o755 });
+      fs.mkdirSync(copy, { mode: 0o700 });
       const from = path.join(root, words[1]);
       const names = fs.existsSync(from) ? fs.readdirSync(from).filter((n) => n.endsWith('.conf')) : [];
       for (const name of names) {
         if (words[1] === config.includeDirs[0] && name === DROP_IN) continue;
-        fs.writeFileSync(path.join(copy, name), await rewrite(fs.readFileSync(path.join(from, name), 'utf8')), { mode: 0o644 });
+        fs.writeFileSync(path.join(copy, name), await rewrite(fs.readFileSync(path.join(from, name), 'utf8')), { mode: 0o600 });
       }
       if (words[1] === config.includeDirs[0] && candidate !== '') {
-        fs.writeFileSync(path.join(copy, DROP_IN), await rewrite(candidate), { mode: 0o644 });
+        fs.writeFileSync(path.join(copy, DROP_IN), await rewrite(candidate), { mode: 0o600 });
       }
       mainLines.push(`include_dir ${copy}`);
     }
     mainLines.push('persistence false', 'log_dest stderr');
     const mainCopy = path.join(dir, 'mosquitto.conf');
-    fs.writeFileSync(mainCopy, mainLines.join('\n') + '\n', { mode: 0o644 });
+    fs.writeFileSync(mainCopy, mainLines.join('\n') + '\n', { mode: 0o600 });
     // No listener at all is mosquitto's local-only mode: 1883 on loopback, not movable.
     if (ports.length === 0) return '';
 
