@@ -326,7 +326,10 @@ done
 # mosquitto: add only what carbot needs and the configuration lacks, check that mosquitto
 # starts on the result before switching, and put the old file back if the restart fails.
 if ((mosquitto)); then
-  dropin="$root/etc/mosquitto/conf.d/carbot.conf"
+  # 00-: read before any file of the user's, so that what the user sets (allow_anonymous false,
+  # above all) comes later and wins; carbot.conf is where an older install.sh wrote the same.
+  dropin="$root/etc/mosquitto/conf.d/00-carbot.conf"
+  old_dropin="$root/etc/mosquitto/conf.d/carbot.conf"
   candidate="$(mktemp)"
   set +e
   "$node_bin" "$src/scripts/mosquitto/merge.js" --root "${root:-/}" --out "$candidate" \
@@ -338,9 +341,18 @@ if ((mosquitto)); then
       previous=""
       if [[ -e "$dropin" ]]; then
         mkdir -p "$root/var/backups/carbot"
-        previous="$root/var/backups/carbot/mosquitto-carbot.conf.$(date +%Y%m%d-%H%M%S)"
+        previous="$root/var/backups/carbot/mosquitto-00-carbot.conf.$(date +%Y%m%d-%H%M%S)"
         cp -p "$dropin" "$previous"
         echo "install.sh: backed up $dropin to $previous"
+      fi
+      # An older install's drop-in (merge.js knows it by its first line) gives way to the new one.
+      previous_old=""
+      if [[ -e "$old_dropin" ]] && head -n 1 "$old_dropin" | grep -q "^# carbot's additions to mosquitto"; then
+        mkdir -p "$root/var/backups/carbot"
+        previous_old="$root/var/backups/carbot/mosquitto-carbot.conf.$(date +%Y%m%d-%H%M%S)"
+        cp -p "$old_dropin" "$previous_old"
+        rm -f "$old_dropin"
+        echo "install.sh: replaced $old_dropin (backed up to $previous_old) by $dropin, which mosquitto reads before your own files"
       fi
       if [[ -s "$candidate" ]]; then
         install -m 0644 "$candidate" "$dropin"
@@ -351,6 +363,7 @@ if ((mosquitto)); then
       fi
       if ((run_systemctl)) && ! "$systemctl" restart mosquitto.service; then
         if [[ -n "$previous" ]]; then cp -p "$previous" "$dropin"; else rm -f "$dropin"; fi
+        if [[ -n "$previous_old" ]]; then cp -p "$previous_old" "$old_dropin"; fi
         echo "install.sh: mosquitto did not restart with carbot's additions: put its configuration back as it was" >&2
         if "$systemctl" restart mosquitto.service; then
           echo "install.sh: mosquitto runs again as before" >&2

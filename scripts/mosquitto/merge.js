@@ -3,7 +3,7 @@
 /**
  * Works out what carbot needs from the mosquitto configuration already on this machine and
  * checks the result, for scripts/install.sh. It never writes below /etc: it prints what it
- * found, writes the drop-in /etc/mosquitto/conf.d/carbot.conf should become to --out, and
+ * found, writes the drop-in /etc/mosquitto/conf.d/00-carbot.conf should become to --out, and
  * proves mosquitto starts on the merged configuration (every listener moved to a free
  * port on 127.0.0.1, persistence off, logging to stderr) before install.sh switches.
  *
@@ -31,7 +31,27 @@ const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 
-const DROP_IN = 'carbot.conf';
+/**
+ * carbot's drop-in. mosquitto reads an include_dir's files in name order and the last value of
+ * a global setting wins: named 00-, the drop-in comes before any file of the user's, so an
+ * `allow_anonymous false` the user writes later, in any file, is not undone by carbot's `true`.
+ */
+const DROP_IN = '00-carbot.conf';
+/** Where an older install.sh wrote it: carbot's, not the user's, when its first line says so. */
+const OLD_DROP_IN = 'carbot.conf';
+const OURS = "# carbot's additions to mosquitto";
+
+/**
+ * Whether `name` in carbot's include_dir `dir` is carbot's own drop-in (this one, or an older
+ * install's), which is worked out afresh rather than read as the user's configuration.
+ * @param {string} dir
+ * @param {string} name
+ */
+function isDropIn(dir, name) {
+  if (name === DROP_IN) return true;
+  if (name !== OLD_DROP_IN) return false;
+  return fs.readFileSync(path.join(dir, name), 'utf8').startsWith(OURS);
+}
 /** The same figure as MAX_PACKET_BYTES in src/mqtt/packet-size.ts. */
 const MAX_PACKET_BYTES = 1024 * 1024;
 const READY_MS = 5000;
@@ -68,7 +88,7 @@ function readConfiguration(root) {
     const full = path.join(root, dir);
     const names = fs.existsSync(full) ? fs.readdirSync(full).filter((n) => n.endsWith('.conf')).sort() : [];
     for (const name of names) {
-      if (dir === includeDirs[0] && name === DROP_IN) continue;
+      if (dir === includeDirs[0] && isDropIn(full, name)) continue;
       files.push({ file: path.join(full, name), text: fs.readFileSync(path.join(full, name), 'utf8') });
     }
   }
@@ -275,7 +295,7 @@ async function trial(config, root, candidate, mosquitto) {
       const from = path.join(root, words[1]);
       const names = fs.existsSync(from) ? fs.readdirSync(from).filter((n) => n.endsWith('.conf')) : [];
       for (const name of names) {
-        if (words[1] === config.includeDirs[0] && name === DROP_IN) continue;
+        if (words[1] === config.includeDirs[0] && isDropIn(from, name)) continue;
         fs.writeFileSync(path.join(copy, name), await rewrite(fs.readFileSync(path.join(from, name), 'utf8')), { mode: 0o600 });
       }
       if (words[1] === config.includeDirs[0] && candidate !== '') {
@@ -386,7 +406,9 @@ async function main() {
   notes.forEach(say);
   const target = path.join(opts.root, config.includeDirs[0], DROP_IN);
   const current = fs.existsSync(target) ? fs.readFileSync(target, 'utf8') : '';
-  if (candidate === current) {
+  const oldDir = path.join(opts.root, config.includeDirs[0]);
+  const oldOne = fs.existsSync(path.join(oldDir, OLD_DROP_IN)) && isDropIn(oldDir, OLD_DROP_IN);
+  if (candidate === current && !oldOne) {
     say(current === '' ? 'nothing to add' : `${target} is up to date`);
     return 10;
   }

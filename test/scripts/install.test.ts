@@ -505,7 +505,7 @@ describe('scripts/install.sh and scripts/uninstall.sh', function () {
       assert.match(out, new RegExp(`keeps the MQTT listener on ${tcp} \\(phone\\.conf: listener ${tcp} 127\\.0\\.0\\.1\\)`));
       assert.match(out, new RegExp(`keeps the websockets listener on ${ws} \\(phone\\.conf`));
       assert.match(out, /checked: mosquitto starts with the new .*carbot\.conf/);
-      const added = readFileSync(path.join(root, 'etc', 'mosquitto', 'conf.d', 'carbot.conf'), 'utf8');
+      const added = readFileSync(path.join(root, 'etc', 'mosquitto', 'conf.d', '00-carbot.conf'), 'utf8');
       assert.deepEqual(added.split('\n').filter((l) => l !== '' && !l.startsWith('#')), ['set_tcp_nodelay true', 'max_packet_size 1048576']);
       assert.equal(readFileSync(path.join(root, 'etc', 'mosquitto', 'conf.d', 'phone.conf'), 'utf8'), phone);
 
@@ -528,6 +528,25 @@ describe('scripts/install.sh and scripts/uninstall.sh', function () {
       assert.match(again, /carbot\.conf is up to date/);
     });
 
+    it('a user’s allow_anonymous false wins over the drop-in’s true, in a file of any name; an older install’s carbot.conf is replaced', async () => {
+      const [tcp, ws] = [await freePort(), await freePort()];
+      // What an older install.sh left: conf.d/carbot.conf, which auth.conf (sorting earlier) could not override.
+      const older = `# carbot's additions to mosquitto, written by carbot's scripts/install.sh\nlistener ${tcp} 127.0.0.1\nallow_anonymous true\n`;
+      const root = mosquittoRoot({ 'carbot.conf': older });
+      const out = ok(install('--root', root, '--skip-build', '--mqtt-port', String(tcp), '--ws-port', String(ws)), 'install').stdout;
+      const confD = path.join(root, 'etc', 'mosquitto', 'conf.d');
+      assert.deepEqual(readdirSync(confD), ['00-carbot.conf']);
+      assert.ok(out.includes(`install.sh: replaced ${path.join(confD, 'carbot.conf')} (backed up to`), out);
+      assert.match(readFileSync(path.join(confD, '00-carbot.conf'), 'utf8'), /^allow_anonymous true$/m);
+      // Anonymous clients, as installed; then the user turns them away in a file of their own.
+      const first = await startOn(root, [tcp, ws]);
+      await closeClient(await connectClient(`mqtt://127.0.0.1:${tcp}`));
+      await first.kill();
+      writeFileSync(path.join(confD, 'auth.conf'), 'allow_anonymous false\n');
+      await startOn(root, [tcp, ws]);
+      await assert.rejects(connectClient(`mqtt://127.0.0.1:${tcp}`, { reconnectPeriod: 0 }), /Not authorized|not authorised/i);
+    });
+
     it('leaves mosquitto as it was when it would not start on the merge, and says why', () => {
       const root = mosquittoRoot({ 'broken.conf': 'listener 1883\nmax_qeued_messages 10\n' });
       const before = snapshot(path.join(root, 'etc', 'mosquitto'));
@@ -547,7 +566,8 @@ describe('scripts/install.sh and scripts/uninstall.sh', function () {
       const squatter = createServer();
       await new Promise<void>((resolve) => squatter.listen(0, '127.0.0.1', resolve));
       const ws = (squatter.address() as { port: number }).port;
-      const old = '# from an earlier install\nset_tcp_nodelay true\n';
+      // What an older install.sh wrote, under the name it used: replaced, and put back with the rest.
+      const old = "# carbot's additions to mosquitto (an earlier install)\nset_tcp_nodelay true\n";
       const root = mosquittoRoot({ 'phone.conf': `listener ${tcp} 127.0.0.1\nallow_anonymous true\n`, 'carbot.conf': old });
       const state = path.join(root, 'fake-systemd');
       mkdirSync(state);
@@ -579,6 +599,7 @@ exit 0
         assert.match(result.stderr, /mosquitto did not restart with carbot's additions: put its configuration back as it was/);
         assert.match(result.stderr, /mosquitto runs again as before/);
         assert.equal(readFileSync(path.join(root, 'etc', 'mosquitto', 'conf.d', 'carbot.conf'), 'utf8'), old);
+        assert.ok(!existsSync(path.join(root, 'etc', 'mosquitto', 'conf.d', '00-carbot.conf')));
         const backups = readdirSync(path.join(root, 'var', 'backups', 'carbot')).filter((f) => f.startsWith('mosquitto-carbot.conf.'));
         assert.equal(backups.length, 1);
         assert.match(readFileSync(path.join(state, 'mosquitto.log'), 'utf8'), new RegExp(`Unable to create websockets listener on port ${ws}`));
@@ -611,7 +632,7 @@ exit 0
 
       const out = ok(install('--root', root, '--skip-build', '--mqtt-port', String(tcp), '--ws-port', String(ws)), 'second install').stdout;
       assert.match(out, /the broker requires a user name and password: give carbot one/);
-      const added = readFileSync(path.join(root, 'etc', 'mosquitto', 'conf.d', 'carbot.conf'), 'utf8');
+      const added = readFileSync(path.join(root, 'etc', 'mosquitto', 'conf.d', '00-carbot.conf'), 'utf8');
       assert.deepEqual(added.split('\n').filter((l) => l !== '' && !l.startsWith('#')), ['set_tcp_nodelay true', 'max_packet_size 1048576']);
 
       await startOn(root, [tcp, ws]);
