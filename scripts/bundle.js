@@ -192,6 +192,15 @@ const lazyBuiltins = {
   },
 };
 
+/**
+ * The first statement of dist/cli.js, before any module of it loads: a listener of SIGUSR1,
+ * which takes the signal from Node's inspector (a SIGUSR1 would open it on 127.0.0.1:9229, in
+ * a process that may run as root). src/cli.ts puts its own in and takes this one out. It
+ * leaves only Node's own start-up unguarded, which `--disable-sigusr1` in the unit's ExecStart
+ * covers where node has it (docs/security.md).
+ */
+const EARLY_SIGUSR1 = '"use strict";process.on("SIGUSR1",function carbotEarlySigusr1(){});';
+
 async function bundle(entry) {
   const result = await esbuild.build({
     entryPoints: [path.join(SRC, `${entry}.ts`)],
@@ -210,6 +219,7 @@ async function bundle(entry) {
     logLevel: 'warning',
     metafile: true,
     footer: { js: `// carbot-build ${BUILD}` },
+    ...(entry === 'cli' ? { banner: { js: EARLY_SIGUSR1 } } : {}),
   });
   const bytes = Object.values(result.metafile.outputs).find((o) => o.entryPoint)?.bytes ?? 0;
   return `${entry}.js ${(bytes / 1024).toFixed(0)} KB`;

@@ -432,9 +432,36 @@ retire_python_units() {
 }
 retire_python_units
 
+# The root unit reads these files as root: one that another user owns or can write would let
+# that user run code as root (NODE_OPTIONS in /etc/default/carbot) or have root send any file
+# it can read as the MQTT password (mqtt.passwordFile). So they become root's, and nobody
+# else's to write, whoever had them before (the rootless unit's user carbot, say); carbot
+# refuses to start as root on such a file.
+if [[ $service_user == root ]]; then
+  for file in "$root/etc/carbot/config.json" "$root/etc/default/carbot"; do
+    [[ -e "$file" ]] || continue
+    if [[ "$(stat -c %u "$file")" != 0 ]]; then
+      if [[ $EUID -eq 0 ]]; then
+        chown 0 "$file"
+        echo "install.sh: $file now belongs to root: the pigpio unit reads it as root"
+      else
+        echo "install.sh: warning: $file does not belong to root, and the pigpio unit reads it as root: sudo chown root $file"
+      fi
+    fi
+    if [[ -n "$(find "$file" -maxdepth 0 -perm /022)" ]]; then
+      chmod go-w "$file"
+      echo "install.sh: $file is no longer writable by its group or others: the pigpio unit reads it as root"
+    fi
+  done
+fi
+
 mkdir -p "$(dirname "$unit")"
 unit_tmp="$(mktemp)"
-sed -e "s#^ExecStart=/usr/bin/node #ExecStart=$node_bin #" -e "s#^ExecStopPost=/usr/bin/node #ExecStopPost=$node_bin #" "$src/$variant" >"$unit_tmp"
+# A node that has --disable-sigusr1 (22.14 and newer) gets it: no SIGUSR1 opens its inspector,
+# not even during its start-up (the unit's --inspect-port covers older ones).
+node_flags=""
+if "$node_bin" --disable-sigusr1 -e 0 >/dev/null 2>&1; then node_flags="--disable-sigusr1 "; fi
+sed -e "s#^ExecStart=/usr/bin/node #ExecStart=$node_bin $node_flags#" -e "s#^ExecStopPost=/usr/bin/node #ExecStopPost=$node_bin $node_flags#" "$src/$variant" >"$unit_tmp"
 install -m 0644 "$unit_tmp" "$unit"
 rm -f "$unit_tmp"
 echo "install.sh: installed $unit (from $variant: $variant_why)"
@@ -466,7 +493,10 @@ fi
 # mosquitto: add only what carbot needs and the configuration lacks, check that mosquitto
 # starts on the result before switching, and put the old file back if the restart fails.
 if ((mosquitto)); then
-  dropin="$root/etc/mosquitto/conf.d/carbot.conf"
+  # 00-: read before any file of the user's, so that what the user sets (allow_anonymous false,
+  # above all) comes later and wins; carbot.conf is where an older install.sh wrote the same.
+  dropin="$root/etc/mosquitto/conf.d/00-carbot.conf"
+  old_dropin="$root/etc/mosquitto/conf.d/carbot.conf"
   candidate="$(mktemp)"
   set +e
   "$node_bin" "$src/scripts/mosquitto/merge.js" --root "${root:-/}" --out "$candidate" \
@@ -478,9 +508,18 @@ if ((mosquitto)); then
       previous=""
       if [[ -e "$dropin" ]]; then
         mkdir -p "$root/var/backups/carbot"
-        previous="$root/var/backups/carbot/mosquitto-carbot.conf.$(date +%Y%m%d-%H%M%S)"
+        previous="$root/var/backups/carbot/mosquitto-00-carbot.conf.$(date +%Y%m%d-%H%M%S)"
         cp -p "$dropin" "$previous"
         echo "install.sh: backed up $dropin to $previous"
+      fi
+      # An older install's drop-in (merge.js knows it by its first line) gives way to the new one.
+      previous_old=""
+      if [[ -e "$old_dropin" ]] && head -n 1 "$old_dropin" | grep -q "^# carbot's additions to mosquitto"; then
+        mkdir -p "$root/var/backups/carbot"
+        previous_old="$root/var/backups/carbot/mosquitto-carbot.conf.$(date +%Y%m%d-%H%M%S)"
+        cp -p "$old_dropin" "$previous_old"
+        rm -f "$old_dropin"
+        echo "install.sh: replaced $old_dropin (backed up to $previous_old) by $dropin, which mosquitto reads before your own files"
       fi
       if [[ -s "$candidate" ]]; then
         install -m 0644 "$candidate" "$dropin"
@@ -491,6 +530,7 @@ if ((mosquitto)); then
       fi
       if ((run_systemctl)) && ! "$systemctl" restart mosquitto.service; then
         if [[ -n "$previous" ]]; then cp -p "$previous" "$dropin"; else rm -f "$dropin"; fi
+        if [[ -n "$previous_old" ]]; then cp -p "$previous_old" "$old_dropin"; fi
         echo "install.sh: mosquitto did not restart with carbot's additions: put its configuration back as it was" >&2
         if "$systemctl" restart mosquitto.service; then
           echo "install.sh: mosquitto runs again as before" >&2

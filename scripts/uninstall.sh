@@ -74,10 +74,13 @@ echo "uninstall.sh: removed $boot_unit and $root/etc/udev/rules.d/60-carbot-i2c.
 # ---- end of the stop at boot -----------------------------------------------------------------
 rm -rf "$root/opt/carbot"
 echo "uninstall.sh: removed $unit, $root/usr/local/bin/carbot and $root/opt/carbot"
-if [[ -e "$root/etc/mosquitto/conf.d/carbot.conf" ]]; then
-  echo "uninstall.sh: left $root/etc/mosquitto/conf.d/carbot.conf (what install.sh added to mosquitto);" \
-    "if nothing else uses its listeners: sudo rm it, then sudo systemctl restart mosquitto"
-fi
+# 00-carbot.conf, or carbot.conf from an older install.sh.
+for dropin in "$root/etc/mosquitto/conf.d/00-carbot.conf" "$root/etc/mosquitto/conf.d/carbot.conf"; do
+  if [[ -e "$dropin" ]] && head -n 1 "$dropin" | grep -q "^# carbot's additions to mosquitto"; then
+    echo "uninstall.sh: left $dropin (what install.sh added to mosquitto);" \
+      "if nothing else uses its listeners: sudo rm it, then sudo systemctl restart mosquitto"
+  fi
+done
 
 if ((purge)); then
   rm -rf "$root/etc/default/carbot" "$root/etc/carbot" "$root/etc/systemd/system/carbot.service.d"

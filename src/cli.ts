@@ -58,6 +58,10 @@ const ignoreSignal = (signal: NodeJS.Signals): void => onIgnoredSignal(signal);
 /** From the first moment: before the logger, the hardware and everything else. */
 function ignoreDebugSignals(): void {
   for (const signal of IGNORED_SIGNALS) process.on(signal, ignoreSignal);
+  // The bundle's first statement put one in even earlier (scripts/bundle.js): ours now holds it.
+  for (const listener of process.listeners('SIGUSR1')) {
+    if (listener.name === 'carbotEarlySigusr1') process.off('SIGUSR1', listener);
+  }
 }
 
 
@@ -142,13 +146,40 @@ function fail(message: string, code: number): never {
   process.exit(code);
 }
 
-function load(argv: string[], serving = false): Config {
+function load(argv: string[], serving = false, ownershipWarnsOnly = false): Config {
   try {
-    return loadConfig({ argv, env: process.env, defaultConfigPath: DEFAULT_CONFIG_PATH, serving });
+    return loadConfig({
+      argv,
+      env: process.env,
+      defaultConfigPath: DEFAULT_CONFIG_PATH,
+      serving,
+      // As root, a settings file somebody else can change is refused (docs/security.md).
+      runningAs: process.getuid?.(),
+      ownershipWarnsOnly,
+    });
   } catch (err) {
     if (err instanceof ConfigError) fail(err.message, EX_CONFIG);
     throw err;
   }
+}
+
+/**
+ * Whether a RESULT can be carbot's answer to the command `carbot send` published: never a
+ * retained one (the answer to somebody's command long ago, or a fake left there), never one
+ * that arrived before the command went out. Without MQTT 5 correlation data, that is as close
+ * as a RESULT can be tied to its command; a check on correlation data would go here.
+ */
+export function isOurAnswer(packet: { retain?: boolean }, answer: { sent: boolean }): boolean {
+  return answer.sent && packet.retain !== true;
+}
+
+/**
+ * A payload as it may reach a terminal: control characters (ESC and the rest of C0 and C1,
+ * DEL, line breaks) and the bidirectional overrides become \uXXXX, so a RESULT cannot move
+ * the cursor, retitle the window or hide part of itself.
+ */
+export function printable(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 /** `carbot send [options] <command> [options]`: the one command, and the options around it. */
@@ -183,22 +214,35 @@ async function send(args: string[]): Promise<number> {
   }));
   try {
     let timer: NodeJS.Timeout | undefined;
+    const answer = { sent: false };
     const result = await new Promise<string>((resolve, reject) => {
       timer = setTimeout(
         () => reject(new Error(`no RESULT on ${topics.result} within 5 s: is carbot running and subscribed to ${topics.move}?`)),
         5000,
       );
       client.once('error', (err) => reject(new Error(describeMqttError(err, settings.url))));
-      client.on('message', (_t, payload) => resolve(payload.toString('utf8')));
+      client.on('message', (_t, payload, packet) => {
+        if (isOurAnswer(packet, answer)) resolve(payload.toString('utf8'));
+      });
       client.once('connect', () => {
         client
           .subscribeAsync(topics.result, { qos: 1 })
-          .then(() => client.publishAsync(topics.move, command, { qos: 1 }))
+          .then(() => {
+            answer.sent = true;
+            return client.publishAsync(topics.move, command, { qos: 1 });
+          })
           .catch(reject);
       });
     }).finally(() => clearTimeout(timer));
-    process.stdout.write(`${result}\n`);
-    return 'error' in JSON.parse(result) ? 1 : 0;
+    process.stdout.write(`${printable(result)}\n`);
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(result);
+    } catch {
+      printError(`the RESULT on ${topics.result} is not JSON: is that carbot answering?`);
+      return 1;
+    }
+    return typeof parsed === 'object' && parsed !== null && 'error' in parsed ? 1 : 0;
   } catch (err) {
     printError((err as Error).message);
     return EX_UNAVAILABLE;
@@ -452,7 +496,8 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   if (argv[0] === 'safe-state' || argv[0] === 'boards' || argv[0] === 'config-txt') {
-    const config = load(argv.slice(1));
+    // safe-state stops the outputs whoever owns the settings: that comes first.
+    const config = load(argv.slice(1), false, argv[0] === 'safe-state');
     // Loaded only for these verbs: the service's modules stay unloaded.
     const { safeState, boardsNeeded, configTxtNeeded, systemHost } = require('./safe-state') as typeof import('./safe-state');
     if (argv[0] === 'boards') {
@@ -473,6 +518,7 @@ async function main(argv: string[]): Promise<void> {
       await flushLogger(log);
       return;
     }
+    for (const warning of config.warnings) log.warn(warning);
     await safeState(config, log);
     await flushLogger(log);
     return;

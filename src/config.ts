@@ -2,7 +2,7 @@
  * One schema for every setting: its default, its type, where it can come from
  * (file < CARBOT_* environment < command-line flag) and how it is checked.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import type { DriveSettings } from './drive';
 import type { LogFormat, LogLevel } from './log';
 import type { GpioChoice } from './boards/pigpio';
@@ -32,6 +32,8 @@ interface Setting {
   max?: number;
   values?: readonly string[];
   secret?: boolean;
+  /** For a string: the fewest characters it may have. */
+  minLength?: number;
   help: string;
 }
 
@@ -95,7 +97,14 @@ export const SETTINGS: readonly Setting[] = [
   },
   { key: 'http.port', kind: 'int', default: 8080, min: 0, max: 65535, help: 'port of the browser remote and its /ws endpoint (0 = off)' },
   { key: 'http.host', kind: 'host', default: '0.0.0.0', help: 'address the browser remote listens on' },
-  { key: 'http.token', kind: 'string', secret: true, help: 'shared token for the remote (?token= once, then a cookie)' },
+  {
+    key: 'http.token',
+    kind: 'string',
+    secret: true,
+    // It alone keeps guessers out: the pause after wrong ones never stops the right one (docs/security.md).
+    minLength: 16,
+    help: 'shared token for the remote (?token= once, then a cookie), 16 characters or more',
+  },
   { key: 'http.username', kind: 'string', help: 'basic auth user for the remote (with http.password)' },
   { key: 'http.password', kind: 'string', secret: true, help: 'basic auth password for the remote' },
   {
@@ -220,6 +229,34 @@ export interface LoadInput {
    * a configuration in-process serve nothing and leave it out.
    */
   serving?: boolean;
+  /**
+   * The uid carbot runs as; the CLI passes process.getuid(). As root (0), a settings file
+   * (the configuration file, mqtt.passwordFile, and under systemd the units' EnvironmentFile
+   * /etc/default/carbot) that another user owns or that its group or others can write is
+   * refused: whoever can change it could have root send any file as the MQTT password, or
+   * run code as root. Left out (in-process tests), nothing is checked.
+   */
+  runningAs?: number;
+  /** Such files make warnings, not problems: safe-state, whose stopping the outputs comes first. */
+  ownershipWarnsOnly?: boolean;
+  /** Seam for tests: owner and mode of a file (fs.statSync). */
+  stat?: (path: string) => { uid: number; mode: number };
+}
+
+/** The units' EnvironmentFile (CARBOT_* settings, and whatever else systemd passes to node). */
+export const ENVIRONMENT_FILE = '/etc/default/carbot';
+/** A password file holds one password; /etc/shadow or a key file named by mistake is no password. */
+export const MAX_PASSWORD_FILE_BYTES = 1024;
+
+/**
+ * Why a file carbot reads as root could be changed by someone else, or undefined: it must
+ * belong to root and be writable by nobody else.
+ */
+export function writableByOthers(file: { uid: number; mode: number }): string | undefined {
+  if (file.uid !== 0) return `its owner, uid ${file.uid},`;
+  if (file.mode & 0o002) return 'every user';
+  if (file.mode & 0o020) return 'its group';
+  return undefined;
 }
 
 interface Raw {
@@ -386,6 +423,9 @@ function convert(setting: Setting, raw: Raw, problems: string[]): unknown {
       if (setting.kind === 'host' && !isHostOrAddress(value)) {
         return bad(`${show(value)} is not a host name or IP address`);
       }
+      if (setting.minLength !== undefined && [...value].length < setting.minLength) {
+        return bad(`has ${[...value].length} characters, fewer than ${setting.minLength}: make it long and random (openssl rand -hex 16)`);
+      }
       if (setting.kind === 'name' && !/^[A-Za-z0-9_.-]+$/.test(value)) {
         return bad(`${show(value)} must be letters, digits, '_', '-' or '.' (it becomes part of topics)`);
       }
@@ -464,7 +504,18 @@ export function loadConfig(input: LoadInput): Config {
   if (password !== undefined && passwordFile) {
     problems.push(`${sourceOf('mqtt.password')} and ${sourceOf('mqtt.passwordFile')}: give the password one way, not both`);
   }
-  if (passwordFile) password = passwordFile.toString('utf8').replace(/\r?\n$/, '');
+  if (passwordFile) {
+    password = passwordFile.toString('utf8').replace(/\r?\n$/, '');
+    // Never sent as it is: the content is neither shown nor used.
+    const where = `${sourceOf('mqtt.passwordFile')}: ${JSON.stringify(get<string>('mqtt.passwordFile'))}`;
+    if (passwordFile.length > MAX_PASSWORD_FILE_BYTES) {
+      problems.push(`${where} holds ${passwordFile.length} bytes: a password file holds the password alone (at most ${MAX_PASSWORD_FILE_BYTES} bytes); is it the right file?`);
+      password = undefined;
+    } else if (/[\r\n]/.test(password)) {
+      problems.push(`${where} holds more than one line: a password file holds the password alone, on one line; is it the right file?`);
+      password = undefined;
+    }
+  }
   const [ca, cert, key] = ['mqtt.ca', 'mqtt.cert', 'mqtt.key'].map(readSecretFile);
 
   const [minSpeed, maxSpeed, initialSpeed] = ['minSpeed', 'maxSpeed', 'initialSpeed'].map((k) => get<number>(k));
@@ -530,6 +581,26 @@ export function loadConfig(input: LoadInput): Config {
     );
   }
   if (input.serving === true) warnings.push(...exposure(get, sourceOf, (key) => raw.has(key), problems));
+  if (input.runningAs === 0) {
+    const stat = input.stat ?? ((p: string) => statSync(p));
+    const files = [configFile, get<string | undefined>('mqtt.passwordFile')];
+    // systemd reads it for the units, before node starts: only a service's own start can check it.
+    if (input.env.INVOCATION_ID !== undefined && exists(ENVIRONMENT_FILE)) files.push(ENVIRONMENT_FILE);
+    for (const file of files) {
+      if (!file) continue;
+      let who: string | undefined;
+      try {
+        who = writableByOthers(stat(file));
+      } catch {
+        continue; // not there or not readable: said above already
+      }
+      if (who === undefined) continue;
+      const line =
+        `${file}: carbot runs as root and takes settings from this file, which ${who} can change: ` +
+        `sudo chown root ${file} && sudo chmod go-w ${file} (scripts/install.sh does so when it installs the pigpio unit)`;
+      (input.ownershipWarnsOnly ? warnings : problems).push(line);
+    }
+  }
 
   if (problems.length > 0) throw new ConfigError(problems);
 

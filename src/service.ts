@@ -87,6 +87,8 @@ export class CarService extends EventEmitter implements CarView {
   private stateTimer?: NodeJS.Timeout;
   private lastStateAt = -Infinity;
   private fault?: string;
+  /** After a failed write, the motors whose stop failed too, at the output last written to them. */
+  private stuck: Record<string, number> = {};
   private stopping = false;
   private lastSource?: string;
   /** While a command is being handled: its log lines, written once its RESULT is out. */
@@ -121,7 +123,7 @@ export class CarService extends EventEmitter implements CarView {
     this.clock = deps.clock ?? systemClock;
     this.drive = initialState(deps.config.drive, this.clock.now());
     const switches = Object.keys(deps.limits?.closed ?? {}) as TrackEnd[];
-    const settings = toTrackSettings(deps.config.track, switches, deps.encoder !== undefined);
+    const settings = { ...toTrackSettings(deps.config.track, switches, deps.encoder !== undefined), commandTimeoutS: deps.config.drive.commandTimeoutS };
     // The simulated track ships a speed table for its own motors, unless one is stated (docs/track.md).
     this.trackSettings = deps.sim && !settings.speedTable ? { ...settings, speedTable: deps.sim.nominalSpeedTable() } : settings;
     this.track = initialTrackState(this.clock.now(), this.drive.speed, this.trackSettings);
@@ -210,7 +212,7 @@ export class CarService extends EventEmitter implements CarView {
       motion: this.drive.motion,
       speed: this.drive.speed,
       reason: this.drive.reason,
-      motors: Object.fromEntries(motors.names.map((n) => [n, output])),
+      motors: Object.fromEntries(motors.names.map((n) => [n, this.stuck[n] ?? output])),
       uptime: Math.floor((Date.now() - this.startedAt) / 1000),
     };
     if (limits && Object.keys(limits.closed).length > 0) {
@@ -481,7 +483,7 @@ export class CarService extends EventEmitter implements CarView {
     const failure = next.state.output !== before.output ? this.writeMotors(next.state.output) : undefined;
     if (this.heldLogs && !failure) this.heldLogs.push(...next.logs);
     else this.writeLogs(next.logs);
-    if (failure) this.motorsFailed(failure);
+    if (failure) this.motorsFailed(failure, next.state.output);
 
     if (
       next.state.motion !== before.motion ||
@@ -503,6 +505,8 @@ export class CarService extends EventEmitter implements CarView {
       this.trackApply({ type: 'drive', output: d.output, motion: d.motion, reason: d.reason, speed: d.speed, now: event.now });
     }
     if (event.type === 'limit') this.trackApply({ type: 'limit', end: event.end, closed: event.closed, now: event.now });
+    // The command did not happen: its answer says so, not what it asked for.
+    if (failure && next.result) return { ...next.result, motion: this.drive.motion, error: this.fault };
     return next.result;
   }
 
@@ -515,8 +519,18 @@ export class CarService extends EventEmitter implements CarView {
   private perform(command: Command, now: number): Record<string, unknown> {
     const task = this.track.task?.name;
     if (isTask(command)) {
-      if (command.speed !== undefined) this.apply({ type: 'command', command: { move: 'speed', speed: command.speed }, now });
-      const { result = {} } = this.trackApply({ type: 'command', command, now });
+      // A task the track refuses leaves the speed as it was: asked first (the step is pure),
+      // on the state the new speed would give it.
+      const refused = command.speed === undefined ? undefined : trackStep({ ...this.track, speed: command.speed }, { type: 'command', command, now }, this.trackSettings);
+      if (refused?.result?.error === undefined && command.speed !== undefined) {
+        this.apply({ type: 'command', command: { move: 'speed', speed: command.speed }, now });
+      }
+      let result: Record<string, unknown>;
+      if (refused?.result?.error !== undefined) {
+        if (this.heldLogs) this.heldLogs.push(...refused.logs);
+        else this.writeLogs(refused.logs);
+        result = refused.result;
+      } else result = this.trackApply({ type: 'command', command, now }).result ?? {};
       const { move, to, for: forS, target, error, note, ...details } = result;
       return Object.fromEntries(
         Object.entries({ move, to, for: forS, target, motion: this.drive.motion, speed: this.drive.speed, error, note, ...details })
@@ -591,8 +605,13 @@ export class CarService extends EventEmitter implements CarView {
   }
 
   /** Says so on STATE and lets the process exit, so systemd restarts it on a clean slate. */
-  private motorsFailed({ err, others }: { err: Error; others: Error[] }): void {
+  private motorsFailed({ err, others }: { err: Error; others: Error[] }, output: number): void {
     this.fault = `motor write failed: ${err.message}`;
+    // A motor that could not be stopped either keeps what it was given, as far as carbot knows.
+    for (const e of others) {
+      const motor = (e as { motor?: unknown }).motor;
+      if (typeof motor === 'string') this.stuck[motor] = output;
+    }
     this.drive = { ...this.drive, motion: 'stopped', output: 0, heading: undefined, resumeAt: undefined };
     this.deps.log.error(`${this.fault}; all motors stopped${others.length ? ` (also failed: ${others.map((e) => e.message).join('; ')})` : ''}`);
     this.publishState();

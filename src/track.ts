@@ -58,6 +58,8 @@ export interface TrackSettings {
   drift: number;
   /** Configured when the car has a wheel encoder; `edgesPerTrack` when stated (else calibrate learns it). */
   encoder?: { edgesPerTrack?: number };
+  /** The drive's `commandTimeoutS` (0 = off): no timed move may last longer. */
+  commandTimeoutS?: number;
 }
 
 type Leg =
@@ -544,6 +546,9 @@ function check(command: Command, state: TrackState, settings: TrackSettings): { 
   const hasSwitch = (end: TrackEnd) => settings.switches.includes(end);
   if (command.forS !== undefined) {
     const dir = command.move as Direction;
+    // A timed move is driving by hand for a while: the dead man's limit holds for it too.
+    const limit = settings.commandTimeoutS ?? 0;
+    if (limit > 0 && command.forS > limit) return { error: 'for is longer than commandTimeoutS', details: { commandTimeoutS: limit } };
     return state.limits[dir] ? { error: `${dir} limit switch is closed` } : {};
   }
   switch (command.move) {

@@ -40,11 +40,19 @@
 
   function $(id) { return document.getElementById(id); }
 
+  // ?token= is read once and taken out of the address bar and the history, so that it is not
+  // shown, bookmarked or shared with the address. The cookie carbot set with this page normally
+  // carries the login; the token kept here is the fallback where cookies are off.
+  var token = new URLSearchParams(location.search).get('token');
+  if (token && window.history && history.replaceState) {
+    var clean = new URL(location.href);
+    clean.searchParams.delete('token');
+    history.replaceState(history.state, '', clean.pathname + clean.search + clean.hash);
+  }
+
   function socketUrl() {
     var url = new URL('ws', document.baseURI);
     url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
-    // The cookie normally carries the token; the query is a fallback where cookies are off.
-    var token = new URLSearchParams(location.search).get('token');
     if (token) url.searchParams.set('token', token);
     return url.href;
   }

@@ -3,12 +3,14 @@
 /**
  * Works out what carbot needs from the mosquitto configuration already on this machine and
  * checks the result, for scripts/install.sh. It never writes below /etc: it prints what it
- * found, writes the drop-in /etc/mosquitto/conf.d/carbot.conf should become to --out, and
+ * found, writes the drop-in /etc/mosquitto/conf.d/00-carbot.conf should become to --out, and
  * proves mosquitto starts on the merged configuration (every listener moved to a free
  * port on 127.0.0.1, persistence off, logging to stderr) before install.sh switches.
  *
  * What carbot needs, added only where missing:
  *   - set_tcp_nodelay true (mosquitto's default leaves Nagle on: ~40 ms per QoS 1 command);
+ *   - max_packet_size 1048576 (mosquitto's default is no limit: one 100 MB publish grew it by
+ *     200 MB; carbot takes nothing larger either, src/mqtt/packet-size.ts);
  *   - an MQTT listener on --tcp-port (1883), on 127.0.0.1 when added;
  *   - a websockets listener on --ws-port (9000; 0 = none), on 127.0.0.1 when added;
  *   - anonymous access for the listeners it adds, when nothing says otherwise.
@@ -29,7 +31,29 @@ const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 
-const DROP_IN = 'carbot.conf';
+/**
+ * carbot's drop-in. mosquitto reads an include_dir's files in name order and the last value of
+ * a global setting wins: named 00-, the drop-in comes before any file of the user's, so an
+ * `allow_anonymous false` the user writes later, in any file, is not undone by carbot's `true`.
+ */
+const DROP_IN = '00-carbot.conf';
+/** Where an older install.sh wrote it: carbot's, not the user's, when its first line says so. */
+const OLD_DROP_IN = 'carbot.conf';
+const OURS = "# carbot's additions to mosquitto";
+
+/**
+ * Whether `name` in carbot's include_dir `dir` is carbot's own drop-in (this one, or an older
+ * install's), which is worked out afresh rather than read as the user's configuration.
+ * @param {string} dir
+ * @param {string} name
+ */
+function isDropIn(dir, name) {
+  if (name === DROP_IN) return true;
+  if (name !== OLD_DROP_IN) return false;
+  return fs.readFileSync(path.join(dir, name), 'utf8').startsWith(OURS);
+}
+/** The same figure as MAX_PACKET_BYTES in src/mqtt/packet-size.ts. */
+const MAX_PACKET_BYTES = 1024 * 1024;
 const READY_MS = 5000;
 
 /** @typedef {{ port: number, address?: string, protocol: string, file: string }} Listener */
@@ -64,7 +88,7 @@ function readConfiguration(root) {
     const full = path.join(root, dir);
     const names = fs.existsSync(full) ? fs.readdirSync(full).filter((n) => n.endsWith('.conf')).sort() : [];
     for (const name of names) {
-      if (dir === includeDirs[0] && name === DROP_IN) continue;
+      if (dir === includeDirs[0] && isDropIn(full, name)) continue;
       files.push({ file: path.join(full, name), text: fs.readFileSync(path.join(full, name), 'utf8') });
     }
   }
@@ -78,7 +102,7 @@ function readConfiguration(root) {
         listeners.push({ port: Number(value), address: key === 'listener' ? address : undefined, protocol: 'mqtt', file });
       } else if (key === 'protocol' && listeners.length > 0) {
         listeners[listeners.length - 1].protocol = value;
-      } else if (['set_tcp_nodelay', 'allow_anonymous', 'per_listener_settings', 'password_file'].includes(key)) {
+      } else if (['set_tcp_nodelay', 'allow_anonymous', 'per_listener_settings', 'password_file', 'max_packet_size'].includes(key)) {
         global[key] = value;
       }
     }
@@ -108,6 +132,18 @@ function dropIn(config, { tcpPort, wsPort }, notes) {
     );
   } else if (global.set_tcp_nodelay !== 'true') {
     notes.push(`set_tcp_nodelay is ${global.set_tcp_nodelay}: left so, though each QoS 1 command may then wait about 40 ms`);
+  }
+
+  if (global.max_packet_size === undefined) {
+    body.push(
+      '# One MQTT packet is at most 1 MiB (mosquitto\'s default is no limit: a single 100 MB publish',
+      '# made it hold 200 MB more); a larger one closes its client\'s connection. carbot takes',
+      '# nothing larger either. For all clients of this broker: raise it here if one needs more.',
+      `max_packet_size ${MAX_PACKET_BYTES}`,
+      '',
+    );
+  } else if (Number(global.max_packet_size) === 0 || Number(global.max_packet_size) > MAX_PACKET_BYTES) {
+    notes.push(`max_packet_size is ${global.max_packet_size}: left so, but carbot closes its connection on a packet over ${MAX_PACKET_BYTES} bytes`);
   }
 
   const perListener = global.per_listener_settings === 'true';
@@ -222,9 +258,11 @@ function accepting(port) {
  * @param {string} mosquitto
  */
 async function trial(config, root, candidate, mosquitto) {
+  // The copies may hold secrets (a bridge's remote_password): the trial's directory is its
+  // owner's alone (mkdtemp makes it 0700), its files 0600. mosquitto reads its configuration
+  // before it drops to the mosquitto user; the password and ACL files it reads after that are
+  // the originals, which the copies name.
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'carbot-mosquitto-trial-'));
-  // mosquitto started as root reads password and ACL files as the mosquitto user.
-  fs.chmodSync(dir, 0o755);
   /** @type {number[]} */
   const ports = [];
   const rewrite = async (/** @type {string} */ text) => {
@@ -253,21 +291,21 @@ async function trial(config, root, candidate, mosquitto) {
         continue;
       }
       const copy = path.join(dir, `include-${included++}`);
-      fs.mkdirSync(copy, { mode: 0o755 });
+      fs.mkdirSync(copy, { mode: 0o700 });
       const from = path.join(root, words[1]);
       const names = fs.existsSync(from) ? fs.readdirSync(from).filter((n) => n.endsWith('.conf')) : [];
       for (const name of names) {
-        if (words[1] === config.includeDirs[0] && name === DROP_IN) continue;
-        fs.writeFileSync(path.join(copy, name), await rewrite(fs.readFileSync(path.join(from, name), 'utf8')), { mode: 0o644 });
+        if (words[1] === config.includeDirs[0] && isDropIn(from, name)) continue;
+        fs.writeFileSync(path.join(copy, name), await rewrite(fs.readFileSync(path.join(from, name), 'utf8')), { mode: 0o600 });
       }
       if (words[1] === config.includeDirs[0] && candidate !== '') {
-        fs.writeFileSync(path.join(copy, DROP_IN), await rewrite(candidate), { mode: 0o644 });
+        fs.writeFileSync(path.join(copy, DROP_IN), await rewrite(candidate), { mode: 0o600 });
       }
       mainLines.push(`include_dir ${copy}`);
     }
     mainLines.push('persistence false', 'log_dest stderr');
     const mainCopy = path.join(dir, 'mosquitto.conf');
-    fs.writeFileSync(mainCopy, mainLines.join('\n') + '\n', { mode: 0o644 });
+    fs.writeFileSync(mainCopy, mainLines.join('\n') + '\n', { mode: 0o600 });
     // No listener at all is mosquitto's local-only mode: 1883 on loopback, not movable.
     if (ports.length === 0) return '';
 
@@ -368,7 +406,9 @@ async function main() {
   notes.forEach(say);
   const target = path.join(opts.root, config.includeDirs[0], DROP_IN);
   const current = fs.existsSync(target) ? fs.readFileSync(target, 'utf8') : '';
-  if (candidate === current) {
+  const oldDir = path.join(opts.root, config.includeDirs[0]);
+  const oldOne = fs.existsSync(path.join(oldDir, OLD_DROP_IN)) && isDropIn(oldDir, OLD_DROP_IN);
+  if (candidate === current && !oldOne) {
     say(current === '' ? 'nothing to add' : `${target} is up to date`);
     return 10;
   }

@@ -98,6 +98,15 @@ type AuthOutcome = { ok: true; setCookie: boolean } | { ok: false; presented: bo
 /** node:crypto, loaded at the first page or credential rather than at start-up. */
 const crypto = (): typeof import('node:crypto') => require('node:crypto') as typeof import('node:crypto');
 
+/**
+ * What the cookie holds instead of the token: an HMAC of it, so the token itself never sits in
+ * the browser's cookie jar, where every other app on the same host name (cookies are not kept
+ * apart by port) would be sent it. It opens only this page, and changes with the token.
+ */
+function sessionValue(token: string): string {
+  return crypto().createHmac('sha256', token).update('carbot remote session').digest('base64url');
+}
+
 function hashEqual(a: string, b: string): boolean {
   const { createHash, timingSafeEqual } = crypto();
   const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
@@ -199,6 +208,10 @@ export async function startRemoteServer(opts: RemoteServerOptions): Promise<Remo
   const perSecond = opts.commandsPerSecond ?? 50;
   const isOwnHost = ownHosts(opts.allowedHosts);
   const rejections = new Repeats(log);
+  // A client that opens pages in a loop would have one line per page it pushes out.
+  const evictions = new Repeats(log, {
+    summary: (count, who, seconds) => `remote: ${count} more pages closed to make room (${who.replace(' for ', ' for ones from ')}) in the last ${seconds} s`,
+  });
   // A client that reconnects in a loop would otherwise log two lines a connection.
   const comings = new Repeats(log, {
     summary: (count, address, seconds) => `remote: ${count} more pages connected from ${address} in the last ${seconds} s`,
@@ -220,6 +233,7 @@ export async function startRemoteServer(opts: RemoteServerOptions): Promise<Remo
   const authNeeds = [token && 'a token', username && 'a username and password'].filter(Boolean).join(' or ');
   const assets = await loadAssets(opts.webRoot ?? path.resolve(__dirname, '..', '..', 'web'));
 
+  let session: string | undefined;
   function authenticate(req: IncomingMessage, query: URLSearchParams): AuthOutcome {
     if (token === undefined && username === undefined) return { ok: true, setCookie: false };
     const queryToken = query.get('token') ?? undefined;
@@ -227,7 +241,7 @@ export async function startRemoteServer(opts: RemoteServerOptions): Promise<Remo
     const header = req.headers.authorization;
     if (token !== undefined) {
       if (queryToken !== undefined && hashEqual(queryToken, token)) return { ok: true, setCookie: true };
-      if (cookieToken !== undefined && hashEqual(cookieToken, token)) return { ok: true, setCookie: false };
+      if (cookieToken !== undefined && hashEqual(cookieToken, (session ??= sessionValue(token)))) return { ok: true, setCookie: false };
     }
     if (username !== undefined && password !== undefined && header?.startsWith('Basic ')) {
       const decoded = Buffer.from(header.slice(6), 'base64').toString('utf8');
@@ -252,22 +266,32 @@ export async function startRemoteServer(opts: RemoteServerOptions): Promise<Remo
     if (rejections.admit(`remote ${peer(req)}`)) log.warn(`remote: wrong credentials for ${req.method} ${pathname} from ${peer(req)}`);
   }
 
+  type Refusal = { status: string; text: string; headers?: Record<string, string> };
+
   /**
    * What every request and handshake must pass before anything else: a Host of this machine
-   * (DNS rebinding) and an Origin that matches it, then, for an address that keeps getting
-   * the password wrong, a pause. Says why not, or undefined.
+   * (DNS rebinding) and an Origin that matches it. Says why not, or undefined.
    */
-  function refusal(req: IncomingMessage): { status: string; text: string; headers?: Record<string, string> } | undefined {
+  function refusal(req: IncomingMessage): Refusal | undefined {
     const foreign = foreignPage(req, isOwnHost);
     if (foreign !== undefined) {
       if (rejections.admit(`remote ${peer(req)}`)) log.warn(`remote: refused ${req.method} ${req.url?.split('?')[0]} from ${peer(req)}: ${foreign}`);
       return { status: '403 Forbidden', text: 'this page is only served under the names of the machine carbot runs on' };
     }
-    if (failures.blocked(peer(req))) {
-      rejections.admit(`remote ${peer(req)}`);
-      return { status: '429 Too Many Requests', text: 'too many wrong credentials from this address; wait a few seconds', headers: { 'Retry-After': '2' } };
-    }
     return undefined;
+  }
+
+  /**
+   * For an address that keeps getting the credentials wrong, a pause: only failures are
+   * slowed down. The right credentials are checked first and always let in, so somebody
+   * guessing from the owner's address (or from behind the same proxy) cannot lock the owner
+   * out; what makes guessing hopeless is the secret's length (http.token is 16 characters or
+   * more), the pause keeps the journal and the CPU quiet. Undefined when not paused.
+   */
+  function throttled(req: IncomingMessage): Refusal | undefined {
+    if (!failures.blocked(peer(req))) return undefined;
+    rejections.admit(`remote ${peer(req)}`);
+    return { status: '429 Too Many Requests', text: 'too many wrong credentials from this address; wait a few seconds', headers: { 'Retry-After': '2' } };
   }
 
   function unauthorized(res: ServerResponse): void {
@@ -291,6 +315,12 @@ export async function startRemoteServer(opts: RemoteServerOptions): Promise<Remo
     }
     const auth = authenticate(req, query);
     if (!auth.ok) {
+      const paused = throttled(req);
+      if (paused) {
+        const [code] = paused.status.split(' ');
+        plain(res, Number(code), `${paused.status}: ${paused.text}`, paused.headers);
+        return;
+      }
       logRejected(req, pathname, auth.presented);
       unauthorized(res);
       return;
@@ -322,7 +352,7 @@ export async function startRemoteServer(opts: RemoteServerOptions): Promise<Remo
     if (auth.setCookie && token !== undefined) {
       // Lax: sent when the page is opened from a bookmark or a link, never on another site's requests.
       headers['Set-Cookie'] =
-        `${TOKEN_COOKIE}=${encodeURIComponent(token)}; Path=/; HttpOnly; SameSite=Lax; Max-Age=31536000`;
+        `${TOKEN_COOKIE}=${(session ??= sessionValue(token))}; Path=/; HttpOnly; SameSite=Lax; Max-Age=31536000`;
     }
     if (req.headers['if-none-match'] === asset.etag) {
       delete headers['Content-Length'];
@@ -386,9 +416,14 @@ export async function startRemoteServer(opts: RemoteServerOptions): Promise<Remo
     for (const [address, count] of perAddress) if (count > (perAddress.get(greediest) ?? 0)) greediest = address;
     for (const [ws, page] of pages) {
       if (page.address !== greediest || ws === lastSender) continue;
-      log.warn(`remote: ${MAX_PAGES} pages open: closed the oldest from ${page.address} to let in one from ${newcomer}`);
+      if (evictions.admit(`${page.address} for ${newcomer}`)) {
+        log.warn(`remote: ${MAX_PAGES} pages open: closed the oldest from ${page.address} to let in one from ${newcomer}`);
+      }
       pages.delete(ws);
+      // The close frame tells a page why; the socket goes at once, not when the client answers
+      // the close (ws waits 30 s for that): one that never answers must not keep it open.
       ws.close(1013, 'too many open remotes');
+      ws.terminate();
       return true;
     }
     return false;
@@ -408,6 +443,11 @@ export async function startRemoteServer(opts: RemoteServerOptions): Promise<Remo
     }
     const auth = authenticate(req, query);
     if (!auth.ok) {
+      const paused = throttled(req);
+      if (paused) {
+        rejectUpgrade(socket, paused.status, paused.text, paused.headers);
+        return;
+      }
       logRejected(req, pathname, auth.presented);
       rejectUpgrade(socket, '401 Unauthorized', `the carbot remote needs ${authNeeds}`);
       return;
@@ -536,6 +576,7 @@ export async function startRemoteServer(opts: RemoteServerOptions): Promise<Remo
         clearInterval(heartbeat);
         rejections.close();
         comings.close();
+        evictions.close();
         car.off('state', onState);
         car.off('link', onLink);
         for (const ws of wss.clients) ws.terminate();

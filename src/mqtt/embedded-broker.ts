@@ -5,6 +5,34 @@ import { WebSocketServer, createWebSocketStream } from 'ws';
 import { foreignPage, ownHosts } from '../http/hosts';
 import type { Logger } from '../log';
 import { Repeats } from '../repeats';
+import { MAX_PACKET_BYTES, PacketSizeWatch } from './packet-size';
+
+/**
+ * Connections at once, TCP and websockets each: carbot, `carbot send`, a few tools. Past it a
+ * new connection is closed at once, so a client that opens them in a loop cannot make the
+ * process hold thousands.
+ */
+export const MAX_BROKER_CONNECTIONS = 64;
+
+/**
+ * Cuts a client off as soon as a packet over MAX_PACKET_BYTES begins, before aedes buffers and
+ * parses it: aedes (1.x) has no limit of its own, and its parser keeps a packet whole in
+ * memory until its last byte. Its client's parser is the one place every byte goes through.
+ */
+function limitPacketSize(client: unknown, conn: { destroy(): void }, refused: (bytes: number) => void): boolean {
+  const parser = (client as { _parser?: { parse(buf: Buffer): number } })._parser;
+  if (!parser || typeof parser.parse !== 'function') return false;
+  const parse = parser.parse;
+  const watch = new PacketSizeWatch();
+  parser.parse = function (buf: Buffer): number {
+    const size = watch.feed(buf);
+    if (size === undefined) return parse.call(this, buf);
+    refused(size);
+    conn.destroy();
+    return 0;
+  };
+  return true;
+}
 
 export interface EmbeddedBrokerOptions {
   host: string;
@@ -47,8 +75,30 @@ const closeServer = (server: Server | HttpServer) =>
 /** An in-process aedes broker, so a laptop with no mosquitto can run carbot. Loaded only when asked for. */
 export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<EmbeddedBroker> {
   const { Aedes } = await import('aedes');
-  const aedes = await Aedes.createBroker();
-  const tcp = createServer(aedes.handle);
+  const aedes = await Aedes.createBroker({
+    // $SYS/<broker>/new/clients and …/disconnect/clients carry every client's id: never sent to
+    // a client (a subscriber to $SYS/# would learn carbot's and everyone's client ids).
+    authorizeForward: (_client, packet) => (packet.topic.startsWith('$SYS/') ? null : packet),
+  });
+  const refusals = new Repeats(opts.log);
+  let unguarded = false;
+  const guard = (client: unknown, conn: { destroy(): void }, from: string) => {
+    const ok = limitPacketSize(client, conn, (bytes) => {
+      if (refusals.admit(`embedded broker ${from}`)) {
+        opts.log.warn(`embedded broker: closed the connection from ${from}: a packet of ${bytes} bytes, over the limit of ${MAX_PACKET_BYTES}`);
+      }
+    });
+    if (!ok && !unguarded) {
+      unguarded = true;
+      opts.log.warn('embedded broker: aedes no longer has the parser carbot watches: packets are not size-limited');
+    }
+  };
+  const tcp = createServer((socket) => guard(aedes.handle(socket), socket, (socket.remoteAddress ?? 'unknown').replace(/^::ffff:/, '')));
+  tcp.maxConnections = MAX_BROKER_CONNECTIONS;
+  tcp.on('drop', (data) => {
+    const from = String(data?.remoteAddress ?? 'unknown').replace(/^::ffff:/, '');
+    if (refusals.admit(`embedded broker ${from}`)) opts.log.warn(`embedded broker: refused a connection from ${from}: already ${MAX_BROKER_CONNECTIONS} open`);
+  });
   const sockets = new Set<import('node:net').Socket>();
   tcp.on('connection', (s) => {
     sockets.add(s);
@@ -56,9 +106,8 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
   });
   let http: HttpServer | undefined;
   let wss: WebSocketServer | undefined;
-  let closeRefusals = (): void => undefined;
   const close = async () => {
-    closeRefusals();
+    refusals.close();
     wss?.clients.forEach((c) => c.terminate());
     wss?.close();
     for (const s of sockets) s.destroy();
@@ -70,21 +119,29 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
     let wsPort: number | undefined;
     if (opts.wsPort !== 0) {
       http = createHttpServer();
-      const refusals = new Repeats(opts.log);
-      closeRefusals = () => refusals.close();
       const isOwn = ownHosts(opts.allowedHosts);
+      const clients = (): number => wss?.clients.size ?? 0;
       wss = new WebSocketServer({
         server: http,
+        // A frame over the limit closes the socket (1009) before it is buffered in full.
+        maxPayload: MAX_PACKET_BYTES,
         // A page on another site may not publish to the car through a visitor's browser.
         verifyClient: ({ req }: { req: IncomingMessage }, done: (ok: boolean, code?: number, message?: string) => void) => {
           const why = foreignPage(req, isOwn);
-          if (why === undefined) return done(true);
           const from = `embedded broker websocket ${(req.socket.remoteAddress ?? 'unknown').replace(/^::ffff:/, '')}`;
+          if (why === undefined && clients() >= MAX_BROKER_CONNECTIONS) {
+            if (refusals.admit(from)) opts.log.warn(`refused a websocket to the embedded broker from ${from.split(' ').pop()}: already ${MAX_BROKER_CONNECTIONS} open`);
+            return done(false, 503, 'Service Unavailable');
+          }
+          if (why === undefined) return done(true);
           if (refusals.admit(from)) opts.log.warn(`refused a websocket to the embedded broker from ${from.split(' ').pop()}: ${why}`);
           done(false, 403, 'Forbidden');
         },
       });
-      wss.on('connection', (socket, req) => aedes.handle(createWebSocketStream(socket) as never, req as never));
+      wss.on('connection', (socket, req) => {
+        const stream = createWebSocketStream(socket);
+        guard(aedes.handle(stream as never, req as never), stream, `websocket ${(req.socket.remoteAddress ?? 'unknown').replace(/^::ffff:/, '')}`);
+      });
       wsPort = await listen(http, opts.host, opts.wsPort, 'embedded broker websockets', 'embeddedBrokerWsPort');
     }
     opts.log.info(

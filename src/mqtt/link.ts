@@ -7,6 +7,7 @@ import type { MqttSettings, Topics } from '../config';
 import type { Logger } from '../log';
 import { brokerOptions } from './broker-url';
 import { describeOwner, keeps, OWNER_ANSWER_MS, ownerInfo, parseOwner, pingNonce, probeOwner, type OwnerInfo, type OwnerVerdict } from './owner';
+import { MAX_PACKET_BYTES, watchPacketSize } from './packet-size';
 
 /** The client library itself, for `carbot send`: one copy of it whether the service or send loads it. */
 export { mqtt, brokerOptions };
@@ -270,6 +271,12 @@ export class BrokerLink extends EventEmitter {
       // Each command is answered with several small writes (RESULT, PUBACK, STATE); with Nagle
       // on, the next command's RESULT waits for the broker's delayed ACK, about 40 ms.
       (client.stream as { setNoDelay?: (noDelay: boolean) => void }).setNoDelay?.(true);
+      // A packet over the limit would be buffered whole before mqtt.js looked at it (src/mqtt/packet-size.ts).
+      const stream = client.stream;
+      watchPacketSize(stream, (bytes) => {
+        this.report(`broker ${settings.url} sent a packet of ${bytes} bytes, over carbot's limit of ${MAX_PACKET_BYTES}: closing the connection`);
+        stream.destroy();
+      });
       this.subscribe(client);
     });
     client.on('message', (topic, payload, packet) => {

@@ -124,21 +124,21 @@ describe('exposure of the compiled service', () => {
   });
 
   it('with a token, strangers cannot take the page slots: the owner still gets in and stops the car', async () => {
-    const { car, port } = await startCarbot(['--http-token', 'owner-token']);
+    const { car, port } = await startCarbot(['--http-token', 'owner-token-0123456789']);
     const url = `ws://127.0.0.1:${port}/ws`;
     const strangers = await Promise.all(Array.from({ length: 40 }, () => upgrade(url)));
     assert.ok(strangers.every((s) => s.status === 401 || s.status === 429), strangers.map((s) => s.status).join(' '));
     // Wrong guesses from this address are paused now; the owner waits the pause out, as a browser retrying would.
-    let owner = await upgrade(`${url}?token=owner-token`);
+    let owner = await upgrade(`${url}?token=owner-token-0123456789`);
     for (let i = 0; owner.status === 429 && i < 100; i++) {
       await new Promise((resolve) => setTimeout(resolve, 200));
-      owner = await upgrade(`${url}?token=owner-token`);
+      owner = await upgrade(`${url}?token=owner-token-0123456789`);
     }
     assert.equal(owner.status, 101);
     sockets.push(owner.ws as WebSocket);
     assert.equal((await command(owner.ws as WebSocket, 'forward')).motion, 'forward');
     assert.equal((await command(owner.ws as WebSocket, 'stop')).motion, 'stopped');
-    assert.doesNotMatch(car.output(), /owner-token/);
+    assert.doesNotMatch(car.output(), /owner-token-0123456789/);
   });
 
   it('without a token (loopback only), a client holding all 32 slots cannot lock the owner out', async () => {

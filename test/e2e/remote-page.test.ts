@@ -196,6 +196,12 @@ describeBrowser('remote page in Chromium', function () {
     await startCar(0, { token: 'grow-bed-7' });
     const page = await open(PHONE, '?token=grow-bed-7');
     await online(page, true);
+    // The token leaves the address bar and the history; the cookie holds a derived value.
+    assert.equal(page.url(), server!.url);
+    assert.ok(!String(await page.evaluate('location.href')).includes('grow-bed-7'));
+    const cookies = await page.context().cookies();
+    assert.equal(cookies.length, 1);
+    assert.notEqual(cookies[0].value, 'grow-bed-7');
     await page.goto(server!.url);
     await online(page, true);
     await page.tap('#forward');

@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { once } from 'node:events';
 import { request, type IncomingHttpHeaders } from 'node:http';
-import { connect as tcpConnect } from 'node:net';
+import { connect as tcpConnect, type Socket } from 'node:net';
 import { WebSocket } from 'ws';
 import { startRemoteServer, type RemoteServer, type RemoteServerOptions } from '../../src/http/remote-server';
 import { FakeCarView } from '../fakes/car-view';
@@ -304,6 +304,43 @@ describe('remote server', function () {
       assert.ok(memory.lines.includes('warn: remote: 32 pages open: closed the oldest from 127.0.0.1 to let in one from 127.0.0.1'));
     });
 
+    it('closes the pages it pushes out at once, even ones that never answer the close, and says so once per 10 s', async () => {
+      const server = await start();
+      const raw: Socket[] = [];
+      const closed = new Set<Socket>();
+      /** A websocket client that never answers anything, a close frame included. */
+      const silentPage = async (): Promise<Socket> => {
+        const socket = tcpConnect(server.port, '127.0.0.1');
+        raw.push(socket);
+        socket.on('error', () => undefined);
+        socket.on('close', () => closed.add(socket));
+        let head = '';
+        socket.on('data', (d: Buffer) => (head += d.toString('latin1')));
+        socket.write(
+          `GET /ws HTTP/1.1\r\nHost: 127.0.0.1:${server.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+            'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+        );
+        await waitUntil(() => head.startsWith('HTTP/1.1 101'), () => `no upgrade: ${JSON.stringify(head)}`);
+        return socket;
+      };
+      try {
+        for (let i = 0; i < 32; i++) await silentPage();
+        for (let i = 0; i < 40; i++) await silentPage();
+        await waitUntil(() => closed.size === 40, () => `${closed.size} of the 40 pages pushed out are closed`);
+        assert.deepEqual([...closed], raw.slice(0, 40), 'the oldest 40 went');
+        assert.equal(server.openPages, 32);
+        await server.close();
+        await logged();
+        const lines = memory.lines.filter((l) => /pages open: closed|pages closed to make room/.test(l));
+        assert.deepEqual(lines, [
+          'warn: remote: 32 pages open: closed the oldest from 127.0.0.1 to let in one from 127.0.0.1',
+          'warn: remote: 39 more pages closed to make room (127.0.0.1 for ones from 127.0.0.1) in the last 10 s',
+        ]);
+      } finally {
+        for (const socket of raw) socket.destroy();
+      }
+    });
+
     it('refuses upgrades on other paths', async () => {
       const server = await start();
       assert.equal(await refusedUpgrade(`ws://127.0.0.1:${server.port}/`), 404);
@@ -322,10 +359,14 @@ describe('remote server', function () {
       const page = await get(server.port, '/?token=s3cret');
       assert.equal(page.status, 200);
       const setCookie = String(page.headers['set-cookie']);
-      assert.match(setCookie, /^carbot_token=s3cret;.*HttpOnly/);
-      assert.equal((await get(server.port, '/remote.js', { Cookie: 'carbot_token=s3cret' })).status, 200);
+      // The cookie holds a value derived from the token, never the token itself.
+      const [, session] = /^carbot_token=([\w-]{43});.*HttpOnly/.exec(setCookie) ?? [];
+      assert.ok(session, setCookie);
+      assert.ok(!setCookie.includes('s3cret'));
+      assert.equal((await get(server.port, '/remote.js', { Cookie: `carbot_token=${session}` })).status, 200);
+      assert.equal((await get(server.port, '/remote.js', { Cookie: 'carbot_token=s3cret' })).status, 401);
 
-      await client(server, '', { headers: { Cookie: 'other=1; carbot_token=s3cret' } });
+      await client(server, '', { headers: { Cookie: `other=1; carbot_token=${session}` } });
       await client(server, '?token=s3cret');
     });
 
@@ -410,21 +451,45 @@ describe('remote server', function () {
       );
     });
 
-    it('slows down wrong credentials per address: after 10, the address waits, right token or not', async () => {
+    it('slows down wrong credentials per address: after 10, wrong ones wait, the right token still gets in', async () => {
       const server = await start({ auth: { token: 's3cret' } });
       const statuses: number[] = [];
       for (let i = 0; i < 12; i++) statuses.push((await get(server.port, `/?token=guess${i}`)).status);
       assert.deepEqual(statuses, [...Array<number>(10).fill(401), 429, 429]);
+      const wrong = await get(server.port, '/?token=guess12');
+      assert.equal(wrong.status, 429);
+      assert.equal(wrong.headers['retry-after'], '2');
+      assert.equal(await refusedUpgrade(wsUrl(server, '?token=guess13')), 429);
       const right = await get(server.port, '/?token=s3cret');
-      assert.equal(right.status, 429);
-      assert.equal(right.headers['retry-after'], '2');
-      assert.equal(await refusedUpgrade(wsUrl(server, '?token=s3cret')), 429);
+      assert.equal(right.status, 200);
+      const session = /^carbot_token=([^;]+)/.exec(String(right.headers['set-cookie']))?.[1] ?? '';
+      const page = await client(server, '', { headers: { Cookie: `carbot_token=${session}` } });
+      page.ws.send('stop');
+      await page.next('result');
+      assert.deepEqual(car.commandWords(), ['stop']);
       await server.close();
       await logged();
       assert.deepEqual(memory.lines.filter((l) => l.startsWith('warn:')), [
         'warn: remote: wrong credentials for GET / from 127.0.0.1',
         'warn: 13 more rejected from remote 127.0.0.1 in the last 10 s',
       ]);
+    });
+
+    it('never locks the owner out: wrong tokens from the owner’s address between the owner’s pages', async () => {
+      const server = await start({ auth: { token: 's3cret' } });
+      const basic = (u: string, p: string): string => `Basic ${Buffer.from(`${u}:${p}`).toString('base64')}`;
+      const owner: number[] = [];
+      for (let i = 0; i < 6; i++) {
+        for (let j = 0; j < 5; j++) await get(server.port, `/?token=guess${i}-${j}`);
+        owner.push((await get(server.port, '/?token=s3cret')).status);
+      }
+      assert.deepEqual(owner, Array<number>(6).fill(200));
+      // The same with basic auth, the page's websocket included.
+      const other = await start({ auth: { username: 'pi', password: 'grow bed' } });
+      for (let j = 0; j < 12; j++) await get(other.port, '/', { Authorization: basic('pi', `guess${j}`) });
+      assert.equal((await get(other.port, '/', { Authorization: basic('pi', 'guess') })).status, 429);
+      assert.equal((await get(other.port, '/', { Authorization: basic('pi', 'grow bed') })).status, 200);
+      await client(other, '', { headers: { Authorization: basic('pi', 'grow bed') } });
     });
 
     it('lets each page send commandsPerSecond (twice that at once), answers the rest, and always obeys a stop', async () => {

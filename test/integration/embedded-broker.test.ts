@@ -1,9 +1,11 @@
 import { strict as assert } from 'node:assert';
-import { createServer } from 'node:net';
+import { connect as tcpConnect, createServer, type Socket } from 'node:net';
 import { WebSocket } from 'ws';
 import { freePort } from '../support/ports';
 import { closeClient, collect, connectClient } from '../support/mqtt';
 import { spawnCarbot } from '../support/process';
+import { startEmbeddedBroker, type EmbeddedBroker } from '../../src/mqtt/embedded-broker';
+import { logged, memoryLogger } from '../fakes/hardware';
 
 describe('--embedded-broker', () => {
   it('serves MQTT on TCP and websockets on 127.0.0.1, and the car answers on both', async () => {
@@ -80,5 +82,57 @@ describe('--embedded-broker', () => {
     } finally {
       await new Promise((resolve) => blocker.close(resolve));
     }
+  });
+});
+
+describe('the embedded broker, in-process', () => {
+  let broker: EmbeddedBroker | undefined;
+  let memory: ReturnType<typeof memoryLogger>;
+  const sockets: Socket[] = [];
+  beforeEach(async () => {
+    memory = memoryLogger();
+    broker = await startEmbeddedBroker({ host: '127.0.0.1', port: 0, wsPort: 0, log: memory.log });
+  });
+  afterEach(async () => {
+    for (const s of sockets.splice(0)) s.destroy();
+    await broker?.close();
+  });
+
+  it('never tells a client who else is connected ($SYS/…/new/clients carries every client id)', async () => {
+    const url = `mqtt://127.0.0.1:${broker!.port}`;
+    const watcher = await connectClient(url);
+    try {
+      const sys = await collect(watcher, '$SYS/#');
+      const probe = await collect(watcher, 'probe');
+      const other = await connectClient(url, { clientId: 'carbot-carbot-secret' });
+      await closeClient(other);
+      // Messages reach a subscriber in the order they were published: the probe comes after
+      // whatever the connection and the disconnection published.
+      await watcher.publishAsync('probe', 'after', { qos: 1 });
+      await probe.waitFor((m) => m.payload === 'after');
+      assert.deepEqual(sys.messages, []);
+    } finally {
+      await closeClient(watcher);
+    }
+  });
+
+  it('takes at most 64 connections: the next one is closed at once, with one warning', async () => {
+    const open = (): Promise<Socket> =>
+      new Promise((resolve, reject) => {
+        const s = tcpConnect(broker!.port, '127.0.0.1', () => resolve(s));
+        s.on('error', reject);
+        sockets.push(s);
+      });
+    for (let i = 0; i < 64; i++) await open();
+    const extra = await Promise.all([open(), open()]);
+    await Promise.all(extra.map((s) => new Promise((resolve) => (s.destroyed ? resolve(undefined) : s.once('close', resolve)))));
+    await broker!.close();
+    broker = undefined;
+    await logged();
+    const lines = memory.lines.filter((l) => /already 64 open|more rejected from embedded broker/.test(l));
+    assert.deepEqual(lines, [
+      'warn: embedded broker: refused a connection from 127.0.0.1: already 64 open',
+      'warn: 1 more rejected from embedded broker 127.0.0.1 in the last 10 s',
+    ]);
   });
 });

@@ -136,6 +136,17 @@ describe('carbot on a (faked) Raspberry Pi', () => {
     assert.ok(car.lines.some((l) => /^error: motor write failed: motor "right".*all motors stopped/.test(l)), car.lines.join('\n'));
   });
 
+  it('a write that fails gets an error RESULT, and STATE shows a motor that could not be stopped where it is', async () => {
+    // The right motor's write fails, and so does stopping the left one, already at 0.5.
+    const car = await boot([], /pwmWrite\(13,500\)|pwmWrite\(12,0\)/);
+    const fatal = new Promise<Error>((resolve) => car.service.once('fatal', resolve));
+    const answer = car.service.command('forward', 'test');
+    assert.equal(answer.motion, 'stopped');
+    assert.match(String(answer.error), /^motor write failed: motor "right"/);
+    await fatal;
+    assert.deepEqual(car.service.state().motors, { left: 0.5, right: 0 });
+  });
+
   it('shutdown coasts every motor, unexports the pins and terminates pigpio', async () => {
     const car = await boot([]);
     car.service.command('forward', 'test');

@@ -1,10 +1,11 @@
 import { strict as assert } from 'node:assert';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
 import { againstEachBroker } from '../support/matrix';
 import { closeClient, collect, connectClient, type Recorder } from '../support/mqtt';
+import { requireRoot } from '../support/privilege';
 import { spawnCarbot, spawnProcess, CLI_PATH, REPO_ROOT } from '../support/process';
 
 const EX_CONFIG = 78;
@@ -53,6 +54,38 @@ describe('the compiled CLI', () => {
     for (const s of ['--mqtt-url', 'CARBOT_MQTT_PASSWORD_FILE', 'carbot send <command>', 'carbot doctor', 'carbot jog <motor>', '--embedded-broker', '78']) {
       assert.ok(text.includes(s), s);
     }
+  });
+
+  it('exits 78 rather than send a file of several lines as the MQTT password (mqtt.passwordFile=/etc/shadow)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'carbot-cfg-'));
+    writeFileSync(join(dir, 'shadow'), 'root:$6$salt$secrethash:19000:0:99999:7:::\npi:*:19000:0:99999:7:::\n');
+    const proc = spawnCarbot(['--mqtt-password-file', join(dir, 'shadow'), '--gpio', 'sim']);
+    assert.equal((await proc.exited).code, EX_CONFIG);
+    assert.match(proc.stderr.join('\n'), /--mqtt-password-file: ".*shadow" holds more than one line: a password file holds the password alone/);
+    assert.doesNotMatch(proc.output(), /secrethash/);
+  });
+
+  it('as root, exits 78 naming a settings file that another user owns or can write', async function () {
+    requireRoot(this, 'carbot as root with a settings file of another user');
+    const dir = mkdtempSync(join(tmpdir(), 'carbot-cfg-'));
+    const config = join(dir, 'config.json');
+    writeFileSync(config, JSON.stringify({ logLevel: 'debug' }));
+    chownSync(config, 65534, 65534);
+    const proc = spawnCarbot(['--config', config, '--gpio', 'sim', '--mqtt-url', 'mqtt://127.0.0.1:1']);
+    assert.equal((await proc.exited).code, EX_CONFIG);
+    assert.ok(
+      proc.stderr.join('\n').includes(`${config}: carbot runs as root and takes settings from this file, which its owner, uid 65534, can change: sudo chown root ${config}`),
+      proc.output(),
+    );
+    // Root's again, and written by root alone: it runs.
+    chownSync(config, 0, 0);
+    chmodSync(config, 0o664);
+    const group = spawnCarbot(['--config', config, '--check-config']);
+    assert.equal((await group.exited).code, EX_CONFIG);
+    assert.match(group.stderr.join('\n'), /which its group can change/);
+    chmodSync(config, 0o644);
+    const fine = spawnCarbot(['--config', config, '--check-config']);
+    assert.equal((await fine.exited).code, 0, fine.output());
   });
 
   it('carbot send reports a broker it cannot reach with exit 69', async () => {
@@ -148,6 +181,27 @@ againstEachBroker('carbot as a process', (broker) => {
     assert.equal((await bad.exited).code, 1);
     assert.deepEqual(JSON.parse(bad.stdout[0]), { error: 'unknown command', payload: 'sideways' });
     await proc.kill('SIGTERM');
+  });
+
+  it('carbot send believes no retained RESULT: with carbot not running it says so and exits 69', async () => {
+    await client.publishAsync('stat/carbot/RESULT', '{"move":"stop","motion":"stopped","speed":50}', { qos: 1, retain: true });
+    const send = spawnProcess(process.execPath, [CLI_PATH, 'send', 'stop', '--mqtt-url', broker().url]);
+    assert.equal((await send.exited).code, 69);
+    assert.deepEqual(send.stdout, []);
+    assert.match(send.stderr.join('\n'), /no RESULT on stat\/carbot\/RESULT within 5 s: is carbot running/);
+  });
+
+  it('carbot send prints a RESULT with its control characters escaped: no ESC reaches the terminal', async () => {
+    // Something else answers on carbot's topics with escape sequences (clear screen, retitle).
+    await client.subscribeAsync('carbot/move', { qos: 1 });
+    client.on('message', (topic) => {
+      if (topic === 'carbot/move') client.publish('stat/carbot/RESULT', '{"move":"stop","note":"\x1b[2J\x1b]0;pwned\x07\u202e"}', { qos: 1 });
+    });
+    const send = spawnProcess(process.execPath, [CLI_PATH, 'send', 'stop', '--mqtt-url', broker().url]);
+    assert.equal((await send.exited).code, 1);
+    assert.doesNotMatch(send.output(), /[\x00-\x08\x0b-\x1f\x7f-\x9f\u202e]/);
+    assert.equal(send.stdout[0], '{"move":"stop","note":"\\u001b[2J\\u001b]0;pwned\\u0007\\u202e"}');
+    assert.match(send.stderr.join('\n'), /the RESULT on stat\/carbot\/RESULT is not JSON/);
   });
 });
 

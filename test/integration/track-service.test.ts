@@ -35,6 +35,32 @@ describe('the service on a simulated track (virtual time)', () => {
     shutdown = undefined;
   });
 
+  it('a refused goto leaves the speed as it was', async () => {
+    const c = await car(['--track-sim', '{"seed":1}', '--track-stops', '{"basil":0.2}', '--track-speed-table', '{"30":0.1,"100":0.3}']);
+    shutdown = () => c.service.shutdown('test over');
+    const answer = c.service.command('{"goto":"nowhere","speed":95}', 'test');
+    assert.equal(answer.error, 'not homed: send home first');
+    assert.equal(answer.speed, 50);
+    assert.equal(c.service.state().speed, 50);
+    c.run('home');
+    const unknown = c.service.command('{"goto":"nowhere","speed":95}', 'test');
+    assert.equal(unknown.error, 'no stop named "nowhere"');
+    assert.equal(c.service.state().speed, 50);
+  });
+
+  it('a timed move may not outlast commandTimeoutS: refused, and the car does not move', async () => {
+    const c = await car(['--command-timeout-s', '2', '--track-sim', '{"seed":1}']);
+    shutdown = () => c.service.shutdown('test over');
+    const answer = c.service.command('{"move":"forward","for":9}', 'test');
+    assert.deepEqual(answer, { move: 'forward', for: 9, motion: 'stopped', speed: 50, error: 'for is longer than commandTimeoutS', commandTimeoutS: 2 });
+    assert.deepEqual(c.motors.outputs, { left: 0, right: 0 });
+    c.run('{"move":"forward","for":1.5}');
+    assert.equal(c.service.state().reason, 'done');
+    // The log is written in 10 ms batches.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.ok(c.lines.some((l) => l.includes('forward refused: for is longer than commandTimeoutS')), c.lines.join('\n'));
+  });
+
   it('a long goto is not stopped by commandTimeoutS; driving by hand still is', async () => {
     // 20 m: at 30 % a calibration leg takes over 120 s, the default limit before a calibration.
     const c = await car(['--command-timeout-s', '1', '--track-home-timeout-s', '600', '--track-sim', '{"seed":1,"lengthM":20,"start":0.01}']);

@@ -122,6 +122,11 @@ function snapshot(dir: string): Record<string, string> {
   return out;
 }
 
+/** Whether the node running the tests has --disable-sigusr1, which install.sh then adds to the unit. */
+const nodeHasFlag = spawnSync(process.execPath, ['--disable-sigusr1', '-e', '0']).status === 0;
+/** An installed unit as the shipped file reads, but for the --disable-sigusr1 this node may have got. */
+const unitAsShipped = (file: string): string => readFileSync(file, 'utf8').replace(/^(Exec\w+=\S+) --disable-sigusr1 /gm, '$1 ');
+
 const mode = (file: string): string => (statSync(file).mode & 0o777).toString(8).padStart(4, '0');
 
 /** The group the tests make carbot's settings readable by: one the test user may hand files to. */
@@ -170,7 +175,7 @@ describe('scripts/install.sh and scripts/uninstall.sh', function () {
     assert.equal(ok(run(process.execPath, [path.join(opt, 'dist', 'cli.js')]), 'the installed cli').stdout, 'prod-dep\n');
 
     const unit = path.join(root, 'etc', 'systemd', 'system', 'carbot.service');
-    assert.equal(readFileSync(unit, 'utf8'), readFileSync(path.join(REPO, 'carbot.service'), 'utf8'));
+    assert.equal(unitAsShipped(unit), readFileSync(path.join(REPO, 'carbot.service'), 'utf8'));
     assert.equal(mode(unit), '0644');
     // Both may hold passwords: root and the administrators' group only.
     const defaults = path.join(root, 'etc', 'default', 'carbot');
@@ -232,10 +237,35 @@ describe('scripts/install.sh and scripts/uninstall.sh', function () {
       env: { STUB_BOARDS: 'pigpio' },
     }), 'install').stdout;
     assert.match(out, /from carbot-pigpio\.service: the pigpio board needs root: it maps \/dev\/mem/);
-    const unit = readFileSync(path.join(root, 'etc', 'systemd', 'system', 'carbot.service'), 'utf8');
+    const unit = unitAsShipped(path.join(root, 'etc', 'systemd', 'system', 'carbot.service'));
     assert.equal(unit, readFileSync(path.join(REPO, 'carbot-pigpio.service'), 'utf8'));
     assert.doesNotMatch(unit, /^User=/m);
     assert.doesNotMatch(out, /created the user/);
+  });
+
+  it('switching to pigpio: the settings the rootless unit’s user owned become root’s, and nobody else’s to write', function () {
+    requireRoot(this, 'install.sh creating the user carbot and chowning (useradd --prefix and chown need root, as install.sh itself does)');
+    const root = rootWithAccounts();
+    ok(install('--root', root), 'install without pigpio');
+    const carbotUid = Number(account(root, 'passwd', 'carbot')?.[2]);
+    const config = path.join(root, 'etc', 'carbot', 'config.json');
+    const defaults = path.join(root, 'etc', 'default', 'carbot');
+    assert.equal(statSync(config).uid, carbotUid);
+    assert.equal(statSync(defaults).uid, carbotUid);
+    chmodSync(defaults, 0o660);
+
+    const out = ok(run('bash', [path.join(src, 'scripts', 'install.sh'), '--no-systemctl', '--admin-group', ADMIN_GROUP, '--root', root], {
+      env: { STUB_BOARDS: 'pigpio' },
+    }), 'install with pigpio').stdout;
+
+    assert.match(out, /from carbot-pigpio\.service/);
+    for (const file of [config, defaults]) {
+      assert.equal(statSync(file).uid, 0, `${file} belongs to root`);
+      assert.equal(statSync(file).gid, ADMIN_GID, `${file}: the administrators still read it`);
+      assert.equal(mode(file), '0640', file);
+      assert.ok(out.includes(`install.sh: ${file} now belongs to root: the pigpio unit reads it as root`), out);
+    }
+    assert.ok(out.includes(`install.sh: ${defaults} is no longer writable by its group or others`), out);
   });
 
   it('leaves exactly the same files when run a second time', () => {
@@ -322,8 +352,22 @@ describe('scripts/install.sh and scripts/uninstall.sh', function () {
     );
 
     const unit = readFileSync(path.join(root, 'etc', 'systemd', 'system', 'carbot.service'), 'utf8');
-    assert.match(unit, new RegExp(`^ExecStart=${node} /opt/carbot/dist/cli.js$`, 'm'));
+    // The flag only where this node has it (Node 22.14 and newer).
+    assert.match(unit, new RegExp(`^ExecStart=${node} ${nodeHasFlag ? '--disable-sigusr1 ' : ''}--inspect-port=192\\.0\\.2\\.1:9229 /opt/carbot/dist/cli.js$`, 'm'));
     assert.ok(existsSync(path.join(root, 'opt', 'carbot', 'dist', 'cli.js')));
+  });
+
+  it('runs a node that has --disable-sigusr1 with it, in ExecStart and ExecStopPost', () => {
+    const root = newRoot();
+    // A node of 22.14 or newer, as far as install.sh can tell: it accepts the flag.
+    const node = path.join(tmp, 'bin22', 'node');
+    mkdirSync(path.dirname(node), { recursive: true });
+    writeFileSync(node, `#!/bin/sh\n[ "$1" = --disable-sigusr1 ] && shift\nexec ${JSON.stringify(process.execPath)} "$@"\n`);
+    chmodSync(node, 0o755);
+    ok(install('--root', root, '--skip-build', '--node', node), 'install');
+    const unit = readFileSync(path.join(root, 'etc', 'systemd', 'system', 'carbot.service'), 'utf8');
+    assert.match(unit, new RegExp(`^ExecStart=${node} --disable-sigusr1 --inspect-port=192\\.0\\.2\\.1:9229 /opt/carbot/dist/cli.js$`, 'm'));
+    assert.match(unit, new RegExp(`^ExecStopPost=${node} --disable-sigusr1 --inspect-port=192\\.0\\.2\\.1:9229 /opt/carbot/dist/cli.js safe-state$`, 'm'));
   });
 
   it('uninstalls the program and the unit but keeps the settings until --purge', () => {
@@ -599,7 +643,7 @@ describe('scripts/install.sh and scripts/uninstall.sh', function () {
       return broker;
     }
 
-    it('keeps an existing conf.d with listeners on the MQTT and websockets ports working, adding only set_tcp_nodelay', async () => {
+    it('keeps an existing conf.d with listeners on the MQTT and websockets ports working, adding only set_tcp_nodelay and max_packet_size', async () => {
       // Free ports stand in for the user's 1883 and 9000 (--mqtt-port, --ws-port).
       const [tcp, ws] = [await freePort(), await freePort()];
       const phone = `listener ${tcp} 127.0.0.1\nsocket_domain ipv4\nlistener ${ws} 127.0.0.1\nprotocol websockets\nsocket_domain ipv4\nallow_anonymous true\n`;
@@ -609,8 +653,8 @@ describe('scripts/install.sh and scripts/uninstall.sh', function () {
       assert.match(out, new RegExp(`keeps the MQTT listener on ${tcp} \\(phone\\.conf: listener ${tcp} 127\\.0\\.0\\.1\\)`));
       assert.match(out, new RegExp(`keeps the websockets listener on ${ws} \\(phone\\.conf`));
       assert.match(out, /checked: mosquitto starts with the new .*carbot\.conf/);
-      const added = readFileSync(path.join(root, 'etc', 'mosquitto', 'conf.d', 'carbot.conf'), 'utf8');
-      assert.deepEqual(added.split('\n').filter((l) => l !== '' && !l.startsWith('#')), ['set_tcp_nodelay true']);
+      const added = readFileSync(path.join(root, 'etc', 'mosquitto', 'conf.d', '00-carbot.conf'), 'utf8');
+      assert.deepEqual(added.split('\n').filter((l) => l !== '' && !l.startsWith('#')), ['set_tcp_nodelay true', 'max_packet_size 1048576']);
       assert.equal(readFileSync(path.join(root, 'etc', 'mosquitto', 'conf.d', 'phone.conf'), 'utf8'), phone);
 
       // mosquitto starts on the merged configuration, and both of the user's clients still work.
@@ -632,6 +676,25 @@ describe('scripts/install.sh and scripts/uninstall.sh', function () {
       assert.match(again, /carbot\.conf is up to date/);
     });
 
+    it('a user’s allow_anonymous false wins over the drop-in’s true, in a file of any name; an older install’s carbot.conf is replaced', async () => {
+      const [tcp, ws] = [await freePort(), await freePort()];
+      // What an older install.sh left: conf.d/carbot.conf, which auth.conf (sorting earlier) could not override.
+      const older = `# carbot's additions to mosquitto, written by carbot's scripts/install.sh\nlistener ${tcp} 127.0.0.1\nallow_anonymous true\n`;
+      const root = mosquittoRoot({ 'carbot.conf': older });
+      const out = ok(install('--root', root, '--skip-build', '--mqtt-port', String(tcp), '--ws-port', String(ws)), 'install').stdout;
+      const confD = path.join(root, 'etc', 'mosquitto', 'conf.d');
+      assert.deepEqual(readdirSync(confD), ['00-carbot.conf']);
+      assert.ok(out.includes(`install.sh: replaced ${path.join(confD, 'carbot.conf')} (backed up to`), out);
+      assert.match(readFileSync(path.join(confD, '00-carbot.conf'), 'utf8'), /^allow_anonymous true$/m);
+      // Anonymous clients, as installed; then the user turns them away in a file of their own.
+      const first = await startOn(root, [tcp, ws]);
+      await closeClient(await connectClient(`mqtt://127.0.0.1:${tcp}`));
+      await first.kill();
+      writeFileSync(path.join(confD, 'auth.conf'), 'allow_anonymous false\n');
+      await startOn(root, [tcp, ws]);
+      await assert.rejects(connectClient(`mqtt://127.0.0.1:${tcp}`, { reconnectPeriod: 0 }), /Not authorized|not authorised/i);
+    });
+
     it('leaves mosquitto as it was when it would not start on the merge, and says why', () => {
       const root = mosquittoRoot({ 'broken.conf': 'listener 1883\nmax_qeued_messages 10\n' });
       const before = snapshot(path.join(root, 'etc', 'mosquitto'));
@@ -651,7 +714,8 @@ describe('scripts/install.sh and scripts/uninstall.sh', function () {
       const squatter = createServer();
       await new Promise<void>((resolve) => squatter.listen(0, '127.0.0.1', resolve));
       const ws = (squatter.address() as { port: number }).port;
-      const old = '# from an earlier install\nset_tcp_nodelay true\n';
+      // What an older install.sh wrote, under the name it used: replaced, and put back with the rest.
+      const old = "# carbot's additions to mosquitto (an earlier install)\nset_tcp_nodelay true\n";
       const root = mosquittoRoot({ 'phone.conf': `listener ${tcp} 127.0.0.1\nallow_anonymous true\n`, 'carbot.conf': old });
       const state = path.join(root, 'fake-systemd');
       mkdirSync(state);
@@ -683,6 +747,7 @@ exit 0
         assert.match(result.stderr, /mosquitto did not restart with carbot's additions: put its configuration back as it was/);
         assert.match(result.stderr, /mosquitto runs again as before/);
         assert.equal(readFileSync(path.join(root, 'etc', 'mosquitto', 'conf.d', 'carbot.conf'), 'utf8'), old);
+        assert.ok(!existsSync(path.join(root, 'etc', 'mosquitto', 'conf.d', '00-carbot.conf')));
         const backups = readdirSync(path.join(root, 'var', 'backups', 'carbot')).filter((f) => f.startsWith('mosquitto-carbot.conf.'));
         assert.equal(backups.length, 1);
         assert.match(readFileSync(path.join(state, 'mosquitto.log'), 'utf8'), new RegExp(`Unable to create websockets listener on port ${ws}`));
@@ -715,8 +780,8 @@ exit 0
 
       const out = ok(install('--root', root, '--skip-build', '--mqtt-port', String(tcp), '--ws-port', String(ws)), 'second install').stdout;
       assert.match(out, /the broker requires a user name and password: give carbot one/);
-      const added = readFileSync(path.join(root, 'etc', 'mosquitto', 'conf.d', 'carbot.conf'), 'utf8');
-      assert.deepEqual(added.split('\n').filter((l) => l !== '' && !l.startsWith('#')), ['set_tcp_nodelay true']);
+      const added = readFileSync(path.join(root, 'etc', 'mosquitto', 'conf.d', '00-carbot.conf'), 'utf8');
+      assert.deepEqual(added.split('\n').filter((l) => l !== '' && !l.startsWith('#')), ['set_tcp_nodelay true', 'max_packet_size 1048576']);
 
       await startOn(root, [tcp, ws]);
       await assert.rejects(connectClient(`mqtt://127.0.0.1:${tcp}`, { reconnectPeriod: 0 }), /Not authorized|not authorised/i);

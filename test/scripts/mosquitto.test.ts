@@ -7,12 +7,15 @@ import { killOnExit, withTimeout } from '../support/cleanup';
 import { describeMosquitto, mosquittoPath } from '../support/mosquitto';
 import { closeClient, collect, connectClient } from '../support/mqtt';
 import { canConnect, freePort } from '../support/ports';
+import { spawnCarbot } from '../support/process';
+import { bigPublishDoesNotReachCarbot } from '../support/big-publish';
 
 const SCRIPTS = path.join(__dirname, '..', '..', 'scripts', 'mosquitto');
 const SHIPPED = readFileSync(path.join(SCRIPTS, 'carbot.conf'), 'utf8');
 const merge = require(path.join(SCRIPTS, 'merge.js')) as {
   readConfiguration(root: string): unknown;
   dropIn(config: unknown, ports: { tcpPort: number; wsPort: number }, notes: string[]): string;
+  trial(config: unknown, root: string, candidate: string, mosquitto: string): Promise<string>;
 };
 
 /** The shipped file with its two listeners moved from 1883 and 9000 to free ports. */
@@ -119,4 +122,38 @@ describeMosquitto('scripts/mosquitto/carbot.conf', function () {
     assert.deepEqual(listeningAddresses(wsPort), ['0100007F']);
     assert.deepEqual(listeningAddresses(tcpPort), ['0100007F']);
   });
+
+  it('cuts off a 20 MB publish before it reaches carbot (max_packet_size), and a stop still works', async function () {
+    this.timeout(60_000);
+    const tcpPort = await freePort();
+    const wsPort = await freePort();
+    await start(onTestPorts(SHIPPED, tcpPort, wsPort), [tcpPort, wsPort]);
+    const url = `mqtt://127.0.0.1:${tcpPort}`;
+    const proc = spawnCarbot(['--mqtt-url', url, '--gpio', 'sim']);
+    await proc.waitForLine(/subscribed to carbot\/move/);
+    await bigPublishDoesNotReachCarbot(url, proc);
+    assert.equal((await proc.kill('SIGTERM')).code, 0);
+  });
+
+  it("install.sh's trial keeps its copies of the configuration (secrets included) to its owner: 0700 directories, 0600 files", async () => {
+    const root = path.join(dir, 'root');
+    mkdirSync(path.join(root, 'etc', 'mosquitto', 'conf.d'), { recursive: true });
+    writeFileSync(path.join(root, 'etc', 'mosquitto', 'mosquitto.conf'), 'include_dir /etc/mosquitto/conf.d\n');
+    const tcpPort = await freePort();
+    writeFileSync(path.join(root, 'etc', 'mosquitto', 'conf.d', 'local.conf'), `listener ${tcpPort} 127.0.0.1\nallow_anonymous true\n`);
+    // A stand-in for mosquitto that notes the modes of what it is given, then runs the real one.
+    const seen = path.join(dir, 'modes');
+    const stand = path.join(dir, 'mosquitto');
+    writeFileSync(
+      stand,
+      `#!/bin/sh\nconf="$2"\nstat -c '%a %n' "$(dirname "$conf")" "$conf" "$(dirname "$conf")"/include-0 "$(dirname "$conf")"/include-0/* >${JSON.stringify(seen)}\n` +
+        `exec ${JSON.stringify(mosquittoPath() ?? 'mosquitto')} "$@"\n`,
+      { mode: 0o755 },
+    );
+    const config = merge.readConfiguration(root);
+    assert.equal(await merge.trial(config, root, merge.dropIn(config, { tcpPort, wsPort: 0 }, []), stand), '');
+    const modes = readFileSync(seen, 'utf8').trim().split('\n').map((line) => line.split(' ')[0]);
+    assert.deepEqual(modes, ['700', '600', '700', '600', '600'], readFileSync(seen, 'utf8'));
+  });
 });
+

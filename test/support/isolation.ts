@@ -17,10 +17,11 @@ const HARNESS_SWITCH = /^CARBOT_(TEST_.*|UPDATE_SCREENSHOT)$/;
 
 /**
  * What a developer's shell or a systemd unit sets that would change what a started process
- * does: carbot's settings, the journald log format, sd_notify, socket activation, and
+ * does: carbot's settings, the journald log format, sd_notify, socket activation, whether
+ * systemd started it (INVOCATION_ID: the root unit's checks of /etc/default/carbot), and
  * NODE_OPTIONS (a --require there runs code in every node a test starts).
  */
-const INHERITED_NOT = /^(CARBOT_.*|BENCH_TRACE|JOURNAL_STREAM|NOTIFY_SOCKET|WATCHDOG_USEC|WATCHDOG_PID|LISTEN_.*|NODE_OPTIONS)$/;
+const INHERITED_NOT = /^(CARBOT_.*|BENCH_TRACE|JOURNAL_STREAM|NOTIFY_SOCKET|WATCHDOG_USEC|WATCHDOG_PID|LISTEN_.*|INVOCATION_ID|NODE_OPTIONS)$/;
 
 /** An empty CARBOT_CONFIG tells carbot to read no configuration file at all. */
 const NO_MACHINE_CONFIG = { CARBOT_CONFIG: '' } as const;

@@ -8,6 +8,8 @@ const ROOT = path.join(__dirname, '..', '..');
 /** carbot.service runs as the user carbot (kernel, pca9685, sim); carbot-pigpio.service as root. */
 const VARIANTS = ['carbot.service', 'carbot-pigpio.service'] as const;
 const SHIPPED_NODE = '/usr/bin/node';
+/** Node's inspector, should a SIGUSR1 open it before carbot's listener is in, on no address of this machine. */
+const NODE_FLAGS = '--inspect-port=192.0.2.1:9229';
 
 /** The [Service] settings of the unit, the last assignment winning as in systemd. */
 function serviceSettings(text: string): Map<string, string> {
@@ -52,12 +54,12 @@ for (const variant of VARIANTS) describe(variant, () => {
   });
 
   it('runs the compiled service from /opt/carbot with the system node', () => {
-    assert.equal(service.get('ExecStart'), `${SHIPPED_NODE} /opt/carbot/dist/cli.js`);
+    assert.equal(service.get('ExecStart'), `${SHIPPED_NODE} ${NODE_FLAGS} /opt/carbot/dist/cli.js`);
     assert.equal(service.get('EnvironmentFile'), '-/etc/default/carbot');
   });
 
   it('drives every output to stop after carbot, however it ended (SIGKILL, OOM, watchdog abort)', () => {
-    assert.equal(service.get('ExecStopPost'), `${SHIPPED_NODE} /opt/carbot/dist/cli.js safe-state`);
+    assert.equal(service.get('ExecStopPost'), `${SHIPPED_NODE} ${NODE_FLAGS} /opt/carbot/dist/cli.js safe-state`);
   });
 
   if (variant === 'carbot.service') {
@@ -101,3 +103,41 @@ for (const variant of VARIANTS) describe(variant, () => {
     assert.deepEqual(uncommented, []);
   });
 });
+
+/** `systemd-analyze security --offline=true`'s overall exposure of a copy of the unit, or undefined without --offline. */
+function exposure(variant: string): number | undefined {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'carbot-exposure-'));
+  try {
+    const copy = path.join(dir, variant);
+    writeFileSync(copy, readFileSync(path.join(ROOT, variant), 'utf8').replaceAll(`=${SHIPPED_NODE} `, `=${process.execPath} `));
+    const result = spawnSync('systemd-analyze', ['security', '--offline=true', '--no-pager', copy], { encoding: 'utf8' });
+    if (result.error) throw new Error(`cannot run systemd-analyze (apt-get install systemd): ${result.error.message}`);
+    const overall = /Overall exposure level for \S+: (\d+\.\d)/.exec(`${result.stdout}${result.stderr}`);
+    if (!overall && /offline/.test(result.stderr)) return undefined;
+    assert.ok(overall, `${result.stdout}${result.stderr}`);
+    return Number(overall[1]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+describe('the pigpio unit against the rootless one', () => {
+  it('is exposed at most 1 more (systemd-analyze security --offline=true)', function () {
+    this.timeout(30_000);
+    const rootless = exposure('carbot.service');
+    const pigpio = exposure('carbot-pigpio.service');
+    if (rootless === undefined || pigpio === undefined) {
+      console.warn('!!! systemd-analyze has no --offline (systemd 252 or newer has it): the units\' exposures were not compared');
+      this.skip();
+    }
+    assert.ok(pigpio! <= rootless! + 1, `carbot-pigpio.service ${pigpio}, carbot.service ${rootless}`);
+  });
+
+  it('leaves nothing in /run writable that configures something running as root', () => {
+    const service = serviceSettings(readFileSync(path.join(ROOT, 'carbot-pigpio.service'), 'utf8'));
+    const readOnly = (service.get('ReadOnlyPaths') ?? '').split(/\s+/).map((p) => p.replace(/^-/, ''));
+    for (const dir of ['/run/systemd', '/run/udev', '/run/modprobe.d', '/run/tmpfiles.d', '/run/sysctl.d']) assert.ok(readOnly.includes(dir), dir);
+    assert.doesNotMatch(service.get('CapabilityBoundingSet') ?? '', /CAP_DAC_OVERRIDE|CAP_MKNOD/);
+  });
+});
+

@@ -286,6 +286,16 @@ describe('configuration', () => {
       assert.deepEqual(problems({ env: { CARBOT_LOG_LEVEL: '' } }), [`CARBOT_LOG_LEVEL: ${EMPTY}`]);
     });
 
+    it('refuses a token shorter than 16 characters (exit 78), never showing it', () => {
+      const SHORT = (n: number) => `has ${n} characters, fewer than 16: make it long and random (openssl rand -hex 16)`;
+      assert.deepEqual(problems({ argv: ['--http-token', 'x'] }), [`--http-token: ${SHORT(1)}`]);
+      assert.deepEqual(problems({ env: { CARBOT_HTTP_TOKEN: 'owner-token' } }), [`CARBOT_HTTP_TOKEN: ${SHORT(11)}`]);
+      files['/etc/carbot/config.json'] = JSON.stringify({ http: { token: '0123456789abcde' } });
+      assert.deepEqual(problems({ env: noToken }), [`/etc/carbot/config.json: http.token: ${SHORT(15)}`]);
+      delete files['/etc/carbot/config.json'];
+      assert.equal(load({ argv: ['--http-token', '0123456789abcdef'] }).http.token, '0123456789abcdef');
+    });
+
     it('checks listen addresses before run time', () => {
       assert.deepEqual(problems({ argv: ['--http-host', '999.1.1.1'] }), ['--http-host: "999.1.1.1" is not a host name or IP address']);
       assert.deepEqual(problems({ argv: ['--embedded-broker-host', 'pi..local'] }), [
@@ -400,6 +410,57 @@ describe('configuration', () => {
     it('turns the simulated track on with true, taking the track length', () => {
       const { track } = load({ argv: ['--track-sim', 'true', '--track-length-m', '3.5'] });
       assert.deepEqual(track.sim, { lengthM: 3.5 });
+    });
+  });
+
+  describe('files read as root (the pigpio unit)', () => {
+    const CONFIG = '/etc/carbot/config.json';
+    const owners: Record<string, { uid: number; mode: number }> = {};
+    const asRoot = (extra: Partial<LoadInput> = {}) => ({ runningAs: 0, stat: (p: string) => owners[p] ?? { uid: 0, mode: 0o100600 }, ...extra });
+    const fix = (file: string, who: string) =>
+      `${file}: carbot runs as root and takes settings from this file, which ${who} can change: ` +
+      `sudo chown root ${file} && sudo chmod go-w ${file} (scripts/install.sh does so when it installs the pigpio unit)`;
+    beforeEach(() => {
+      for (const k of Object.keys(owners)) delete owners[k];
+      files[CONFIG] = JSON.stringify({ mqtt: { passwordFile: '/etc/carbot/mqtt-password' } });
+      files['/etc/carbot/mqtt-password'] = 'hunter2\n';
+    });
+
+    it('refuses a settings file or passwordFile that another user owns or can write, naming each (exit 78)', () => {
+      owners[CONFIG] = { uid: 999, mode: 0o100640 };
+      owners['/etc/carbot/mqtt-password'] = { uid: 0, mode: 0o100620 };
+      assert.deepEqual(problems(asRoot()), [fix(CONFIG, 'its owner, uid 999,'), fix('/etc/carbot/mqtt-password', 'its group')]);
+      owners[CONFIG] = { uid: 0, mode: 0o100646 };
+      delete owners['/etc/carbot/mqtt-password'];
+      assert.deepEqual(problems(asRoot()), [fix(CONFIG, 'every user')]);
+      // Root's, writable by root alone: fine, however readable.
+      owners[CONFIG] = { uid: 0, mode: 0o100644 };
+      assert.equal(load(asRoot()).mqtt.password, 'hunter2');
+      // Not root: the user's own files are the user's business.
+      owners[CONFIG] = { uid: 999, mode: 0o100666 };
+      assert.equal(load(asRoot({ runningAs: 999 })).mqtt.password, 'hunter2');
+    });
+
+    it('checks /etc/default/carbot when systemd started carbot, and only warns in safe-state', () => {
+      files['/etc/default/carbot'] = 'CARBOT_LOG_LEVEL=debug\n';
+      owners['/etc/default/carbot'] = { uid: 999, mode: 0o100640 };
+      assert.equal(load(asRoot()).mqtt.password, 'hunter2', 'not started by systemd: the file is not what it runs with');
+      assert.deepEqual(problems(asRoot({ env: { INVOCATION_ID: 'abc' } })), [fix('/etc/default/carbot', 'its owner, uid 999,')]);
+      const safeState = load(asRoot({ env: { INVOCATION_ID: 'abc' }, ownershipWarnsOnly: true }));
+      assert.deepEqual(safeState.warnings, [fix('/etc/default/carbot', 'its owner, uid 999,')]);
+    });
+
+    it('never takes a file of several lines or over 1 KiB as the password (/etc/shadow named by mistake)', () => {
+      files['/etc/carbot/mqtt-password'] = 'root:$6$salt$hash:19000:0:99999:7:::\npi:*:19000:0:99999:7:::\n';
+      assert.deepEqual(problems({}), [
+        '/etc/carbot/config.json: mqtt.passwordFile: "/etc/carbot/mqtt-password" holds more than one line: a password file holds the password alone, on one line; is it the right file?',
+      ]);
+      files['/etc/carbot/mqtt-password'] = 'x'.repeat(1025);
+      assert.deepEqual(problems({}), [
+        '/etc/carbot/config.json: mqtt.passwordFile: "/etc/carbot/mqtt-password" holds 1025 bytes: a password file holds the password alone (at most 1024 bytes); is it the right file?',
+      ]);
+      files['/etc/carbot/mqtt-password'] = 'hunter2\r\n';
+      assert.equal(load({}).mqtt.password, 'hunter2');
     });
   });
 });
