@@ -201,17 +201,8 @@ async function send(args: string[]): Promise<number> {
   const argv = args.filter((_, i) => !positional.includes(i));
   const config = load(argv);
   const { mqtt: settings, topics } = config;
-  const { mqtt, brokerOptions, describeMqttError } = lazy.link();
-  const client = mqtt.connect(brokerOptions(settings.url, {
-    username: settings.username,
-    password: settings.password,
-    ca: settings.ca,
-    cert: settings.cert,
-    key: settings.key,
-    reconnectPeriod: 0,
-    connectTimeout: 5000,
-    clean: true,
-  }));
+  const { oneShotClient, describeMqttError } = lazy.link();
+  const client = oneShotClient(settings, 5000);
   try {
     let timer: NodeJS.Timeout | undefined;
     const answer = { sent: false };

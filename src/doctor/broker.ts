@@ -10,19 +10,9 @@ export async function checkBroker(f: Facts): Promise<CheckLine[]> {
   const { config, options } = f;
   const { mqtt: settings, topics } = config;
   // Loaded only here: the other checks and `carbot jog` need no MQTT client.
-  const { mqtt, brokerOptions, describeMqttError } = require('../mqtt/link') as typeof import('../mqtt/link');
+  const { oneShotClient, describeMqttError } = require('../mqtt/link') as typeof import('../mqtt/link');
   const as = settings.username ? ` as ${settings.username}` : '';
-  const client = mqtt.connect(brokerOptions(settings.url, {
-    username: settings.username,
-    password: settings.password,
-    ca: settings.ca,
-    cert: settings.cert,
-    key: settings.key,
-    clientId: `carbot-doctor-${config.device}-${Math.random().toString(16).slice(2, 8)}`,
-    reconnectPeriod: 0,
-    connectTimeout: options.brokerTimeoutMs ?? 3000,
-    clean: true,
-  }));
+  const client = oneShotClient(settings, options.brokerTimeoutMs ?? 3000, `carbot-doctor-${config.device}-${Math.random().toString(16).slice(2, 8)}`);
   try {
     const problem = await connected(client, options.brokerTimeoutMs ?? 3000, (err) => describeMqttError(err, settings.url));
     if (problem !== undefined) {

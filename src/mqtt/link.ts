@@ -123,6 +123,15 @@ export function describeMqttError(err: Error & { code?: string | number; reason?
   return `broker ${url}: ${err.message.trim()}`;
 }
 
+/**
+ * A connection for one question and its answer (`carbot send`, `carbot doctor`): the broker,
+ * credentials and certificates as configured, a clean session, no reconnecting.
+ */
+export function oneShotClient(settings: MqttSettings, connectTimeout: number, clientId?: string): MqttClient {
+  const { username, password, ca, cert, key } = settings;
+  return mqtt.connect(brokerOptions(settings.url, { username, password, ca, cert, key, clientId, reconnectPeriod: 0, connectTimeout, clean: true }));
+}
+
 /** The connection options carbot uses, without a will. */
 function connectionOptions(settings: MqttSettings): IClientOptions {
   return {

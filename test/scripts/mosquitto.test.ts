@@ -123,7 +123,7 @@ describeMosquitto('scripts/mosquitto/carbot.conf', function () {
     assert.deepEqual(listeningAddresses(tcpPort), ['0100007F']);
   });
 
-  it('cuts off a 20 MB publish before it reaches carbot (max_packet_size), and a stop still works', async function () {
+  it('cuts off a 100 MB publish before it reaches carbot (max_packet_size), and a stop still works', async function () {
     this.timeout(60_000);
     const tcpPort = await freePort();
     const wsPort = await freePort();
