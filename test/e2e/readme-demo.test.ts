@@ -6,9 +6,10 @@
  * the simulated track's own speed table.
  */
 import { strict as assert } from 'node:assert';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { MqttClient } from 'mqtt';
+import { DEFAULT_CONFIG_PATH } from '../../src/config';
 import { closeClient, collect, connectClient, type ReceivedMessage } from '../support/mqtt';
 import { freePort } from '../support/ports';
 import { CLI_PATH, REPO_ROOT, spawnCarbot, spawnProcess, type CarbotProcess } from '../support/process';
@@ -77,7 +78,9 @@ describe("the README's demo: npm start, then home, then goto basil", function ()
     carbot = spawnCarbot([...startArguments(), ...moved]);
     const tryIt = await carbot.waitForLine(/try it: /);
     await carbot.waitForLine(/subscribed to carbot\/move/);
-    assert.match(tryIt, new RegExp(`send forward --mqtt-url mqtt://127\\.0\\.0\\.1:${mqttPort}`));
+    // On a machine with carbot's default config (an installed car) the line adds --no-config, as `npm start` reads none.
+    const noConfig = existsSync(DEFAULT_CONFIG_PATH) ? ' --no-config' : '';
+    assert.match(tryIt, new RegExp(`send forward${noConfig} --mqtt-url mqtt://127\\.0\\.0\\.1:${mqttPort}`));
     assert.ok(carbot.output().includes(`http://127.0.0.1:${httpPort}/`), carbot.output());
 
     client = await connectClient(`mqtt://127.0.0.1:${mqttPort}`);
