@@ -103,8 +103,14 @@ describe("the README's demo: npm start, then home, then goto basil", function ()
     assert.equal(answer.to, 'basil');
     const arrived = parse(await arrivals.waitFor(() => true, 30_000, 0));
     assert.equal(arrived.stop, 'basil');
-    // Not calibrated for this run (±5 %): near basil (0.2 of the track), as its uncertainty says.
+    // Not calibrated for this run (the simulation draws a speed factor within ±5 % per run, and
+    // the shipped table is its nominal one): near basil (0.2 of the track), within a few percent
+    // of the track or the uncertainty carbot itself reports, whichever is larger.
     const there = parse(await states.waitFor((m) => parse(m).reason === 'arrived' && parse(m).motion === 'stopped', 5000, 0));
-    assert.ok(Math.abs((there.simPosition as number) - 0.2) < 0.02, `the simulated car is at ${String(there.simPosition)}`);
+    const tolerance = Math.max(0.03, Number(there.uncertainty ?? 0));
+    assert.ok(
+      Math.abs((there.simPosition as number) - 0.2) <= tolerance,
+      `the simulated car is at ${String(there.simPosition)}, carbot says ${String(there.position)} ± ${String(there.uncertainty)}`,
+    );
   });
 });
