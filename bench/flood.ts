@@ -319,6 +319,8 @@ async function flood(scenario: FloodScenario, brokerUrl: string, seconds: number
     });
     const floodLines = logText().split('\n').slice(linesBefore).filter(Boolean);
     const linesDuring = floodLines.length;
+    // For looking into a figure: carbot's own lines from the flood (bench/flood-one.ts sets it).
+    if (process.env.BENCH_FLOOD_LOG) log(`carbot's log during the flood:\n${floodLines.join('\n')}`);
     const stalls = floodLines.filter((l) => /event loop blocked/.test(l));
     const longestStallMs = Math.max(0, ...stalls.flatMap((l) => [...l.matchAll(/(?:for|longest) (\d+) ms/g)].map((m) => Number(m[1]))));
 

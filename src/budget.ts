@@ -7,10 +7,27 @@
 import { performance } from 'node:perf_hooks';
 import { parseCommand } from './commands';
 
-/** Only asked about commands over a budget, so a flood costs a parse only while it floods. */
+/** The last few payloads found not to be a stop: a flood repeats a handful of messages. */
+const NOT_STOPS: Buffer[] = [];
+const NOT_STOPS_KEPT = 4;
+const NOT_STOP_MAX_BYTES = 64;
+
+/**
+ * Only asked about commands over a budget, so a flood costs a parse only while it floods, and
+ * a flood of the same few messages a comparison each (a payload is a stop or not by its bytes
+ * alone).
+ */
 export function isStop(payload: Buffer | string): boolean {
+  const bytes = typeof payload === 'string' ? undefined : payload;
+  if (bytes !== undefined && bytes.length <= NOT_STOP_MAX_BYTES) {
+    for (const known of NOT_STOPS) if (known.equals(bytes)) return false;
+  }
   const parsed = parseCommand(payload);
-  return parsed.ok && parsed.command.move === 'stop';
+  const stop = parsed.ok && parsed.command.move === 'stop';
+  if (!stop && bytes !== undefined && bytes.length <= NOT_STOP_MAX_BYTES) {
+    if (NOT_STOPS.unshift(Buffer.from(bytes)) > NOT_STOPS_KEPT) NOT_STOPS.pop();
+  }
+  return stop;
 }
 
 export class CommandBudget {

@@ -160,7 +160,8 @@ export class CarService extends EventEmitter implements CarView {
         if (config.stopOnDisconnect) this.driverGone('disconnect');
         this.emit('link', false);
       },
-      onCommand: (payload, retained) => this.onMessage(payload, retained),
+      onCommand: (payload, retained, admitted) => this.onMessage(payload, retained, admitted),
+      shed: { admit: (payload) => this.admitMqtt(payload) },
       moving: () => this.drive.output !== 0,
       // Another carbot drives this car: the process says who and exits (src/cli.ts).
       onTaken: (owner) => this.emit('taken', owner),
@@ -365,12 +366,12 @@ export class CarService extends EventEmitter implements CarView {
     for (const entry of entries) this.deps.log[entry.level](entry.message);
   }
 
-  private onMessage(payload: Buffer, retained: boolean): void {
+  private onMessage(payload: Buffer, retained: boolean, admitted = false): void {
     if (this.listenerCount('received') > 0) this.emit('received', process.hrtime.bigint());
-    if (this.listenerCount('activity') > 0) this.emit('activity');
     if (payload.length === 0) {
       // MQTT's way to delete a retained message (mosquitto_pub -r -n): the broker passes the
       // empty message on to subscribers. It is housekeeping, not a command: no RESULT.
+      if (this.listenerCount('activity') > 0) this.emit('activity');
       if (this.clears.admit('mqtt')) {
         this.deps.log.info(`empty message on ${this.deps.config.topics.move}: a retained command was cleared; nothing to do`);
       }
@@ -379,6 +380,7 @@ export class CarService extends EventEmitter implements CarView {
     if (retained) {
       // A retained command is a replay of the past, delivered because we subscribed:
       // acting on it would drive a car that just rebooted.
+      if (this.listenerCount('activity') > 0) this.emit('activity');
       const text = echo(payload);
       if (this.rejections.admit('mqtt')) {
         this.deps.log.warn(
@@ -389,19 +391,12 @@ export class CarService extends EventEmitter implements CarView {
       this.link.publish(this.deps.config.topics.result, JSON.stringify(result), this.deps.config.mqtt.qos);
       return;
     }
-    const budget = this.mqttBudget.take();
-    if (budget !== 'ok' && !isStop(payload)) {
-      // Over the budget nothing is published but the first answer: a RESULT per flooded
-      // message would double the flood.
-      if (budget === 'first') {
-        const result = { error: 'too many commands', limit: this.mqttBudget.perSecond };
-        this.link.publish(this.deps.config.topics.result, JSON.stringify(result), this.deps.config.mqtt.qos);
-      }
-      if (this.flood.over()) this.flooded();
-      this.overBudget('mqtt', this.mqttBudget.perSecond);
-      return;
+    if (!admitted) {
+      // The flood shedder (src/mqtt/shed.ts) asks admitMqtt itself, below mqtt.js's parser.
+      const verdict = this.admitMqtt(payload);
+      if (verdict !== true) return verdict();
     }
-    if (budget === 'ok' && this.flood.flooded && !isStop(payload)) {
+    if (this.flood.flooded && !isStop(payload)) {
       // Within the budget, but the flood it came with may have swallowed a stop sent after it.
       const { topics, mqtt } = this.deps.config;
       const result = { error: 'move topic flooded: only stop is obeyed until the flood ends', stopTopic: topics.stop };
@@ -411,6 +406,32 @@ export class CarService extends EventEmitter implements CarView {
     }
     this.command(payload, 'mqtt');
   }
+
+  /**
+   * The command budget for a non-retained message on the move topic: true to go on with it;
+   * over the budget and not a stop, what refusing it does, for the caller to run where the
+   * message stands in the order of arrival (the flood shedder decides below mqtt.js's parser,
+   * before the messages ahead of it have been handled; src/mqtt/link.ts keeps the order).
+   */
+  private admitMqtt(payload: Buffer): true | (() => void) {
+    if (this.listenerCount('activity') > 0) this.emit('activity');
+    const budget = this.mqttBudget.take();
+    if (budget === 'ok' || isStop(payload)) return true;
+    return budget === 'first' ? this.refuseFirst : this.refuseOver;
+  }
+
+  /** Over the budget nothing is published (a RESULT per flooded message would double the flood); the flood guard counts it. */
+  private readonly refuseOver = (): void => {
+    if (this.flood.over()) this.flooded();
+    this.overBudget('mqtt', this.mqttBudget.perSecond);
+  };
+
+  /** The first command over the budget is worth one answer. */
+  private readonly refuseFirst = (): void => {
+    const result = { error: 'too many commands', limit: this.mqttBudget.perSecond };
+    this.link.publish(this.deps.config.topics.result, JSON.stringify(result), this.deps.config.mqtt.qos);
+    this.refuseOver();
+  };
 
   /**
    * A flood of the move topic began: whatever drives the car, a stop sent on that topic may now

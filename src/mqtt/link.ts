@@ -8,6 +8,7 @@ import type { Logger } from '../log';
 import { brokerOptions } from './broker-url';
 import { describeOwner, keeps, OWNER_ANSWER_MS, ownerInfo, parseOwner, pingNonce, probeOwner, type OwnerInfo, type OwnerVerdict } from './owner';
 import { MAX_PACKET_BYTES, watchPacketSize } from './packet-size';
+import { FloodShedder, shedExamined } from './shed';
 
 /** The client library itself, for `carbot send`: one copy of it whether the service or send loads it. */
 export { mqtt, brokerOptions };
@@ -32,7 +33,16 @@ export interface LinkOptions {
   /** Called once subscribed after every (re)connect; its return value is published as STATE. */
   onOnline: () => void;
   onOffline: () => void;
-  onCommand: (payload: Buffer, retained: boolean) => void;
+  /**
+   * A message on the move topic (or the listener's topic). `admitted`: the flood shedder has
+   * already let it through `shed.admit` (src/mqtt/shed.ts), so its admission is decided.
+   */
+  onCommand: (payload: Buffer, retained: boolean, admitted: boolean) => void;
+  /**
+   * Admission below mqtt.js's parser for the move topic's small QoS 0 messages (src/mqtt/shed.ts):
+   * what `admit` refuses is dropped before it is parsed. The command connection only.
+   */
+  shed?: { admit: (payload: Buffer) => true | (() => void) };
   /** Whether the car is moving: only then is a silent broker chased up (see SILENCE_LIMIT_MS). */
   moving?: () => boolean;
   /**
@@ -71,7 +81,7 @@ const YIELDS = Symbol('carbot: one chunk per turn');
  * drops what exceeds max_queued_messages).
  * The parser is the Writable mqtt.js pipes the socket into (Node's `_readableState.pipes`).
  */
-export function oneChunkPerTurn(stream: Readable): boolean {
+export function oneChunkPerTurn(stream: Readable, filter?: (chunk: Buffer) => Buffer): boolean {
   const pipes = (stream as Readable & { _readableState?: { pipes?: unknown[] } })._readableState?.pipes;
   const parser = pipes?.[0] as (Writable & { _write: ParserWrite; [YIELDS]?: true }) | undefined;
   if (!parser || typeof parser._write !== 'function') return false;
@@ -79,13 +89,16 @@ export function oneChunkPerTurn(stream: Readable): boolean {
   const write = parser._write;
   let sliceEndsAt = 0;
   parser._write = function (chunk, encoding, done) {
-    write.call(this, chunk, encoding, (err) => {
+    const next = (err?: Error | null): void => {
       if (performance.now() < sliceEndsAt) return done(err);
       setImmediate(() => {
         sliceEndsAt = performance.now() + MQTT_SLICE_MS;
         done(err);
       });
-    });
+    };
+    const kept = filter ? filter(chunk) : chunk;
+    if (kept.length === 0) next();
+    else write.call(this, kept, encoding, next);
   };
   parser[YIELDS] = true;
   return true;
@@ -187,6 +200,33 @@ export class BrokerLink extends EventEmitter {
   private lastError?: string;
   /** Packets received so far: counting is all the hot path pays for the silence check. */
   private heard = 0;
+  /** Whether this connection's move-topic messages pass the flood shedder (src/mqtt/shed.ts) first. */
+  private shedding = false;
+  /** Messages the shedder let through, and of those, how many mqtt.js has handed over. */
+  private shedPassed = 0;
+  private shedDelivered = 0;
+  /** Refusals decided by the shedder, each to be carried out once `after` messages let through have been handed over. */
+  private refusals: { after: number; run: () => void; times: number }[] = [];
+  private refusalsDone = 0;
+
+  /** Queues a refusal; a run of the same one after the same message is kept as a count (a flood is thousands). */
+  private deferRefusal(run: () => void): void {
+    const last = this.refusals.at(-1);
+    if (last !== undefined && this.refusals.length > this.refusalsDone && last.after === this.shedPassed && last.run === run) last.times++;
+    else this.refusals.push({ after: this.shedPassed, run, times: 1 });
+  }
+
+  private runRefusals(all = false): void {
+    while (this.refusalsDone < this.refusals.length && (all || this.refusals[this.refusalsDone].after <= this.shedDelivered)) {
+      const refusal = this.refusals[this.refusalsDone++];
+      for (let i = 0; i < refusal.times; i++) refusal.run();
+    }
+    if (this.refusalsDone === this.refusals.length) {
+      this.refusals = [];
+      this.refusalsDone = 0;
+    }
+    if (all) this.shedPassed = this.shedDelivered = 0;
+  }
   private silenceTimer?: NodeJS.Timeout;
   private silenceClient?: MqttClient;
   /** Ends an ownership question under way when the link closes. */
@@ -276,7 +316,32 @@ export class BrokerLink extends EventEmitter {
     const client = mqtt.connect(brokerOptions(settings.url, options));
     this.client = client;
     client.on('connect', () => {
-      if (!oneChunkPerTurn(client.stream)) this.say('warn', 'mqtt.js no longer pipes its socket into a parser: a flooding publisher can hold up the event loop');
+      const shed = this.opts.shed;
+      const shedder = shed
+        ? new FloodShedder({
+            topic: Buffer.from(topics.move),
+            protocolVersion: client.options.protocolVersion ?? 4,
+            admit: (payload) => {
+              const verdict = shed.admit(payload);
+              if (verdict === true) {
+                this.shedPassed++;
+                return true;
+              }
+              // A dropped message is still traffic heard from the broker (watchSilence).
+              this.heard++;
+              // Its refusal is carried out in its place: after the messages let through ahead of
+              // it, which mqtt.js has yet to parse and hand over.
+              if (this.shedDelivered === this.shedPassed) verdict();
+              else this.deferRefusal(verdict);
+              return false;
+            },
+          })
+        : undefined;
+      // What a lost connection left undone: mqtt.js will not hand over the rest.
+      this.runRefusals(true);
+      const chunked = oneChunkPerTurn(client.stream, shedder && ((chunk) => shedder.filter(chunk)));
+      this.shedding = chunked && shedder !== undefined;
+      if (!chunked) this.say('warn', 'mqtt.js no longer pipes its socket into a parser: a flooding publisher can hold up the event loop');
       // Each command is answered with several small writes (RESULT, PUBACK, STATE); with Nagle
       // on, the next command's RESULT waits for the broker's delayed ACK, about 40 ms.
       (client.stream as { setNoDelay?: (noDelay: boolean) => void }).setNoDelay?.(true);
@@ -289,15 +354,22 @@ export class BrokerLink extends EventEmitter {
       this.subscribe(client);
     });
     client.on('message', (topic, payload, packet) => {
-      if (listener) this.opts.onCommand(payload, packet.retain);
+      if (listener) this.opts.onCommand(payload, packet.retain, false);
       else if (topic === topics.ownerPing) this.answerPing(client, payload, packet.retain);
       else if (topic === topics.owner) this.answered(client, payload, packet.retain);
-      else this.opts.onCommand(payload, packet.retain);
+      else if (this.shedding && shedExamined(packet, topics.move)) {
+        this.opts.onCommand(payload, packet.retain, true);
+        this.shedDelivered++;
+        this.runRefusals();
+      } else this.opts.onCommand(payload, packet.retain, false);
     });
     client.on('packetreceive', () => this.heard++);
     this.watchSilence(client);
     client.on('error', (err) => this.report(describeMqttError(err, settings.url)));
-    client.on('close', () => this.lost());
+    client.on('close', () => {
+      this.runRefusals(true);
+      this.lost();
+    });
   }
 
   private subscribe(client: MqttClient): void {
