@@ -47,7 +47,7 @@ export interface DriveState {
 export type DriveEvent =
   /** `reason`: what STATE says for a change the track model asks for (default `command`). */
   | { type: 'command'; command: Command; now: number; reason?: Reason }
-  /** A task (goto, patrol) is under way: it counts as a command for `commandTimeoutS`. */
+  /** A task (goto, patrol) is under way: the drive leaves it to the service, which holds the task to `commandTimeoutS` (CarService.watchTask). */
   | { type: 'keepalive'; now: number }
   | { type: 'tick'; now: number }
   /**
@@ -55,7 +55,7 @@ export type DriveEvent =
    * (`disconnect`), or the move topic is flooded (`flood`). `task`: a task was under way, so
    * STATE says why it ended even if the car stood still (waiting at a stop).
    */
-  | { type: 'disconnect'; now: number; reason?: 'disconnect' | 'flood'; task?: boolean }
+  | { type: 'disconnect'; now: number; reason?: 'disconnect' | 'flood' | 'timeout'; task?: boolean }
   | { type: 'limit'; end: TrackEnd; closed: boolean; now: number }
   | { type: 'shutdown'; now: number };
 

@@ -99,6 +99,8 @@ export class CarService extends EventEmitter implements CarView {
   /** Whether STATE shows the track: the car has end switches, an encoder or a simulated track. */
   private readonly trackShown: boolean;
   private trackTimer?: NodeJS.Timeout;
+  /** commandTimeoutS for a task under way (watchTask). */
+  private taskTimer?: NodeJS.Timeout;
   /** MQTT does not say who published: one budget for everything that arrives on the move topic. */
   private readonly mqttBudget: CommandBudget;
   /** Floods of the move topic: the car stops and only stops are obeyed there while one lasts. */
@@ -299,6 +301,8 @@ export class CarService extends EventEmitter implements CarView {
       } finally {
         this.heldLogs = undefined;
       }
+      // A refused command is no sign of a driver who knows what the car does.
+      if (result.error === undefined) this.watchTask();
       if (parsed.ignored) {
         const ignored = `ignored: ${parsed.ignored.error}`;
         result.note = result.note ? `${String(result.note)}; ${ignored}` : ignored;
@@ -487,7 +491,26 @@ export class CarService extends EventEmitter implements CarView {
    * or the move topic is flooded): the car stops and any task ends, moving or not — a patrol
    * waiting at a stop would otherwise drive on by itself a few seconds later.
    */
-  private driverGone(reason: 'disconnect' | 'flood'): void {
+  /**
+   * With `commandTimeoutS`, a task dies like driving by hand when its driver falls silent: no
+   * accepted command for that long cancels it, moving or waiting at a stop (reason `timeout`).
+   * A driver keeps a long task going by sending anything that leaves it as it is, such as
+   * `{"speed":N}` with the speed it has. Armed at each accepted command while a task is under way.
+   */
+  private watchTask(): void {
+    const limitMs = this.deps.config.drive.commandTimeoutS * 1000;
+    if (limitMs <= 0) return;
+    const from = this.clock.now();
+    this.taskTimer = this.rearm(this.taskTimer, this.track.task !== undefined ? from + limitMs : undefined, () => {
+      this.taskTimer = undefined;
+      const task = this.track.task?.name;
+      if (task === undefined || this.stopping) return;
+      this.deps.log.warn(`no command for ${this.deps.config.drive.commandTimeoutS} s during the ${task}: stopping the car and cancelling it (commandTimeoutS)`);
+      this.driverGone('timeout');
+    });
+  }
+
+  private driverGone(reason: 'disconnect' | 'flood' | 'timeout'): void {
     const now = this.clock.now();
     this.apply({ type: 'disconnect', now, reason, task: this.track.task !== undefined });
     // The drive's change usually ends the task already; not when its reason was the same.
@@ -692,6 +715,7 @@ export class CarService extends EventEmitter implements CarView {
     this.stopping = true;
     this.clock.clearTimeout(this.wakeTimer);
     this.clock.clearTimeout(this.trackTimer);
+    this.clock.clearTimeout(this.taskTimer);
     this.clock.clearTimeout(this.stallTimer);
     clearInterval(this.teleTimer);
     this.clock.clearTimeout(this.stateTimer);

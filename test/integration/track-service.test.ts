@@ -61,19 +61,58 @@ describe('the service on a simulated track (virtual time)', () => {
     assert.ok(c.lines.some((l) => l.includes('forward refused: for is longer than commandTimeoutS')), c.lines.join('\n'));
   });
 
-  it('a long goto is not stopped by commandTimeoutS; driving by hand still is', async () => {
-    // 20 m: at 30 % a calibration leg takes over 120 s, the default limit before a calibration.
-    const c = await car(['--command-timeout-s', '1', '--track-home-timeout-s', '600', '--track-sim', '{"seed":1,"lengthM":20,"start":0.01}']);
+  it('with commandTimeoutS, a task dies like driving by hand when its driver falls silent, moving or waiting at a stop; a driver who confirms keeps it going', async () => {
+    const c = await car([
+      '--command-timeout-s', '1',
+      '--track-sim', '{"seed":1,"start":0.01}',
+      '--track-length-m', '2',
+      '--track-speed-table', '{"30":0.1,"100":0.3}',
+      '--track-stops', '{"basil":0.5,"thyme":0.9}',
+      '--track-dwell-s', '5',
+    ]);
     shutdown = () => c.service.shutdown('test over');
-    c.run('home');
-    c.run('calibrate', 3_600_000);
-    let arrived: Record<string, unknown> | undefined;
-    c.service.once('arrived', (a: Record<string, unknown>) => (arrived = a));
-    c.run('{"goto":0.9}');
-    assert.ok(arrived, c.lines.join('\n'));
+    /** What a phone page or Home Assistant sends to keep a long task going: the speed it has. */
+    const confirmUntil = (done: () => boolean, limitMs: number): boolean => {
+      for (let waited = 0; waited < limitMs; waited += 500) {
+        if (c.clock.runUntil(done, 500)) return true;
+        assert.equal(c.service.command(`{"speed":${c.service.state().speed}}`, 'test').error, undefined);
+      }
+      return done();
+    };
+    c.service.command('home', 'test');
+    assert.ok(confirmUntil(c.idle, 120_000), c.lines.join('\n'));
+    assert.equal(c.service.state().homed, true);
+    c.service.command('{"goto":"thyme"}', 'test');
+    assert.ok(confirmUntil(c.idle, 120_000), c.lines.join('\n'));
     assert.equal(c.service.state().reason, 'arrived');
-    assert.ok(Math.abs((c.service.state().simPosition as number) - 0.9) < 0.02);
 
+    // Silent while the car drives: stopped and cancelled after 1 s, not at the far end.
+    const from = c.lines.length;
+    const sent = c.clock.now();
+    c.service.command('{"goto":"basil"}', 'test');
+    assert.ok(c.clock.runUntil(c.idle, 60_000));
+    assert.equal(c.service.state().reason, 'timeout');
+    assert.equal(c.service.state().task, undefined);
+    assert.ok(c.clock.now() - sent < 1500, `stopped after ${c.clock.now() - sent} ms`);
+    assert.deepEqual(c.motors.outputs, { left: 0, right: 0 });
+    // The log lines reach the logger's stream on the real event loop.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.ok(c.lines.slice(from).some((l) => /no command for 1 s (during the goto: stopping the car and cancelling it|while moving: stopping)/.test(l)), JSON.stringify(c.lines.slice(from)));
+    assert.ok(c.lines.slice(from).some((l) => l.includes('goto cancelled')), c.lines.slice(from).join('\n'));
+
+    // Silent while a patrol waits at a stop (motors at 0): cancelled there; the car never drives on.
+    c.service.command('patrol', 'test');
+    const waiting = () => c.service.state().task === 'patrol' && c.motors.outputs.left === 0 && c.service.state().reason === 'arrived';
+    assert.ok(confirmUntil(waiting, 120_000), c.lines.join('\n'));
+    let moved = false;
+    c.motors.onWrite((outputs) => (moved ||= outputs.left !== 0));
+    assert.ok(c.clock.runUntil(() => c.service.state().task === undefined, 1500), 'the patrol outlived its silent driver');
+    assert.equal(c.service.state().reason, 'timeout');
+    c.clock.runUntil(() => false, 10_000);
+    assert.deepEqual(c.motors.outputs, { left: 0, right: 0 });
+    assert.equal(moved, false);
+
+    // Driving by hand: as before.
     c.service.command('backward', 'test');
     c.clock.runUntil(c.idle, 5000);
     assert.equal(c.service.state().reason, 'timeout');
