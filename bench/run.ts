@@ -25,6 +25,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startBenchBroker, type BenchBroker } from './broker';
+import { AWAKE_MS } from '../src/loop-monitor';
 import { Child, CLI_PATH, PYTHON, PYTHON_PEER_PATH, pythonMissing, REPO_ROOT, type MemorySample, type SpawnOptions, type SubjectName } from './child';
 import { Driver } from './driver';
 import { CapUnavailable, CYCLE_MS, FLOOD_BOUNDS, FLOOD_LABELS, FLOOD_SCENARIOS, runFlood, stopFigures, type FloodResult } from './flood';
@@ -358,6 +359,9 @@ class Round {
     for (const name of this.subjects) this.memoryAfterStart[name] = await this.sample(children[name]);
     this.memoryAfterStart.node = await bare.memory();
 
+    // At rest means after carbot's event-loop monitor has gone to sleep: it ticks for AWAKE_MS
+    // after start-up and after every message (src/loop-monitor.ts), which is not rest.
+    if (this.subjects.includes('carbot')) await sleep(Math.max(0, AWAKE_MS + 500 - this.counts.settleMs));
     this.log(`idle CPU: ${idleSeconds} s with no commands`);
     const before = perSubject(() => 0);
     for (const name of this.subjects) before[name] = children[name].cpuSeconds();

@@ -469,6 +469,7 @@ export async function startRemoteServer(opts: RemoteServerOptions): Promise<Remo
     const overBudget = JSON.stringify({ type: 'result', result: { error: 'too many commands', limit: perSecond } });
     pages.set(ws, { address: addr, budget });
     alive.set(ws, true);
+    heartbeats();
     const logged = comings.admit(addr);
     if (logged) log.info(`remote: page connected from ${addr} (${pages.size} open)`);
     ws.on('pong', () => alive.set(ws, true));
@@ -477,6 +478,7 @@ export async function startRemoteServer(opts: RemoteServerOptions): Promise<Remo
     });
     ws.on('close', () => {
       pages.delete(ws);
+      heartbeats();
       if (!budget.full) leftBudgets.set(addr, budget);
       if (logged) log.info(`remote: page from ${addr} disconnected`);
       // Like a radio remote out of range: the page that is driving the car goes away (closed,
@@ -544,7 +546,9 @@ export async function startRemoteServer(opts: RemoteServerOptions): Promise<Remo
 
   // A phone that walks out of Wi-Fi never closes its socket: terminate what stops answering
   // pings, and send the page a message it can time out on (browsers hide ping frames).
-  const heartbeat = setInterval(() => {
+  // Only while a page is open: a carbot nobody looks at does not wake for it.
+  let heartbeat: NodeJS.Timeout | undefined;
+  const beat = (): void => {
     for (const ws of wss.clients) {
       if (alive.get(ws) !== true) {
         ws.terminate();
@@ -554,7 +558,14 @@ export async function startRemoteServer(opts: RemoteServerOptions): Promise<Remo
       ws.ping();
       send(ws, { type: 'heartbeat' });
     }
-  }, heartbeatMs);
+  };
+  const heartbeats = (): void => {
+    if (wss.clients.size > 0 && !closing) heartbeat ??= setInterval(beat, heartbeatMs);
+    else {
+      clearInterval(heartbeat);
+      heartbeat = undefined;
+    }
+  };
 
   const address = server.address();
   const port = typeof address === 'object' && address !== null ? address.port : opts.port;
