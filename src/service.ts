@@ -142,8 +142,9 @@ export class CarService extends EventEmitter implements CarView {
     // Both connections fail for the same reasons (a wrong password, the broker down): said once.
     const linkErrors = {};
     // MQTT 5 unless the broker refuses it; the stop topic's connection follows the command
-    // connection. The embedded broker (aedes 1.x) speaks only 3.1.1.
-    const protocol: { version: MqttVersion } = { version: config.embeddedBroker ? 4 : 5 };
+    // connection. The embedded broker (aedes 1.x) speaks only 3.1.1: no MQTT 5 try at each
+    // start (carbot given another broker's mqtt.url beside it speaks 3.1.1 to that one too).
+    const protocol: { version: MqttVersion } = { version: config.embeddedBroker.enabled ? 4 : 5 };
     this.link = new BrokerLink({
       errors: linkErrors,
       protocol,
