@@ -43,11 +43,11 @@ export function versionName(version: MqttVersion): string {
   return version === 5 ? 'MQTT 5' : 'MQTT 3.1.1';
 }
 
-/** Brokers already said to speak only 3.1.1: said once per broker URL, not at every reconnect. */
-const saidOnly311 = new Set<string>();
+/**
+ * Says that the broker refused MQTT 5. Once per carbot: a link that was refused stays with
+ * 3.1.1 (the broker of a running carbot does not change), so it is not refused again.
+ */
 function sayOnly311(log: Logger, url: string, label?: string): void {
-  if (saidOnly311.has(url)) return;
-  saidOnly311.add(url);
   log.info(
     `${label ? `${label}: ` : ''}broker at ${url} refused MQTT 5 (unacceptable protocol version): using MQTT 3.1.1; ` +
       'a command\'s MQTT 5 response topic needs MQTT 5, a JSON command\'s "id" is echoed in RESULT either way',

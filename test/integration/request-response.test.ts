@@ -9,8 +9,10 @@ import { strict as assert } from 'node:assert';
 import { once } from 'node:events';
 import type { MqttClient } from 'mqtt';
 import { WebSocket } from 'ws';
+import { loadConfig } from '../../src/config';
 import { startRemoteServer } from '../../src/http/remote-server';
-import { memoryLogger, startCarbot, startMosquittoBroker, type RunningCarbot, type TestBroker } from '../support/carbot';
+import { BrokerLink } from '../../src/mqtt/link';
+import { memoryLogger, startAedes, startCarbot, startMosquittoBroker, type RunningCarbot, type TestBroker } from '../support/carbot';
 import { track } from '../support/cleanup';
 import { againstEachBroker } from '../support/matrix';
 import { describeMosquitto } from '../support/mosquitto';
@@ -230,4 +232,44 @@ describeMosquitto('MQTT 5 response topics (mosquitto)', () => {
     await closeClient(client);
   });
 
+});
+
+describe('the MQTT 3.1.1 fallback of a connection of carbot\'s own (aedes 1.x)', () => {
+  it('the stop topic\'s connection, told MQTT 5, is refused, says so once and listens in 3.1.1 at once', async () => {
+    const broker = await startAedes();
+    const { log, lines } = memoryLogger();
+    const config = loadConfig({ argv: ['--mqtt-url', broker.url, '--gpio', 'sim'], env: {} });
+    const protocol = { version: 5 as 4 | 5 };
+    const stops: string[] = [];
+    const link = new BrokerLink({
+      settings: config.mqtt,
+      topics: config.topics,
+      log,
+      onOnline: () => undefined,
+      onOffline: () => undefined,
+      onCommand: (payload) => stops.push(payload.toString()),
+      listener: { topic: config.topics.stop, label: 'stop topic' },
+      protocol,
+    });
+    const untrack = track({ name: 'stop link', isOpen: () => true, close: () => link.close() });
+    const client = await connectClient(broker.url);
+    try {
+      link.start();
+      await waitUntil(() => link.connected, () => lines.join('\n'));
+      await client.publishAsync('carbot/move/stop', 'stop', { qos: 1 });
+      await waitUntil(() => stops.length === 1, () => lines.join('\n'));
+      assert.deepEqual(protocol, { version: 4 });
+      const said = lines.filter((l) => /refused MQTT 5/.test(l));
+      assert.equal(said.length, 1, lines.join('\n'));
+      assert.match(said[0], /^<6>stop topic: broker at mqtt:\/\/127\.0\.0\.1:\d+ refused MQTT 5 \(unacceptable protocol version\): using MQTT 3\.1\.1/);
+      assert.ok(lines.some((l) => /^<6>stop topic: connected to .* with MQTT 3\.1\.1$/.test(l)), lines.join('\n'));
+      // Straight away, not after the reconnect backoff, and with no error line.
+      assert.ok(!lines.some((l) => /reconnecting in|^<3>/.test(l)), lines.join('\n'));
+    } finally {
+      await closeClient(client);
+      untrack();
+      await link.close();
+      await broker.close();
+    }
+  });
 });
