@@ -2,8 +2,10 @@
 /**
  * The process: arguments, exit codes, signals. Everything it starts, it stops.
  */
+import { randomBytes } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
+import { MAX_PAYLOAD_BYTES, parseCommand, type CommandId } from './commands';
 import { ConfigError, DEFAULT_CONFIG_PATH, EX_CONFIG, embeddedBrokerUrl, loadConfig, positionalIndexes, settingsHelp, type Config } from './config';
 import type { Motion } from './drive';
 import { journaldLines } from './journald';
@@ -163,14 +165,64 @@ function load(argv: string[], serving = false, ownershipWarnsOnly = false): Conf
   }
 }
 
+/** What `carbot send` waits for: an answer to its own command (docs/mqtt.md#matching-answers-to-questions). */
+export interface Question {
+  /** The command has gone out: nothing that arrived before it is its answer. */
+  sent: boolean;
+  /** MQTT 5: the correlation data it was published with, on its own response topic. */
+  correlation?: Buffer;
+  /** MQTT 3.1.1: the `id` of the JSON command, which carbot echoes in RESULT. */
+  id?: CommandId;
+}
+
 /**
- * Whether a RESULT can be carbot's answer to the command `carbot send` published: never a
+ * Whether a message can be carbot's answer to the command `carbot send` published: never a
  * retained one (the answer to somebody's command long ago, or a fake left there), never one
- * that arrived before the command went out. Without MQTT 5 correlation data, that is as close
- * as a RESULT can be tied to its command; a check on correlation data would go here.
+ * that arrived before the command went out; with MQTT 5 one that carries the command's
+ * correlation data, with 3.1.1 a RESULT that echoes the command's `id` (when the command could
+ * carry one: any command carbot understands can).
  */
-export function isOurAnswer(packet: { retain?: boolean }, answer: { sent: boolean }): boolean {
-  return answer.sent && packet.retain !== true;
+export function isOurAnswer(packet: { retain?: boolean; properties?: { correlationData?: Buffer } }, payload: Buffer, question: Question): boolean {
+  if (!question.sent || packet.retain === true) return false;
+  if (question.correlation) return packet.properties?.correlationData?.equals(question.correlation) === true;
+  const id = question.id;
+  if (id === undefined) return true;
+  // As carbot writes it (JSON.stringify): also found in an answer that is not JSON, which is then shown as such.
+  if (typeof id === 'string') return payload.toString('utf8').includes(`"id":${JSON.stringify(id)}`);
+  try {
+    return (JSON.parse(payload.toString('utf8')) as { id?: unknown }).id === id;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The command as JSON with an `id` for an MQTT 3.1.1 broker, where RESULT can only be matched
+ * to a command through its payload: `back` becomes `{"move":"backward","id":"…"}`, and a JSON
+ * command gets the id unless it has its own (then that one is matched). Undefined when the
+ * command cannot carry one (carbot refuses it anyway, or it would grow past the 256 bytes).
+ */
+export function withId(command: string, id: string): { payload: string; id: CommandId } | undefined {
+  const trimmed = command.trim();
+  let fields: Record<string, unknown>;
+  if (trimmed.startsWith('{')) {
+    try {
+      const value = JSON.parse(trimmed) as unknown;
+      if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+      fields = value as Record<string, unknown>;
+    } catch {
+      return undefined;
+    }
+    const own = fields.id;
+    if (own !== undefined) return typeof own === 'string' || typeof own === 'number' ? { payload: command, id: own } : undefined;
+  } else {
+    const parsed = parseCommand(trimmed);
+    if (!parsed.ok) return undefined;
+    const { move, to } = parsed.command;
+    fields = move === 'goto' ? { goto: to } : { move };
+  }
+  const payload = JSON.stringify({ ...fields, id });
+  return Buffer.byteLength(payload) <= MAX_PAYLOAD_BYTES ? { payload, id } : undefined;
 }
 
 /**
@@ -201,44 +253,84 @@ async function send(args: string[]): Promise<number> {
   const argv = args.filter((_, i) => !positional.includes(i));
   const config = load(argv);
   const { mqtt: settings, topics } = config;
-  const { oneShotClient, describeMqttError } = lazy.link();
-  const client = oneShotClient(settings, 5000);
-  try {
+  const { oneShotClient, describeMqttError, refusedVersion } = lazy.link();
+  const nonce = randomBytes(8).toString('hex');
+  /** MQTT 5's request/response: carbot answers on this topic too, with the correlation data. */
+  const replyTopic = `${topics.result.slice(0, topics.result.lastIndexOf('/'))}/reply/send-${nonce}`;
+  const REFUSED_5 = Symbol('MQTT 5 refused');
+  let ownId: CommandId | undefined;
+  const ask = async (version: 4 | 5): Promise<string | typeof REFUSED_5> => {
+    const client = oneShotClient(settings, 5000, undefined, version);
+    const question: Question = { sent: false };
+    let payload = command;
+    let listenOn = topics.result;
+    const publishOptions: { qos: 1; properties?: { responseTopic: string; correlationData: Buffer } } = { qos: 1 };
+    if (version === 5) {
+      question.correlation = Buffer.from(`send-${nonce}`);
+      listenOn = replyTopic;
+      publishOptions.properties = { responseTopic: replyTopic, correlationData: question.correlation };
+    } else {
+      const tagged = withId(command, `send-${nonce}`);
+      if (tagged) {
+        payload = tagged.payload;
+        question.id = tagged.id;
+        ownId = tagged.id === `send-${nonce}` ? tagged.id : undefined;
+      }
+    }
     let timer: NodeJS.Timeout | undefined;
-    const answer = { sent: false };
-    const result = await new Promise<string>((resolve, reject) => {
-      timer = setTimeout(
-        () => reject(new Error(`no RESULT on ${topics.result} within 5 s: is carbot running and subscribed to ${topics.move}?`)),
-        5000,
-      );
-      client.once('error', (err) => reject(new Error(describeMqttError(err, settings.url))));
-      client.on('message', (_t, payload, packet) => {
-        if (isOurAnswer(packet, answer)) resolve(payload.toString('utf8'));
+    try {
+      return await new Promise<string | typeof REFUSED_5>((resolve, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`no RESULT on ${topics.result} within 5 s: is carbot running and subscribed to ${topics.move}?`)),
+          5000,
+        );
+        // 'on', not 'once': a reset may follow the refusal, and an 'error' nobody hears would be thrown.
+        client.on('error', (err) => {
+          if (version === 5 && refusedVersion(err as { code?: unknown })) resolve(REFUSED_5);
+          else reject(new Error(describeMqttError(err, settings.url)));
+        });
+        client.on('message', (_t, message, packet) => {
+          if (isOurAnswer(packet, message, question)) resolve(message.toString('utf8'));
+        });
+        client.once('connect', () => {
+          client
+            .subscribeAsync(listenOn, { qos: 1 })
+            .then(() => {
+              question.sent = true;
+              return client.publishAsync(topics.move, payload, publishOptions);
+            })
+            .catch(reject);
+        });
       });
-      client.once('connect', () => {
-        client
-          .subscribeAsync(topics.result, { qos: 1 })
-          .then(() => {
-            answer.sent = true;
-            return client.publishAsync(topics.move, command, { qos: 1 });
-          })
-          .catch(reject);
-      });
-    }).finally(() => clearTimeout(timer));
-    process.stdout.write(`${printable(result)}\n`);
+    } finally {
+      clearTimeout(timer);
+      await client.endAsync(true);
+    }
+  };
+  try {
+    // MQTT 5 first; a broker that speaks only 3.1.1 refuses it, and is asked again in 3.1.1.
+    let answer = await ask(5);
+    if (answer === REFUSED_5) answer = await ask(4);
+    if (answer === REFUSED_5) throw new Error(`broker at ${settings.url} refused MQTT 3.1.1 too`);
+    let result = answer;
     let parsed: unknown;
     try {
       parsed = JSON.parse(result);
     } catch {
+      process.stdout.write(`${printable(result)}\n`);
       printError(`the RESULT on ${topics.result} is not JSON: is that carbot answering?`);
       return 1;
     }
+    // The id send added for 3.1.1 is its own business: the RESULT is shown as carbot meant it.
+    if (ownId !== undefined && typeof parsed === 'object' && parsed !== null && (parsed as { id?: unknown }).id === ownId) {
+      const { id: _ours, ...rest } = parsed as Record<string, unknown>;
+      result = JSON.stringify(rest);
+    }
+    process.stdout.write(`${printable(result)}\n`);
     return typeof parsed === 'object' && parsed !== null && 'error' in parsed ? 1 : 0;
   } catch (err) {
     printError((err as Error).message);
     return EX_UNAVAILABLE;
-  } finally {
-    await client.endAsync(true);
   }
 }
 

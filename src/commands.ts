@@ -30,10 +30,18 @@ export interface Rejection {
   [detail: string]: unknown;
 }
 
-export type Parsed =
+export type Parsed = (
   /** `ignored`: what was wrong with the rest of a JSON stop, which is obeyed all the same. */
   | { ok: true; command: Command; ignored?: Rejection }
-  | { ok: false; rejection: Rejection };
+  | { ok: false; rejection: Rejection }
+) & {
+  /** A JSON command's `id`, echoed in its RESULT so that a client can tell its answer from others'. */
+  id?: CommandId;
+};
+
+/** A JSON command's `id`: a string of 1-64 characters, or a number. */
+export type CommandId = string | number;
+export const MAX_ID_CHARS = 64;
 
 export const MAX_PAYLOAD_BYTES = 256;
 /** How much of a rejected payload is echoed back in RESULT and the log. */
@@ -121,6 +129,22 @@ function parseJson(text: string): Parsed {
     return reject('bad JSON', { payload: echo(text) });
   }
   const fields = value as Record<string, unknown>;
+  const id = checkId(fields.id);
+  const parsed = parseFields(fields, text, typeof id === 'object' ? id : undefined);
+  if (id !== undefined && typeof id !== 'object') parsed.id = id;
+  return parsed;
+}
+
+/** A JSON command's id (undefined if absent), or what is wrong with it. */
+function checkId(id: unknown): CommandId | Rejection | undefined {
+  if (id === undefined) return undefined;
+  if (typeof id === 'number' && Number.isFinite(id)) return id;
+  if (typeof id === 'string' && id.length > 0 && id.length <= MAX_ID_CHARS) return id;
+  // Not echoed: a client matching answers by id must not take this one for its own.
+  return { error: `id must be a string of 1-${MAX_ID_CHARS} characters or a number` };
+}
+
+function parseFields(fields: Record<string, unknown>, text: string, badId: Rejection | undefined): Parsed {
   let move: Move | TaskMove | undefined;
   if (fields.move !== undefined) {
     move = typeof fields.move === 'string' ? ALIASES[fields.move.trim().toLowerCase()] : undefined;
@@ -128,7 +152,7 @@ function parseJson(text: string): Parsed {
     const shown = typeof fields.move === 'string' ? fields.move : JSON.stringify(fields.move);
     if (!move) return reject('unknown command', { payload: echo(shown) });
   }
-  const problem = checkKeys(fields, move) ?? parseSpeed(fields);
+  const problem = checkKeys(fields, move) ?? badId ?? parseSpeed(fields);
   const speed = typeof problem === 'number' ? problem : undefined;
   // A stop is obeyed whatever else came with it: refusing it would leave the car moving.
   if (typeof problem === 'object') return move === 'stop' ? { ok: true, command: { move }, ignored: problem } : { ok: false, rejection: problem };
@@ -155,7 +179,7 @@ function parseJson(text: string): Parsed {
   return { ok: true, command };
 }
 
-const JSON_KEYS = ['move', 'speed', 'for', 'goto'];
+const JSON_KEYS = ['move', 'speed', 'for', 'goto', 'id'];
 
 /** The keys a JSON command may carry; anything else is a typo worth saying so. */
 function checkKeys(fields: Record<string, unknown>, move: Move | TaskMove | undefined): Rejection | undefined {

@@ -11,7 +11,8 @@ import type { Config } from './config';
 import { initialState, step, type DriveEvent, type DriveState, type LogEntry } from './drive';
 import type { Logger } from './log';
 import { Repeats } from './repeats';
-import { BrokerLink, type OwnerVerdict } from './mqtt/link';
+import { BrokerLink, type MqttVersion, type OwnerVerdict, type ReplyTo } from './mqtt/link';
+import { replyProblem } from './mqtt/reply';
 import type { CarView } from './car-view';
 import { clearMessages, discoveryMessages } from './homeassistant';
 import { VERSION } from './version';
@@ -143,8 +144,13 @@ export class CarService extends EventEmitter implements CarView {
     });
     // Both connections fail for the same reasons (a wrong password, the broker down): said once.
     const linkErrors = {};
+    // MQTT 5 unless the broker refuses it; the stop topic's connection follows the command
+    // connection. The embedded broker (aedes 1.x) speaks only 3.1.1: no MQTT 5 try at each
+    // start (carbot given another broker's mqtt.url beside it speaks 3.1.1 to that one too).
+    const protocol: { version: MqttVersion } = { version: config.embeddedBroker.enabled ? 4 : 5 };
     this.link = new BrokerLink({
       errors: linkErrors,
+      protocol,
       settings: config.mqtt,
       topics: config.topics,
       log,
@@ -163,7 +169,7 @@ export class CarService extends EventEmitter implements CarView {
         if (config.stopOnDisconnect) this.driverGone('disconnect');
         this.emit('link', false);
       },
-      onCommand: (payload, retained, admitted) => this.onMessage(payload, retained, admitted),
+      onCommand: (payload, retained, admitted, replyTo) => this.onMessage(payload, retained, admitted, replyTo),
       shed: { admit: (payload) => this.admitMqtt(payload) },
       moving: () => this.drive.output !== 0,
       // Another carbot drives this car: the process says who and exits (src/cli.ts).
@@ -177,9 +183,10 @@ export class CarService extends EventEmitter implements CarView {
       onOnline: () => undefined,
       // The command connection's loss is what stops the car; this one reconnects on its own.
       onOffline: () => undefined,
-      onCommand: (payload, retained) => this.onStopMessage(payload, retained),
+      onCommand: (payload, retained, _admitted, replyTo) => this.onStopMessage(payload, retained, replyTo),
       listener: { topic: config.topics.stop, label: 'stop topic' },
       errors: linkErrors,
+      protocol,
     });
     // Limit switches guard the car from the first moment, whoever sends the commands.
     const { limits } = deps;
@@ -260,8 +267,11 @@ export class CarService extends EventEmitter implements CarView {
     return state;
   }
 
-  /** One command from any front end: parsed, applied, answered on RESULT. */
-  command(payload: Buffer | string, source: string): Record<string, unknown> {
+  /**
+   * One command from any front end: parsed, applied, answered on RESULT (and on its MQTT 5
+   * response topic, `replyTo`). A JSON command's `id` comes back in its answer.
+   */
+  command(payload: Buffer | string, source: string, replyTo?: ReplyTo): Record<string, unknown> {
     // For the event-loop monitor, which ticks only while something happens (src/loop-monitor.ts).
     if (this.listenerCount('activity') > 0) this.emit('activity');
     const { log } = this.deps;
@@ -312,10 +322,34 @@ export class CarService extends EventEmitter implements CarView {
         }
       }
     }
-    this.link.publish(this.deps.config.topics.result, JSON.stringify(result), this.deps.config.mqtt.qos);
+    if (parsed.id !== undefined) result = { ...result, id: parsed.id };
+    result = this.answer(result, replyTo, source, held);
     // mqtt.js corks the socket for a publish and uncorks it on the next tick: queued after that.
     if (held.length > 0) process.nextTick(() => this.writeLogs(held));
     return result;
+  }
+
+  /**
+   * Publishes an answer on RESULT and, for a command published with an MQTT 5 response topic,
+   * there too with its correlation data (src/mqtt/reply.ts); a response topic carbot will not
+   * publish to is said in the RESULT (`reply`) and the log. Returns the answer as published.
+   */
+  private answer(result: Record<string, unknown>, replyTo: ReplyTo | undefined, source: string, held?: LogEntry[]): Record<string, unknown> {
+    const { config } = this.deps;
+    let answer = result;
+    const problem = replyTo && replyProblem(replyTo, config.topics, config.homeassistant.prefix);
+    if (problem) {
+      answer = { ...result, reply: `not answered on the response topic: ${problem}` };
+      if (this.rejections.admit(`${source} response topic`)) {
+        const line = { level: 'warn' as const, message: `did not answer ${source} on its response topic: ${problem}` };
+        if (held) held.push(line);
+        else this.writeLogs([line]);
+      }
+    }
+    const text = JSON.stringify(answer);
+    this.link.publish(config.topics.result, text, config.mqtt.qos);
+    if (replyTo && !problem) this.link.reply(replyTo, text, config.mqtt.qos);
+    return answer;
   }
 
   /**
@@ -371,7 +405,7 @@ export class CarService extends EventEmitter implements CarView {
     for (const entry of entries) this.deps.log[entry.level](entry.message);
   }
 
-  private onMessage(payload: Buffer, retained: boolean, admitted = false): void {
+  private onMessage(payload: Buffer, retained: boolean, admitted: boolean, replyTo?: ReplyTo): void {
     if (this.listenerCount('received') > 0) this.emit('received', process.hrtime.bigint());
     if (payload.length === 0) {
       // MQTT's way to delete a retained message (mosquitto_pub -r -n): the broker passes the
@@ -392,24 +426,23 @@ export class CarService extends EventEmitter implements CarView {
           `ignored retained command ${JSON.stringify(text)} on ${this.deps.config.topics.move}: retained commands are stale; publish without the retain flag`,
         );
       }
-      const result = { error: 'retained command ignored', payload: text };
-      this.link.publish(this.deps.config.topics.result, JSON.stringify(result), this.deps.config.mqtt.qos);
+      this.answer({ error: 'retained command ignored', payload: text }, replyTo, 'mqtt');
       return;
     }
     if (!admitted) {
       // The flood shedder (src/mqtt/shed.ts) asks admitMqtt itself, below mqtt.js's parser.
       const verdict = this.admitMqtt(payload);
+      if (verdict === this.refuseFirst) return this.refuseFirst(replyTo);
       if (verdict !== true) return verdict();
     }
     if (this.flood.flooded && !isStop(payload)) {
       // Within the budget, but the flood it came with may have swallowed a stop sent after it.
-      const { topics, mqtt } = this.deps.config;
-      const result = { error: 'move topic flooded: only stop is obeyed until the flood ends', stopTopic: topics.stop };
-      this.link.publish(topics.result, JSON.stringify(result), mqtt.qos);
+      const { topics } = this.deps.config;
+      this.answer({ error: 'move topic flooded: only stop is obeyed until the flood ends', stopTopic: topics.stop }, replyTo, 'mqtt');
       this.overBudget('mqtt', this.mqttBudget.perSecond);
       return;
     }
-    this.command(payload, 'mqtt');
+    this.command(payload, 'mqtt', replyTo);
   }
 
   /**
@@ -431,10 +464,9 @@ export class CarService extends EventEmitter implements CarView {
     this.overBudget('mqtt', this.mqttBudget.perSecond);
   };
 
-  /** The first command over the budget is worth one answer. */
-  private readonly refuseFirst = (): void => {
-    const result = { error: 'too many commands', limit: this.mqttBudget.perSecond };
-    this.link.publish(this.deps.config.topics.result, JSON.stringify(result), this.deps.config.mqtt.qos);
+  /** The first command over the budget is worth one answer (on its response topic too, when mqtt.js parsed it). */
+  private readonly refuseFirst = (replyTo?: ReplyTo): void => {
+    this.answer({ error: 'too many commands', limit: this.mqttBudget.perSecond }, replyTo, 'mqtt');
     this.refuseOver();
   };
 
@@ -453,13 +485,13 @@ export class CarService extends EventEmitter implements CarView {
   }
 
   /** Any message on the stop topic stops the car: a stop is never refused, retained or not. */
-  private onStopMessage(payload: Buffer, retained: boolean): void {
+  private onStopMessage(payload: Buffer, retained: boolean, replyTo?: ReplyTo): void {
     // An empty message clears a retained one (MQTT's way): no command.
     if (payload.length === 0) return;
     const source = retained ? 'mqtt stop topic (retained)' : 'mqtt stop topic';
     // A flood of stops still stops the car; it is answered only while there is something to stop.
     if (this.stopBudget.take() !== 'ok' && !this.driving()) return;
-    this.command('stop', source);
+    this.command('stop', source, replyTo);
   }
 
   /** Counts a command refused for its rate; the first of a window is logged in full. */

@@ -8,11 +8,52 @@ import type { Logger } from '../log';
 import { brokerOptions } from './broker-url';
 import { describeOwner, keeps, OWNER_ANSWER_MS, ownerInfo, parseOwner, pingNonce, probeOwner, type OwnerInfo, type OwnerVerdict } from './owner';
 import { MAX_PACKET_BYTES, watchPacketSize } from './packet-size';
+import type { ReplyTo } from './reply';
 import { FloodShedder, shedExamined } from './shed';
 
 /** The client library itself, for `carbot send`: one copy of it whether the service or send loads it. */
 export { mqtt, brokerOptions };
 export { describeOwner, type OwnerInfo, type OwnerVerdict } from './owner';
+export type { ReplyTo } from './reply';
+
+/** MQTT 5 (5), or 3.1.1 (4) with a broker that refuses 5 (aedes 1.x). */
+export type MqttVersion = 4 | 5;
+
+/**
+ * Whether a connection was refused for its protocol version: CONNACK return code 1
+ * (3.1.1's "unacceptable protocol version", what a 3.1.1 broker answers an MQTT 5 CONNECT)
+ * or reason code 0x84 (MQTT 5's "unsupported protocol version").
+ */
+export function refusedVersion(err: { code?: unknown }): boolean {
+  return err.code === 1 || err.code === 0x84;
+}
+
+/**
+ * The options for one protocol version: with MQTT 5 the CONNECT also says the largest packet
+ * carbot takes (Maximum Packet Size), so a broker drops such a packet for carbot instead of
+ * sending it; with 3.1.1 only carbot's own check (src/mqtt/packet-size.ts) guards it.
+ */
+export function withVersion(options: IClientOptions, version: MqttVersion): IClientOptions {
+  const { properties, ...rest } = options;
+  if (version === 4) return { ...rest, protocolVersion: 4 };
+  return { ...rest, protocolVersion: 5, properties: { ...properties, maximumPacketSize: MAX_PACKET_BYTES } };
+}
+
+/** "MQTT 5" or "MQTT 3.1.1", for log lines. */
+export function versionName(version: MqttVersion): string {
+  return version === 5 ? 'MQTT 5' : 'MQTT 3.1.1';
+}
+
+/**
+ * Says that the broker refused MQTT 5. Once per carbot: a link that was refused stays with
+ * 3.1.1 (the broker of a running carbot does not change), so it is not refused again.
+ */
+function sayOnly311(log: Logger, url: string, label?: string): void {
+  log.info(
+    `${label ? `${label}: ` : ''}broker at ${url} refused MQTT 5 (unacceptable protocol version): using MQTT 3.1.1; ` +
+      'a command\'s MQTT 5 response topic needs MQTT 5, a JSON command\'s "id" is echoed in RESULT either way',
+  );
+}
 
 export const RECONNECT_MIN_MS = 1000;
 export const RECONNECT_MAX_MS = 30_000;
@@ -36,11 +77,13 @@ export interface LinkOptions {
   /**
    * A message on the move topic (or the listener's topic). `admitted`: the flood shedder has
    * already let it through `shed.admit` (src/mqtt/shed.ts), so its admission is decided.
+   * `replyTo`: the MQTT 5 response topic (and correlation data) the command was published with.
    */
-  onCommand: (payload: Buffer, retained: boolean, admitted: boolean) => void;
+  onCommand: (payload: Buffer, retained: boolean, admitted: boolean, replyTo?: ReplyTo) => void;
   /**
    * Admission below mqtt.js's parser for the move topic's small QoS 0 messages (src/mqtt/shed.ts):
-   * what `admit` refuses is dropped before it is parsed. The command connection only.
+   * what `admit` refuses is dropped before it is parsed (so a refused one gets no answer on its
+   * response topic, only the first refusal's RESULT). The command connection only.
    */
   shed?: { admit: (payload: Buffer) => true | (() => void) };
   /** Whether the car is moving: only then is a silent broker chased up (see SILENCE_LIMIT_MS). */
@@ -64,6 +107,11 @@ export interface LinkOptions {
    * it first, rather than once per connection (both fail for the same reasons).
    */
   errors?: { last?: string };
+  /**
+   * Shared by the links of one carbot: the protocol version the broker last accepted (MQTT 5
+   * unless it refused it), so the stop topic's connection does not try 5 again.
+   */
+  protocol?: { version: MqttVersion };
 }
 
 /** How long MQTT input may hold the event loop before everything else gets a turn. */
@@ -140,9 +188,10 @@ export function describeMqttError(err: Error & { code?: string | number; reason?
  * A connection for one question and its answer (`carbot send`, `carbot doctor`): the broker,
  * credentials and certificates as configured, a clean session, no reconnecting.
  */
-export function oneShotClient(settings: MqttSettings, connectTimeout: number, clientId?: string): MqttClient {
+export function oneShotClient(settings: MqttSettings, connectTimeout: number, clientId?: string, version: MqttVersion = 4): MqttClient {
   const { username, password, ca, cert, key } = settings;
-  return mqtt.connect(brokerOptions(settings.url, { username, password, ca, cert, key, clientId, reconnectPeriod: 0, connectTimeout, clean: true }));
+  const options = { username, password, ca, cert, key, clientId, reconnectPeriod: 0, connectTimeout, clean: true };
+  return mqtt.connect(brokerOptions(settings.url, withVersion(options, version)));
 }
 
 /** The connection options carbot uses, without a will. */
@@ -170,9 +219,17 @@ function connectionOptions(settings: MqttSettings): IClientOptions {
  * `<clientId>-probe`, so that a carbot given the same mqtt.clientId is not kicked off. Says
  * so when the answer is "a stale Online" or "nobody could be asked".
  */
-export async function checkOwner(settings: MqttSettings, topics: Topics, log: Logger, signal?: AbortSignal): Promise<OwnerVerdict> {
+export async function checkOwner(settings: MqttSettings, topics: Topics, log: Logger, signal?: AbortSignal, first: MqttVersion = 5): Promise<OwnerVerdict> {
   const options = { ...connectionOptions(settings), clientId: `${settings.clientId}-probe` };
-  const verdict = await probeOwner(settings.url, options, topics, OWNER_ANSWER_MS, signal);
+  // MQTT 5 first; a broker that speaks only 3.1.1 refuses it in its CONNACK, and is asked again in 3.1.1.
+  let version: MqttVersion = first;
+  let verdict = await probeOwner(settings.url, withVersion(options, version), topics, OWNER_ANSWER_MS, signal);
+  if (version === 5 && verdict.kind === 'unreachable' && refusedVersion(verdict.error as { code?: unknown }) && !signal?.aborted) {
+    sayOnly311(log, settings.url);
+    version = 4;
+    verdict = await probeOwner(settings.url, withVersion(options, version), topics, OWNER_ANSWER_MS, signal);
+  }
+  if (verdict.kind !== 'unreachable') verdict.protocolVersion = version;
   if (verdict.kind === 'stale') {
     log.warn(
       `${topics.lwt} says Online but no carbot answered on ${topics.ownerPing} within ${OWNER_ANSWER_MS / 1000} s: ` +
@@ -241,9 +298,24 @@ export class BrokerLink extends EventEmitter {
   private claimNonce?: string;
   /** Another carbot claimed the car at the same moment and keeps it: no reconnecting. */
   private gaveUp = false;
+  /** The protocol version of the next connect: MQTT 5 until the broker refuses it. */
+  private version: MqttVersion;
+  /** The broker refused MQTT 5 just now: connect again at once, in 3.1.1. */
+  private retryNow = false;
 
   constructor(private readonly opts: LinkOptions) {
     super();
+    this.version = opts.protocol?.version ?? 5;
+  }
+
+  /** The protocol version of the current (or next) connection. */
+  get protocolVersion(): MqttVersion {
+    return this.version;
+  }
+
+  private setVersion(version: MqttVersion): void {
+    this.version = version;
+    if (this.opts.protocol) this.opts.protocol.version = version;
   }
 
   get connected(): boolean {
@@ -282,13 +354,15 @@ export class BrokerLink extends EventEmitter {
     const { settings, topics, log } = this.opts;
     const probing = new AbortController();
     this.probing = probing;
-    this.probed = checkOwner(settings, topics, log, probing.signal).then((verdict) => {
+    // Once refused, MQTT 5 is not tried again: the broker of a running carbot does not change.
+    this.probed = checkOwner(settings, topics, log, probing.signal, this.version).then((verdict) => {
       this.probing = undefined;
       if (!this.closing) this.decide(verdict);
     });
   }
 
   private decide(verdict: OwnerVerdict): void {
+    if (verdict.protocolVersion) this.setVersion(verdict.protocolVersion);
     if (verdict.kind === 'held') {
       this.opts.onTaken?.(verdict.owner);
       return;
@@ -303,8 +377,17 @@ export class BrokerLink extends EventEmitter {
 
   /** The connection that drives: its will publishes `Offline` if it ends uncleanly. A listener has none. */
   private connect(): void {
-    const { settings, topics, listener } = this.opts;
+    const { settings, topics, listener, protocol } = this.opts;
+    // The stop topic's connection follows what the command connection learnt.
+    if (listener && protocol) this.version = protocol.version;
     if (this.client) {
+      const current = this.client.options;
+      if (current.protocolVersion !== this.version) {
+        // mqtt.js builds each CONNECT (and its parser) from these options.
+        const next = withVersion(current, this.version);
+        delete current.properties;
+        Object.assign(current, next);
+      }
       this.client.reconnect();
       return;
     }
@@ -313,7 +396,7 @@ export class BrokerLink extends EventEmitter {
       clientId: this.clientId,
       will: listener ? undefined : { topic: topics.lwt, payload: Buffer.from('Offline'), qos: 1, retain: true },
     };
-    const client = mqtt.connect(brokerOptions(settings.url, options));
+    const client = mqtt.connect(brokerOptions(settings.url, withVersion(options, this.version)));
     this.client = client;
     client.on('connect', () => {
       const shed = this.opts.shed;
@@ -354,18 +437,30 @@ export class BrokerLink extends EventEmitter {
       this.subscribe(client);
     });
     client.on('message', (topic, payload, packet) => {
-      if (listener) this.opts.onCommand(payload, packet.retain, false);
+      // MQTT 5: where the sender wants its answer (src/mqtt/reply.ts).
+      const props = packet.properties;
+      const replyTo = props?.responseTopic === undefined ? undefined : { responseTopic: props.responseTopic, correlationData: props.correlationData };
+      if (listener) this.opts.onCommand(payload, packet.retain, false, replyTo);
       else if (topic === topics.ownerPing) this.answerPing(client, payload, packet.retain);
       else if (topic === topics.owner) this.answered(client, payload, packet.retain);
       else if (this.shedding && shedExamined(packet, topics.move)) {
-        this.opts.onCommand(payload, packet.retain, true);
+        this.opts.onCommand(payload, packet.retain, true, replyTo);
         this.shedDelivered++;
         this.runRefusals();
-      } else this.opts.onCommand(payload, packet.retain, false);
+      } else this.opts.onCommand(payload, packet.retain, false, replyTo);
     });
     client.on('packetreceive', () => this.heard++);
     this.watchSilence(client);
-    client.on('error', (err) => this.report(describeMqttError(err, settings.url)));
+    client.on('error', (err) => {
+      if (refusedVersion(err as { code?: unknown }) && this.version === 5) {
+        // A broker that speaks only MQTT 3.1.1: at once again, in 3.1.1.
+        sayOnly311(this.opts.log, settings.url, listener?.label);
+        this.setVersion(4);
+        this.retryNow = true;
+        return;
+      }
+      this.report(describeMqttError(err, settings.url));
+    });
     client.on('close', () => {
       this.runRefusals(true);
       this.lost();
@@ -375,7 +470,7 @@ export class BrokerLink extends EventEmitter {
   private subscribe(client: MqttClient): void {
     const { topics, log, settings, listener } = this.opts;
     const topic = listener?.topic ?? topics.move;
-    this.say('info', `connected to ${settings.url}`);
+    this.say('info', `connected to ${settings.url} with ${versionName(this.version)}`);
     client.subscribe(topic, { qos: 1 }, (err, granted) => {
       if (err || !granted || granted.some((g) => g.qos === 128)) {
         // Connected but deaf is the worst state to sit in: drop the link and let the backoff
@@ -537,9 +632,13 @@ export class BrokerLink extends EventEmitter {
   /** The next connect after the backoff, asking again who drives the car. */
   private retry(): void {
     if (this.closing || this.retryTimer) return;
-    const delay = this.delay;
-    this.delay = Math.min(this.delay * 2, RECONNECT_MAX_MS);
-    this.say('info', `reconnecting in ${delay / 1000} s`);
+    const now = this.retryNow;
+    this.retryNow = false;
+    const delay = now ? 0 : this.delay;
+    if (!now) {
+      this.delay = Math.min(this.delay * 2, RECONNECT_MAX_MS);
+      this.say('info', `reconnecting in ${delay / 1000} s`);
+    }
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
       if (this.opts.listener) this.connect();
@@ -551,6 +650,13 @@ export class BrokerLink extends EventEmitter {
     // Gated on the socket, not on `online`: a retained replay can arrive before the SUBACK
     // callback has run, and its RESULT must still go out.
     if (this.client?.connected) this.client.publish(topic, payload, { qos, retain });
+  }
+
+  /** An answer on a command's MQTT 5 response topic, with its correlation data (checked by the caller: src/mqtt/reply.ts). */
+  reply(to: ReplyTo, payload: string, qos: 0 | 1): void {
+    if (!this.client?.connected) return;
+    const properties = to.correlationData === undefined ? undefined : { correlationData: to.correlationData };
+    this.client.publish(to.responseTopic, payload, { qos, retain: false, properties });
   }
 
   /** Publishes `Offline` ourselves (a graceful exit does not fire the will), then disconnects. */

@@ -40,12 +40,16 @@ export interface OwnerInfo {
   nonce?: string;
 }
 
-export type OwnerVerdict =
+export type OwnerVerdict = (
   /** `blind`: the broker refused the subscriptions the question needs (an ACL), so nobody could be asked. */
   | { kind: 'free'; blind?: string }
   | { kind: 'stale' }
   | { kind: 'held'; owner: OwnerInfo }
-  | { kind: 'unreachable'; error: Error };
+  | { kind: 'unreachable'; error: Error }
+) & {
+  /** The MQTT protocol version the broker accepted for the question (5, or 4 for 3.1.1). */
+  protocolVersion?: 4 | 5;
+};
 
 export function ownerInfo(clientId: string, version: string | undefined, since: Date, nonce?: string): OwnerInfo {
   return { clientId, host: hostname(), pid: process.pid, ...(version ? { version } : {}), since: since.toISOString(), ...(nonce ? { nonce } : {}) };

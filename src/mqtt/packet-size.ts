@@ -6,9 +6,11 @@
  * on the same broker while bounding what one publish can make a process buffer (before, one
  * 100 MB publish grew mosquitto by 200 MB and the embedded broker by 500 MB).
  *
- * carbot speaks MQTT 3.1.1, which has no Maximum Packet Size of its own (MQTT 5 has one, in
- * CONNECT, and mqtt.js checks it only once a packet has been buffered in full): the limit is
- * enforced by watching the packets' headers as the bytes arrive.
+ * With MQTT 5 carbot says this limit in its CONNECT (Maximum Packet Size, src/mqtt/link.ts),
+ * and a broker that honours it drops a larger packet for carbot instead of sending it; MQTT
+ * 3.1.1 (aedes 1.x) has no such field, a broker may ignore it, and mqtt.js checks it only once
+ * a packet has been buffered in full: so the limit is also enforced by watching the packets'
+ * headers as the bytes arrive.
  */
 export const MAX_PACKET_BYTES = 1024 * 1024;
 

@@ -29,7 +29,11 @@ describe('MQTT packets over 1 MiB', () => {
       if (sinceBig !== undefined) sinceBig++;
       socket.on('error', () => undefined);
       socket.on('data', (data: Buffer) => {
-        if (data[0] === 0x10) socket.write(generate({ cmd: 'connack', returnCode: 0, sessionPresent: false }));
+        // A 3.1.1 broker: an MQTT 5 CONNECT (protocol level 5, after "MQTT") is refused, and carbot asks again in 3.1.1.
+        if (data[0] === 0x10) {
+          const level = data[data.indexOf('MQTT') + 4];
+          socket.write(generate({ cmd: 'connack', returnCode: level === 5 ? 1 : 0, sessionPresent: false }));
+        }
         const subscribe = data.indexOf(0x82);
         if (subscribe >= 0) {
           const messageId = data.readUInt16BE(subscribe + 2);
