@@ -267,7 +267,7 @@ export function discoveryMessages(opts: DiscoveryOptions): DiscoveryMessage[] {
 }
 
 /**
- * The per-entity topics carbot 0.1.0 and earlier published (single-component discovery,
+ * The per-entity topics earlier carbot versions published (single-component discovery,
  * `<prefix>/<component>/<node_id>/<object_id>/config`): five buttons and two sensors, and on a
  * track the Home and Patrol buttons, a `goto_<stop>` button per stop and the position sensor.
  * Only the stops configured now can be named: a stop removed before upgrading keeps its button.

@@ -118,7 +118,7 @@ againstEachBroker('Home Assistant discovery on a broker', (broker) => {
   });
 
   it('clears the per-entity configs an earlier version left, and keeps them cleared', async () => {
-    // What carbot 0.1.0 left retained on the broker (single-component discovery).
+    // What an earlier carbot left retained on the broker (single-component discovery).
     const old = legacyTopics({ prefix: 'homeassistant', device: 'carbot' });
     for (const topic of old) await client.publishAsync(topic, '{"name":"old"}', { qos: 1, retain: true });
     assert.equal((await retained(broker().url, 'homeassistant/+/carbot/+/config')).length, old.length);

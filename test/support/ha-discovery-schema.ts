@@ -98,15 +98,25 @@ export const DEVICE_ABBREVIATIONS: Readonly<Record<string, string>> = {
 };
 
 /**
- * Device-based discovery (Home Assistant 2024.11): `<prefix>/device/<object_id>/config` with
- * the device, the origin and the components, each component's platform in `p`. The
- * discovery.py and abbreviations.py versions read here (SOURCES) predate it: they expand
+ * Device-based discovery (Home Assistant 2024.11): `<prefix>/device/[<node_id>/]<object_id>/config`
+ * with the device, the origin and the components, each component's platform in `p`. The
+ * discovery.py and abbreviations.py versions SOURCES names predate it: they expand
  * ABBREVIATIONS at the top level (so `dev` → `device`), ORIGIN_ABBREVIATIONS in `origin` and
  * DEVICE_ABBREVIATIONS in `device` (discovery.py@00b08a43, _replace_all_abbreviations), and
  * match topics `<component>/[<node_id>/]<object_id>/config` with node_id and object_id of
- * `[a-zA-Z0-9_-]` (its TOPIC_MATCHER). `o`, `cmps` and `p` are the abbreviations Home
- * Assistant's MQTT documentation gives for device-based discovery ("Device discovery
- * payload"), not read from source here.
+ * `[a-zA-Z0-9_-]` (its TOPIC_MATCHER).
+ *
+ * The current discovery.py could be read from the stored copy only by its content, without a
+ * commit (it imports CONF_COMPONENTS, DEVICE_DISCOVERY_SCHEMA and SHARED_OPTIONS): for
+ * component `device` it expands ABBREVIATIONS at the top level and again inside each
+ * component (so `o`, `cmps` and `p` are ABBREVIATIONS' entries there, expanding to origin,
+ * components and platform), takes the platform from `platform`, and gives each component the
+ * discovery id `<object_id> <component id>` (the device topic's object_id is the components'
+ * node_id) — the id a single-component topic `<component>/<node_id>/<object_id>/config` has
+ * with node_id = the device's object_id and object_id = the component id. Home Assistant's
+ * own test of that (tests/components/mqtt/test_discovery.py,
+ * test_discovery_migration_to_device_base, also read without a commit) shows an empty payload
+ * on the old single-component topics leaving the entities of a device config alone.
  */
 export const DEVICE_DISCOVERY = {
   /** Keys of the device-based payload itself, abbreviated as carbot publishes them → their names. */
@@ -115,6 +125,16 @@ export const DEVICE_DISCOVERY = {
   platformKey: { p: 'platform' } as Readonly<Record<string, string>>,
   /** discovery.py@00b08a43, TOPIC_MATCHER: the node_id and object_id levels. */
   idLevel: /^[a-zA-Z0-9_-]+$/,
+  /**
+   * The discovery id Home Assistant gives a component: of a device config on
+   * `<prefix>/device/<object_id>/config`, `<object_id> <component id>`; of a single-component
+   * config on `<prefix>/<component>/<node_id>/<object_id>/config`, `<node_id> <object_id>`.
+   */
+  discoveryId(topic: string, prefix: string, componentId?: string): [platform: string, id: string] {
+    const levels = topic.slice(prefix.length + 1).split('/');
+    if (levels[0] === 'device') return ['device', `${levels[1]} ${componentId ?? ''}`];
+    return [levels[0], `${levels[1]} ${levels[2]}`];
+  },
 };
 
 /** schemas.py@c6ca7f5f, MQTT_ENTITY_DEVICE_INFO_SCHEMA: keys; at least one of identifiers/connections. */

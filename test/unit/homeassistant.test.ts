@@ -191,6 +191,19 @@ describe('Home Assistant discovery', () => {
       ]);
     });
 
+    it("share Home Assistant's discovery id with the device config's component that replaces each, so it takes the entity over", () => {
+      const cmps = components(onTrack);
+      const replaced = legacyTopics(onTrack).filter((topic) => !topic.includes('/goto_'));
+      for (const topic of replaced) {
+        const [platform, id] = DEVICE_DISCOVERY.discoveryId(topic, 'homeassistant');
+        const componentId = topic.split('/')[3];
+        assert.equal(cmps[componentId]?.p, platform, topic);
+        assert.deepEqual(DEVICE_DISCOVERY.discoveryId(discoveryTopic(onTrack), 'homeassistant', componentId)[1], id, topic);
+      }
+      // The per-stop buttons are gone: the Go to select replaces them.
+      assert.equal(legacyTopics(onTrack).filter((topic) => topic.includes('/goto_')).length, 2);
+    });
+
     it('are cleared with empty retained payloads', () => {
       for (const m of legacyClearMessages(onTrack)) {
         assert.equal(m.payload, '');
