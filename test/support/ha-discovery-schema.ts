@@ -121,6 +121,13 @@ export const DEVICE_ABBREVIATIONS: Readonly<Record<string, string>> = {
 export const DEVICE_DISCOVERY = {
   /** Keys of the device-based payload itself, abbreviated as carbot publishes them → their names. */
   topLevel: { dev: 'device', o: 'origin', cmps: 'components' } as Readonly<Record<string, string>>,
+  /**
+   * The current schemas.py's DEVICE_DISCOVERY_SCHEMA (quoted from it in the stored copy, without
+   * a commit): device, components and origin required; each component needs its platform, and
+   * a unique_id when it configures an entity.
+   */
+  required: ['device', 'components', 'origin'],
+  componentRequired: ['platform', 'unique_id'],
   /** The platform of one component. */
   platformKey: { p: 'platform' } as Readonly<Record<string, string>>,
   /** discovery.py@00b08a43, TOPIC_MATCHER: the node_id and object_id levels. */

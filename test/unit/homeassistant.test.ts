@@ -300,6 +300,8 @@ describe("carbot's discovery payloads against Home Assistant's schema", () => {
 
       it('uses only the top-level keys of device-based discovery, abbreviated as Home Assistant expands them', () => {
         for (const key of Object.keys(config)) assert.ok(key in DEVICE_DISCOVERY.topLevel, key);
+        const present = Object.keys(config).map((key) => DEVICE_DISCOVERY.topLevel[key]);
+        for (const key of DEVICE_DISCOVERY.required) assert.ok(present.includes(key), key);
         // `dev` is ABBREVIATIONS' own entry, read from abbreviations.py.
         assert.equal(ABBREVIATIONS.dev, DEVICE_DISCOVERY.topLevel.dev);
         assert.match(discoveryTopic(o).split('/')[2], DEVICE_DISCOVERY.idLevel);
@@ -331,6 +333,8 @@ describe("carbot's discovery payloads against Home Assistant's schema", () => {
             assert.ok(allowed.has(full), `${objectId} (${platform}): ${key} is not in Home Assistant's ${platform} schema`);
           }
           for (const key of PLATFORMS[platform].required) assert.ok(key in c, `${objectId} (${platform}) lacks ${key}`);
+          const expanded = Object.keys(c).map((key) => DEVICE_DISCOVERY.platformKey[key] ?? ABBREVIATIONS[key] ?? key);
+          for (const key of DEVICE_DISCOVERY.componentRequired) assert.ok(expanded.includes(key), `${objectId} lacks ${key}`);
           assert.equal(typeof c.unique_id, 'string', objectId);
         }
       });
