@@ -73,11 +73,12 @@ export const ARRIVED_AT_A_PLACE = 'arrived';
 
 /**
  * The cover's position, 0-100 % from the home end, out of STATE (`position` in metres or as a
- * fraction, `track.length` in the same unit). `None` until the car is homed: Home Assistant
- * then leaves the position unknown.
+ * fraction, `track.length` in the same unit). Empty until the car is homed: Home Assistant's
+ * cover ignores an empty position (quietly, where `None` would log a warning each STATE) and
+ * leaves it unknown.
  */
 export const COVER_POSITION_TEMPLATE =
-  '{{ (value_json.position / value_json.track.length * 100) | round(0) | int if value_json.position is not none else None }}';
+  "{{ (value_json.position / value_json.track.length * 100) | round(0) | int if value_json.position is not none else '' }}";
 
 /** ARRIVED (`{"stop":"basil","position":0.301,"target":0.3}`) as an event: its type is the stop, or `arrived`. */
 export const ARRIVED_EVENT_TEMPLATE =
