@@ -117,6 +117,23 @@ againstEachBroker('Home Assistant discovery on a broker', (broker) => {
     await forgetAndAsk();
   });
 
+  it('publishes once for a burst of "online"s, and not for a retained "online" found on connecting', async () => {
+    // A retained `online` (someone published Home Assistant's birth with -r) is no news.
+    await client.publishAsync('homeassistant/status', 'online', { qos: 1, retain: true });
+    const configs = await collect(client, DEVICE_TOPIC);
+    car = startCarbot(broker().url, ['--homeassistant']);
+    await car.waitForLog(/subscribed to carbot\/move/);
+    await configs.waitFor((m) => m.payload !== '');
+    await new Promise((resolve) => setTimeout(resolve, 800));
+    assert.equal(configs.messages.length, 1, 'the config as carbot connected, nothing for the retained online');
+    await client.publishAsync('homeassistant/status', '', { qos: 1, retain: true });
+
+    for (let i = 0; i < 3; i++) await client.publishAsync('homeassistant/status', 'online', { qos: 1 });
+    await configs.waitFor((m) => m.payload !== '', 2000, 1);
+    await new Promise((resolve) => setTimeout(resolve, 800));
+    assert.equal(configs.messages.length, 2, 'one publish for the three');
+  });
+
   it('clears the per-entity configs an earlier version left, and keeps them cleared', async () => {
     // What an earlier carbot left retained on the broker (single-component discovery).
     const old = legacyTopics({ prefix: 'homeassistant', device: 'carbot' });
