@@ -14,7 +14,7 @@ import { Repeats } from './repeats';
 import { BrokerLink, type MqttVersion, type OwnerVerdict, type ReplyTo } from './mqtt/link';
 import { replyProblem } from './mqtt/reply';
 import type { CarView } from './car-view';
-import { clearMessages, discoveryMessages } from './homeassistant';
+import { clearMessages, discoveryMessages, legacyClearMessages, statusTopic, type DiscoveryOptions } from './homeassistant';
 import { VERSION } from './version';
 import type { LimitSwitches, MotorBank, TrackEnd } from './motors/types';
 import type { Encoder } from './motors/encoder';
@@ -37,6 +37,12 @@ export const systemClock: Clock = {
 
 /** The shortest time between two STATE publishes while the state keeps changing. */
 export const STATE_INTERVAL_MS = 50;
+/**
+ * After Home Assistant's `online`, the wait before its discovery config goes out again: a
+ * burst of `online`s (several Home Assistants, a flapping one) costs one publish, well within
+ * the 2 s the docs promise (docs/home-assistant.md).
+ */
+export const HOMEASSISTANT_REPUBLISH_MS = 250;
 
 /**
  * A stall of the event loop longer than this (carbot stopped with SIGSTOP, a Pi swapping or
@@ -121,6 +127,10 @@ export class CarService extends EventEmitter implements CarView {
   private staleFor?: number;
   /** A command came in this turn of the loop while `staleFor` was set. */
   private staleInput = false;
+  /** The per-entity discovery topics of earlier versions have been cleared (once per start). */
+  private legacyCleared = false;
+  /** Home Assistant said `online`: the discovery config goes out again when this fires. */
+  private haStatusTimer?: NodeJS.Timeout;
 
   constructor(private readonly deps: ServiceDeps) {
     super();
@@ -175,6 +185,10 @@ export class CarService extends EventEmitter implements CarView {
       // Another carbot drives this car: the process says who and exits (src/cli.ts).
       onTaken: (owner) => this.emit('taken', owner),
       version: VERSION,
+      // Home Assistant says `online` there when it starts: the discovery config goes out again.
+      also: config.homeassistant.enabled
+        ? { topics: [statusTopic(config.homeassistant.prefix)], onMessage: (_topic, payload, retained) => this.onHomeAssistantStatus(payload, retained) }
+        : undefined,
     });
     this.stopLink = new BrokerLink({
       settings: config.mqtt,
@@ -696,23 +710,63 @@ export class CarService extends EventEmitter implements CarView {
   }
 
   /**
-   * Home Assistant configs on every connect while enabled; while disabled, empty retained
-   * configs, which is what removes them once someone turns the option off.
+   * Home Assistant's config on every connect while enabled (after the per-entity configs of
+   * earlier versions are cleared, once per start); while disabled, empty retained configs,
+   * which is what removes them once someone turns the option off.
    */
   private publishDiscovery(): void {
+    const opts = this.discoveryOptions();
+    if (!this.deps.config.homeassistant.enabled) {
+      for (const m of clearMessages(opts)) this.link.publish(m.topic, m.payload, 1, true);
+      return;
+    }
+    // Cleared before the device config goes out, so that Home Assistant has dropped the old
+    // entities before the new config brings the same unique_ids back.
+    if (!this.legacyCleared && this.link.connected) {
+      this.legacyCleared = true;
+      for (const m of legacyClearMessages(opts)) this.link.publish(m.topic, m.payload, 1, true);
+    }
+    for (const m of discoveryMessages(opts)) this.link.publish(m.topic, m.payload, 1, true);
+  }
+
+  private discoveryOptions(): DiscoveryOptions {
     const { config } = this.deps;
-    const opts = {
+    const settings = this.trackSettings;
+    return {
       prefix: config.homeassistant.prefix,
       device: config.device,
       moveTopic: config.topics.move,
       stopTopic: config.topics.stop,
       stateTopic: config.topics.state,
       lwtTopic: config.topics.lwt,
+      arrivedTopic: config.topics.arrived,
       version: VERSION,
-      track: this.trackShown ? { stops: this.trackSettings.stops.map((s) => s.name), metres: this.trackSettings.lengthM !== undefined } : undefined,
+      speed: { min: config.drive.minSpeed, max: config.drive.maxSpeed },
+      track: this.trackShown
+        ? {
+            stops: settings.stops.map((s) => s.name),
+            metres: settings.lengthM !== undefined,
+            length: settings.lengthM ?? 1,
+            homeSwitch: settings.switches.includes(settings.homeEnd),
+          }
+        : undefined,
     };
-    const messages = config.homeassistant.enabled ? discoveryMessages(opts) : clearMessages(opts);
-    for (const m of messages) this.link.publish(m.topic, m.payload, 1, true);
+  }
+
+  /**
+   * `online` on Home Assistant's status topic: it has (re)started, perhaps with a broker that
+   * lost its retained messages, so the config goes out again (HOMEASSISTANT_REPUBLISH_MS later,
+   * one publish however many `online`s come meanwhile). A retained `online` is no news: the
+   * config went out as carbot connected.
+   */
+  private onHomeAssistantStatus(payload: Buffer, retained: boolean): void {
+    if (retained || payload.toString('utf8').trim().toLowerCase() !== 'online' || this.haStatusTimer || this.stopping) return;
+    this.haStatusTimer = this.clock.setTimeout(() => {
+      this.haStatusTimer = undefined;
+      if (this.stopping || !this.link.connected) return;
+      this.deps.log.info(`Home Assistant is online (${statusTopic(this.deps.config.homeassistant.prefix)}): discovery config published again`);
+      this.publishDiscovery();
+    }, HOMEASSISTANT_REPUBLISH_MS);
   }
 
   /**
@@ -750,6 +804,7 @@ export class CarService extends EventEmitter implements CarView {
     this.clock.clearTimeout(this.trackTimer);
     this.clock.clearTimeout(this.taskTimer);
     this.clock.clearTimeout(this.stallTimer);
+    this.clock.clearTimeout(this.haStatusTimer);
     clearInterval(this.teleTimer);
     this.clock.clearTimeout(this.stateTimer);
     this.stateTimer = undefined;

@@ -112,6 +112,12 @@ export interface LinkOptions {
    * unless it refused it), so the stop topic's connection does not try 5 again.
    */
   protocol?: { version: MqttVersion };
+  /**
+   * More topics the command connection subscribes to (QoS 1) after every (re)connect, whose
+   * messages go to `onMessage` instead of onCommand (Home Assistant's status topic). A refusal
+   * is said and costs only what the topic was for.
+   */
+  also?: { topics: readonly string[]; onMessage: (topic: string, payload: Buffer, retained: boolean) => void };
 }
 
 /** How long MQTT input may hold the event loop before everything else gets a turn. */
@@ -443,6 +449,7 @@ export class BrokerLink extends EventEmitter {
       if (listener) this.opts.onCommand(payload, packet.retain, false, replyTo);
       else if (topic === topics.ownerPing) this.answerPing(client, payload, packet.retain);
       else if (topic === topics.owner) this.answered(client, payload, packet.retain);
+      else if (this.opts.also?.topics.includes(topic)) this.opts.also.onMessage(topic, payload, packet.retain);
       else if (this.shedding && shedExamined(packet, topics.move)) {
         this.opts.onCommand(payload, packet.retain, true, replyTo);
         this.shedDelivered++;
@@ -502,6 +509,11 @@ export class BrokerLink extends EventEmitter {
       });
       // Answers to this carbot's own question, below (a refusal was said for the probe already).
       client.subscribe(topics.owner, { qos: 1 });
+      for (const extra of this.opts.also?.topics ?? []) {
+        client.subscribe(extra, { qos: 1 }, (extraErr, extraGranted) => {
+          if (extraErr || extraGranted?.some((g) => g.qos === 128)) log.warn(`broker refused the subscription to ${extra} (check the ACL)`);
+        });
+      }
       this.since ??= new Date();
       client.publish(topics.lwt, 'Online', { qos: 1, retain: true });
       // Another carbot that claimed the car at the same moment answers this (and sees it): one of the two gives it up.

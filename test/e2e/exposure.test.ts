@@ -178,12 +178,15 @@ describeMosquitto('Home Assistant ids of two cars on one broker', () => {
       await car.waitForLine(new RegExp(`subscribed to ${device.replace('.', '\\.')}/move`));
     }
     watcher = await connectClient(broker.url);
-    const configs = await collect(watcher, 'homeassistant/#');
-    await configs.waitFor(() => new Set(configs.messages.map((m) => m.topic)).size >= 14, 5000);
-    const byTopic = new Map(configs.messages.map((m) => [m.topic, JSON.parse(m.payload) as Record<string, unknown>]));
-    assert.equal(byTopic.size, 14, [...byTopic.keys()].join('\n'));
-    assert.equal(new Set([...byTopic.values()].map((c) => c.unique_id)).size, 14);
-    const forward = [...byTopic.values()].filter((c) => c.payload_press === 'forward');
+    const configs = await collect(watcher, 'homeassistant/device/+/config');
+    await configs.waitFor(() => new Set(configs.messages.map((m) => m.topic)).size >= 2, 5000);
+    const byTopic = new Map(configs.messages.map((m) => [m.topic, JSON.parse(m.payload) as Record<string, any>]));
+    assert.equal(byTopic.size, 2, [...byTopic.keys()].join('\n'));
+    const entities: Record<string, unknown>[] = [...byTopic.values()].flatMap((c) =>
+      Object.values(c.cmps as Record<string, Record<string, unknown>>).map((e) => ({ ...e, device: c.dev })),
+    );
+    assert.equal(new Set(entities.map((c) => c.unique_id)).size, entities.length);
+    const forward = entities.filter((c) => c.payload_press === 'forward');
     assert.deepEqual(forward.map((c) => c.command_topic).sort(), ['car.a/move', 'car_a/move']);
 
     // Pressing car.a's Forward in Home Assistant: publish its payload_press on its command_topic.

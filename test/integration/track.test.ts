@@ -167,8 +167,8 @@ describeMosquitto('the compiled service on a simulated track (mosquitto)', funct
     await car!.waitForLine(/patrol done/);
   });
 
-  it('stop cancels a patrol at once; Home Assistant buttons and carbot send take the new commands', async () => {
-    const discovery = await collect(client, 'homeassistant/+/carbot/+/config');
+  it('stop cancels a patrol at once; Home Assistant\'s Go to select and carbot send take the new commands', async () => {
+    const discovery = await collect(client, 'homeassistant/device/carbot/config');
     await startCar(['--homeassistant']);
     await homeAndCalibrate();
     const fromArrival = arrivals.messages.length;
@@ -181,14 +181,15 @@ describeMosquitto('the compiled service on a simulated track (mosquitto)', funct
     assert.equal(stopped.target, undefined);
     await car!.waitForLine(/patrol cancelled: stop/);
 
-    // Home Assistant's "Go to thyme" button, pressed: its payload on its command topic.
-    const button = parse(await discovery.waitFor((m) => m.topic === 'homeassistant/button/carbot/goto_thyme/config', 5000, 0));
-    assert.equal(button.payload_press, '{"goto":"thyme"}');
-    await client.publishAsync(String(button.command_topic), String(button.payload_press), { qos: 1 });
+    // Home Assistant's "Go to" select set to thyme: its command_template ({{ {"goto": value} | tojson }})
+    // rendered with value = thyme, on its command topic.
+    const cmps = parse(await discovery.waitFor((m) => m.payload !== '', 5000, 0)).cmps as Record<string, Record<string, unknown>>;
+    assert.deepEqual(cmps.goto.options, ['basil', 'thyme', 'sage']);
+    assert.equal(cmps.goto.command_template, '{{ {"goto": value} | tojson }}');
+    await client.publishAsync(String(cmps.goto.command_topic), JSON.stringify({ goto: 'thyme' }), { qos: 1 });
     const atThyme = parse(await arrivals.waitFor((m) => parse(m).stop === 'thyme', 20_000, fromArrival));
     assert.ok(Math.abs((atThyme.position as number) - STOPS.thyme) < 0.005);
-    const sensor = parse(await discovery.waitFor((m) => m.topic === 'homeassistant/sensor/carbot/position/config', 5000, 0));
-    assert.deepEqual([sensor.value_template, sensor.unit_of_measurement], ['{{ value_json.position }}', 'm']);
+    assert.deepEqual([cmps.position.value_template, cmps.position.unit_of_measurement], ['{{ value_json.position }}', 'm']);
 
     const sent = spawnProcess(process.execPath, [CLI_PATH, 'send', 'goto', 'sage', '--mqtt-url', broker.url]);
     assert.equal((await sent.exited).code, 0);

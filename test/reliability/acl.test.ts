@@ -11,9 +11,10 @@ import { passwordFile } from './credentials';
 import { waitUntil } from '../support/wait';
 
 const SHIPPED_ACL = readFileSync(path.join(REPO_ROOT, 'scripts', 'mosquitto', 'carbot.acl'), 'utf8');
-const USERS = { carbot: 'car-secret', phone: 'phone-secret', observer: 'observer-secret' };
-// Only for the test: someone who sees everything, so that a dropped message can be shown missing.
-const OBSERVER = '\nuser observer\ntopic read #\n';
+const USERS = { carbot: 'car-secret', phone: 'phone-secret', observer: 'observer-secret', homeassistant: 'ha-secret' };
+// Only for the test: someone who sees everything, so that a dropped message can be shown missing;
+// and Home Assistant as docs/home-assistant.md says to grant it.
+const OBSERVER = '\nuser observer\ntopic read #\n\nuser homeassistant\ntopic read homeassistant/#\ntopic write homeassistant/status\n';
 
 const parse = (m: { payload: string }) => JSON.parse(m.payload) as Record<string, unknown>;
 
@@ -65,11 +66,18 @@ describeMosquitto('carbot under the shipped ACL (scripts/mosquitto/carbot.acl)',
     assert.doesNotMatch(broker.log(), /Denied PUBLISH from carbot-/, 'the ACL denied something carbot publishes');
   });
 
-  it('with Home Assistant discovery on, the configs get through too', async () => {
+  it('with Home Assistant discovery on, the configs get through too, and Home Assistant\'s status is read', async () => {
     const configs = await collect(await as('observer'), 'homeassistant/#');
     car = startCarbot(broker.url, [...carbotLogin, '--homeassistant']);
     await car.waitForLog(/subscribed to carbot\/move/);
-    await configs.waitFor((m) => m.topic === 'homeassistant/button/carbot/stop/config' && m.payload !== '');
+    // The per-entity configs of earlier versions are cleared first, then the device's goes out.
+    await configs.waitFor((m) => m.topic === 'homeassistant/button/carbot/stop/config' && m.payload === '');
+    await configs.waitFor((m) => m.topic === 'homeassistant/device/carbot/config' && m.payload !== '');
+    // Home Assistant starting: carbot reads its `online` (mosquitto grants a denied subscription
+    // but delivers nothing on it, so only the republish shows the ACL lets carbot read it).
+    const from = configs.messages.length;
+    await (await as('homeassistant')).publishAsync('homeassistant/status', 'online', { qos: 1 });
+    await configs.waitFor((m) => m.topic === 'homeassistant/device/carbot/config' && m.payload !== '', 2000, from);
     await car.shutdown();
     await waitUntil(() => /Received DISCONNECT from carbot-carbot-/.test(broker.log()), broker.log);
     assert.doesNotMatch(broker.log(), /Denied PUBLISH from carbot-/, 'the ACL denied something carbot publishes');
