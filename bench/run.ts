@@ -60,6 +60,11 @@ export interface Counts {
   settleMs: number;
   /** Length of each flood scenario. */
   floodSeconds: number;
+  /**
+   * Wait before the idle phase, so that it measures rest: carbot's event-loop monitor ticks for
+   * AWAKE_MS after start-up (src/loop-monitor.ts). 0 in the bench's own smoke test.
+   */
+  restWaitMs: number;
 }
 
 const DEFAULTS: Counts = {
@@ -77,6 +82,7 @@ const DEFAULTS: Counts = {
   idleSeconds: 10,
   settleMs: 1000,
   floodSeconds: 20,
+  restWaitMs: AWAKE_MS + 500,
 };
 
 const ENV_NAMES: Record<keyof Counts, string> = {
@@ -92,6 +98,7 @@ const ENV_NAMES: Record<keyof Counts, string> = {
   idleSeconds: 'BENCH_IDLE_S',
   settleMs: 'BENCH_SETTLE_MS',
   floodSeconds: 'BENCH_FLOOD_S',
+  restWaitMs: 'BENCH_REST_WAIT_MS',
 };
 
 /** Bad counts in the environment: said in one message, without a stack trace. */
@@ -104,7 +111,7 @@ export function countsFrom(env: NodeJS.ProcessEnv): Counts {
     const raw = env[ENV_NAMES[key]];
     if (raw === undefined || raw === '') continue;
     const value = Number(raw);
-    const minimum = ['warmup', 'stopAhead', 'stopBehind', 'settleMs'].includes(key) ? 0 : key === 'idleSeconds' || key === 'floodSeconds' ? 0.1 : 1;
+    const minimum = ['warmup', 'stopAhead', 'stopBehind', 'settleMs', 'restWaitMs'].includes(key) ? 0 : key === 'idleSeconds' || key === 'floodSeconds' ? 0.1 : 1;
     const whole = key !== 'idleSeconds' && key !== 'floodSeconds';
     // A burst is published in one go, before any PUBACK is read: each needs its own message id.
     const maximum = key === 'burst' ? 60000 : Infinity;
@@ -361,7 +368,7 @@ class Round {
 
     // At rest means after carbot's event-loop monitor has gone to sleep: it ticks for AWAKE_MS
     // after start-up and after every message (src/loop-monitor.ts), which is not rest.
-    if (this.subjects.includes('carbot')) await sleep(Math.max(0, AWAKE_MS + 500 - this.counts.settleMs));
+    if (this.subjects.includes('carbot')) await sleep(Math.max(0, this.counts.restWaitMs - this.counts.settleMs));
     this.log(`idle CPU: ${idleSeconds} s with no commands`);
     const before = perSubject(() => 0);
     for (const name of this.subjects) before[name] = children[name].cpuSeconds();

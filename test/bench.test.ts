@@ -24,6 +24,7 @@ const TINY = {
   BENCH_STARTS: '1',
   BENCH_IDLE_S: '0.2',
   BENCH_SETTLE_MS: '100',
+  BENCH_REST_WAIT_MS: '0',
   // Long enough that carbot held to 30 % of a core has obeyed a forward before the stop
   // that follows it: in 1 s every stop of the capped row could find the car not yet moving.
   BENCH_FLOOD_S: '3',
