@@ -49,6 +49,7 @@ describe('configuration', () => {
       state: 'tele/carbot/STATE',
       result: 'stat/carbot/RESULT',
       arrived: 'stat/carbot/ARRIVED',
+      photo: 'stat/carbot/PHOTO',
       ownerPing: 'cmnd/carbot/OWNER',
       owner: 'stat/carbot/OWNER',
     });
@@ -81,6 +82,7 @@ describe('configuration', () => {
       state: 'tele/car2/STATE',
       result: 'stat/car2/RESULT',
       arrived: 'stat/car2/ARRIVED',
+      photo: 'stat/car2/PHOTO',
       ownerPing: 'cmnd/car2/OWNER',
       owner: 'stat/car2/OWNER',
     });
