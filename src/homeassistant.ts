@@ -195,3 +195,48 @@ export function discoveryMessages(opts: DiscoveryOptions): DiscoveryMessage[] {
 export function clearMessages(opts: DiscoveryOptions): DiscoveryMessage[] {
   return configs(opts).map(({ topic }) => ({ topic, payload: '', retain: true }));
 }
+
+/** Where the latest picture of a stop is published, as JPEG bytes (retained), for its image entity. */
+export const photoImageTopic = (photoTopic: string, stopFolder: string): string => `${photoTopic}/${stopFolder}`;
+
+/**
+ * With a camera (camera.command): an `image` entity per stop, "<stop> picture", showing the
+ * JPEG carbot publishes retained on `stat/<device>/PHOTO/<stop folder>` after each capture,
+ * and a "Photo" button (the `photo` command). Kept apart from configs() above: it only adds
+ * entities. With `clear`, the same topics emptied (what removes them).
+ */
+export function cameraDiscoveryMessages(
+  opts: Pick<DiscoveryOptions, 'prefix' | 'device' | 'moveTopic' | 'lwtTopic' | 'version'>,
+  camera: { photoTopic: string; stops: readonly { name: string; folder: string }[] },
+  clear = false,
+): DiscoveryMessage[] {
+  const node = discoveryNodeId(opts.device);
+  const shared = {
+    availability_topic: opts.lwtTopic,
+    payload_available: 'Online',
+    payload_not_available: 'Offline',
+    device: { identifiers: [`carbot_${node}`], name: opts.device },
+    origin: { name: 'carbot', sw_version: opts.version },
+  };
+  const entries: { topic: string; config: Record<string, unknown> }[] = [
+    {
+      topic: `${opts.prefix}/button/${node}/photo/config`,
+      config: { name: 'Photo', unique_id: `carbot_${node}_photo`, command_topic: opts.moveTopic, payload_press: 'photo', retain: false, qos: 1, icon: 'mdi:camera', ...shared },
+    },
+    ...camera.stops.map((stop) => {
+      const id = `picture_${discoveryNodeId(stop.name)}`;
+      return {
+        topic: `${opts.prefix}/image/${node}/${id}/config`,
+        config: {
+          name: `${stop.name} picture`,
+          unique_id: `carbot_${node}_${id}`,
+          image_topic: photoImageTopic(camera.photoTopic, stop.folder),
+          content_type: 'image/jpeg',
+          icon: 'mdi:image',
+          ...shared,
+        },
+      };
+    }),
+  ];
+  return entries.map(({ topic, config }) => ({ topic, payload: clear ? '' : JSON.stringify(config), retain: true }));
+}

@@ -13,7 +13,7 @@ import type { Logger } from './log';
 import { Repeats } from './repeats';
 import { BrokerLink, type OwnerVerdict } from './mqtt/link';
 import type { CarView } from './car-view';
-import { clearMessages, discoveryMessages } from './homeassistant';
+import { cameraDiscoveryMessages, clearMessages, discoveryMessages, photoImageTopic } from './homeassistant';
 import { VERSION } from './version';
 import type { LimitSwitches, MotorBank, TrackEnd } from './motors/types';
 import type { Encoder } from './motors/encoder';
@@ -21,7 +21,7 @@ import type { SimTrack } from './motors/sim-track';
 import { currentTarget, initialTrackState, PROGRESS_MS, trackStep, uncertainty, type TrackEvent, type TrackSettings, type TrackState } from './track';
 import { toTrackSettings } from './track-config';
 import { loadTrackState, saveTrackState, STATE_FILE } from './track-state';
-import { Camera, type PhotoOutcome } from './camera';
+import { Camera, stopFolder, type PhotoOutcome } from './camera';
 import * as path from 'node:path';
 
 export interface Clock {
@@ -83,6 +83,9 @@ function echo(payload: Buffer): string {
   const text = payload.subarray(0, 64).toString('utf8');
   return payload.length > 64 ? `${text}…` : text;
 }
+
+/** The largest picture published for Home Assistant (MQTT carries it whole, retained). */
+const MAX_IMAGE_BYTES = 4 * 1024 * 1024;
 
 /** A `photo` this close to a stop (a fraction of the track) is that stop's picture. */
 const STOP_RADIUS = 0.01;
@@ -294,11 +297,28 @@ export class CarService extends EventEmitter implements CarView {
         message.file = outcome.file;
         message.sidecar = outcome.sidecar;
         log.info(`photo${stop === null ? '' : ` at ${stop}`}: ${outcome.file}`);
+        if (config.homeassistant.enabled && stop !== null && !this.stopping) this.publishImage(stop, outcome.file);
       }
       if (!this.stopping) this.link.publish(config.topics.photo, JSON.stringify(message), config.mqtt.qos);
       this.emit('photo', message);
       if (arrival && !this.stopping) this.trackApply({ type: 'captured', now: this.clock.now() });
     });
+  }
+
+  /** The picture itself, retained, for Home Assistant's image entity of its stop; a large one is left out. */
+  private publishImage(stop: string, file: string): void {
+    const { config, log } = this.deps;
+    try {
+      const { readFileSync } = require('node:fs') as typeof import('node:fs');
+      const body = readFileSync(file);
+      if (body.length > MAX_IMAGE_BYTES) {
+        log.warn(`${file}: ${body.length} bytes, too large for Home Assistant's image of ${stop} (at most ${MAX_IMAGE_BYTES}); take smaller pictures (rpicam-still --width 1280 --height 960)`);
+        return;
+      }
+      this.link.publish(photoImageTopic(config.topics.photo, stopFolder(stop)), body, 0, true);
+    } catch (err) {
+      log.warn(`cannot read ${file} for Home Assistant: ${(err as Error).message}`);
+    }
   }
 
   /** `photo`: a picture where the car stands (at a stop if it is at one), answered at once; PHOTO follows. */
@@ -775,6 +795,10 @@ export class CarService extends EventEmitter implements CarView {
       track: this.trackShown ? { stops: this.trackSettings.stops.map((s) => s.name), metres: this.trackSettings.lengthM !== undefined } : undefined,
     };
     const messages = config.homeassistant.enabled ? discoveryMessages(opts) : clearMessages(opts);
+    if (this.camera) {
+      const stops = this.trackSettings.stops.map((s) => ({ name: s.name, folder: stopFolder(s.name) }));
+      messages.push(...cameraDiscoveryMessages(opts, { photoTopic: config.topics.photo, stops }, !config.homeassistant.enabled));
+    }
     for (const m of messages) this.link.publish(m.topic, m.payload, 1, true);
   }
 

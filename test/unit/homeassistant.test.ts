@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { clearMessages, discoveryMessages, discoveryNodeId, type DiscoveryOptions } from '../../src/homeassistant';
+import { cameraDiscoveryMessages, clearMessages, discoveryMessages, discoveryNodeId, type DiscoveryOptions } from '../../src/homeassistant';
 
 const opts: DiscoveryOptions = {
   prefix: 'homeassistant',
@@ -194,6 +194,33 @@ describe('Home Assistant discovery', () => {
         clearMessages(onTrack).map((m) => m.topic),
         discoveryMessages(onTrack).map((m) => m.topic),
       );
+    });
+  });
+
+  describe('with a camera', () => {
+    const camera = { photoTopic: 'stat/carbot/PHOTO', stops: [{ name: 'basil', folder: 'basil' }, { name: 'sweet basil', folder: 'sweet_basil' }] };
+
+    it('an image entity per stop, fed by the JPEG retained on stat/<device>/PHOTO/<stop folder>, and a Photo button', () => {
+      const messages = cameraDiscoveryMessages(opts, camera);
+      assert.ok(messages.every((m) => m.retain));
+      const byTopic = new Map(messages.map((m) => [m.topic, JSON.parse(m.payload) as Config]));
+      const button = byTopic.get('homeassistant/button/carbot/photo/config')!;
+      assert.equal(button.command_topic, 'carbot/move');
+      assert.equal(button.payload_press, 'photo');
+      const basil = byTopic.get('homeassistant/image/carbot/picture_basil/config')!;
+      assert.equal(basil.name, 'basil picture');
+      assert.equal(basil.image_topic, 'stat/carbot/PHOTO/basil');
+      assert.equal(basil.content_type, 'image/jpeg');
+      assert.equal(basil.unique_id, 'carbot_carbot_picture_basil');
+      const sweet = [...byTopic.keys()].find((t) => t.includes('picture_sweet_basil_'));
+      assert.ok(sweet, [...byTopic.keys()].join('\n'));
+      assert.equal(byTopic.get(sweet)!.image_topic, 'stat/carbot/PHOTO/sweet_basil');
+    });
+
+    it('cleared: the same topics, empty', () => {
+      const cleared = cameraDiscoveryMessages(opts, camera, true);
+      assert.deepEqual(cleared.map((m) => m.topic), cameraDiscoveryMessages(opts, camera).map((m) => m.topic));
+      assert.ok(cleared.every((m) => m.payload === '' && m.retain));
     });
   });
 });
