@@ -119,6 +119,8 @@ export class CarService extends EventEmitter implements CarView {
   private readonly stateFile?: string;
   /** Wall-clock time the home switch last closed. */
   private lastHomedAt?: number;
+  /** What the state file held at start, written back where the configuration overrides it now. */
+  private loaded: { curve?: TrackState['curve']; edgesPerTrack?: number; lagS?: number } = {};
   /** The last save's error, said once until a save works again. */
   private saveError?: string;
   private readonly camera?: Camera;
@@ -230,6 +232,7 @@ export class CarService extends EventEmitter implements CarView {
     const { state, warning } = loadTrackState(dir, config.device, this.trackSettings.lengthM);
     if (warning) log.warn(warning);
     if (!state) return;
+    this.loaded = { curve: state.curve, edgesPerTrack: state.edgesPerTrack, lagS: state.lagS };
     const kept: string[] = [];
     let t = this.track;
     if (state.curve && !tableStated) {
@@ -252,14 +255,16 @@ export class CarService extends EventEmitter implements CarView {
     if (!this.stateFile) return;
     const t = this.track;
     const configured = this.trackSettings.speedTable;
-    // A curve that is the configuration's own (or the simulation's shipped one) is nothing learnt.
-    const curve = t.curve !== configured ? t.curve : undefined;
+    // A curve that is the configuration's own (or the simulation's shipped one) is nothing
+    // learnt: what the file held is kept for when the configuration no longer states one.
+    const learnt = t.curve !== configured;
+    const curve = learnt ? t.curve : this.loaded.curve;
     try {
       saveTrackState(path.dirname(this.stateFile), this.deps.config.device, {
         lengthM: this.trackSettings.lengthM,
         curve,
-        edgesPerTrack: this.trackSettings.encoder?.edgesPerTrack === undefined ? t.edgesPerTrack : undefined,
-        lagS: t.lagS || undefined,
+        edgesPerTrack: this.trackSettings.encoder?.edgesPerTrack === undefined ? t.edgesPerTrack : this.loaded.edgesPerTrack,
+        lagS: learnt ? t.lagS || undefined : this.loaded.lagS,
         lastHomedAt: this.lastHomedAt,
       });
       if (this.saveError) this.deps.log.info(`${this.stateFile} written again`);
