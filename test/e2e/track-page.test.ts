@@ -6,7 +6,7 @@
  * docs/track.png).
  */
 import { strict as assert } from 'node:assert';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import type { MqttClient } from 'mqtt';
@@ -74,6 +74,8 @@ describeMosquitto('the track view of the remote page', function () {
       // A picture at every stop: the page shows the latest of each.
       '--camera-command', JSON.stringify([process.execPath, path.join(REPO_ROOT, 'test', 'fixtures', 'fake-camera.js'), '{file}']),
       '--camera-dir', pictures,
+      // What the page's Calibrate learns is kept there.
+      '--state-dir', path.join(pictures, 'state'),
     ]);
     await carbot.waitForLine(/subscribed to carbot\/move/);
   });
@@ -106,6 +108,9 @@ describeMosquitto('the track view of the remote page', function () {
     await states.waitFor((m) => parse(m).task === 'calibrate', 5000, from);
     await states.waitFor((m) => (parse(m).track as { calibrated: boolean }).calibrated && idle(parse(m)), 40_000, from);
     await carbot.waitForLine(/calibrated: forward 50% /);
+    await carbot.waitForLine(/calibration kept in .*track\.json for the next start/);
+    const kept = JSON.parse(readFileSync(path.join(pictures, 'state', 'track.json'), 'utf8')) as { curve: Record<string, { duty: number }[]> };
+    assert.deepEqual(kept.curve.forward.map((p) => p.duty), [0.5, 1]);
 
     from = states.messages.length;
     const fromArrival = arrivals.messages.length;
