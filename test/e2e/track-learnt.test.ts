@@ -127,9 +127,9 @@ describeMosquitto('what the car learns is kept, and the picture at each stop (co
     await stopCarbot();
   });
 
-  it('a patrol photographs every stop: PHOTO, the picture and its sidecar; photo on command too', async () => {
+  it('a patrol photographs every stop: PHOTO, the picture and its sidecar, an image for Home Assistant; photo on command too', async () => {
     const pictures = path.join(dir, 'pictures');
-    const c = await start(['--camera-command', JSON.stringify([process.execPath, FAKE_CAMERA, '{file}']), '--camera-dir', pictures, '--camera-keep', '2']);
+    const c = await start(['--camera-command', JSON.stringify([process.execPath, FAKE_CAMERA, '{file}']), '--camera-dir', pictures, '--camera-keep', '2', '--homeassistant']);
     await run('home');
     for (let round = 0; round < 3; round++) {
       const from = photos.messages.length;
@@ -153,6 +153,20 @@ describeMosquitto('what the car learns is kept, and the picture at each stop (co
     }
     // camera.keep 2: the oldest of three rounds is gone, with its sidecar.
     assert.equal(readdirSync(path.join(pictures, 'basil')).length, 4);
+
+    // Home Assistant: an image entity per stop, fed by the latest picture's bytes, retained.
+    const discovery = await collect(client, 'homeassistant/image/carbot/+/config');
+    await discovery.waitFor(() => discovery.messages.length === 3);
+    assert.deepEqual(discovery.messages.map((m) => parse(m).image_topic).sort(), ['stat/carbot/PHOTO/basil', 'stat/carbot/PHOTO/sage', 'stat/carbot/PHOTO/thyme']);
+    const images = new Map<string, Buffer>();
+    client.on('message', (topic, payload) => {
+      if (topic.startsWith('stat/carbot/PHOTO/')) images.set(topic, payload);
+    });
+    await client.subscribeAsync('stat/carbot/PHOTO/+');
+    const lastBasil = photos.messages.map(parse).filter((p) => p.stop === 'basil').pop()!;
+    const deadline = Date.now() + 5000;
+    while (images.size < 3 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.deepEqual(images.get('stat/carbot/PHOTO/basil'), readFileSync(lastBasil.file as string));
 
     const from = photos.messages.length;
     await run('goto thyme');
