@@ -45,6 +45,8 @@ export interface PatrolFigures {
   silent: string[];
   /** Longest round, seconds (patrol from home to home, pictures included). */
   longestRoundS: number;
+  /** Median round, seconds. */
+  medianRoundS: number;
   /** Pictures left per stop after pruning (camera.keep). */
   kept: number[];
   calibrations: number;
@@ -57,7 +59,7 @@ export async function patrolBench(days: number, seed: number, failRate = 0.05): 
   const dir = mkdtempSync(path.join(tmpdir(), 'carbot-bench-patrol-'));
   const pictures = path.join(dir, 'pictures');
   const figures: PatrolFigures = {
-    days, rounds: 0, roundsCompleted: 0, arrivals: 0, pictures: 0, failuresInjected: 0, failuresReported: 0, silent: [], longestRoundS: 0, kept: [], calibrations: 0,
+    days, rounds: 0, roundsCompleted: 0, arrivals: 0, pictures: 0, failuresInjected: 0, failuresReported: 0, silent: [], longestRoundS: 0, medianRoundS: 0, kept: [], calibrations: 0,
   };
   /** The warning each reported failure must have in the log (written in batches: checked at the end). */
   const expectedWarnings: string[] = [];
@@ -112,6 +114,7 @@ export async function patrolBench(days: number, seed: number, failRate = 0.05): 
     run('calibrate', 900_000);
     figures.calibrations++;
     const rounds = Math.round((days * 24) / 4);
+    const roundsS: number[] = [];
     for (let round = 0; round < rounds; round++) {
       if (round === Math.floor(rounds / 2)) {
         // A restart: what the car learnt comes back from the state directory.
@@ -136,6 +139,7 @@ export async function patrolBench(days: number, seed: number, failRate = 0.05): 
       service.off('arrived', onArrived);
       service.off('photo', onPhoto);
       figures.longestRoundS = Math.max(figures.longestRoundS, (clock.now() - roundStart) / 1000);
+      roundsS.push((clock.now() - roundStart) / 1000);
       const state = service.state();
       if (state.position === 0 && state.reason !== 'timeout') figures.roundsCompleted++;
       else figures.silent.push(`round ${round}: ended at ${String(state.position)} (${String(state.reason)})`);
@@ -160,6 +164,7 @@ export async function patrolBench(days: number, seed: number, failRate = 0.05): 
       clock.runUntil(() => false, Math.max(0, roundStart + 4 * HOUR_MS - clock.now()));
     }
     figures.failuresInjected = injected.size;
+    figures.medianRoundS = roundsS.sort((a, b) => a - b)[Math.floor(roundsS.length / 2)] ?? 0;
     figures.kept = Object.keys(STOPS).map((stop) => readdirSync(path.join(pictures, stopFolder(stop))).filter((n) => n.endsWith('.jpg')).length);
   } finally {
     await service.shutdown('bench over');
@@ -183,7 +188,7 @@ export async function patrolRow(days: number, seed: number): Promise<{ text: str
   const lines = [
     `patrol every 4 h for ${days} days (virtual clock, ${stops} stops, 5 % of captures failing, a restart halfway):`,
     `  rounds ${f.roundsCompleted}/${f.rounds} completed; arrivals ${f.arrivals}; pictures ${f.pictures}; failures injected ${f.failuresInjected}, reported ${f.failuresReported}; ` +
-      `silent failures ${f.silent.length}; calibrations ${f.calibrations}; longest round ${f.longestRoundS.toFixed(0)} s; kept per stop ${f.kept.join('/')} (camera.keep ${KEEP})`,
+      `silent failures ${f.silent.length}; calibrations ${f.calibrations}; round p50 ${f.medianRoundS.toFixed(0)} s, longest ${f.longestRoundS.toFixed(0)} s; kept per stop ${f.kept.join('/')} (camera.keep ${KEEP})`,
     ...f.silent.slice(0, 10).map((s) => `    silent: ${s}`),
     `target: every stop photographed each round, 0 silent failures: ${met ? 'met' : 'NOT met'}`,
   ];
