@@ -3,6 +3,7 @@
  * (file < CARBOT_* environment < command-line flag) and how it is checked.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
+import { resolve as resolvePath } from 'node:path';
 import type { DriveSettings } from './drive';
 import type { LogFormat, LogLevel } from './log';
 import type { GpioChoice } from './boards/pigpio';
@@ -586,7 +587,8 @@ export function loadConfig(input: LoadInput): Config {
     problems,
   );
   // systemd's StateDirectory= may name several, separated by colons: carbot's is the first.
-  const stateDir = get<string | undefined>('stateDir') ?? (input.env.STATE_DIRECTORY?.split(':')[0] || undefined);
+  const givenStateDir = get<string | undefined>('stateDir') ?? (input.env.STATE_DIRECTORY?.split(':')[0] || undefined);
+  const stateDir = givenStateDir === undefined ? undefined : resolvePath(givenStateDir);
   const camera = parseCamera(get('camera.command'), get<string | undefined>('camera.dir'), stateDir, sourceOf, problems);
   if (camera) {
     camera.timeoutS = get('camera.timeoutS');
@@ -743,7 +745,8 @@ function parseCamera(
     problems.push(`${sourceOf('camera.command')}: set camera.dir, the folder for the pictures (there is no state directory to put them in)`);
     return undefined;
   }
-  return { command: command as string[], dir: folder, timeoutS: 30, keep: 1000 };
+  // Absolute: the page serves from it, and a service's working directory is /.
+  return { command: command as string[], dir: resolvePath(folder), timeoutS: 30, keep: 1000 };
 }
 
 /** Where carbot connects when it runs the embedded broker and no mqtt.url is given. */
