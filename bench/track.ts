@@ -10,7 +10,8 @@
  *
  * Counts from the environment: BENCH_TRACK_CARS (runs per scenario, default 6),
  * BENCH_TRACK_GOTOS (gotos per run, default 10), BENCH_TRACK_SEED (default 1),
- * BENCH_TRACK_LATENESS_MS (how late each timer fires at most, default 2).
+ * BENCH_TRACK_LATENESS_MS (how late each timer fires at most, default 2),
+ * BENCH_TRACK_PATROL_DAYS (the patrol with pictures, bench/track-patrol.ts: default 30, 0 = none).
  */
 import { Writable } from 'node:stream';
 import { loadConfig } from '../src/config';
@@ -20,6 +21,7 @@ import { seededRandom } from '../src/motors/sim-track';
 import { CarService } from '../src/service';
 import { openSimTrack } from '../src/track-hardware';
 import { max, percentile } from './stats';
+import { patrolRow } from './track-patrol';
 import { VirtualClock } from '../test/support/virtual-clock';
 
 interface Scenario {
@@ -151,6 +153,12 @@ async function main(): Promise<void> {
     return `estimate p95 ≤ ${(limit * 100).toFixed(1)} % ${name}: ${met ? 'met' : 'NOT met'} (${pct(value ?? null).trim()})`;
   };
   process.stdout.write(`\ntargets: ${target('dead reckoning', 0.02)}; ${target('with encoder', 0.005)}\n`);
+  const days = count('BENCH_TRACK_PATROL_DAYS', 30);
+  if (days > 0) {
+    const patrol = await patrolRow(days, seed);
+    process.stdout.write(`\n${patrol.text}`);
+    failed ||= !patrol.met;
+  }
   if (failed) process.exitCode = 1;
 }
 

@@ -551,6 +551,7 @@ async function run(argv: string[]): Promise<void> {
         allowedHosts,
         commandsPerSecond: config.commandsPerSecond,
         stopOnDisconnect: config.stopOnDisconnect,
+        photosDir: config.camera?.dir,
       });
     }
   } catch (err) {

@@ -9,7 +9,7 @@ export type TaskMove = 'home' | 'calibrate' | 'patrol' | 'goto';
 
 export interface Command {
   /** `speed` alone (JSON `{"speed":40}`) changes the speed setting without a move. */
-  move: Move | 'speed' | TaskMove;
+  move: Move | 'speed' | TaskMove | 'photo';
   /** Absolute speed in percent, 0–100; the drive clamps it to its own limits. */
   speed?: number;
   /** A timed move (`forward`/`backward` only): seconds to drive, then stop. */
@@ -109,6 +109,7 @@ export function parseCommand(payload: Buffer | string): Parsed {
   const move = ALIASES[trimmed.toLowerCase()];
   if (move === 'goto' || /^go(to)?$/i.test(trimmed)) return reject('goto needs a place', { example: 'goto basil, goto 0.42' });
   if (move) return { ok: true, command: { move } };
+  if (trimmed.toLowerCase() === 'photo') return { ok: true, command: { move: 'photo' } };
   const place = GOTO_TEXT.exec(trimmed);
   if (place) {
     const to = /^[+-]?(\d+\.?\d*|\.\d+)$/.test(place[1]) ? Number(place[1]) : place[1];
@@ -145,6 +146,13 @@ function checkId(id: unknown): CommandId | Rejection | undefined {
 }
 
 function parseFields(fields: Record<string, unknown>, text: string, badId: Rejection | undefined): Parsed {
+  // With a move, `photo` is an unknown key below (a stop that carries one is still obeyed).
+  if (fields.photo !== undefined && fields.move === undefined) {
+    if (fields.photo !== true) return reject('photo must be true', { example: '{"photo":true}' });
+    const others = Object.keys(fields).filter((k) => k !== 'photo' && k !== 'id');
+    if (others.length > 0) return reject('photo goes alone', { keys: others.map(echo) });
+    return { ok: true, command: { move: 'photo' } };
+  }
   let move: Move | TaskMove | undefined;
   if (fields.move !== undefined) {
     move = typeof fields.move === 'string' ? ALIASES[fields.move.trim().toLowerCase()] : undefined;

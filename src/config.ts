@@ -3,6 +3,7 @@
  * (file < CARBOT_* environment < command-line flag) and how it is checked.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
+import { resolve as resolvePath } from 'node:path';
 import type { DriveSettings } from './drive';
 import type { LogFormat, LogLevel } from './log';
 import type { GpioChoice } from './boards/pigpio';
@@ -134,6 +135,15 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'track.driftPercent', kind: 'number', min: 0, max: 100, help: 'uncertainty growth, percent of the distance since the last switch (default 2, 0.5 with an encoder)' },
   { key: 'track.encoder', kind: 'json', help: 'wheel encoder (JSON), like {"pin": 17, "edgesPerMetre": 120, "debounceMs": 1}' },
   { key: 'track.sim', kind: 'json', help: 'with gpio sim: simulate a track with end switches (true, or JSON physics, see docs/track.md)' },
+  {
+    key: 'stateDir',
+    kind: 'string',
+    help: "where carbot keeps what the car learns (calibration, last home, encoder scale): default $STATE_DIRECTORY (systemd's StateDirectory=carbot), else nothing is kept",
+  },
+  { key: 'camera.command', kind: 'json', help: 'camera command run at each stop and on photo, an argument list with {file} for the picture, like ["rpicam-still","-n","-o","{file}"]' },
+  { key: 'camera.dir', kind: 'string', help: 'folder for the pictures and their sidecars (default <stateDir>/pictures)' },
+  { key: 'camera.timeoutS', kind: 'number', default: 30, min: 1, max: 600, help: 'a capture taking longer is killed and reported as failed' },
+  { key: 'camera.keep', kind: 'int', default: 1000, min: 0, max: 1000000, help: 'pictures kept per stop, the oldest deleted first (0 = keep all)' },
 ];
 
 export interface Topics {
@@ -145,6 +155,8 @@ export interface Topics {
   result: string;
   /** stat/<device>/ARRIVED: a goto or patrol reached its place. */
   arrived: string;
+  /** stat/<device>/PHOTO: a picture taken at a stop or on `photo`, or why it failed. */
+  photo: string;
   /** cmnd/<device>/OWNER: a starting carbot asks who drives the device (src/mqtt/owner.ts). */
   ownerPing: string;
   /** stat/<device>/OWNER: the driving carbot's answer, naming itself. */
@@ -192,11 +204,24 @@ export interface Config {
   };
   homeassistant: { enabled: boolean; prefix: string };
   track: TrackConfig;
+  /** Where what the car learns is kept (src/track-state.ts); undefined: nothing is kept. */
+  stateDir?: string;
+  /** Pictures at the stops (src/camera.ts), when camera.command is set. */
+  camera?: CameraConfig;
   /** Every setting as given (secrets redacted), for the startup log and --check-config. */
   effective: Record<string, unknown>;
   configFile?: string;
   /** Not fatal, but worth a line in the log: unknown CARBOT_* variables, for instance. */
   warnings: string[];
+}
+
+export interface CameraConfig {
+  /** Program and arguments; `{file}` in any of them is replaced by the picture's path. */
+  command: string[];
+  dir: string;
+  timeoutS: number;
+  /** Pictures kept per stop; 0 = all. */
+  keep: number;
 }
 
 export class ConfigError extends Error {
@@ -561,6 +586,14 @@ export function loadConfig(input: LoadInput): Config {
     },
     problems,
   );
+  // systemd's StateDirectory= may name several, separated by colons: carbot's is the first.
+  const givenStateDir = get<string | undefined>('stateDir') ?? (input.env.STATE_DIRECTORY?.split(':')[0] || undefined);
+  const stateDir = givenStateDir === undefined ? undefined : resolvePath(givenStateDir);
+  const camera = parseCamera(get('camera.command'), get<string | undefined>('camera.dir'), stateDir, sourceOf, problems);
+  if (camera) {
+    camera.timeoutS = get('camera.timeoutS');
+    camera.keep = get('camera.keep');
+  }
   if (get('gpio') === 'kernel') problems.push(...kernelPwmProblems(hardware.motors, pwmChannels));
 
   const moveTopic = get<string | undefined>('moveTopic') ?? `${device}/move`;
@@ -571,6 +604,7 @@ export function loadConfig(input: LoadInput): Config {
     state: `tele/${device}/STATE`,
     result: `stat/${device}/RESULT`,
     arrived: `stat/${device}/ARRIVED`,
+    photo: `stat/${device}/PHOTO`,
     ownerPing: `cmnd/${device}/OWNER`,
     owner: `stat/${device}/OWNER`,
   };
@@ -610,6 +644,8 @@ export function loadConfig(input: LoadInput): Config {
     if (v === undefined) continue;
     effective[s.key] = s.secret ? '***' : v;
   }
+  if (stateDir) effective.stateDir = stateDir;
+  if (camera) effective['camera.dir'] = camera.dir;
   effective.motors = hardware.motors;
   effective.limits = hardware.limits;
 
@@ -678,10 +714,39 @@ export function loadConfig(input: LoadInput): Config {
     },
     homeassistant: { enabled: get('homeassistant'), prefix: get('homeassistantPrefix') },
     track,
+    stateDir,
+    camera,
     effective,
     configFile,
     warnings,
   };
+}
+
+/** `camera.command`: a non-empty list of strings with `{file}` in one; camera.dir, or the state directory's pictures/. */
+function parseCamera(
+  command: unknown,
+  dir: string | undefined,
+  stateDir: string | undefined,
+  sourceOf: (key: string) => string,
+  problems: string[],
+): CameraConfig | undefined {
+  if (command === undefined) return undefined;
+  const example = 'like ["rpicam-still","-n","-o","{file}"]';
+  if (!Array.isArray(command) || command.length === 0 || !command.every((a) => typeof a === 'string') || command[0] === '') {
+    problems.push(`${sourceOf('camera.command')}: must be a list of the program and its arguments, ${example}; got ${JSON.stringify(command)}`);
+    return undefined;
+  }
+  if (!command.some((a: string) => a.includes('{file}'))) {
+    problems.push(`${sourceOf('camera.command')}: no argument holds {file}, where the picture is to be written (${example})`);
+    return undefined;
+  }
+  const folder = dir ?? (stateDir ? `${stateDir.replace(/\/+$/, '')}/pictures` : undefined);
+  if (!folder) {
+    problems.push(`${sourceOf('camera.command')}: set camera.dir, the folder for the pictures (there is no state directory to put them in)`);
+    return undefined;
+  }
+  // Absolute: the page serves from it, and a service's working directory is /.
+  return { command: command as string[], dir: resolvePath(folder), timeoutS: 30, keep: 1000 };
 }
 
 /** Where carbot connects when it runs the embedded broker and no mqtt.url is given. */

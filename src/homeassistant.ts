@@ -37,6 +37,12 @@ export interface DiscoveryOptions {
   supportUrl?: string;
   /** A car on a track (docs/track.md): the cover, the stops' select, ARRIVED's event and more. */
   track?: TrackDiscovery;
+  /**
+   * With a camera (camera.command): an `image` per stop, "<stop> picture", showing the JPEG
+   * carbot publishes retained on `stat/<device>/PHOTO/<stop folder>` after each capture, and a
+   * "Photo" button (the `photo` command).
+   */
+  camera?: { photoTopic: string; stops: readonly { name: string; folder: string }[] };
 }
 
 export interface TrackDiscovery {
@@ -249,6 +255,31 @@ export function deviceConfig(opts: DiscoveryOptions): Config {
     };
   }
 
+  if (opts.camera) {
+    cmps.photo = {
+      p: 'button',
+      name: 'Photo',
+      unique_id: id('photo'),
+      command_topic: opts.moveTopic,
+      payload_press: 'photo',
+      ...command,
+      icon: 'mdi:camera',
+      ...availability,
+    };
+    for (const stop of opts.camera.stops) {
+      const objectId = `picture_${discoveryNodeId(stop.name)}`;
+      cmps[objectId] = {
+        p: 'image',
+        name: `${stop.name} picture`,
+        unique_id: id(objectId),
+        image_topic: photoImageTopic(opts.camera.photoTopic, stop.folder),
+        content_type: 'image/jpeg',
+        icon: 'mdi:image',
+        ...availability,
+      };
+    }
+  }
+
   return {
     dev: {
       identifiers: [`carbot_${node}`],
@@ -298,3 +329,6 @@ export function legacyClearMessages(opts: Pick<DiscoveryOptions, 'prefix' | 'dev
 export function clearMessages(opts: Pick<DiscoveryOptions, 'prefix' | 'device' | 'track'>): DiscoveryMessage[] {
   return [...legacyClearMessages(opts), { topic: discoveryTopic(opts), payload: '', retain: true }];
 }
+
+/** Where the latest picture of a stop is published, as JPEG bytes (retained), for its image entity. */
+export const photoImageTopic = (photoTopic: string, stopFolder: string): string => `${photoTopic}/${stopFolder}`;

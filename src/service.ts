@@ -14,13 +14,16 @@ import { Repeats } from './repeats';
 import { BrokerLink, type MqttVersion, type OwnerVerdict, type ReplyTo } from './mqtt/link';
 import { replyProblem } from './mqtt/reply';
 import type { CarView } from './car-view';
-import { clearMessages, discoveryMessages, legacyClearMessages, statusTopic, type DiscoveryOptions } from './homeassistant';
+import { clearMessages, discoveryMessages, legacyClearMessages, photoImageTopic, statusTopic, type DiscoveryOptions } from './homeassistant';
 import { VERSION } from './version';
 import type { LimitSwitches, MotorBank, TrackEnd } from './motors/types';
 import type { Encoder } from './motors/encoder';
 import type { SimTrack } from './motors/sim-track';
 import { currentTarget, initialTrackState, PROGRESS_MS, trackStep, uncertainty, type TrackEvent, type TrackSettings, type TrackState } from './track';
 import { toTrackSettings } from './track-config';
+import { loadTrackState, saveTrackState, STATE_FILE } from './track-state';
+import { Camera, stopFolder, type PhotoOutcome } from './camera';
+import * as path from 'node:path';
 
 export interface Clock {
   now(): number;
@@ -69,7 +72,14 @@ export interface ServiceDeps {
   /** The simulated car's track (track.sim with simulated motors): STATE shows its true position. */
   sim?: SimTrack;
   clock?: Clock;
+  /** Takes the pictures; made from camera.command when left out. A seam for the bench. */
+  camera?: Camera;
+  /** Wall-clock milliseconds, for the sidecars and the last home (the bench's virtual days). */
+  wallClock?: () => number;
 }
+
+/** A capture may run camera.timeoutS; the car waits this much more for carbot to hear of its end. */
+const CAPTURE_GRACE_MS = 5000;
 
 /** Tasmota's `Time`: local time to the second, no zone. */
 function localTime(d: Date): string {
@@ -81,6 +91,12 @@ function echo(payload: Buffer): string {
   const text = payload.subarray(0, 64).toString('utf8');
   return payload.length > 64 ? `${text}…` : text;
 }
+
+/** The largest picture published for Home Assistant (MQTT carries it whole, retained). */
+const MAX_IMAGE_BYTES = 4 * 1024 * 1024;
+
+/** A `photo` this close to a stop (a fraction of the track) is that stop's picture. */
+const STOP_RADIUS = 0.01;
 
 export class CarService extends EventEmitter implements CarView {
   private drive: DriveState;
@@ -109,6 +125,16 @@ export class CarService extends EventEmitter implements CarView {
   private trackTimer?: NodeJS.Timeout;
   /** commandTimeoutS for a task under way (watchTask). */
   private taskTimer?: NodeJS.Timeout;
+  /** The state directory's file (src/track-state.ts), when there is one. */
+  private readonly stateFile?: string;
+  /** Wall-clock time the home switch last closed. */
+  private lastHomedAt?: number;
+  /** What the state file held at start, written back where the configuration overrides it now. */
+  private loaded: { curve?: TrackState['curve']; edgesPerTrack?: number; lagS?: number } = {};
+  /** The last save's error, said once until a save works again. */
+  private saveError?: string;
+  private readonly camera?: Camera;
+  private readonly wallClock: () => number;
   /** MQTT does not say who published: one budget for everything that arrives on the move topic. */
   private readonly mqttBudget: CommandBudget;
   /** Floods of the move topic: the car stops and only stops are obeyed there while one lasts. */
@@ -138,9 +164,20 @@ export class CarService extends EventEmitter implements CarView {
     this.drive = initialState(deps.config.drive, this.clock.now());
     const switches = Object.keys(deps.limits?.closed ?? {}) as TrackEnd[];
     const settings = { ...toTrackSettings(deps.config.track, switches, deps.encoder !== undefined), commandTimeoutS: deps.config.drive.commandTimeoutS };
+    this.wallClock = deps.wallClock ?? Date.now;
+    const { stateDir, camera } = deps.config;
+    if (stateDir) {
+      this.stateFile = path.join(stateDir, STATE_FILE);
+      settings.keptIn = this.stateFile;
+    }
+    if (camera) {
+      this.camera = deps.camera ?? new Camera(camera, undefined, this.wallClock);
+      settings.captureMaxMs = camera.timeoutS * 1000 + CAPTURE_GRACE_MS;
+    }
     // The simulated track ships a speed table for its own motors, unless one is stated (docs/track.md).
     this.trackSettings = deps.sim && !settings.speedTable ? { ...settings, speedTable: deps.sim.nominalSpeedTable() } : settings;
     this.track = initialTrackState(this.clock.now(), this.drive.speed, this.trackSettings);
+    if (stateDir) this.loadLearnt(stateDir, settings.speedTable !== undefined, settings.encoder?.edgesPerTrack !== undefined);
     this.trackShown = switches.length > 0 || deps.encoder !== undefined || deps.sim !== undefined;
     deps.encoder?.onEdge(() => this.trackApply({ type: 'edge', now: this.clock.now() }));
     const { config, log } = deps;
@@ -208,6 +245,123 @@ export class CarService extends EventEmitter implements CarView {
     for (const [end, closed] of Object.entries(limits?.closed ?? {})) {
       if (closed) this.apply({ type: 'limit', end: end as TrackEnd, closed, now: this.clock.now() });
     }
+  }
+
+  /**
+   * What the car learnt before the last restart: the curve unless the configuration states
+   * one (track.speedTable wins), the encoder's scale unless stated, its lag, the last home.
+   * Never the position: the car may have been moved while carbot was off.
+   */
+  private loadLearnt(dir: string, tableStated: boolean, scaleStated: boolean): void {
+    const { log, config } = this.deps;
+    const { state, warning } = loadTrackState(dir, config.device, this.trackSettings.lengthM);
+    if (warning) log.warn(warning);
+    if (!state) return;
+    this.loaded = { curve: state.curve, edgesPerTrack: state.edgesPerTrack, lagS: state.lagS };
+    const kept: string[] = [];
+    let t = this.track;
+    if (state.curve && !tableStated) {
+      t = { ...t, curve: state.curve };
+      kept.push('the calibration');
+    } else if (state.curve) kept.push('nothing of the calibration (track.speedTable is set and wins)');
+    if (state.edgesPerTrack !== undefined && !scaleStated && this.trackSettings.encoder) {
+      t = { ...t, edgesPerTrack: state.edgesPerTrack };
+      kept.push('the encoder scale');
+    }
+    if (state.lagS !== undefined && this.trackSettings.encoder && !tableStated) t = { ...t, lagS: state.lagS };
+    this.track = t;
+    this.lastHomedAt = state.lastHomedAt;
+    if (state.lastHomedAt !== undefined) kept.push(`the last home (${new Date(state.lastHomedAt).toISOString()})`);
+    log.info(`loaded from ${this.stateFile}: ${kept.length > 0 ? kept.join(', ') : 'nothing this car uses'}`);
+  }
+
+  /** Saves what the car learnt, atomically; a failure is a warning (said once), never fatal. */
+  private saveLearnt(): void {
+    if (!this.stateFile) return;
+    const t = this.track;
+    const configured = this.trackSettings.speedTable;
+    // A curve that is the configuration's own (or the simulation's shipped one) is nothing
+    // learnt: what the file held is kept for when the configuration no longer states one.
+    const learnt = t.curve !== configured;
+    const curve = learnt ? t.curve : this.loaded.curve;
+    try {
+      saveTrackState(path.dirname(this.stateFile), this.deps.config.device, {
+        lengthM: this.trackSettings.lengthM,
+        curve,
+        edgesPerTrack: this.trackSettings.encoder?.edgesPerTrack === undefined ? t.edgesPerTrack : this.loaded.edgesPerTrack,
+        lagS: learnt ? t.lagS || undefined : this.loaded.lagS,
+        lastHomedAt: this.lastHomedAt,
+      });
+      if (this.saveError) this.deps.log.info(`${this.stateFile} written again`);
+      this.saveError = undefined;
+    } catch (err) {
+      const why = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+      if (why !== this.saveError) this.deps.log.warn(`cannot write ${this.stateFile} (${why}): what the car learnt is kept until carbot stops, not after`);
+      this.saveError = why;
+    }
+  }
+
+  /**
+   * Takes a picture (camera.command) where the car stands, then publishes PHOTO; with
+   * `arrival`, the track model's waiting dwell is told when it has ended.
+   */
+  private takePhoto(stop: string | null, arrival: boolean): void {
+    const camera = this.camera!;
+    const t = this.track;
+    const u = uncertainty(t, this.trackSettings);
+    const position = t.homed ? this.place(t.position) : null;
+    const context = {
+      stop,
+      position,
+      uncertainty: u === null ? null : this.place(u),
+      unit: (this.trackSettings.lengthM ? 'm' : 'fraction') as 'm' | 'fraction',
+      lastHomedAt: this.lastHomedAt,
+    };
+    camera.capture(context, (outcome: PhotoOutcome) => {
+      const { config, log } = this.deps;
+      const message: Record<string, unknown> = { stop, position };
+      if ('error' in outcome) {
+        message.error = outcome.error;
+        log.warn(`photo${stop === null ? '' : ` at ${stop}`} failed: ${outcome.error}`);
+      } else {
+        message.file = outcome.file;
+        message.sidecar = outcome.sidecar;
+        log.info(`photo${stop === null ? '' : ` at ${stop}`}: ${outcome.file}`);
+        if (config.homeassistant.enabled && stop !== null && !this.stopping) this.publishImage(stop, outcome.file);
+      }
+      if (!this.stopping) this.link.publish(config.topics.photo, JSON.stringify(message), config.mqtt.qos);
+      this.emit('photo', message);
+      if (arrival && !this.stopping) this.trackApply({ type: 'captured', now: this.clock.now() });
+    });
+  }
+
+  /** The picture itself, retained, for Home Assistant's image entity of its stop; a large one is left out. */
+  private publishImage(stop: string, file: string): void {
+    const { config, log } = this.deps;
+    try {
+      const { readFileSync } = require('node:fs') as typeof import('node:fs');
+      const body = readFileSync(file);
+      if (body.length > MAX_IMAGE_BYTES) {
+        log.warn(`${file}: ${body.length} bytes, too large for Home Assistant's image of ${stop} (at most ${MAX_IMAGE_BYTES}); take smaller pictures (rpicam-still --width 1280 --height 960)`);
+        return;
+      }
+      this.link.publish(photoImageTopic(config.topics.photo, stopFolder(stop)), body, 0, true);
+    } catch (err) {
+      log.warn(`cannot read ${file} for Home Assistant: ${(err as Error).message}`);
+    }
+  }
+
+  /** `photo`: a picture where the car stands (at a stop if it is at one), answered at once; PHOTO follows. */
+  private photoCommand(): Record<string, unknown> {
+    const result: Record<string, unknown> = { move: 'photo', motion: this.drive.motion, speed: this.drive.speed };
+    if (!this.camera) return { ...result, error: 'no camera: set camera.command' };
+    if (this.drive.motion !== 'stopped' || this.drive.output !== 0) return { ...result, error: 'the car is moving: a picture is taken standing still' };
+    if (this.camera.busy) return { ...result, error: 'a capture is already under way' };
+    const t = this.track;
+    const here = t.homed ? this.trackSettings.stops.find((s) => Math.abs(s.at - t.position) <= STOP_RADIUS) : undefined;
+    const stop = here?.name ?? null;
+    this.takePhoto(stop, false);
+    return { ...result, stop };
   }
 
   /** `owner`: what the caller has just learnt asking the broker who drives the car (checkOwner in src/mqtt/link.ts). */
@@ -595,7 +749,13 @@ export class CarService extends EventEmitter implements CarView {
     if (d.output !== before.output || d.motion !== before.motion || d.speed !== before.speed || d.reason !== before.reason) {
       this.trackApply({ type: 'drive', output: d.output, motion: d.motion, reason: d.reason, speed: d.speed, now: event.now });
     }
-    if (event.type === 'limit') this.trackApply({ type: 'limit', end: event.end, closed: event.closed, now: event.now });
+    if (event.type === 'limit') {
+      this.trackApply({ type: 'limit', end: event.end, closed: event.closed, now: event.now });
+      if (event.closed && event.end === this.trackSettings.homeEnd) {
+        this.lastHomedAt = this.wallClock();
+        this.saveLearnt();
+      }
+    }
     // The command did not happen: its answer says so, not what it asked for.
     if (failure && next.result) return { ...next.result, motion: this.drive.motion, error: this.fault };
     return next.result;
@@ -609,6 +769,7 @@ export class CarService extends EventEmitter implements CarView {
    */
   private perform(command: Command, now: number): Record<string, unknown> {
     const task = this.track.task?.name;
+    if (command.move === 'photo') return this.photoCommand();
     if (isTask(command)) {
       // A task the track refuses leaves the speed as it was: asked first (the step is pure),
       // on the state the new speed would give it.
@@ -674,6 +835,10 @@ export class CarService extends EventEmitter implements CarView {
       };
       this.link.publish(this.deps.config.topics.arrived, JSON.stringify(arrived), this.deps.config.mqtt.qos);
       this.emit('arrived', arrived);
+      if (this.camera && arrived.stop !== null) this.takePhoto(arrived.stop, true);
+    }
+    if (this.stateFile && (out.state.curve !== before.curve || out.state.edgesPerTrack !== before.edgesPerTrack || out.state.lagS !== before.lagS)) {
+      this.saveLearnt();
     }
     if (this.trackShown) {
       const after = this.track;
@@ -749,6 +914,9 @@ export class CarService extends EventEmitter implements CarView {
             length: settings.lengthM ?? 1,
             homeSwitch: settings.switches.includes(settings.homeEnd),
           }
+        : undefined,
+      camera: this.camera
+        ? { photoTopic: config.topics.photo, stops: settings.stops.map((s) => ({ name: s.name, folder: stopFolder(s.name) })) }
         : undefined,
     };
   }

@@ -60,6 +60,14 @@ export interface TrackSettings {
   encoder?: { edgesPerTrack?: number };
   /** The drive's `commandTimeoutS` (0 = off): no timed move may last longer. */
   commandTimeoutS?: number;
+  /** The file the shell keeps a calibration in (src/track-state.ts), if any. */
+  keptIn?: string;
+  /**
+   * With a camera, an arrival at a named stop starts a capture (the shell runs it): a patrol's
+   * dwell, and a goto to a stop, end only once the shell says it has ended (`captured`), or
+   * after this many milliseconds whatever happens.
+   */
+  captureMaxMs?: number;
 }
 
 type Leg =
@@ -67,7 +75,8 @@ type Leg =
   | { kind: 'goto'; target: number; stop?: string }
   | { kind: 'settle' }
   | { kind: 'arrive'; target: number; stop?: string }
-  | { kind: 'dwell' }
+  /** `ms` instead of `track.dwellS`: a goto's wait for its picture is 0 plus the capture. */
+  | { kind: 'dwell'; ms?: number }
   | { kind: 'timed'; move: Direction; forS: number }
   | { kind: 'learn' };
 
@@ -120,6 +129,8 @@ export interface Task {
   replans: number;
   /** The way a goto leg goes along the axis (+1 away from home). */
   axis?: number;
+  /** A dwell whose time is up waits for the capture to end. */
+  waitingForCapture?: boolean;
 }
 
 export interface TrackState {
@@ -145,6 +156,8 @@ export interface TrackState {
   /** Seconds the car runs on after its output stops (encoder only): a goto stops that much early. */
   lagS: number;
   task?: Task;
+  /** A capture started at an arrival has not ended yet: until when it may last. */
+  captureUntil?: number;
 }
 
 export type TrackEvent =
@@ -157,7 +170,9 @@ export type TrackEvent =
   | { type: 'edge'; now: number }
   | { type: 'tick'; now: number }
   /** The car's driver is gone (broker or driving page lost, a flood): any task ends, moving or not. */
-  | { type: 'lost'; reason: Reason; now: number };
+  | { type: 'lost'; reason: Reason; now: number }
+  /** The capture started at the last arrival ended (a picture, or an error): a waiting dwell may end. */
+  | { type: 'captured'; now: number };
 
 export interface Arrival {
   stop: string | null;
@@ -353,7 +368,7 @@ function legTimeout(state: TrackState, ctx: Ctx, distance: number, axis: number,
 /** The task without its current leg, the next one not yet begun. */
 function dropLeg(state: TrackState): TrackState {
   const task = state.task!;
-  return { ...state, task: { ...task, legs: task.legs.slice(1), begun: false, until: undefined, allowed: undefined, measure: undefined } };
+  return { ...state, task: { ...task, legs: task.legs.slice(1), begun: false, until: undefined, allowed: undefined, measure: undefined, waitingForCapture: undefined } };
 }
 
 /** Starts legs[0] of the task; legs that finish at once are passed over. */
@@ -407,11 +422,13 @@ function beginLeg(state: TrackState, ctx: Ctx): TrackState {
         state = { ...state, task: { ...task, begun: true, until: ctx.now + ctx.settings.settleMs } };
         break;
       case 'dwell':
-        state = { ...state, task: { ...task, begun: true, until: ctx.now + ctx.settings.dwellMs } };
+        state = { ...state, task: { ...task, begun: true, until: ctx.now + (leg.ms ?? ctx.settings.dwellMs) } };
         break;
       case 'arrive': {
         const position = state.position;
         ctx.arrived = { stop: leg.stop ?? null, position, target: leg.target };
+        // The shell takes the picture on this ARRIVED; the dwell after it waits for the capture.
+        if (leg.stop !== undefined && ctx.settings.captureMaxMs !== undefined) state = { ...state, captureUntil: ctx.now + ctx.settings.captureMaxMs };
         info(ctx, `arrived at ${leg.stop ?? describePlace(leg.target, ctx.settings)} (position ${describePlace(position, ctx.settings)})`);
         state = dropLeg(state);
         break;
@@ -484,12 +501,17 @@ function learn(state: TrackState, ctx: Ctx): TrackState {
   const table = (dir: Direction) => curve[dir].map((p) => `${Math.round(p.duty * 100)}% ${describePlace(p.speed, ctx.settings)}/s`).join(', ');
   info(ctx, `calibrated: ${farEnd(ctx.settings)} ${table(farEnd(ctx.settings))}; ${ctx.settings.homeEnd} ${table(ctx.settings.homeEnd)}` +
     (ctx.settings.encoder ? `; encoder ${Math.round(edgesPerTrack ?? 0)} edges per track, lag ${Math.round(lagS * 1000)} ms` : ''));
-  // Kept in memory only: said in the form a configuration takes, to keep it across restarts.
+  // Said in the form a configuration takes too: the shell saves it only with a state directory.
   const unit = ctx.settings.lengthM ?? 1;
   const stated = Object.fromEntries(
     (['forward', 'backward'] as const).map((dir) => [dir, Object.fromEntries(curve[dir].map((p) => [Math.round(p.duty * 100), Math.round(p.speed * unit * 10000) / 10000]))]),
   );
-  info(ctx, `to keep this calibration after a restart, set track.speedTable to ${JSON.stringify(stated)}`);
+  info(
+    ctx,
+    ctx.settings.keptIn
+      ? `calibration kept in ${ctx.settings.keptIn} for the next start; to state it in the configuration instead, set track.speedTable to ${JSON.stringify(stated)}`
+      : `to keep this calibration after a restart, set track.speedTable to ${JSON.stringify(stated)}`,
+  );
   // Edges counted since the last switch, before their length was known, place the car now.
   const position = edgesPerTrack !== undefined && ctx.settings.encoder ? state.anchor + state.edgesSince / edgesPerTrack : state.position;
   return { ...state, curve, edgesPerTrack, lagS, position };
@@ -536,7 +558,10 @@ function taskLegs(command: Command, state: TrackState, settings: TrackSettings, 
     }
     default: {
       const t = target ?? { at: state.position };
-      return { name: 'goto', legs: [{ kind: 'goto', target: t.at, stop: t.stop }, { kind: 'settle' }, { kind: 'arrive', target: t.at, stop: t.stop }] };
+      const legs: Leg[] = [{ kind: 'goto', target: t.at, stop: t.stop }, { kind: 'settle' }, { kind: 'arrive', target: t.at, stop: t.stop }];
+      // At a stop with a camera, the goto ends when its picture has been taken, the car still.
+      if (t.stop !== undefined && settings.captureMaxMs !== undefined) legs.push({ kind: 'dwell', ms: 0 });
+      return { name: 'goto', legs };
     }
   }
 }
@@ -658,7 +683,13 @@ function onDeadline(state: TrackState, ctx: Ctx): TrackState {
   const leg = task.legs[0];
   switch (leg.kind) {
     case 'settle':
+      return finishLeg(state, ctx);
     case 'dwell':
+      if (state.captureUntil !== undefined) {
+        if (ctx.now < state.captureUntil) return { ...state, task: { ...task, until: state.captureUntil, waitingForCapture: true } };
+        warn(ctx, `${task.name}: the capture did not end in time; going on`);
+        state = { ...state, captureUntil: undefined };
+      }
       return finishLeg(state, ctx);
     case 'timed':
       ctx.drive.push({ command: { move: 'stop' }, reason: 'done' });
@@ -737,6 +768,11 @@ export function trackStep(state: TrackState, event: TrackEvent, settings: TrackS
       break;
     case 'lost':
       next = cancel(next, ctx, `${event.reason} while the car waited`, event.reason);
+      break;
+    case 'captured':
+      next = { ...next, captureUntil: undefined };
+      // A dwell whose time is up ends now (onDeadline, below).
+      if (next.task?.waitingForCapture) next = { ...next, task: { ...next.task, until: event.now } };
       break;
   }
   next = onDeadline(next, ctx);

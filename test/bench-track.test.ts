@@ -3,7 +3,8 @@ import { spawnProcess } from './support/process';
 
 /**
  * `npm run bench:track` with tiny counts: it homes, calibrates and sends the simulated cars
- * places in every scenario and prints the figures; which figures come out is the benchmark's
+ * places in every scenario and prints the figures, then patrols a virtual day with pictures
+ * (every stop photographed or its failure reported, none silent); which figures come out is the benchmark's
  * business, not this test's (no accuracy is asserted here).
  */
 describe('npm run bench:track', () => {
@@ -12,6 +13,8 @@ describe('npm run bench:track', () => {
     const proc = spawnProcess('npx', ['ts-node', '--transpile-only', '--project', 'tsconfig.test.json', 'bench/track.ts'], {
       BENCH_TRACK_CARS: '1',
       BENCH_TRACK_GOTOS: '3',
+      // A day of the 30-day patrol: six rounds with pictures, a restart halfway.
+      BENCH_TRACK_PATROL_DAYS: '1',
     });
     const { code } = await proc.exited;
     assert.equal(code, 0, proc.output());
@@ -23,5 +26,7 @@ describe('npm run bench:track', () => {
     }
     assert.match(out, /^targets: estimate p95 ≤ 2\.0 % dead reckoning: (met|NOT met) \([\d.]+ %\); estimate p95 ≤ 0\.5 % with encoder: (met|NOT met)/m);
     assert.doesNotMatch(out, /failed:/);
+    assert.match(out, /^ {2}rounds 6\/6 completed; arrivals 24; pictures \d+; failures injected (\d+), reported \1; silent failures 0;/m);
+    assert.match(out, /^target: every stop photographed each round, 0 silent failures: met$/m);
   });
 });

@@ -75,6 +75,7 @@
       everConnected = true;
       linkKnown = false;
       lastHeardAt = Date.now();
+      loadPhotos();
       if (pendingStop) {
         pendingStop = false;
         transmit('stop');
@@ -158,6 +159,8 @@
       if (typeof message.heartbeatMs === 'number') heartbeatMs = message.heartbeatMs;
       retryMs = RETRY_MIN_MS;
       render();
+    } else if (message.type === 'photo') {
+      loadPhotos();
     } else if (message.type === 'link') {
       brokerOnline = message.online === true;
       linkKnown = true;
@@ -213,6 +216,37 @@
       b.dataset.active = String(active);
     }
     renderTrack();
+  }
+
+  // The latest picture of each stop (camera.command), from /photos; fetched again on each new one.
+  var photosKey = '';
+  function loadPhotos() {
+    if (!window.fetch) return;
+    fetch('photos', { credentials: 'same-origin', cache: 'no-store' }).then(function (response) {
+      return response.ok ? response.json() : {};
+    }).then(function (latest) {
+      var key = JSON.stringify(latest);
+      if (key === photosKey) return;
+      photosKey = key;
+      var box = $('photos');
+      box.textContent = '';
+      Object.keys(latest).sort().forEach(function (folder) {
+        var photo = latest[folder];
+        var figure = document.createElement('figure');
+        figure.className = 'photo';
+        figure.dataset.stop = photo.stop;
+        var img = document.createElement('img');
+        img.src = photo.url.replace(/^\//, '');
+        img.alt = 'Latest picture at ' + photo.stop;
+        img.loading = 'lazy';
+        var caption = document.createElement('figcaption');
+        caption.textContent = photo.stop + (photo.time ? ' · ' + new Date(photo.time).toLocaleString() : '');
+        figure.appendChild(img);
+        figure.appendChild(caption);
+        box.appendChild(figure);
+      });
+      box.hidden = box.childNodes.length === 0;
+    }, function () { /* offline: the pictures shown stay */ });
   }
 
   // The track view: the car on its track, a button per stop (tap to go), home, patrol and calibrate.

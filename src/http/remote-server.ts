@@ -5,6 +5,7 @@
  * reaches the motors even while the broker is down.
  */
 import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { networkInterfaces } from 'node:os';
 import * as path from 'node:path';
@@ -41,6 +42,8 @@ export interface RemoteServerOptions {
   commandsPerSecond?: number;
   /** `Host` names besides this machine's own names and addresses (`http.allowedHosts`). */
   allowedHosts?: readonly string[];
+  /** `camera.dir`: the latest picture of each stop is served from there, and nothing else. */
+  photosDir?: string;
 }
 
 export interface RemoteServer {
@@ -67,6 +70,8 @@ export const MAX_UNSENT_BYTES = 256 * 1024;
 /** Slow clients get this long to send their request headers (Node's default is a minute). */
 const HEADERS_TIMEOUT_MS = 10_000;
 const TOKEN_COOKIE = 'carbot_token';
+/** /photos/<stop folder>/<picture>.jpg: names as src/camera.ts makes them, never a path of one's own. */
+const PHOTO_PATH = /^\/photos\/([A-Za-z0-9_-]{1,64})\/(\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d\.\d{3}Z\.jpg)$/;
 const WS_PATH = '/ws';
 
 /** The only files served: a fixed table, so no request path ever reaches the file system. */
@@ -331,6 +336,10 @@ export async function startRemoteServer(opts: RemoteServerOptions): Promise<Remo
       });
       return;
     }
+    if (pathname === '/photos' || pathname.startsWith('/photos/')) {
+      servePhotos(req, res, pathname);
+      return;
+    }
     const asset = assets.get(pathname);
     if (asset === undefined) {
       log.debug(`remote: 404 ${req.method} ${pathname} from ${peer(req)}`);
@@ -362,6 +371,54 @@ export async function startRemoteServer(opts: RemoteServerOptions): Promise<Remo
     res.writeHead(200, headers);
     res.end(req.method === 'HEAD' ? undefined : asset.body);
   });
+
+  /**
+   * `GET /photos`: the latest picture of each stop, `{"<folder>": {"url", "stop", "time"}}`;
+   * `GET /photos/<folder>/<name>.jpg`: one picture, read from camera.dir alone (the names are
+   * matched against the form carbot gives them: no other path reaches the file system).
+   */
+  function servePhotos(req: IncomingMessage, res: ServerResponse, pathname: string): void {
+    const dir = opts.photosDir;
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      plain(res, 405, '405 Method Not Allowed', { Allow: 'GET, HEAD' });
+      return;
+    }
+    const json = { ...SECURITY_HEADERS, 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-cache' };
+    if (pathname === '/photos') {
+      void (async () => {
+        const latest: Record<string, { url: string; stop: string; time?: string }> = {};
+        if (dir) {
+          const { latestPictures } = require('../camera') as typeof import('../camera');
+          for (const [folder, name] of Object.entries(latestPictures(dir))) {
+            let stop = folder;
+            let time: string | undefined;
+            try {
+              const sidecar = JSON.parse(await readFile(path.join(dir, folder, name.replace(/\.jpg$/, '.json')), 'utf8')) as { stop?: unknown; time?: unknown };
+              if (typeof sidecar.stop === 'string') stop = sidecar.stop;
+              if (typeof sidecar.time === 'string') time = sidecar.time;
+            } catch {
+              // A picture without its sidecar is still the latest picture.
+            }
+            latest[folder] = { url: `/photos/${folder}/${name}`, stop, time };
+          }
+        }
+        res.writeHead(200, json).end(req.method === 'HEAD' ? undefined : JSON.stringify(latest));
+      })().catch((err: Error) => plain(res, 500, `500 Internal Server Error: ${err.message}`));
+      return;
+    }
+    const match = PHOTO_PATH.exec(pathname);
+    if (!dir || !match) {
+      plain(res, 404, '404 Not Found');
+      return;
+    }
+    readFile(path.join(dir, match[1], match[2])).then(
+      (body) => {
+        res.writeHead(200, { ...SECURITY_HEADERS, 'Content-Type': 'image/jpeg', 'Content-Length': String(body.length), 'Cache-Control': 'private, max-age=86400' });
+        res.end(req.method === 'HEAD' ? undefined : body);
+      },
+      () => plain(res, 404, '404 Not Found'),
+    );
+  }
 
   server.headersTimeout = HEADERS_TIMEOUT_MS;
   server.requestTimeout = HEADERS_TIMEOUT_MS;
@@ -541,8 +598,11 @@ export async function startRemoteServer(opts: RemoteServerOptions): Promise<Remo
   const onState = (state: Record<string, unknown>): void =>
     broadcast({ type: 'state', state, online: car.brokerOnline() });
   const onLink = (online: boolean): void => broadcast({ type: 'link', online });
+  // A new picture: the pages fetch /photos again.
+  const onPhoto = (photo: Record<string, unknown>): void => broadcast({ type: 'photo', stop: photo.stop ?? null, ok: photo.error === undefined });
   car.on('state', onState);
   car.on('link', onLink);
+  car.on('photo', onPhoto);
 
   // A phone that walks out of Wi-Fi never closes its socket: terminate what stops answering
   // pings, and send the page a message it can time out on (browsers hide ping frames).
@@ -590,6 +650,7 @@ export async function startRemoteServer(opts: RemoteServerOptions): Promise<Remo
         evictions.close();
         car.off('state', onState);
         car.off('link', onLink);
+        car.off('photo', onPhoto);
         for (const ws of wss.clients) ws.terminate();
         await new Promise<void>((resolve) => wss.close(() => resolve()));
         await new Promise<void>((resolve) => {

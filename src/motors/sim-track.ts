@@ -247,7 +247,8 @@ export class SimTrack {
   private catchUp(): void {
     const now = this.clock.now();
     if (now > this.at) {
-      this.state = this.evolve(this.state, now - this.at);
+      // A car at rest stays where it is however long it stands: hours are not stepped through.
+      if (!this.atRest(this.state)) this.state = this.evolve(this.state, now - this.at);
       this.at = now;
     }
   }

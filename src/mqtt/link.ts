@@ -658,7 +658,7 @@ export class BrokerLink extends EventEmitter {
     }, delay);
   }
 
-  publish(topic: string, payload: string, qos: 0 | 1, retain = false): void {
+  publish(topic: string, payload: string | Buffer, qos: 0 | 1, retain = false): void {
     // Gated on the socket, not on `online`: a retained replay can arrive before the SUBACK
     // callback has run, and its RESULT must still go out.
     if (this.client?.connected) this.client.publish(topic, payload, { qos, retain });

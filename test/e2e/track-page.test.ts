@@ -6,7 +6,8 @@
  * docs/track.png).
  */
 import { strict as assert } from 'node:assert';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import type { MqttClient } from 'mqtt';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
@@ -28,6 +29,8 @@ describeMosquitto('the track view of the remote page', function () {
   let client: MqttClient;
   let states: Recorder;
   let arrivals: Recorder;
+  let photos: Recorder;
+  let pictures: string;
   let context: BrowserContext | undefined;
   let pageUrl: string;
 
@@ -52,6 +55,8 @@ describeMosquitto('the track view of the remote page', function () {
     client = await connectClient(broker.url);
     states = await collect(client, 'tele/carbot/STATE');
     arrivals = await collect(client, 'stat/carbot/ARRIVED');
+    photos = await collect(client, 'stat/carbot/PHOTO');
+    pictures = mkdtempSync(path.join(tmpdir(), 'carbot-pictures-'));
     const httpPort = await freePort();
     pageUrl = `http://127.0.0.1:${httpPort}/`;
     carbot = spawnCarbot([
@@ -66,6 +71,11 @@ describeMosquitto('the track view of the remote page', function () {
       '--track-calibration-speeds', '[50,100]',
       '--track-dwell-s', '0.2',
       '--track-settle-ms', '100',
+      // A picture at every stop: the page shows the latest of each.
+      '--camera-command', JSON.stringify([process.execPath, path.join(REPO_ROOT, 'test', 'fixtures', 'fake-camera.js'), '{file}']),
+      '--camera-dir', pictures,
+      // What the page's Calibrate learns is kept there.
+      '--state-dir', path.join(pictures, 'state'),
     ]);
     await carbot.waitForLine(/subscribed to carbot\/move/);
   });
@@ -76,6 +86,7 @@ describeMosquitto('the track view of the remote page', function () {
     const { code } = await carbot.kill();
     await closeClient(client);
     await broker.stop();
+    rmSync(pictures, { recursive: true, force: true });
     assert.equal(code, 0, carbot.output());
   });
 
@@ -97,6 +108,9 @@ describeMosquitto('the track view of the remote page', function () {
     await states.waitFor((m) => parse(m).task === 'calibrate', 5000, from);
     await states.waitFor((m) => (parse(m).track as { calibrated: boolean }).calibrated && idle(parse(m)), 40_000, from);
     await carbot.waitForLine(/calibrated: forward 50% /);
+    await carbot.waitForLine(/calibration kept in .*track\.json for the next start/);
+    const kept = JSON.parse(readFileSync(path.join(pictures, 'state', 'track.json'), 'utf8')) as { curve: Record<string, { duty: number }[]> };
+    assert.deepEqual(kept.curve.forward.map((p) => p.duty), [0.5, 1]);
 
     from = states.messages.length;
     const fromArrival = arrivals.messages.length;
@@ -119,5 +133,27 @@ describeMosquitto('the track view of the remote page', function () {
     await states.waitFor((m) => idle(parse(m)) && parse(m).position === 0, 30_000, from);
     assert.deepEqual(arrivals.messages.slice(fromPatrol).map((m) => parse(m).stop), ['basil', 'thyme', 'sage']);
     await shows(page, '#position', '0.00 m');
+
+    // The latest picture of each stop, the patrol's (thyme's from the goto before it replaced).
+    const latest = Object.fromEntries(photos.messages.map(parse).map((p) => [p.stop, path.basename(p.file as string)]));
+    assert.equal(photos.messages.length, 4, 'a picture at thyme (the goto), then one at each stop of the patrol');
+    // A string, evaluated in the page (the tests are compiled without the DOM's types).
+    await page.waitForFunction(
+      `(() => {
+        const names = ${JSON.stringify(latest)};
+        const figures = [...document.querySelectorAll('#photos figure')];
+        return figures.length === 3 && figures.every((f) => {
+          const img = f.querySelector('img');
+          return img.complete && img.naturalWidth === 160 && img.src.endsWith('/' + f.dataset.stop + '/' + names[f.dataset.stop]);
+        });
+      })()`,
+      undefined,
+      { timeout: 10_000 },
+    );
+    assert.deepEqual(await page.locator('#photos figure img').evaluateAll((imgs) => imgs.map((i) => (i as { getAttribute(name: string): string | null }).getAttribute('alt'))), [
+      'Latest picture at basil',
+      'Latest picture at sage',
+      'Latest picture at thyme',
+    ]);
   });
 });

@@ -1,5 +1,8 @@
 import { strict as assert } from 'node:assert';
 import { once } from 'node:events';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
 import { request, type IncomingHttpHeaders } from 'node:http';
 import { connect as tcpConnect, type Socket } from 'node:net';
 import { WebSocket } from 'ws';
@@ -166,6 +169,38 @@ describe('remote server', function () {
       const reply = await get(server.port, '/', {}, 'POST');
       assert.equal(reply.status, 405);
       assert.equal(reply.headers.allow, 'GET, HEAD');
+    });
+
+    it('serves the latest picture of each stop from camera.dir alone, behind the token', async () => {
+      const dir = mkdtempSync(path.join(tmpdir(), 'carbot-photos-'));
+      try {
+        mkdirSync(path.join(dir, 'basil'));
+        writeFileSync(path.join(dir, 'basil', '2026-12-07T10-00-00.000Z.jpg'), 'old');
+        writeFileSync(path.join(dir, 'basil', '2026-12-07T14-00-00.000Z.jpg'), 'new');
+        writeFileSync(path.join(dir, 'basil', '2026-12-07T14-00-00.000Z.json'), JSON.stringify({ stop: 'basil', time: '2026-12-07T14:00:00.000Z' }));
+        writeFileSync(path.join(dir, 'secret.jpg'), 'not a picture of a stop');
+        const server = await start({ auth: { token: 's3cret-t0ken-16chars' }, photosDir: dir });
+        assert.equal((await get(server.port, '/photos')).status, 401);
+        assert.equal((await get(server.port, '/photos/basil/2026-12-07T14-00-00.000Z.jpg')).status, 401);
+        const list = await get(server.port, '/photos?token=s3cret-t0ken-16chars');
+        assert.equal(list.status, 200);
+        assert.deepEqual(JSON.parse(list.body), { basil: { url: '/photos/basil/2026-12-07T14-00-00.000Z.jpg', stop: 'basil', time: '2026-12-07T14:00:00.000Z' } });
+        const picture = await get(server.port, '/photos/basil/2026-12-07T14-00-00.000Z.jpg?token=s3cret-t0ken-16chars');
+        assert.equal(picture.status, 200);
+        assert.equal(picture.headers['content-type'], 'image/jpeg');
+        assert.equal(picture.body, 'new');
+        for (const wrong of ['/photos/../secret.jpg', '/photos/basil/../../secret.jpg', '/photos/%2e%2e/secret.jpg', '/photos/basil/..%2f..%2fsecret.jpg', '/photos/basil/2026-12-07T14-00-00.000Z.json', '/photos/basil/', '/photos/basil/x.jpg']) {
+          assert.equal((await get(server.port, `${wrong}?token=s3cret-t0ken-16chars`)).status, 404, wrong);
+        }
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
+    it('without a camera, /photos is an empty list', async () => {
+      const server = await start();
+      assert.equal((await get(server.port, '/photos')).body, '{}');
+      assert.equal((await get(server.port, '/photos/basil/2026-12-07T14-00-00.000Z.jpg')).status, 404);
     });
 
     it('fails to start, naming the file, when the page is missing', async () => {

@@ -1,4 +1,8 @@
 import { strict as assert } from 'node:assert';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { Camera, type CaptureRunner } from '../../src/camera';
 import { loadConfig } from '../../src/config';
 import { SimMotorBank } from '../../src/motors/sim';
 import { CarService } from '../../src/service';
@@ -12,13 +16,14 @@ import { VirtualClock } from '../support/virtual-clock';
  * service (CarService, the drive, the track model, limits.ts, encoder.ts). No broker: the
  * commands go in as the remote page's do.
  */
-async function car(argv: string[]) {
+async function car(argv: string[], runner?: (clock: VirtualClock) => CaptureRunner) {
   const clock = new VirtualClock();
   const config = loadConfig({ argv: ['--gpio', 'sim', '--mqtt-url', 'mqtt://127.0.0.1:1', '--tele-period', '0', ...argv], env: {}, exists: () => false });
   const { log, lines } = memoryLogger();
   const motors = new SimMotorBank(config.motors.map((m) => m.name), log);
   const hardware = await openSimTrack(config, motors, log, clock);
-  const service = new CarService({ config, log, motors, ...hardware, clock });
+  const camera = config.camera && runner ? new Camera(config.camera, runner(clock)) : undefined;
+  const service = new CarService({ config, log, motors, ...hardware, clock, camera });
   const idle = () => service.state().task === undefined && service.state().motion === 'stopped';
   const run = (command: string, limitMs = 600_000) => {
     const result = service.command(command, 'test');
@@ -147,5 +152,83 @@ describe('the service on a simulated track (virtual time)', () => {
     assert.ok(seconds > 2 && seconds < 30, `stopped after ${seconds} s`);
     await new Promise((resolve) => setImmediate(resolve));
     assert.ok(c.lines.some((l) => /^<4>goto stopped: not at 1.5 m in time \(position -?0.0\d+ m\)$/.test(l)), c.lines.join('\n'));
+  });
+
+  describe('the camera and the state directory', () => {
+    let dir: string;
+    beforeEach(() => {
+      dir = mkdtempSync(path.join(tmpdir(), 'carbot-track-service-'));
+    });
+    afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+    /** A camera that takes `ms` of virtual time, then writes the picture (or fails at `failAt`). */
+    const slowCamera = (ms: number, failAt?: string) => (clock: VirtualClock): CaptureRunner => (command, _timeoutMs, done) => {
+      const file = command[command.length - 1];
+      clock.setTimeout(() => {
+        if (file.includes(`/${failAt}/`)) return done('fake exited with code 1');
+        writeFileSync(file, 'jpeg');
+        done();
+      }, ms);
+    };
+
+    it("a patrol's dwell ends only once the capture has: the car stands still until then", async () => {
+      const c = await car(
+        ['--track-sim', '{"seed":1}', '--track-stops', '{"basil":0.3,"sage":0.7}', '--track-dwell-s', '1', '--camera-command', '["cam","{file}"]', '--camera-dir', dir],
+        slowCamera(8000, 'sage'),
+      );
+      shutdown = () => c.service.shutdown('test over');
+      c.run('home');
+      const events: string[] = [];
+      let arrivedAt = 0;
+      c.service.on('arrived', (a: { stop: string }) => {
+        events.push(`arrived ${a.stop}`);
+        arrivedAt = c.clock.now();
+      });
+      c.service.on('photo', (p: { stop: string; error?: string }) => events.push(`photo ${p.stop}${p.error ? ` error: ${p.error}` : ''} after ${Math.round((c.clock.now() - arrivedAt) / 1000)} s`));
+      c.service.on('state', (s: { motion: string }) => {
+        if (s.motion !== 'stopped' && events.at(-1) !== 'moving') events.push('moving');
+      });
+      c.run('patrol');
+      assert.deepEqual(events, ['moving', 'arrived basil', 'photo basil after 8 s', 'moving', 'arrived sage', 'photo sage error: fake exited with code 1 after 8 s', 'moving']);
+      assert.equal(c.service.state().position, 0);
+    });
+
+    it('photo: refused without a camera, and while the car moves', async () => {
+      const bare = await car(['--track-sim', '{"seed":1}']);
+      assert.equal(bare.service.command('photo', 'test').error, 'no camera: set camera.command');
+      await bare.service.shutdown('test over');
+      const c = await car(['--track-sim', '{"seed":1}', '--camera-command', '["cam","{file}"]', '--camera-dir', dir], slowCamera(100));
+      shutdown = () => c.service.shutdown('test over');
+      c.service.command('forward', 'test');
+      assert.equal(c.service.command('{"photo":true}', 'test').error, 'the car is moving: a picture is taken standing still');
+    });
+
+    it("the saved calibration is used after a restart, unless track.speedTable is set; another device's file is ignored with a warning", async () => {
+      const argv = ['--track-sim', '{"seed":3}', '--state-dir', dir];
+      const first = await car(argv);
+      first.run('home');
+      first.run('calibrate', 3_600_000);
+      await first.service.shutdown('test over');
+      const saved = JSON.parse(readFileSync(path.join(dir, 'track.json'), 'utf8')) as { curve: unknown };
+
+      const again = await car(argv);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.ok(again.lines.some((l) => /^<6>loaded from .*track\.json: the calibration, the last home/.test(l)), again.lines.join('\n'));
+      await again.service.shutdown('test over');
+
+      const stated = await car([...argv, '--track-speed-table', '{"30":0.1,"100":0.3}']);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.ok(stated.lines.some((l) => l.includes('nothing of the calibration (track.speedTable is set and wins)')), stated.lines.join('\n'));
+      stated.run('home');
+      await stated.service.shutdown('test over');
+      // The learnt curve stays in the file for when the configuration no longer states one.
+      assert.ok(saved.curve);
+      assert.deepEqual((JSON.parse(readFileSync(path.join(dir, 'track.json'), 'utf8')) as { curve: unknown }).curve, saved.curve);
+
+      const other = await car([...argv, '--device', 'car2']);
+      shutdown = () => other.service.shutdown('test over');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.ok(other.lines.some((l) => /^<4>.*track\.json: written for device "carbot", this is "car2"; ignored/.test(l)), other.lines.join('\n'));
+    });
   });
 });

@@ -25,6 +25,7 @@ export const SOURCES = {
   select: { path: 'homeassistant/components/mqtt/select.py', commit: '20dc1b2cd44bc70ecfbeadbe48e9cd43b5611d24' },
   cover: { path: 'homeassistant/components/mqtt/cover.py', commit: '2d68b37dd558eaf1107b623e62ae93712fb1c61b' },
   event: { path: 'homeassistant/components/mqtt/event.py', commit: '5974c7760ac09b1772ea9f7d88ca5e8368c7260b' },
+  image: { path: 'homeassistant/components/mqtt/image.py', commit: '7fd78000bf36b68eecd267abc1488f17f7e277e0' },
 } as const;
 
 /**
@@ -242,6 +243,13 @@ export const PLATFORMS: Readonly<Record<string, PlatformSchema>> = {
     source: 'event',
     required: [...RO.required, 'event_types'],
     optional: [...RO.optional, 'device_class', 'name'],
+  },
+  // image.py@7fd78000, PLATFORM_SCHEMA_BASE: MQTT_BASE_SCHEMA + these + MQTT_ENTITY_COMMON_SCHEMA;
+  // validate_topic_required wants image_topic or url_topic (carbot gives image_topic).
+  image: {
+    source: 'image',
+    required: ['image_topic'],
+    optional: [...BASE, 'content_type', 'name', 'url_topic', 'image_encoding', 'url_template'],
   },
 };
 

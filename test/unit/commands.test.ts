@@ -125,6 +125,15 @@ describe('command parser', () => {
       assert.equal(rejection(parseCommand('{"for":2}')).error, 'for goes with forward or backward');
     });
 
+    it('reads photo, as a word and as {"photo":true}; a stop carrying one is still a stop', () => {
+      assert.deepEqual(parseCommand('photo'), { ok: true, command: { move: 'photo' } });
+      assert.deepEqual(parseCommand(' PHOTO '), { ok: true, command: { move: 'photo' } });
+      assert.deepEqual(parseCommand('{"photo":true}'), { ok: true, command: { move: 'photo' } });
+      assert.equal(rejection(parseCommand('{"photo":1}')).error, 'photo must be true');
+      assert.equal(rejection(parseCommand('{"photo":true,"speed":5}')).error, 'photo goes alone');
+      assert.deepEqual(parseCommand('{"move":"stop","photo":true}'), { ok: true, command: { move: 'stop' }, ignored: { error: 'unknown key', keys: ['photo'] } });
+    });
+
     it('a stop with a goto or a time beside it is still a stop', () => {
       assert.deepEqual(parseCommand('{"move":"stop","for":2}'), { ok: true, command: { move: 'stop' }, ignored: { error: 'unknown key', keys: ['for'] } });
     });

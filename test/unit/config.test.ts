@@ -49,6 +49,7 @@ describe('configuration', () => {
       state: 'tele/carbot/STATE',
       result: 'stat/carbot/RESULT',
       arrived: 'stat/carbot/ARRIVED',
+      photo: 'stat/carbot/PHOTO',
       ownerPing: 'cmnd/carbot/OWNER',
       owner: 'stat/carbot/OWNER',
     });
@@ -81,6 +82,7 @@ describe('configuration', () => {
       state: 'tele/car2/STATE',
       result: 'stat/car2/RESULT',
       arrived: 'stat/car2/ARRIVED',
+      photo: 'stat/car2/PHOTO',
       ownerPing: 'cmnd/car2/OWNER',
       owner: 'stat/car2/OWNER',
     });
@@ -461,6 +463,27 @@ describe('configuration', () => {
       ]);
       files['/etc/carbot/mqtt-password'] = 'hunter2\r\n';
       assert.equal(load({}).mqtt.password, 'hunter2');
+    });
+  });
+
+  describe('the state directory and the camera', () => {
+    it("stateDir: the flag, else systemd's $STATE_DIRECTORY (its first folder), else none", () => {
+      assert.equal(load({}).stateDir, undefined);
+      assert.equal(load({ env: { STATE_DIRECTORY: '/var/lib/carbot:/var/lib/other' } }).stateDir, '/var/lib/carbot');
+      assert.equal(load({ argv: ['--state-dir', '/srv/car'], env: { STATE_DIRECTORY: '/var/lib/carbot' } }).stateDir, '/srv/car');
+    });
+
+    it('camera: the command as a list with {file}, camera.dir defaulting to <stateDir>/pictures', () => {
+      const config = load({ argv: ['--camera-command', '["rpicam-still","-n","-o","{file}"]', '--camera-timeout-s', '12'], env: { STATE_DIRECTORY: '/var/lib/carbot' } });
+      assert.deepEqual(config.camera, { command: ['rpicam-still', '-n', '-o', '{file}'], dir: '/var/lib/carbot/pictures', timeoutS: 12, keep: 1000 });
+      assert.equal(load({}).camera, undefined);
+    });
+
+    it('a wrong camera setting is a problem named by where it came from (exit 78)', () => {
+      assert.match(problems({ argv: ['--camera-command', '"rpicam-still -o x.jpg"', '--camera-dir', '/p'] }).join('\n'), /^--camera-command: must be a list of the program and its arguments/m);
+      assert.match(problems({ env: { CARBOT_CAMERA_COMMAND: '["rpicam-still","-n"]', CARBOT_CAMERA_DIR: '/p' } }).join('\n'), /^CARBOT_CAMERA_COMMAND: no argument holds \{file\}/m);
+      assert.match(problems({ argv: ['--camera-command', '["cam","{file}"]'] }).join('\n'), /set camera\.dir, the folder for the pictures/);
+      assert.match(problems({ argv: ['--camera-command', '["cam","{file}"]', '--camera-dir', '/p', '--camera-timeout-s', '0'] }).join('\n'), /--camera-timeout-s: 0 is below the minimum 1/);
     });
   });
 });

@@ -276,6 +276,29 @@ describe('Home Assistant discovery', () => {
       assert.match(String(fraction.value_template), /value_json.position \* 100/);
     });
   });
+
+  describe('with a camera', () => {
+    const camera = { photoTopic: 'stat/carbot/PHOTO', stops: [{ name: 'basil', folder: 'basil' }, { name: 'sweet basil', folder: 'sweet_basil' }] };
+
+    it('an image entity per stop, fed by the JPEG retained on stat/<device>/PHOTO/<stop folder>, and a Photo button, in the device config', () => {
+      const cmps = components({ ...onTrack, camera });
+      assert.equal(cmps.photo.p, 'button');
+      assert.equal(cmps.photo.command_topic, 'carbot/move');
+      assert.equal(cmps.photo.payload_press, 'photo');
+      const basil = cmps.picture_basil;
+      assert.equal(basil.p, 'image');
+      assert.equal(basil.name, 'basil picture');
+      assert.equal(basil.image_topic, 'stat/carbot/PHOTO/basil');
+      assert.equal(basil.content_type, 'image/jpeg');
+      assert.equal(basil.unique_id, 'carbot_carbot_picture_basil');
+      assert.equal(basil.availability_topic, 'tele/carbot/LWT');
+      const sweet = Object.keys(cmps).find((k) => k.startsWith('picture_sweet_basil'));
+      assert.ok(sweet, Object.keys(cmps).join('\n'));
+      assert.equal(cmps[sweet].image_topic, 'stat/carbot/PHOTO/sweet_basil');
+      // Without a camera, none of them.
+      assert.equal(Object.keys(components(onTrack)).filter((k) => k === 'photo' || k.startsWith('picture_')).length, 0);
+    });
+  });
 });
 
 describe("carbot's discovery payloads against Home Assistant's schema", () => {
@@ -285,6 +308,7 @@ describe("carbot's discovery payloads against Home Assistant's schema", () => {
     ['a track in metres with stops', onTrack],
     ['a track in fractions, no stops, no home switch', { ...opts, track: { stops: [], metres: false, length: 1, homeSwitch: false } }],
     ['an odd device name and a support URL', { ...opts, device: 'car.a', supportUrl: 'https://example.org/carbot' }],
+    ['a track with a camera', { ...onTrack, camera: { photoTopic: 'stat/carbot/PHOTO', stops: [{ name: 'basil', folder: 'basil' }] } }],
   ];
 
   it('cites the files and commits it was extracted from', () => {
