@@ -869,6 +869,6 @@ export function settingsHelp(): string {
     const def = s.default === undefined ? '' : ` (default ${JSON.stringify(s.default)})`;
     return `  ${flagName(s.key).padEnd(26)} ${envName(s.key).padEnd(32)} ${s.help}${def}`;
   });
-  const old = ROWS.filter((s) => s.was !== undefined).map((s) => `  ${String(s.was).padEnd(26)} now ${s.key}${oldFlag(s) ? ` (${oldFlag(s)}, ${oldEnv(s)})` : ''}`);
-  return [...rows, '', 'Old names, still accepted with a warning:', ...old].join('\n');
+  const old = ROWS.filter((s) => s.was !== undefined).map((s) => `  ${String(s.was).padEnd(30)} now ${s.key}${oldFlag(s) ? ` (${oldFlag(s)}, ${oldEnv(s)})` : ''}`);
+  return [...rows, '', 'Old names (file keys; flags and variables where they differ), still accepted with a warning:', ...old].join('\n');
 }
