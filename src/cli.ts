@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { MAX_PAYLOAD_BYTES, parseCommand, type CommandId } from './commands';
-import { ConfigError, DEFAULT_CONFIG_PATH, EX_CONFIG, embeddedBrokerUrl, loadConfig, positionalIndexes, settingsHelp, type Config } from './config';
+import { ConfigError, DEFAULT_CONFIG_PATH, EX_CONFIG, embeddedBrokerUrl, loadConfig, positionalIndexes, settingsHelp, withMqttUrl, type Config } from './config';
 import type { Motion } from './drive';
 import { journaldLines } from './journald';
 import { useCodeCache } from './code-cache';
@@ -386,7 +386,8 @@ async function doctorOrJog(argv: string[]): Promise<number> {
 
 async function run(argv: string[]): Promise<void> {
   ignoreDebugSignals();
-  const config = load(argv, true);
+  // Frozen: the one change, the embedded broker's port once it listens, makes a new one.
+  let config = load(argv, true);
   const { createLogger, flushLogger } = lazy.log();
   const { CarService, SimMotorBank, createNotifier, monitorEventLoop, openHardware, openTrackHardware, statusText, systemClock } = lazy.runtime();
   const log = createLogger({ level: config.logLevel, format: config.logFormat });
@@ -441,7 +442,28 @@ async function run(argv: string[]): Promise<void> {
     process.exit(1);
   }
 
+  // Started before the car service, which connects to it: port 0 takes any free port, and
+  // carbot learns which only now.
   let broker: EmbeddedBroker | undefined;
+  if (config.embeddedBroker.enabled) {
+    try {
+      const { startEmbeddedBroker } = require('./mqtt/embedded-broker') as typeof import('./mqtt/embedded-broker');
+      broker = await startEmbeddedBroker({ ...config.embeddedBroker, allowedHosts: config.http.allowedHosts, log });
+    } catch (err) {
+      log.error((err as Error).message);
+      trackHardware.sim?.close();
+      await trackHardware.encoder?.close();
+      await hardware.limits?.close();
+      await hardware.motors.close();
+      log.info('shutting down (a listener failed to start)');
+      await flushLogger(log);
+      process.exit(1);
+    }
+    if (config.mqtt.url === embeddedBrokerUrl(config.embeddedBroker.host, config.embeddedBroker.port)) {
+      config = withMqttUrl(config, embeddedBrokerUrl(config.embeddedBroker.host, broker.port));
+    }
+    log.info(tryIt(config, broker.port));
+  }
   let remote: RemoteServer | undefined;
   const service = new CarService({ config, log, motors: hardware.motors, ...trackHardware });
   const sim = tracePath && hardware.motors instanceof SimMotorBank ? hardware.motors : undefined;
@@ -530,15 +552,6 @@ async function run(argv: string[]): Promise<void> {
   });
 
   try {
-    if (config.embeddedBroker.enabled) {
-      const { startEmbeddedBroker } = require('./mqtt/embedded-broker') as typeof import('./mqtt/embedded-broker');
-      broker = await startEmbeddedBroker({ ...config.embeddedBroker, allowedHosts: config.http.allowedHosts, log });
-      // Port 0 takes any free port: carbot learns which only now.
-      if (config.mqtt.url === embeddedBrokerUrl(config.embeddedBroker.host, config.embeddedBroker.port)) {
-        config.mqtt.url = embeddedBrokerUrl(config.embeddedBroker.host, broker.port);
-      }
-      log.info(tryIt(config, broker.port));
-    }
     if (config.http.port !== 0) {
       const { host, port, token, username, password, allowedHosts } = config.http;
       const { startRemoteServer } = require('./http/remote-server') as typeof import('./http/remote-server');

@@ -5,8 +5,6 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
 import type { DriveSettings } from './drive';
-import type { LogFormat, LogLevel } from './log';
-import type { GpioChoice } from './boards/pigpio';
 import type { LimitsConfig, MotorConfig } from './motors/types';
 import { parseMotorConfig } from './motors/motor-config';
 import { parseTrackConfig, type TrackConfig } from './track-config';
@@ -25,7 +23,7 @@ export const DEFAULT_CONFIG_PATH = '/etc/carbot/config.json';
 
 type Kind = 'string' | 'int' | 'number' | 'bool' | 'enum' | 'url' | 'topic' | 'name' | 'file' | 'json' | 'host' | 'hosts';
 
-interface Setting {
+export interface Setting {
   key: string;
   kind: Kind;
   default?: unknown;
@@ -35,12 +33,21 @@ interface Setting {
   secret?: boolean;
   /** For a string: the fewest characters it may have. */
   minLength?: number;
+  /**
+   * The setting's old flat name (`embeddedBrokerPort`), from before it joined its group. Its
+   * JSON key, flag and CARBOT_* variable still work, each with one warning naming the new one.
+   */
+  was?: string;
   help: string;
 }
 
 const URL_SCHEMES = ['mqtt:', 'mqtts:', 'ws:', 'wss:'];
 
-export const SETTINGS: readonly Setting[] = [
+/**
+ * Every setting, one row each. Declared `as const` so each key's value has a type (the mapped
+ * type SettingValues below): `get('initialSpeed')` is a number, `get('nope')` does not compile.
+ */
+export const SETTINGS = [
   { key: 'device', kind: 'name', default: 'carbot', help: 'name in tele/<device>/… and stat/<device>/… topics' },
   { key: 'moveTopic', kind: 'topic', help: 'topic carbot takes commands from (default <device>/move)' },
   { key: 'mqtt.url', kind: 'url', default: 'mqtt://localhost:1883', help: 'broker URL: mqtt://, mqtts://, ws:// or wss://' },
@@ -60,7 +67,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'maxSpeed', kind: 'int', default: 100, min: 1, max: 100, help: 'highest speed setting, percent' },
   { key: 'reverseDelayMs', kind: 'int', default: 250, min: 0, max: 10000, help: 'pause at zero before changing direction' },
   { key: 'accelPercentPerSec', kind: 'int', default: 0, min: 0, max: 10000, help: 'ramp limit on rising output (0 = instant)' },
-  { key: 'commandTimeoutS', kind: 'int', default: 0, min: 0, max: 86400, help: 'stop when moving this long without a command (0 = off)' },
+  { key: 'commandTimeoutS', kind: 'int', default: 0, min: 0, max: 86400, help: 'stop when moving this long without a command, and cancel a task (goto, patrol, home…) as well, moving or not (0 = off)' },
   {
     key: 'commandsPerSecond',
     kind: 'int',
@@ -86,12 +93,13 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'allowUnsafePins', kind: 'json', help: 'header pins to allow for motors despite their other use, e.g. [14, 15]' },
   { key: 'logLevel', kind: 'enum', default: 'info', values: ['error', 'warn', 'info', 'debug'], help: 'log level' },
   { key: 'logFormat', kind: 'enum', default: 'auto', values: ['auto', 'text', 'journald', 'json'], help: 'auto = journald under systemd, text elsewhere' },
-  { key: 'embeddedBroker', kind: 'bool', default: false, help: 'run an in-process MQTT broker (for machines without one)' },
-  { key: 'embeddedBrokerHost', kind: 'host', default: '127.0.0.1', help: 'address the embedded broker binds to' },
-  { key: 'embeddedBrokerPort', kind: 'int', default: 1883, min: 0, max: 65535, help: 'embedded broker MQTT port' },
-  { key: 'embeddedBrokerWsPort', kind: 'int', default: 9000, min: 0, max: 65535, help: 'embedded broker websockets port (0 = off)' },
+  { key: 'embeddedBroker.enabled', was: 'embeddedBroker', kind: 'bool', default: false, help: 'run an in-process MQTT broker (for machines without one)' },
+  { key: 'embeddedBroker.host', was: 'embeddedBrokerHost', kind: 'host', default: '127.0.0.1', help: 'address the embedded broker binds to' },
+  { key: 'embeddedBroker.port', was: 'embeddedBrokerPort', kind: 'int', default: 1883, min: 0, max: 65535, help: 'embedded broker MQTT port' },
+  { key: 'embeddedBroker.wsPort', was: 'embeddedBrokerWsPort', kind: 'int', default: 9000, min: 0, max: 65535, help: 'embedded broker websockets port (0 = off)' },
   {
-    key: 'embeddedBrokerAllowAnonymous',
+    key: 'embeddedBroker.allowAnonymous',
+    was: 'embeddedBrokerAllowAnonymous',
     kind: 'bool',
     default: false,
     help: 'let the embedded broker, which has no passwords, listen beyond loopback (anyone who reaches it drives the car)',
@@ -120,8 +128,8 @@ export const SETTINGS: readonly Setting[] = [
     default: [],
     help: "more names the page may be opened by (comma-separated), besides this machine's own names and addresses",
   },
-  { key: 'homeassistant', kind: 'bool', default: false, help: 'publish Home Assistant MQTT discovery configs' },
-  { key: 'homeassistantPrefix', kind: 'topic', default: 'homeassistant', help: "Home Assistant's discovery prefix" },
+  { key: 'homeassistant.enabled', was: 'homeassistant', kind: 'bool', default: false, help: 'publish Home Assistant MQTT discovery configs' },
+  { key: 'homeassistant.prefix', was: 'homeassistantPrefix', kind: 'topic', default: 'homeassistant', help: "Home Assistant's discovery prefix" },
   { key: 'track.lengthM', kind: 'number', min: 0.05, max: 1000, help: 'track length between the end switches in metres; positions and gotos are then in metres (else fractions 0-1)' },
   { key: 'track.stops', kind: 'json', help: 'named stops for goto and patrol (JSON), like {"basil": 0.25, "thyme": 0.6}' },
   { key: 'track.dwellS', kind: 'number', default: 3, min: 0, max: 3600, help: 'seconds a patrol waits at each stop' },
@@ -144,7 +152,41 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'camera.dir', kind: 'string', help: 'folder for the pictures and their sidecars (default <stateDir>/pictures)' },
   { key: 'camera.timeoutS', kind: 'number', default: 30, min: 1, max: 600, help: 'a capture taking longer is killed and reported as failed' },
   { key: 'camera.keep', kind: 'int', default: 1000, min: 0, max: 1000000, help: 'pictures kept per stop, the oldest deleted first (0 = keep all)' },
-];
+] as const satisfies readonly Setting[];
+
+/** The table seen row by row, every field optional as in Setting (for code that walks it). */
+const ROWS: readonly Setting[] = SETTINGS;
+
+type Row = (typeof SETTINGS)[number];
+/** Every setting's name: `get('nope')` is a compile error. */
+export type SettingKey = Row['key'];
+type RowOf<K extends SettingKey> = Extract<Row, { key: K }>;
+/** What a kind of setting holds once checked. */
+type KindValue<R> = R extends { kind: 'int' | 'number' }
+  ? number
+  : R extends { kind: 'bool' }
+    ? boolean
+    : R extends { kind: 'enum'; values: readonly (infer V)[] }
+      ? V
+      : R extends { kind: 'hosts' }
+        ? string[]
+        : R extends { kind: 'json' }
+          ? unknown
+          : string;
+/** A setting's value: its kind's type, or undefined too when it has no default. */
+export type SettingValue<K extends SettingKey> = KindValue<RowOf<K>> | (RowOf<K> extends { default: unknown } ? never : undefined);
+export type SettingValues = { [K in SettingKey]: SettingValue<K> };
+type Simplify<T> = { [K in keyof T]: T[K] };
+type Member<G extends string, K> = K extends `${G}.${infer Name}` ? Name : never;
+/**
+ * The settings of one group (`http.*`) as an object keyed by the rest of their names, those
+ * without a default optional: Config's `http`, `embeddedBroker` and `homeassistant`.
+ */
+export type SettingGroup<G extends string> = Simplify<
+  { [K in SettingKey as RowOf<K> extends { default: unknown } ? Member<G, K> : never]: SettingValue<K> } & {
+    [K in SettingKey as RowOf<K> extends { default: unknown } ? never : Member<G, K>]?: SettingValue<K>;
+  }
+>;
 
 export interface Topics {
   move: string;
@@ -175,34 +217,34 @@ export interface MqttSettings {
   key?: Buffer;
 }
 
+/**
+ * The loaded configuration, deep-frozen by loadConfig: nothing changes it at run time (a
+ * variant is a new one, from loadConfig or a spread). Where a field is a setting as given, its
+ * type comes from the table.
+ */
 export interface Config {
-  device: string;
+  device: SettingValues['device'];
   topics: Topics;
   mqtt: MqttSettings;
-  telePeriod: number;
+  telePeriod: SettingValues['telePeriod'];
   drive: DriveSettings;
-  stopOnDisconnect: boolean;
+  stopOnDisconnect: SettingValues['stopOnDisconnect'];
   /** Per page socket, and for MQTT as a whole; 0 = no limit. */
-  commandsPerSecond: number;
-  gpio: GpioChoice;
+  commandsPerSecond: SettingValues['commandsPerSecond'];
+  gpio: SettingValues['gpio'];
   motors: MotorConfig[];
   limits: LimitsConfig;
   pca9685: { bus: number; address: number; frequencyHz: number; servoKitCompatible: boolean };
   /** Kernel board: BCM pin -> PWM chip (device name or pwmchipN) and channel. */
   pwmChannels?: Record<number, { chip: string; channel: number }>;
-  logLevel: LogLevel;
-  logFormat: LogFormat;
-  embeddedBroker: { enabled: boolean; host: string; port: number; wsPort: number; allowAnonymous: boolean };
-  http: {
-    port: number;
-    host: string;
-    token?: string;
-    username?: string;
-    password?: string;
-    allowAnonymous: boolean;
-    allowedHosts: string[];
-  };
-  homeassistant: { enabled: boolean; prefix: string };
+  logLevel: SettingValues['logLevel'];
+  logFormat: SettingValues['logFormat'];
+  /** enabled, host, port, wsPort, allowAnonymous */
+  embeddedBroker: SettingGroup<'embeddedBroker'>;
+  /** port, host, token?, username?, password?, allowAnonymous, allowedHosts */
+  http: SettingGroup<'http'>;
+  /** enabled, prefix */
+  homeassistant: SettingGroup<'homeassistant'>;
   track: TrackConfig;
   /** Where what the car learns is kept (src/track-state.ts); undefined: nothing is kept. */
   stateDir?: string;
@@ -290,13 +332,24 @@ interface Raw {
   source: string;
 }
 
-const BY_KEY = new Map(SETTINGS.map((s) => [s.key, s]));
-const BY_FLAG = new Map(SETTINGS.map((s) => [flagName(s.key), s]));
+const BY_KEY = new Map(ROWS.map((s) => [s.key, s]));
+/** Old flat names, for a file: `embeddedBrokerPort` -> the embeddedBroker.port row. */
+const BY_OLD_KEY = new Map(ROWS.filter((s) => s.was !== undefined).map((s) => [s.was as string, s]));
+/** The flag spelled after the old name, when it differs from the new one (`--embedded-broker`). */
+const oldFlag = (s: Setting) => (s.was !== undefined && flagName(s.was) !== flagName(s.key) ? flagName(s.was) : undefined);
+const oldEnv = (s: Setting) => (s.was !== undefined && envName(s.was) !== envName(s.key) ? envName(s.was) : undefined);
+const BY_FLAG = new Map<string, Setting>([
+  ...ROWS.map((s) => [flagName(s.key), s] as const),
+  ...ROWS.flatMap((s) => (oldFlag(s) ? [[oldFlag(s) as string, s] as const] : [])),
+]);
+/** The warning an old spelling gives, once per spelling used. */
+const renamed = (old: string, now: string, key: string) =>
+  `${old} is an old name: use ${now}${now === key ? '' : ` (${key})`} instead; the old name still works for now`;
 
 /** The words a boolean flag takes as its next argument; anything else after it is not its value. */
 const BOOL_VALUE = /^(?:true|false)$/i;
 
-function parseFlags(argv: readonly string[], problems: string[]): { values: Map<string, Raw>; configPath?: string } {
+function parseFlags(argv: readonly string[], problems: string[], warnings: string[]): { values: Map<string, Raw>; configPath?: string } {
   const values = new Map<string, Raw>();
   let configPath: string | undefined;
   for (let i = 0; i < argv.length; i++) {
@@ -324,7 +377,7 @@ function parseFlags(argv: readonly string[], problems: string[]): { values: Map<
       continue;
     }
     if (setting.kind === 'bool' && value === undefined) {
-      // `--embedded-broker false` as well as bare `--embedded-broker` (not after --no-).
+      // `--embedded-broker-enabled false` as well as bare `--embedded-broker-enabled` (not after --no-).
       if (!negated && BOOL_VALUE.test(argv[i + 1] ?? '')) value = argv[++i];
       else value = negated ? 'false' : 'true';
     } else if (value === undefined) {
@@ -333,6 +386,11 @@ function parseFlags(argv: readonly string[], problems: string[]): { values: Map<
         problems.push(`${name}: needs a value`);
         continue;
       }
+    }
+    if (name !== flagName(setting.key)) {
+      const now = negated ? `--no-${flagName(setting.key).slice(2)}` : flagName(setting.key);
+      const line = renamed(negated ? `--no-${name.slice(2)}` : name, now, setting.key);
+      if (!warnings.includes(line)) warnings.push(line);
     }
     values.set(setting.key, { value, source: name });
   }
@@ -359,18 +417,30 @@ export function positionalIndexes(argv: readonly string[]): number[] {
   return positional;
 }
 
-function flattenFile(obj: Record<string, unknown>, file: string, problems: string[]): Map<string, Raw> {
+/**
+ * A file's settings, nested (`{"http": {"port": 8080}}`) or dotted (`{"http.port": 8080}`),
+ * and under an old flat name (`embeddedBrokerPort`) with a warning; the new name wins.
+ */
+function flattenFile(obj: Record<string, unknown>, file: string, problems: string[], warnings: string[]): Map<string, Raw> {
   const values = new Map<string, Raw>();
+  const old = new Map<string, Raw>();
   const visit = (prefix: string, node: Record<string, unknown>) => {
     for (const [k, v] of Object.entries(node)) {
       const key = prefix ? `${prefix}.${k}` : k;
-      if (BY_KEY.has(key)) values.set(key, { value: v, source: `${file}: ${key}` });
-      else if (v && typeof v === 'object' && !Array.isArray(v) && SETTINGS.some((s) => s.key.startsWith(`${key}.`))) {
+      const setting = BY_KEY.get(key);
+      const wasSetting = BY_OLD_KEY.get(key);
+      if (setting) values.set(key, { value: v, source: `${file}: ${key}` });
+      else if (v && typeof v === 'object' && !Array.isArray(v) && ROWS.some((s) => s.key.startsWith(`${key}.`))) {
         visit(key, v as Record<string, unknown>);
+      } else if (wasSetting) {
+        // `"embeddedBroker": true` is the old switch; an object there is the group.
+        old.set(wasSetting.key, { value: v, source: `${file}: ${key}` });
+        warnings.push(`${file}: ${renamed(key, wasSetting.key, wasSetting.key)}`);
       } else problems.push(`${file}: ${key}: unknown setting`);
     }
   };
   visit('', obj);
+  for (const [key, raw] of old) if (!values.has(key)) values.set(key, raw);
   return values;
 }
 
@@ -472,7 +542,9 @@ export function loadConfig(input: LoadInput): Config {
   const readFile = input.readFile ?? ((p: string) => readFileSync(p));
   const exists = input.exists ?? existsSync;
   const problems: string[] = [];
-  const { values: flags, configPath: flagConfig } = parseFlags(input.argv, problems);
+  /** Not fatal, but worth a line in the log: old setting names, unknown CARBOT_* variables... */
+  const warnings: string[] = [];
+  const { values: flags, configPath: flagConfig } = parseFlags(input.argv, problems, warnings);
 
   // An empty --config or CARBOT_CONFIG (and --no-config) means: no file at all.
   const explicitPath = flagConfig ?? input.env.CARBOT_CONFIG;
@@ -485,7 +557,7 @@ export function loadConfig(input: LoadInput): Config {
     try {
       const parsed: unknown = JSON.parse(readFile(configFile).toString('utf8'));
       if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) problems.push(`${configFile}: must hold a JSON object`);
-      else fromFile = flattenFile(parsed as Record<string, unknown>, configFile, problems);
+      else fromFile = flattenFile(parsed as Record<string, unknown>, configFile, problems, warnings);
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       problems.push(`${configFile}: ${e.code === 'ENOENT' ? 'no such file' : e.code ? cannotRead(e.code, configFile === defaultPath) : `not valid JSON (${e.message})`}`);
@@ -493,28 +565,45 @@ export function loadConfig(input: LoadInput): Config {
   }
 
   const raw = new Map(fromFile);
-  const known = new Set([...SETTINGS.map((s) => envName(s.key)), 'CARBOT_CONFIG', 'CARBOT_SIM_TRACE', 'CARBOT_SYSFS_ROOT', 'CARBOT_SYSTEM_ROOT']);
-  const warnings = Object.keys(input.env)
-    .filter((name) => name.startsWith('CARBOT_') && !known.has(name) && !name.startsWith('CARBOT_TEST_'))
-    .map((name) => `${name}: not a carbot setting, ignored (see carbot --help)`);
-  for (const s of SETTINGS) {
+  const known = new Set([
+    ...ROWS.flatMap((s) => [envName(s.key), oldEnv(s) ?? []].flat()),
+    'CARBOT_CONFIG',
+    'CARBOT_SIM_TRACE',
+    'CARBOT_SYSFS_ROOT',
+    'CARBOT_SYSTEM_ROOT',
+  ]);
+  warnings.push(
+    ...Object.keys(input.env)
+      .filter((name) => name.startsWith('CARBOT_') && !known.has(name) && !name.startsWith('CARBOT_TEST_'))
+      .map((name) => `${name}: not a carbot setting, ignored (see carbot --help)`),
+  );
+  for (const s of ROWS) {
+    const old = oldEnv(s);
+    if (old !== undefined && input.env[old] !== undefined) {
+      warnings.push(renamed(old, envName(s.key), s.key));
+      raw.set(s.key, { value: input.env[old], source: old });
+    }
     const v = input.env[envName(s.key)];
     if (v !== undefined) raw.set(s.key, { value: v, source: envName(s.key) });
   }
   for (const [k, v] of flags) raw.set(k, v);
 
   const value = new Map<string, unknown>();
-  for (const s of SETTINGS) {
+  for (const s of ROWS) {
     const r = raw.get(s.key);
     const converted = r ? convert(s, r, problems) : undefined;
-    value.set(s.key, converted ?? s.default);
+    // A copy of a list default: the table's own is never handed out (the config is frozen).
+    value.set(s.key, converted ?? structuredClone(s.default));
   }
-  const get = <T>(key: string) => value.get(key) as T;
-  const sourceOf = (key: string) => raw.get(key)?.source ?? key;
+  const get: Get = (key) => value.get(key) as never;
+  const sourceOf = (key: SettingKey) => raw.get(key)?.source ?? key;
+  /** A group's settings as one object: `group('http')` is Config's `http`. */
+  const group = <G extends 'http' | 'embeddedBroker' | 'homeassistant'>(name: G) =>
+    Object.fromEntries(ROWS.filter((s) => s.key.startsWith(`${name}.`)).map((s) => [s.key.slice(name.length + 1), value.get(s.key)])) as SettingGroup<G>;
 
-  const device = get<string>('device');
-  const readSecretFile = (key: string): Buffer | undefined => {
-    const path = get<string | undefined>(key);
+  const device = get('device');
+  const readSecretFile = (key: 'mqtt.passwordFile' | 'mqtt.ca' | 'mqtt.cert' | 'mqtt.key'): Buffer | undefined => {
+    const path = get(key);
     if (!path) return undefined;
     try {
       return readFile(path);
@@ -524,7 +613,7 @@ export function loadConfig(input: LoadInput): Config {
     }
   };
 
-  let password = get<string | undefined>('mqtt.password');
+  let password = get('mqtt.password');
   const passwordFile = readSecretFile('mqtt.passwordFile');
   if (password !== undefined && passwordFile) {
     problems.push(`${sourceOf('mqtt.password')} and ${sourceOf('mqtt.passwordFile')}: give the password one way, not both`);
@@ -532,7 +621,7 @@ export function loadConfig(input: LoadInput): Config {
   if (passwordFile) {
     password = passwordFile.toString('utf8').replace(/\r?\n$/, '');
     // Never sent as it is: the content is neither shown nor used.
-    const where = `${sourceOf('mqtt.passwordFile')}: ${JSON.stringify(get<string>('mqtt.passwordFile'))}`;
+    const where = `${sourceOf('mqtt.passwordFile')}: ${JSON.stringify(get('mqtt.passwordFile'))}`;
     if (passwordFile.length > MAX_PASSWORD_FILE_BYTES) {
       problems.push(`${where} holds ${passwordFile.length} bytes: a password file holds the password alone (at most ${MAX_PASSWORD_FILE_BYTES} bytes); is it the right file?`);
       password = undefined;
@@ -541,16 +630,16 @@ export function loadConfig(input: LoadInput): Config {
       password = undefined;
     }
   }
-  const [ca, cert, key] = ['mqtt.ca', 'mqtt.cert', 'mqtt.key'].map(readSecretFile);
+  const [ca, cert, key] = (['mqtt.ca', 'mqtt.cert', 'mqtt.key'] as const).map(readSecretFile);
 
-  const [minSpeed, maxSpeed, initialSpeed] = ['minSpeed', 'maxSpeed', 'initialSpeed'].map((k) => get<number>(k));
+  const [minSpeed, maxSpeed, initialSpeed] = (['minSpeed', 'maxSpeed', 'initialSpeed'] as const).map((k) => get(k));
   if (minSpeed > maxSpeed) problems.push(`${sourceOf('minSpeed')}: ${minSpeed} is above maxSpeed ${maxSpeed}`);
   else if (initialSpeed < minSpeed || initialSpeed > maxSpeed) {
     problems.push(`${sourceOf('initialSpeed')}: ${initialSpeed} is outside minSpeed..maxSpeed (${minSpeed}..${maxSpeed})`);
   }
-  const brokerPorts = [get<number>('embeddedBrokerPort'), get<number>('embeddedBrokerWsPort')];
-  if (get<boolean>('embeddedBroker') && brokerPorts[0] !== 0 && brokerPorts[0] === brokerPorts[1]) {
-    problems.push(`${sourceOf('embeddedBrokerWsPort')}: ${brokerPorts[1]} is already the embedded broker's MQTT port`);
+  const embeddedBroker = group('embeddedBroker');
+  if (embeddedBroker.enabled && embeddedBroker.port !== 0 && embeddedBroker.port === embeddedBroker.wsPort) {
+    problems.push(`${sourceOf('embeddedBroker.wsPort')}: ${embeddedBroker.wsPort} is already the embedded broker's MQTT port`);
   }
 
   if (raw.has('http.username') !== raw.has('http.password')) {
@@ -587,16 +676,16 @@ export function loadConfig(input: LoadInput): Config {
     problems,
   );
   // systemd's StateDirectory= may name several, separated by colons: carbot's is the first.
-  const givenStateDir = get<string | undefined>('stateDir') ?? (input.env.STATE_DIRECTORY?.split(':')[0] || undefined);
+  const givenStateDir = get('stateDir') ?? (input.env.STATE_DIRECTORY?.split(':')[0] || undefined);
   const stateDir = givenStateDir === undefined ? undefined : resolvePath(givenStateDir);
-  const camera = parseCamera(get('camera.command'), get<string | undefined>('camera.dir'), stateDir, sourceOf, problems);
+  const camera = parseCamera(get('camera.command'), get('camera.dir'), stateDir, sourceOf, problems);
   if (camera) {
     camera.timeoutS = get('camera.timeoutS');
     camera.keep = get('camera.keep');
   }
   if (get('gpio') === 'kernel') problems.push(...kernelPwmProblems(hardware.motors, pwmChannels));
 
-  const moveTopic = get<string | undefined>('moveTopic') ?? `${device}/move`;
+  const moveTopic = get('moveTopic') ?? `${device}/move`;
   const topics = {
     move: moveTopic,
     stop: `${moveTopic}/stop`,
@@ -617,7 +706,7 @@ export function loadConfig(input: LoadInput): Config {
   if (input.serving === true) warnings.push(...exposure(get, sourceOf, (key) => raw.has(key), problems));
   if (input.runningAs === 0) {
     const stat = input.stat ?? ((p: string) => statSync(p));
-    const files = [configFile, get<string | undefined>('mqtt.passwordFile')];
+    const files = [configFile, get('mqtt.passwordFile')];
     // systemd reads it for the units, before node starts: only a service's own start can check it.
     if (input.env.INVOCATION_ID !== undefined && exists(ENVIRONMENT_FILE)) files.push(ENVIRONMENT_FILE);
     for (const file of files) {
@@ -639,7 +728,7 @@ export function loadConfig(input: LoadInput): Config {
   if (problems.length > 0) throw new ConfigError(problems);
 
   const effective: Record<string, unknown> = {};
-  for (const s of SETTINGS) {
+  for (const s of ROWS) {
     const v = value.get(s.key);
     if (v === undefined) continue;
     effective[s.key] = s.secret ? '***' : v;
@@ -652,22 +741,23 @@ export function loadConfig(input: LoadInput): Config {
   effective.moveTopic = moveTopic;
   const randomId = input.randomId ?? (() => Math.random().toString(16).slice(2, 8));
   // The embedded broker is the one to use unless told otherwise, never whatever listens on 1883.
-  let url = get<string>('mqtt.url');
-  if (get<boolean>('embeddedBroker') && !raw.has('mqtt.url')) {
-    url = embeddedBrokerUrl(get<string>('embeddedBrokerHost'), brokerPorts[0]);
+  let url = get('mqtt.url');
+  if (embeddedBroker.enabled && !raw.has('mqtt.url')) {
+    url = embeddedBrokerUrl(embeddedBroker.host, embeddedBroker.port);
     effective['mqtt.url'] = url;
   }
 
-  return {
+  return deepFreeze<Config>({
     device,
     topics,
     mqtt: {
       url,
       username: get('mqtt.username'),
       password,
-      clientId: get<string | undefined>('mqtt.clientId') ?? `carbot-${device}-${randomId()}`,
+      clientId: get('mqtt.clientId') ?? `carbot-${device}-${randomId()}`,
       keepalive: get('mqtt.keepalive'),
-      qos: get('mqtt.qos'),
+      // Checked against its min and max, 0 and 1.
+      qos: get('mqtt.qos') as 0 | 1,
       ca,
       cert,
       key,
@@ -689,37 +779,42 @@ export function loadConfig(input: LoadInput): Config {
     limits: hardware.limits,
     pca9685: {
       bus: get('pca9685.bus'),
-      address: get<number | undefined>('pca9685.address') ?? presetAddress(get('motors')) ?? DEFAULT_PCA9685_ADDRESS,
+      address: get('pca9685.address') ?? presetAddress(get('motors')) ?? DEFAULT_PCA9685_ADDRESS,
       frequencyHz: hardware.pca9685Frequency,
-      servoKitCompatible: get<boolean | undefined>('pca9685.servoKitCompatible') ?? presetServoKit(get('motors')),
+      servoKitCompatible: get('pca9685.servoKitCompatible') ?? presetServoKit(get('motors')),
     },
     pwmChannels,
     logLevel: get('logLevel'),
     logFormat: get('logFormat'),
-    embeddedBroker: {
-      enabled: get('embeddedBroker'),
-      host: get('embeddedBrokerHost'),
-      port: brokerPorts[0],
-      wsPort: brokerPorts[1],
-      allowAnonymous: get('embeddedBrokerAllowAnonymous'),
-    },
-    http: {
-      port: get('http.port'),
-      host: get('http.host'),
-      token: get('http.token'),
-      username: get('http.username'),
-      password: get('http.password'),
-      allowAnonymous: get('http.allowAnonymous'),
-      allowedHosts: get('http.allowedHosts'),
-    },
-    homeassistant: { enabled: get('homeassistant'), prefix: get('homeassistantPrefix') },
+    embeddedBroker,
+    http: group('http'),
+    homeassistant: group('homeassistant'),
     track,
     stateDir,
     camera,
     effective,
     configFile,
     warnings,
-  };
+  });
+}
+
+/** The loader's typed read of one setting: get('initialSpeed') is a number, get('nope') does not compile. */
+export type Get = <K extends SettingKey>(key: K) => SettingValues[K];
+
+/**
+ * Freezes an object and everything it holds, in place (Buffers excepted: a typed array with
+ * elements cannot be frozen). Returns it.
+ */
+export function deepFreeze<T>(value: T, seen = new WeakSet<object>()): T {
+  if (value === null || typeof value !== 'object' || ArrayBuffer.isView(value) || seen.has(value)) return value;
+  seen.add(value);
+  for (const v of Object.values(value)) deepFreeze(v, seen);
+  return Object.freeze(value);
+}
+
+/** The same configuration with another broker URL: the embedded broker's, once it listens on a port of its choosing. */
+export function withMqttUrl(config: Config, url: string): Config {
+  return deepFreeze<Config>({ ...config, mqtt: { ...config.mqtt, url }, effective: { ...config.effective, 'mqtt.url': url } });
 }
 
 /** `camera.command`: a non-empty list of strings with `{file}` in one; camera.dir, or the state directory's pictures/. */
@@ -727,7 +822,7 @@ function parseCamera(
   command: unknown,
   dir: string | undefined,
   stateDir: string | undefined,
-  sourceOf: (key: string) => string,
+  sourceOf: (key: SettingKey) => string,
   problems: string[],
 ): CameraConfig | undefined {
   if (command === undefined) return undefined;
@@ -760,18 +855,18 @@ export function embeddedBrokerUrl(host: string, port: number): string {
  * password, unless the configuration says so in as many words; then every start says so.
  */
 function exposure(
-  get: <T>(key: string) => T,
-  sourceOf: (key: string) => string,
-  given: (key: string) => boolean,
+  get: Get,
+  sourceOf: (key: SettingKey) => string,
+  given: (key: SettingKey) => boolean,
   problems: string[],
 ): string[] {
   const warnings: string[] = [];
-  const httpHost = get<string>('http.host');
-  if (get<number>('http.port') !== 0 && !isLoopback(httpHost)) {
-    const where = `http://${isWildcard(httpHost) ? '<any address of this machine>' : httpHost}:${get<number>('http.port')}/`;
+  const httpHost = get('http.host');
+  if (get('http.port') !== 0 && !isLoopback(httpHost)) {
+    const where = `http://${isWildcard(httpHost) ? '<any address of this machine>' : httpHost}:${get('http.port')}/`;
     // A token or user that was given but is wrong has its own message already.
     if (!given('http.token') && !given('http.username') && !given('http.password')) {
-      if (!get<boolean>('http.allowAnonymous')) {
+      if (!get('http.allowAnonymous')) {
         problems.push(
           `${sourceOf('http.host')}: the remote page on ${JSON.stringify(httpHost)} is reachable from the network and has no token or password: ` +
             'set http.token (or http.username and http.password), or http.host 127.0.0.1, or http.allowAnonymous true to let anyone who reaches it drive the car',
@@ -781,15 +876,15 @@ function exposure(
       }
     }
   }
-  const brokerHost = get<string>('embeddedBrokerHost');
-  if (get<boolean>('embeddedBroker') && !isLoopback(brokerHost)) {
-    if (!get<boolean>('embeddedBrokerAllowAnonymous')) {
+  const brokerHost = get('embeddedBroker.host');
+  if (get('embeddedBroker.enabled') && !isLoopback(brokerHost)) {
+    if (!get('embeddedBroker.allowAnonymous')) {
       problems.push(
-        `${sourceOf('embeddedBrokerHost')}: the embedded broker on ${JSON.stringify(brokerHost)} would be reachable from the network and has no passwords: ` +
-          'use embeddedBrokerHost 127.0.0.1 (or mosquitto with a password file), or embeddedBrokerAllowAnonymous true to let anyone who reaches it drive the car',
+        `${sourceOf('embeddedBroker.host')}: the embedded broker on ${JSON.stringify(brokerHost)} would be reachable from the network and has no passwords: ` +
+          'use embeddedBroker.host 127.0.0.1 (or mosquitto with a password file), or embeddedBroker.allowAnonymous true to let anyone who reaches it drive the car',
       );
     } else {
-      warnings.push(`embeddedBrokerAllowAnonymous is true: anyone who can reach the embedded broker on ${brokerHost} drives the car`);
+      warnings.push(`embeddedBroker.allowAnonymous is true: anyone who can reach the embedded broker on ${brokerHost} drives the car`);
     }
   }
   return warnings;
@@ -835,8 +930,10 @@ function parsePwmChannels(raw: unknown, problems: string[]): Config['pwmChannels
 
 /** The settings table for --help: flag, environment variable, default, meaning. */
 export function settingsHelp(): string {
-  return SETTINGS.map((s) => {
+  const rows = ROWS.map((s) => {
     const def = s.default === undefined ? '' : ` (default ${JSON.stringify(s.default)})`;
     return `  ${flagName(s.key).padEnd(26)} ${envName(s.key).padEnd(32)} ${s.help}${def}`;
-  }).join('\n');
+  });
+  const old = ROWS.filter((s) => s.was !== undefined).map((s) => `  ${String(s.was).padEnd(30)} now ${s.key}${oldFlag(s) ? ` (${oldFlag(s)}, ${oldEnv(s)})` : ''}`);
+  return [...rows, '', 'Old names (file keys; flags and variables where they differ), still accepted with a warning:', ...old].join('\n');
 }

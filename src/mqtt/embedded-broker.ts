@@ -115,7 +115,7 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
     await new Promise<void>((resolve) => aedes.close(() => resolve()));
   };
   try {
-    const port = await listen(tcp, opts.host, opts.port, 'embedded broker', 'embeddedBrokerPort');
+    const port = await listen(tcp, opts.host, opts.port, 'embedded broker', 'embeddedBroker.port');
     let wsPort: number | undefined;
     if (opts.wsPort !== 0) {
       http = createHttpServer();
@@ -142,7 +142,7 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
         const stream = createWebSocketStream(socket);
         guard(aedes.handle(stream as never, req as never), stream, `websocket ${(req.socket.remoteAddress ?? 'unknown').replace(/^::ffff:/, '')}`);
       });
-      wsPort = await listen(http, opts.host, opts.wsPort, 'embedded broker websockets', 'embeddedBrokerWsPort');
+      wsPort = await listen(http, opts.host, opts.wsPort, 'embedded broker websockets', 'embeddedBroker.wsPort');
     }
     opts.log.info(
       `embedded MQTT broker listening on mqtt://${opts.host}:${port}${wsPort ? ` and ws://${opts.host}:${wsPort}` : ''}`,

@@ -103,7 +103,7 @@ describeMosquitto('carbot doctor', () => {
         '– another carbot: not checked without the broker',
       ]);
       assert.equal(refused.code, 1);
-      const embedded = await run(config('--embedded-broker', '--embedded-broker-port', String(port)));
+      const embedded = await run(config('--embedded-broker-enabled', '--embedded-broker-port', String(port)));
       assert.deepEqual(brokerLines(embedded.lines), [
         `– broker: carbot's embedded broker (mqtt://127.0.0.1:${port}) runs only while carbot runs; start carbot, then run carbot doctor again`,
         '– another carbot: not checked without the broker',

@@ -173,7 +173,7 @@ describeMosquitto('Home Assistant ids of two cars on one broker', () => {
 
   it('car.a and car_a get their own discovery configs, and car.a\'s button drives car.a only', async () => {
     for (const device of ['car.a', 'car_a']) {
-      const car = spawnCarbot(['--mqtt-url', broker.url, '--gpio', 'sim', '--device', device, '--homeassistant']);
+      const car = spawnCarbot(['--mqtt-url', broker.url, '--gpio', 'sim', '--device', device, '--homeassistant-enabled']);
       cars.push(car);
       await car.waitForLine(new RegExp(`subscribed to ${device.replace('.', '\\.')}/move`));
     }

@@ -7,11 +7,11 @@ import { spawnCarbot } from '../support/process';
 import { startEmbeddedBroker, type EmbeddedBroker } from '../../src/mqtt/embedded-broker';
 import { logged, memoryLogger } from '../fakes/hardware';
 
-describe('--embedded-broker', () => {
+describe('--embedded-broker-enabled', () => {
   it('serves MQTT on TCP and websockets on 127.0.0.1, and the car answers on both', async () => {
     const [port, wsPort] = [await freePort(), await freePort()];
     const proc = spawnCarbot([
-      '--embedded-broker',
+      '--embedded-broker-enabled',
       '--embedded-broker-port', String(port),
       '--embedded-broker-ws-port', String(wsPort),
       '--mqtt-url', `mqtt://127.0.0.1:${port}`,
@@ -32,7 +32,7 @@ describe('--embedded-broker', () => {
 
   it('without --mqtt-url, connects to its own embedded broker, never to whatever listens on localhost:1883', async () => {
     const port = await freePort();
-    const proc = spawnCarbot(['--embedded-broker', '--embedded-broker-port', String(port), '--embedded-broker-ws-port', '0', '--gpio', 'sim']);
+    const proc = spawnCarbot(['--embedded-broker-enabled', '--embedded-broker-port', String(port), '--embedded-broker-ws-port', '0', '--gpio', 'sim']);
     await proc.waitForLine(new RegExp(`connecting to mqtt://127\\.0\\.0\\.1:${port} as`));
     await proc.waitForLine(/subscribed to carbot\/move/);
     const client = await connectClient(`mqtt://127.0.0.1:${port}`);
@@ -46,7 +46,7 @@ describe('--embedded-broker', () => {
 
   it('refuses websockets opened by another site, or under a name that is not this machine\'s (DNS rebinding)', async () => {
     const wsPort = await freePort();
-    const proc = spawnCarbot(['--embedded-broker', '--embedded-broker-port', '0', '--embedded-broker-ws-port', String(wsPort), '--gpio', 'sim']);
+    const proc = spawnCarbot(['--embedded-broker-enabled', '--embedded-broker-port', '0', '--embedded-broker-ws-port', String(wsPort), '--gpio', 'sim']);
     await proc.waitForLine(/subscribed to carbot\/move/);
     const status = (headers: Record<string, string>) =>
       new Promise<number>((resolve, reject) => {
@@ -75,10 +75,10 @@ describe('--embedded-broker', () => {
     await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
     const taken = (blocker.address() as { port: number }).port;
     try {
-      const proc = spawnCarbot(['--embedded-broker', '--embedded-broker-port', String(taken), '--embedded-broker-ws-port', '0', '--gpio', 'sim']);
+      const proc = spawnCarbot(['--embedded-broker-enabled', '--embedded-broker-port', String(taken), '--embedded-broker-ws-port', '0', '--gpio', 'sim']);
       const { code } = await proc.exited;
       assert.equal(code, 1);
-      assert.match(proc.output(), new RegExp(`embedded broker port 127.0.0.1:${taken} is already in use .*set embeddedBrokerPort`));
+      assert.match(proc.output(), new RegExp(`embedded broker port 127.0.0.1:${taken} is already in use .*set embeddedBroker\\.port`));
     } finally {
       await new Promise((resolve) => blocker.close(resolve));
     }

@@ -39,7 +39,7 @@ againstEachBroker('Home Assistant discovery on a broker', (broker) => {
   });
 
   it('publishes one retained device config with five buttons, two sensors and a number, and a press drives the car', async () => {
-    car = startCarbot(broker().url, ['--homeassistant']);
+    car = startCarbot(broker().url, ['--homeassistant-enabled']);
     await car.waitForLog(/subscribed to carbot\/move/);
     const configs = await retained(broker().url, 'homeassistant/device/#');
     assert.deepEqual(configs.map((m) => m.topic), [DEVICE_TOPIC]);
@@ -71,7 +71,7 @@ againstEachBroker('Home Assistant discovery on a broker', (broker) => {
 
   it('publishes the config again within 2 s of homeassistant/status "online", after a reconnect too', async function () {
     this.timeout(20_000);
-    car = startCarbot(broker().url, ['--homeassistant']);
+    car = startCarbot(broker().url, ['--homeassistant-enabled']);
     await car.waitForLog(/subscribed to carbot\/move/);
 
     const forgetAndAsk = async () => {
@@ -121,7 +121,7 @@ againstEachBroker('Home Assistant discovery on a broker', (broker) => {
     // A retained `online` (someone published Home Assistant's birth with -r) is no news.
     await client.publishAsync('homeassistant/status', 'online', { qos: 1, retain: true });
     const configs = await collect(client, DEVICE_TOPIC);
-    car = startCarbot(broker().url, ['--homeassistant']);
+    car = startCarbot(broker().url, ['--homeassistant-enabled']);
     await car.waitForLog(/subscribed to carbot\/move/);
     await configs.waitFor((m) => m.payload !== '');
     await new Promise((resolve) => setTimeout(resolve, 800));
@@ -140,7 +140,7 @@ againstEachBroker('Home Assistant discovery on a broker', (broker) => {
     for (const topic of old) await client.publishAsync(topic, '{"name":"old"}', { qos: 1, retain: true });
     assert.equal((await retained(broker().url, 'homeassistant/+/carbot/+/config')).length, old.length);
 
-    car = startCarbot(broker().url, ['--homeassistant']);
+    car = startCarbot(broker().url, ['--homeassistant-enabled']);
     await car.waitForLog(/subscribed to carbot\/move/);
     // Once carbot has answered a later command, what it published on connecting is in.
     await client.publishAsync('carbot/move', 'stop', { qos: 1 });
@@ -150,7 +150,7 @@ againstEachBroker('Home Assistant discovery on a broker', (broker) => {
   });
 
   it('turning the option off removes the configs from the broker', async () => {
-    car = startCarbot(broker().url, ['--homeassistant']);
+    car = startCarbot(broker().url, ['--homeassistant-enabled']);
     await car.waitForLog(/subscribed to carbot\/move/);
     await car.shutdown();
     car = startCarbot(broker().url, ['--no-homeassistant']);
@@ -187,7 +187,7 @@ againstEachBroker('Home Assistant on a simulated track', (broker) => {
     const arrivals = await collect(client, 'stat/carbot/ARRIVED');
     const discovery = await collect(client, DEVICE_TOPIC);
     car = spawnCarbot([
-      '--mqtt-url', broker().url, '--gpio', 'sim', '--tele-period', '0', '--homeassistant',
+      '--mqtt-url', broker().url, '--gpio', 'sim', '--tele-period', '0', '--homeassistant-enabled',
       '--track-sim', JSON.stringify({ topSpeed: 0.6, lagMs: 20, deadBand: 0.1, seed: 7, start: 0.6 }),
       '--track-length-m', '0.5',
       '--track-stops', JSON.stringify({ basil: 0.1, thyme: 0.3 }),

@@ -29,7 +29,7 @@ describe('kernel board: SIGKILL while driving, then ExecStopPost=carbot safe-sta
     const port = await freePort();
     const car = spawnProcess(
       process.execPath,
-      ['--require', FakeSysfs.preload, CLI_PATH, '--embedded-broker', '--embedded-broker-port', String(port), '--embedded-broker-ws-port', '0', '--mqtt-url', `mqtt://127.0.0.1:${port}`],
+      ['--require', FakeSysfs.preload, CLI_PATH, '--embedded-broker-enabled', '--embedded-broker-port', String(port), '--embedded-broker-ws-port', '0', '--mqtt-url', `mqtt://127.0.0.1:${port}`],
       { ...env, CARBOT_HTTP_PORT: '0' },
       s.user,
     );

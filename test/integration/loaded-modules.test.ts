@@ -118,7 +118,7 @@ describe('what each verb loads (compiled CLI)', () => {
     });
 
     it('loads the embedded broker only when it is on', async () => {
-      const { proc, loaded } = spawnWatched(['--no-config', '--embedded-broker', '--embedded-broker-port', '0', '--embedded-broker-ws-port', '0', '--gpio', 'sim']);
+      const { proc, loaded } = spawnWatched(['--no-config', '--embedded-broker-enabled', '--embedded-broker-port', '0', '--embedded-broker-ws-port', '0', '--gpio', 'sim']);
       await proc.waitForLine(/subscribed to carbot\/move/);
       assert.equal((await proc.kill('SIGTERM')).code, 0, proc.output());
       assert.ok(partsIn(loaded()).has('aedes'), 'the embedded broker was loaded');

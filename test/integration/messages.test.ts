@@ -70,7 +70,7 @@ describe('messages: the command line', () => {
   it('the try it: line names the port, device and topic carbot really uses, and works as printed', async () => {
     const [port, httpPort] = [await freePort(), await freePort()];
     const proc = spawnCarbot([
-      '--embedded-broker', '--embedded-broker-port', String(port), '--embedded-broker-ws-port', '0',
+      '--embedded-broker-enabled', '--embedded-broker-port', String(port), '--embedded-broker-ws-port', '0',
       '--mqtt-url', `mqtt://127.0.0.1:${port}`, '--device', 'car2', '--move-topic', 'bed 2/move',
       '--gpio', 'sim', '--http-port', String(httpPort), '--http-host', '127.0.0.1',
     ]);
@@ -95,7 +95,7 @@ describe('messages: the command line', () => {
   });
 
   it('the try it: line stays short with the defaults, and says --no-config when carbot ran without the file send would read', () => {
-    const config = loadConfig({ argv: ['--embedded-broker'], env: {} });
+    const config = loadConfig({ argv: ['--embedded-broker-enabled'], env: {} });
     // In this process the program is src/cli.ts; the spawned service above shows dist/cli.js.
     assert.match(tryIt(config, 1883, false), /^try it: node \S+ send forward {3}\(or: mosquitto_pub -h 127\.0\.0\.1 -p 1883 -t carbot\/move -m forward\)$/);
     assert.match(tryIt(config, 1883, true), /send forward --no-config {3}/);

@@ -17,7 +17,7 @@ describe(`no Node warnings on node ${process.version}`, () => {
     const [port, wsPort, httpPort] = [await freePort(), await freePort(), await freePort()];
     const car = spawnCarbot(
       [
-        '--embedded-broker', '--embedded-broker-port', String(port), '--embedded-broker-ws-port', String(wsPort),
+        '--embedded-broker-enabled', '--embedded-broker-port', String(port), '--embedded-broker-ws-port', String(wsPort),
         '--mqtt-url', `ws://127.0.0.1:${wsPort}`,
         '--gpio', 'sim', '--track-sim', 'true', '--track-stops', '{"basil":0.2}',
         '--http-host', '127.0.0.1', '--http-port', String(httpPort),

@@ -10,7 +10,7 @@ describe('MQTT packets over 1 MiB', () => {
   it('the embedded broker cuts off a 100 MB publish before it reaches carbot, and a stop still works', async function () {
     this.timeout(60_000);
     const port = await freePort();
-    const proc = spawnCarbot(['--embedded-broker', '--embedded-broker-port', String(port), '--embedded-broker-ws-port', '0', '--gpio', 'sim']);
+    const proc = spawnCarbot(['--embedded-broker-enabled', '--embedded-broker-port', String(port), '--embedded-broker-ws-port', '0', '--gpio', 'sim']);
     await proc.waitForLine(/subscribed to carbot\/move/);
     await bigPublishDoesNotReachCarbot(`mqtt://127.0.0.1:${port}`, proc);
     await proc.waitForLine(/embedded broker: closed the connection from 127\.0\.0\.1: a packet of \d+ bytes, over the limit of 1048576/);

@@ -31,7 +31,7 @@ describe('safe state after SIGKILL (ExecStopPost=carbot safe-state)', () => {
     const env = { CARBOT_FAKE_I2C_STATE: stateFile, CARBOT_HTTP_PORT: '0', CARBOT_MOTORS: 'adafruit-servo-hat', CARBOT_GPIO: 'auto' };
     const car = spawnProcess(
       process.execPath,
-      ['--require', preload, CLI_PATH, '--embedded-broker', '--embedded-broker-port', String(port), '--embedded-broker-ws-port', '0', '--mqtt-url', `mqtt://127.0.0.1:${port}`],
+      ['--require', preload, CLI_PATH, '--embedded-broker-enabled', '--embedded-broker-port', String(port), '--embedded-broker-ws-port', '0', '--mqtt-url', `mqtt://127.0.0.1:${port}`],
       env,
     );
     await car.waitForLine(/subscribed to carbot\/move/, 30_000);

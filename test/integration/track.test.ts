@@ -169,7 +169,7 @@ describeMosquitto('the compiled service on a simulated track (mosquitto)', funct
 
   it('stop cancels a patrol at once; Home Assistant\'s Go to select and carbot send take the new commands', async () => {
     const discovery = await collect(client, 'homeassistant/device/carbot/config');
-    await startCar(['--homeassistant']);
+    await startCar(['--homeassistant-enabled']);
     await homeAndCalibrate();
     const fromArrival = arrivals.messages.length;
     await send('patrol');

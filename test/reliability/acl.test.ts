@@ -68,7 +68,7 @@ describeMosquitto('carbot under the shipped ACL (scripts/mosquitto/carbot.acl)',
 
   it('with Home Assistant discovery on, the configs get through too, and Home Assistant\'s status is read', async () => {
     const configs = await collect(await as('observer'), 'homeassistant/#');
-    car = startCarbot(broker.url, [...carbotLogin, '--homeassistant']);
+    car = startCarbot(broker.url, [...carbotLogin, '--homeassistant-enabled']);
     await car.waitForLog(/subscribed to carbot\/move/);
     // The per-entity configs of earlier versions are cleared first, then the device's goes out.
     await configs.waitFor((m) => m.topic === 'homeassistant/button/carbot/stop/config' && m.payload === '');

@@ -4,18 +4,35 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { SETTINGS, envName, flagName } from '../../src/config';
+import { SETTINGS, envName, flagName, type Setting } from '../../src/config';
 
 export const CONFIGURATION_DOC = join(__dirname, '..', '..', 'docs', 'configuration.md');
 const START = '<!-- settings-table:start -->';
 const END = '<!-- settings-table:end -->';
 
 export function settingsTable(): string {
-  const rows = SETTINGS.map((s) => {
+  const settings: readonly Setting[] = SETTINGS;
+  const rows = settings.map((s) => {
     const def = s.default === undefined ? '' : `\`${JSON.stringify(s.default)}\``;
     return `| \`${s.key}\` | \`${envName(s.key)}\` | \`${flagName(s.key)}\` | ${def} | ${s.help.replace(/\|/g, '\\|')} |`;
   });
-  return ['| setting | environment | flag | default | meaning |', '|---|---|---|---|---|', ...rows].join('\n');
+  // Old names: each spelling that differs from the new one's still works, with a warning.
+  const renamed = settings.flatMap((s) => {
+    if (s.was === undefined) return [];
+    const old = (now: string, was: string) => (now === was ? 'unchanged' : `\`${was}\``);
+    return [`| \`${s.was}\` | \`${s.key}\` | ${old(envName(s.key), envName(s.was))} | ${old(flagName(s.key), flagName(s.was))} |`];
+  });
+  return [
+    '| setting | environment | flag | default | meaning |',
+    '|---|---|---|---|---|',
+    ...rows,
+    '',
+    'Deprecated aliases (old names, still accepted, each with one warning naming the new one):',
+    '',
+    '| old name | new name | old environment | old flag |',
+    '|---|---|---|---|',
+    ...renamed,
+  ].join('\n');
 }
 
 export function documentedTable(text: string): string {

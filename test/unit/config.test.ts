@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { ConfigError, DEFAULT_CONFIG_PATH, envName, flagName, loadConfig, positionalIndexes, SETTINGS, type LoadInput } from '../../src/config';
+import { ConfigError, DEFAULT_CONFIG_PATH, envName, flagName, loadConfig, positionalIndexes, SETTINGS, withMqttUrl, type LoadInput, type Setting } from '../../src/config';
 
 const files: Record<string, string> = {};
 /**
@@ -94,7 +94,7 @@ describe('configuration', () => {
     assert.equal(envName('mqtt.passwordFile'), 'CARBOT_MQTT_PASSWORD_FILE');
     assert.equal(envName('reverseDelayMs'), 'CARBOT_REVERSE_DELAY_MS');
     assert.equal(flagName('mqtt.url'), '--mqtt-url');
-    assert.equal(flagName('embeddedBroker'), '--embedded-broker');
+    assert.equal(flagName('embeddedBroker.enabled'), '--embedded-broker-enabled');
     const envs = SETTINGS.map((s) => envName(s.key));
     for (const required of ['CARBOT_MQTT_URL', 'CARBOT_MQTT_USERNAME', 'CARBOT_MQTT_PASSWORD', 'CARBOT_MQTT_PASSWORD_FILE', 'CARBOT_GPIO', 'CARBOT_LOG_LEVEL', 'CARBOT_LOG_FORMAT']) {
       assert.ok(envs.includes(required), required);
@@ -149,18 +149,18 @@ describe('configuration', () => {
   });
 
   it('accepts boolean flags bare, negated and with a value', () => {
-    assert.equal(load({ argv: ['--embedded-broker'] }).embeddedBroker.enabled, true);
+    assert.equal(load({ argv: ['--embedded-broker-enabled'] }).embeddedBroker.enabled, true);
     assert.equal(load({ argv: ['--no-stop-on-disconnect'] }).stopOnDisconnect, false);
     assert.equal(load({ env: { CARBOT_STOP_ON_DISCONNECT: 'off' } }).stopOnDisconnect, false);
   });
 
-  it('takes true or false after a boolean flag as its value (npm start -- --embedded-broker false), and nothing else', () => {
-    assert.equal(load({ argv: ['--embedded-broker', 'false'] }).embeddedBroker.enabled, false);
-    assert.equal(load({ argv: ['--embedded-broker', 'TRUE'] }).embeddedBroker.enabled, true);
-    assert.equal(load({ argv: ['--embedded-broker', 'true', '--embedded-broker', 'false'] }).embeddedBroker.enabled, false);
-    assert.equal(load({ argv: ['--embedded-broker=false'] }).embeddedBroker.enabled, false);
+  it('takes true or false after a boolean flag as its value (npm start -- --embedded-broker-enabled false), and nothing else', () => {
+    assert.equal(load({ argv: ['--embedded-broker-enabled', 'false'] }).embeddedBroker.enabled, false);
+    assert.equal(load({ argv: ['--embedded-broker-enabled', 'TRUE'] }).embeddedBroker.enabled, true);
+    assert.equal(load({ argv: ['--embedded-broker-enabled', 'true', '--embedded-broker-enabled', 'false'] }).embeddedBroker.enabled, false);
+    assert.equal(load({ argv: ['--embedded-broker-enabled=false'] }).embeddedBroker.enabled, false);
     // Not a value: the command of `carbot send --retain stop`, or a word after a negated flag.
-    assert.deepEqual(positionalIndexes(['--embedded-broker', 'false', 'forward']), [2]);
+    assert.deepEqual(positionalIndexes(['--embedded-broker-enabled', 'false', 'forward']), [2]);
     assert.deepEqual(positionalIndexes(['--homeassistant', 'stop']), [1]);
     assert.deepEqual(positionalIndexes(['--no-homeassistant', 'false']), [1]);
   });
@@ -317,12 +317,12 @@ describe('configuration', () => {
     });
 
     it('refuses the embedded broker beyond loopback, which has no passwords, unless told to', () => {
-      assert.deepEqual(problems({ argv: ['--embedded-broker', '--embedded-broker-host', '0.0.0.0'] }), [
+      assert.deepEqual(problems({ argv: ['--embedded-broker-enabled', '--embedded-broker-host', '0.0.0.0'] }), [
         '--embedded-broker-host: the embedded broker on "0.0.0.0" would be reachable from the network and has no passwords: ' +
-          'use embeddedBrokerHost 127.0.0.1 (or mosquitto with a password file), or embeddedBrokerAllowAnonymous true to let anyone who reaches it drive the car',
+          'use embeddedBroker.host 127.0.0.1 (or mosquitto with a password file), or embeddedBroker.allowAnonymous true to let anyone who reaches it drive the car',
       ]);
-      const open = load({ argv: ['--embedded-broker', '--embedded-broker-host', '0.0.0.0', '--embedded-broker-allow-anonymous'] });
-      assert.deepEqual(open.warnings, ['embeddedBrokerAllowAnonymous is true: anyone who can reach the embedded broker on 0.0.0.0 drives the car']);
+      const open = load({ argv: ['--embedded-broker-enabled', '--embedded-broker-host', '0.0.0.0', '--embedded-broker-allow-anonymous'] });
+      assert.deepEqual(open.warnings, ['embeddedBroker.allowAnonymous is true: anyone who can reach the embedded broker on 0.0.0.0 drives the car']);
       // Not running, so not listening anywhere.
       assert.deepEqual(load({ argv: ['--embedded-broker-host', '0.0.0.0'] }).warnings, []);
     });
@@ -341,12 +341,155 @@ describe('configuration', () => {
   });
 
   it('connects to its own embedded broker unless mqtt.url says otherwise', () => {
-    const c = load({ argv: ['--embedded-broker', '--embedded-broker-port', '11883'] });
+    const c = load({ argv: ['--embedded-broker-enabled', '--embedded-broker-port', '11883'] });
     assert.equal(c.mqtt.url, 'mqtt://127.0.0.1:11883');
     assert.equal(c.effective['mqtt.url'], 'mqtt://127.0.0.1:11883');
-    assert.equal(load({ argv: ['--embedded-broker', '--embedded-broker-host', '::1'] }).mqtt.url, 'mqtt://[::1]:1883');
-    assert.equal(load({ argv: ['--embedded-broker', '--mqtt-url', 'mqtt://pi:1883'] }).mqtt.url, 'mqtt://pi:1883');
+    assert.equal(load({ argv: ['--embedded-broker-enabled', '--embedded-broker-host', '::1'] }).mqtt.url, 'mqtt://[::1]:1883');
+    assert.equal(load({ argv: ['--embedded-broker-enabled', '--mqtt-url', 'mqtt://pi:1883'] }).mqtt.url, 'mqtt://pi:1883');
     assert.equal(load({ argv: ['--embedded-broker-port', '11883'] }).mqtt.url, 'mqtt://localhost:1883');
+  });
+
+  describe('frozen', () => {
+    it('freezes the loaded configuration all the way down: a change throws (strict mode)', () => {
+      'use strict';
+      files['/etc/carbot/config.json'] = JSON.stringify({ track: { stops: { basil: 0.2 } }, motors: 'adafruit-servo-hat' });
+      const c = load({});
+      for (const o of [c, c.mqtt, c.http, c.http.allowedHosts, c.embeddedBroker, c.drive, c.track, c.track.stops, c.track.stops[0], c.motors, c.motors[0], c.effective, c.warnings]) {
+        assert.ok(Object.isFrozen(o), JSON.stringify(o));
+      }
+      assert.throws(() => {
+        (c.mqtt as { url: string }).url = 'mqtt://elsewhere:1883';
+      }, TypeError);
+      assert.throws(() => {
+        (c as { device: string }).device = 'other';
+      }, TypeError);
+      assert.throws(() => (c.http.allowedHosts as string[]).push('evil.example'), TypeError);
+      assert.throws(() => {
+        (c.track.stops[0] as { at: number }).at = 0.9;
+      }, TypeError);
+      assert.equal(c.mqtt.url, 'mqtt://localhost:1883');
+    });
+
+    it('hands out no object of the table: one load cannot change the next one\'s defaults', () => {
+      const a = load({});
+      assert.ok(Object.isFrozen(a.http.allowedHosts));
+      assert.deepEqual(load({}).track.calibrationSpeeds, [30, 60, 100]);
+      assert.deepEqual(load({}).http.allowedHosts, []);
+    });
+
+    it('a variant is a new configuration (withMqttUrl, or a spread), the loaded one unchanged', () => {
+      const c = load({ argv: ['--embedded-broker-enabled', '--embedded-broker-port', '0'] });
+      const moved = withMqttUrl(c, 'mqtt://127.0.0.1:40001');
+      assert.equal(moved.mqtt.url, 'mqtt://127.0.0.1:40001');
+      assert.equal(moved.effective['mqtt.url'], 'mqtt://127.0.0.1:40001');
+      assert.equal(c.mqtt.url, 'mqtt://127.0.0.1:0');
+      assert.ok(Object.isFrozen(moved) && Object.isFrozen(moved.mqtt));
+      assert.equal(moved.drive, c.drive);
+    });
+  });
+
+  describe('grouped names (embeddedBroker.*, homeassistant.*) and their old flat spellings', () => {
+    const RENAMED: [string, string, string][] = [
+      // [old key, new key, a value as text]
+      ['embeddedBroker', 'embeddedBroker.enabled', 'true'],
+      ['embeddedBrokerHost', 'embeddedBroker.host', '127.0.0.2'],
+      ['embeddedBrokerPort', 'embeddedBroker.port', '1884'],
+      ['embeddedBrokerWsPort', 'embeddedBroker.wsPort', '9001'],
+      ['embeddedBrokerAllowAnonymous', 'embeddedBroker.allowAnonymous', 'true'],
+      ['homeassistant', 'homeassistant.enabled', 'true'],
+      ['homeassistantPrefix', 'homeassistant.prefix', 'ha'],
+    ];
+    const GIVEN = {
+      embeddedBroker: { enabled: true, host: '127.0.0.2', port: 1884, wsPort: 9001, allowAnonymous: true },
+      homeassistant: { enabled: true, prefix: 'ha' },
+    };
+    const picked = (c: ReturnType<typeof load>) => ({ embeddedBroker: c.embeddedBroker, homeassistant: c.homeassistant });
+    const asJson = (text: string) => (/^(true|\d+)$/.test(text) ? JSON.parse(text) : text);
+    const old = (was: string, now: string) => `${was} is an old name: use ${now} instead; the old name still works for now`;
+
+    it('lists each with its old name in the table', () => {
+      const settings: readonly Setting[] = SETTINGS;
+      assert.deepEqual(
+        settings.filter((s) => s.was !== undefined).map((s) => [s.was, s.key]),
+        RENAMED.map(([was, key]) => [was, key]),
+      );
+      // No flat camelCase name left that starts like a group's.
+      const groups = new Set(settings.filter((s) => s.key.includes('.')).map((s) => s.key.split('.')[0]));
+      for (const s of settings) {
+        if (!s.key.includes('.')) assert.ok(![...groups].some((g) => s.key.startsWith(g)), `${s.key} belongs to a group`);
+      }
+    });
+
+    it('takes the new names nested, dotted, from variables and from flags, without a warning', () => {
+      files['/etc/carbot/config.json'] = JSON.stringify(GIVEN);
+      const nested = load({});
+      assert.deepEqual(picked(nested), GIVEN);
+      // 127.0.0.2 is loopback: allowAnonymous changes nothing there, so says nothing.
+      assert.deepEqual(nested.warnings, []);
+      files['/etc/carbot/config.json'] = JSON.stringify(Object.fromEntries(RENAMED.map(([, key, text]) => [key, asJson(text)])));
+      assert.deepEqual(picked(load({})), GIVEN);
+      delete files['/etc/carbot/config.json'];
+      const env = Object.fromEntries(RENAMED.map(([, key, text]) => [envName(key), text]));
+      assert.deepEqual(picked(load({ env })), GIVEN);
+      assert.deepEqual(load({ env }).warnings, nested.warnings);
+      const argv = RENAMED.flatMap(([, key, text]) => [flagName(key), text]);
+      assert.deepEqual(picked(load({ argv })), GIVEN);
+      assert.deepEqual(load({ argv }).warnings, nested.warnings);
+      assert.equal(load({ argv: ['--homeassistant-enabled'] }).homeassistant.enabled, true);
+      assert.equal(load({ argv: ['--homeassistant-enabled', '--no-homeassistant-enabled'] }).homeassistant.enabled, false);
+      assert.equal(load({ argv: ['--embedded-broker-enabled'] }).effective['embeddedBroker.enabled'], true);
+    });
+
+    it('still takes each old name in a file, with one warning naming the new one', () => {
+      for (const [was, key, text] of RENAMED) {
+        files['/etc/carbot/config.json'] = JSON.stringify({ [was]: asJson(text) });
+        const c = load({});
+        assert.deepEqual(c.warnings, [`/etc/carbot/config.json: ${old(was, key)}`], was);
+      }
+      files['/etc/carbot/config.json'] = JSON.stringify(Object.fromEntries(RENAMED.map(([was, , text]) => [was, asJson(text)])));
+      assert.deepEqual(picked(load({})), GIVEN);
+      // The old switch beside the new group: both read.
+      files['/etc/carbot/config.json'] = JSON.stringify({ homeassistant: true, homeassistantPrefix: 'ha', embeddedBroker: true, embeddedBrokerPort: 1884 });
+      assert.equal(load({}).homeassistant.prefix, 'ha');
+      assert.equal(load({}).embeddedBroker.port, 1884);
+      assert.equal(load({}).embeddedBroker.enabled, true);
+      // The new name wins over the old one.
+      files['/etc/carbot/config.json'] = JSON.stringify({ homeassistantPrefix: 'old', homeassistant: { prefix: 'new' } });
+      assert.equal(load({}).homeassistant.prefix, 'new');
+      // An old name's bad value names the old name.
+      files['/etc/carbot/config.json'] = JSON.stringify({ embeddedBrokerPort: 'x' });
+      assert.deepEqual(problems({}), ['/etc/carbot/config.json: embeddedBrokerPort: "x" is not a whole number']);
+    });
+
+    it('still takes the old switches\' flags and variables, with one warning naming the new one', () => {
+      const flag = load({ argv: ['--embedded-broker', '--embedded-broker', '--homeassistant', 'false'] });
+      assert.equal(flag.embeddedBroker.enabled, true);
+      assert.equal(flag.homeassistant.enabled, false);
+      assert.deepEqual(flag.warnings, [
+        old('--embedded-broker', '--embedded-broker-enabled (embeddedBroker.enabled)'),
+        old('--homeassistant', '--homeassistant-enabled (homeassistant.enabled)'),
+      ]);
+      const negated = load({ argv: ['--no-homeassistant'] });
+      assert.equal(negated.homeassistant.enabled, false);
+      assert.deepEqual(negated.warnings, [old('--no-homeassistant', '--no-homeassistant-enabled (homeassistant.enabled)')]);
+      assert.deepEqual(positionalIndexes(['--embedded-broker', 'false', 'forward']), [2]);
+      const env = load({ env: { CARBOT_EMBEDDED_BROKER: 'true', CARBOT_HOMEASSISTANT: 'yes' } });
+      assert.equal(env.embeddedBroker.enabled, true);
+      assert.equal(env.homeassistant.enabled, true);
+      assert.deepEqual(env.warnings, [
+        old('CARBOT_EMBEDDED_BROKER', 'CARBOT_EMBEDDED_BROKER_ENABLED (embeddedBroker.enabled)'),
+        old('CARBOT_HOMEASSISTANT', 'CARBOT_HOMEASSISTANT_ENABLED (homeassistant.enabled)'),
+      ]);
+      // The new variable wins; a bad old value names the old variable.
+      assert.equal(load({ env: { CARBOT_HOMEASSISTANT: 'true', CARBOT_HOMEASSISTANT_ENABLED: 'false' } }).homeassistant.enabled, false);
+      assert.deepEqual(problems({ env: { CARBOT_EMBEDDED_BROKER: 'maybe' } }), ['CARBOT_EMBEDDED_BROKER: "maybe" is not true or false']);
+      // The grouped settings' flags and variables were already spelled the new way.
+      for (const [was, key] of RENAMED.slice(1)) {
+        if (was === 'homeassistant') continue;
+        assert.equal(flagName(was), flagName(key));
+        assert.equal(envName(was), envName(key));
+      }
+    });
   });
 
   describe('track settings', () => {
