@@ -129,7 +129,7 @@ describeMosquitto('what the car learns is kept, and the picture at each stop (co
 
   it('a patrol photographs every stop: PHOTO, the picture and its sidecar, an image for Home Assistant; photo on command too', async () => {
     const pictures = path.join(dir, 'pictures');
-    const c = await start(['--camera-command', JSON.stringify([process.execPath, FAKE_CAMERA, '{file}']), '--camera-dir', pictures, '--camera-keep', '2', '--homeassistant']);
+    const c = await start(['--camera-command', JSON.stringify([process.execPath, FAKE_CAMERA, '{file}']), '--camera-dir', pictures, '--camera-keep', '2', '--homeassistant-enabled']);
     await run('home');
     for (let round = 0; round < 3; round++) {
       const from = photos.messages.length;
