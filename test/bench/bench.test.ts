@@ -1,10 +1,10 @@
-import { pythonMissing } from '../bench/child';
+import { pythonMissing } from '../../bench/child';
 import { strict as assert } from 'node:assert';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { describeMosquitto } from './support/mosquitto';
-import { spawnProcess } from './support/process';
+import { describeMosquitto } from '../support/mosquitto';
+import { spawnProcess } from '../support/process';
 
 /**
  * `npm run bench` with tiny counts: every figure is produced for carbot and for each reference

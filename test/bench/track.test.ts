@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { spawnProcess } from './support/process';
+import { spawnProcess } from '../support/process';
 
 /**
  * `npm run bench:track` with tiny counts: it homes, calibrates and sends the simulated cars
