@@ -218,6 +218,67 @@ describe('track model, any sequence', () => {
     );
   });
 
+  it('with a jam anywhere, a goto always ends, arrived or stalled, and the output is 0 after it', () => {
+    // The car follows the applied output through the curve exactly (no lag), cannot pass the
+    // jam, closes a switch at each end, and turns an encoder when the settings have one.
+    const arb = fc.record({
+      settings: settingsArb,
+      encoder: fc.option(fc.integer({ min: 50, max: 1000 }), { nil: undefined }),
+      start: fc.double({ min: 0, max: 1, noNaN: true }),
+      jam: fc.double({ min: 0.001, max: 0.999, noNaN: true }),
+      to: fc.double({ min: 0, max: 1, noNaN: true }),
+    });
+    fc.assert(
+      fc.property(arb, ({ settings: base, encoder, start, jam, to }) => {
+        const settings: TrackSettings = { ...base, encoder: encoder === undefined ? undefined : { edgesPerTrack: encoder }, stallS: 0.3 };
+        const rig = new Rig(DRIVE, settings);
+        let x = 0;
+        let jamAt: number | undefined;
+        let side = -1;
+        const STEP = 20;
+        const physics = () => {
+          const before = x;
+          x += (velocity(settings.speedTable, settings, rig.drive.output) * STEP) / 1000;
+          if (jamAt !== undefined) x = side < 0 ? Math.min(x, jamAt) : Math.max(x, jamAt);
+          x = Math.min(1, Math.max(0, x));
+          if (encoder !== undefined) {
+            for (let n = Math.abs(Math.floor(x * encoder) - Math.floor(before * encoder)); n > 0; n--) rig.trackApply({ type: 'edge', now: rig.now });
+          }
+          rig.limit(settings.homeEnd, x <= 0);
+          rig.limit(settings.homeEnd === 'backward' ? 'forward' : 'backward', x >= 1);
+        };
+        const runGoto = (place: number) => {
+          const result = rig.command({ move: 'goto', to: place });
+          if (result?.error) return result;
+          const slowest = Math.min(...(['forward', 'backward'] as const).map((d) => curveSpeed(settings.speedTable![d], rig.drive.speed / 100)));
+          const limit = 1000 * ((1 / slowest) * 1.25 + settings.timeoutMarginS + 1);
+          for (let t = 0; t < limit && (rig.track.task !== undefined || rig.drive.output !== 0); t += STEP) {
+            rig.advance(STEP);
+            physics();
+          }
+          return result;
+        };
+        rig.limit(settings.homeEnd, true);
+        // Somewhere first, with no jam; then the jam, on either side of the car.
+        runGoto(start);
+        rig.advance(1000);
+        jamAt = jam;
+        side = x < jam ? -1 : 1;
+        const result = runGoto(to);
+        if (result?.error || String(result?.note).includes('already there')) return;
+        assert.equal(rig.track.task, undefined, `a goto to ${to} with a jam at ${jam} from ${x} did not end`);
+        assert.equal(rig.drive.output, 0);
+        rig.advance(2000);
+        assert.equal(rig.drive.output, 0);
+        assert.ok(['arrived', 'stalled', 'limit'].includes(rig.drive.reason), rig.drive.reason);
+        // Blocked before its target with an encoder, it is stalled; never "arrived" short of it.
+        const blocked = side < 0 ? jam < to - 0.01 : jam > to + 0.01;
+        if (encoder !== undefined && blocked) assert.equal(rig.drive.reason, 'stalled', `jam ${jam}, to ${to}, at ${x}`);
+      }),
+      { numRuns: 100 },
+    );
+  });
+
   it('the curve is monotone between monotone points and goes through each', () => {
     fc.assert(
       fc.property(pointsArb, fc.double({ min: 0, max: 1, noNaN: true }), fc.double({ min: 0, max: 1, noNaN: true }), (points, a, b) => {
