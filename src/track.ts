@@ -371,6 +371,11 @@ function fail(state: TrackState, ctx: Ctx, why: string, stopReason: Reason = 'st
     error: why,
     ...(state.homed ? { position: state.position } : {}),
   };
+  if (stopReason === 'stalled' && state.homed && !byEncoder(state, ctx.settings)) {
+    // Dead reckoning went on counting what the car did not do: where it is, nobody knows.
+    warn(ctx, 'position unknown after the stall: send home');
+    state = { ...state, homed: false };
+  }
   return endTask(state, ctx, { stopReason });
 }
 
@@ -474,7 +479,7 @@ export function slowHomingSpeed(settings: Pick<TrackSettings, 'homingSpeed' | 'h
 /** The task without its current leg, the next one not yet begun. */
 function dropLeg(state: TrackState): TrackState {
   const task = state.task!;
-  return { ...state, task: { ...task, legs: task.legs.slice(1), begun: false, until: undefined, allowed: undefined, measure: undefined } };
+  return { ...state, task: { ...task, legs: task.legs.slice(1), begun: false, until: undefined, allowed: undefined, measure: undefined, edgeAt: undefined } };
 }
 
 /** Starts legs[0] of the task; legs that finish at once are passed over. */
@@ -856,7 +861,7 @@ function onManual(state: TrackState, command: Command, ctx: Ctx): TrackState {
 function wakeAt(state: TrackState, settings: TrackSettings): number | undefined {
   const times: number[] = [];
   if (state.task?.until !== undefined) times.push(state.task.until);
-  if (state.task?.edgeAt !== undefined) times.push(state.task.edgeAt + stallWindowS(state, settings) * 1000);
+  if (state.task?.edgeAt !== undefined && drivingLeg(state.task.legs[0])) times.push(state.task.edgeAt + stallWindowS(state, settings) * 1000);
   const crossing = gotoWake(state, settings);
   if (crossing !== undefined) times.push(crossing);
   if (state.output !== 0 || state.task) times.push(state.outputAt + PROGRESS_MS);
