@@ -27,6 +27,8 @@ class Rig {
   /** When a switch last closed and which end: the integral starts there. */
   anchor?: { at: number; position: number };
   limits: Record<TrackEnd, boolean> = { forward: false, backward: false };
+  /** A leg stalled since a switch last closed: without an encoder the position is then unknown. */
+  stalled = false;
 
   constructor(
     readonly driveSettings: DriveSettings,
@@ -53,6 +55,7 @@ class Rig {
     const out = trackStep(this.track, event, this.settings);
     this.track = out.state;
     this.trackWake = out.wakeAt;
+    if (out.failed?.reason === 'stalled') this.stalled = true;
     for (const r of out.drive) {
       const reason: Reason | undefined = r.command.move === 'speed' ? this.drive.reason : r.reason;
       this.driveApply({ type: 'command', command: r.command, reason, now: this.now });
@@ -77,7 +80,10 @@ class Rig {
   limit(end: TrackEnd, closed: boolean): void {
     if (this.limits[end] === closed) return;
     this.limits[end] = closed;
-    if (closed) this.anchor = { at: this.now, position: end === this.settings.homeEnd ? 0 : 1 };
+    if (closed) {
+      this.anchor = { at: this.now, position: end === this.settings.homeEnd ? 0 : 1 };
+      this.stalled = false;
+    }
     this.driveApply({ type: 'limit', end, closed, now: this.now });
   }
 
@@ -166,13 +172,15 @@ function play(settings: TrackSettings, ops: Op[]): Rig {
 }
 
 describe('track model, any sequence', () => {
-  it('the estimate is the integral of the applied outputs through the curve since the last switch', () => {
+  it('the estimate is the integral of the applied outputs through the curve since the last switch, until a stall', () => {
     fc.assert(
       fc.property(settingsArb, fc.array(opArb, { maxLength: 40 }), (settings, ops) => {
         const rig = play(settings, ops);
         // Bring the estimate up to now, as any event does.
         rig.trackApply({ type: 'tick', now: rig.now });
-        assert.ok(rig.track.homed);
+        // A stall since the last switch forgets the position (the integral counted motion that did not happen).
+        assert.ok(rig.track.homed || rig.stalled);
+        if (!rig.track.homed) return;
         const expected = rig.integral(rig.now);
         assert.ok(Math.abs(rig.track.position - expected) < 1e-9, `estimate ${rig.track.position}, integral ${expected}`);
       }),
