@@ -152,6 +152,8 @@ export interface TrackState {
   /** +1 away from home, −1 toward it: the way the last nonzero output drove (encoder edges count that way). */
   heading: 1 | -1;
   limits: Record<TrackEnd, boolean>;
+  /** When each switch last opened: closing again within BOUNCE_MS as the car leaves it is its contacts bouncing. */
+  openedAt?: Partial<Record<TrackEnd, number>>;
   /** Where the last switch put the car, and the encoder edges since (signed by heading). */
   anchor: number;
   edgesSince: number;
@@ -210,6 +212,8 @@ export const STALL_FACTOR = 1.25;
 export const STALL_S = 0.3;
 /** …or no edge for this many edges' time at the output's speed, when that is longer (slow speeds, coarse encoders). */
 export const STALL_EDGES = 3;
+/** A switch the car is leaving that closes again within this long of opening is bouncing, not met again. */
+export const BOUNCE_MS = 50;
 /** How far homing backs off the switch between its two touches, a fraction of the track. */
 export const HOME_BACKOFF = 0.02;
 /** A goto that meets a switch short of its target plans again from there, at most this often. */
@@ -766,10 +770,14 @@ function onLimit(state: TrackState, end: TrackEnd, closed: boolean, ctx: Ctx): T
   const measure = state.task?.measure;
   if (!closed && measure?.from === end) state = { ...state, task: { ...state.task!, measure: { ...measure, from: undefined } } };
   // Homing's back-off may be waiting for its switch to open.
-  if (!closed) return checkGoto(state, ctx);
+  if (!closed) return checkGoto({ ...state, openedAt: { ...state.openedAt, [end]: ctx.now } }, ctx);
   const at = end === ctx.settings.homeEnd ? 0 : 1;
   if (!state.homed) info(ctx, `position known: at the ${end} end`);
   state = { ...state, homed: true, position: at, travelled: 0, anchor: at, edgesSince: 0 };
+  const opened = state.openedAt?.[end];
+  const leaving = state.heading === (end === ctx.settings.homeEnd ? 1 : -1);
+  // The switch the car is leaving, bouncing: the car is still at it, and nothing else happened.
+  if (leaving && opened !== undefined && ctx.now - opened <= BOUNCE_MS) return state;
   const task = state.task;
   const leg = task?.legs[0];
   if (!task || !leg || !task.begun) return state;

@@ -107,7 +107,8 @@ describe('the service on a simulated track (virtual time)', () => {
     // track.stallS (0.3 s) after the output began, well before the deadline (1.5 m at the table's 50 %, ×1.25 + 2 s).
     const seconds = (c.clock.now() - started) / 1000;
     assert.ok(seconds >= 0.3 && seconds < 1, `stopped after ${seconds} s`);
-    await new Promise((resolve) => setImmediate(resolve));
+    // The log is written in 10 ms batches.
+    await new Promise((resolve) => setTimeout(resolve, 50));
     assert.ok(c.lines.some((l) => /^<4>goto stopped: stalled: no encoder edge for 0.3 s at -?0.0\d+ m while driving to 1.5 m$/.test(l)), c.lines.join('\n'));
   });
 
@@ -187,7 +188,8 @@ describe('the service on a simulated track (virtual time)', () => {
       assert.ok(Math.abs(state.simPosition as number) < 0.01, `home ${i}: the car is at ${String(state.simPosition)} m`);
       c.run('{"goto":1.1}');
     }
-    await new Promise((resolve) => setImmediate(resolve));
+    // The log is written in 10 ms batches.
+    await new Promise((resolve) => setTimeout(resolve, 50));
     assert.ok(c.lines.filter((l) => l.includes('home done')).length === 3, c.lines.join('\n'));
   });
 });

@@ -370,6 +370,25 @@ describe('track model', () => {
       assert.deepEqual(car.take(), ['stop (arrived)']);
     });
 
+    it('the switch it leaves bouncing (closing again within BOUNCE_MS of opening) is not met again', () => {
+      const car = new Track().homed();
+      car.command({ move: 'goto', to: 'thyme' });
+      assert.deepEqual(car.take(), ['forward']);
+      car.applied(0.5);
+      car.advance(20);
+      for (let i = 0; i < 3; i++) {
+        car.limit('backward', false);
+        car.advance(2);
+        car.limit('backward', true);
+        car.advance(2);
+      }
+      car.limit('backward', false);
+      assert.deepEqual(car.take(), [], 'no replan, no stop');
+      assert.doesNotMatch(car.logs.join('\n'), /met the backward end/);
+      car.advanceUntil(() => car.requests.length > 0);
+      assert.deepEqual(car.take(), ['stop (arrived)']);
+    });
+
     it('meeting a switch short of the target, goes on from the re-zeroed position', () => {
       const car = new Track().homed();
       car.command({ move: 'goto', to: 'thyme' });
