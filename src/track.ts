@@ -212,6 +212,8 @@ export const STALL_FACTOR = 1.25;
 export const STALL_S = 0.3;
 /** …or no edge for this many edges' time at the output's speed, when that is longer (slow speeds, coarse encoders). */
 export const STALL_EDGES = 3;
+/** With an encoder whose scale is not known yet (before calibrate): no edge for this long at least. */
+export const STALL_UNSCALED_S = 1;
 /** A switch the car is leaving that closes again within this long of opening is bouncing, not met again. */
 export const BOUNCE_MS = 50;
 /** How far homing backs off the switch between its two touches, a fraction of the track. */
@@ -423,7 +425,9 @@ function legDistance(state: TrackState, settings: TrackSettings, leg: DrivingLeg
 function stallWindowS(state: TrackState, settings: TrackSettings): number {
   const stallS = settings.stallS ?? STALL_S;
   const v = Math.abs(velocity(state.curve, settings, state.output));
-  return state.edgesPerTrack && v > 0 ? Math.max(stallS, STALL_EDGES / (v * state.edgesPerTrack)) : stallS;
+  // Until a calibration learns the encoder's scale, how far apart its edges are is not known.
+  if (!state.edgesPerTrack) return Math.max(stallS, STALL_UNSCALED_S);
+  return v > 0 ? Math.max(stallS, STALL_EDGES / (v * state.edgesPerTrack)) : stallS;
 }
 
 /** Whether the output drives the car (above the dead band, by the curve; any output without one). */
