@@ -9,9 +9,10 @@ export type Motion = 'stopped' | 'forward' | 'backward' | 'reversing';
 export type Direction = 'forward' | 'backward';
 /**
  * `done`: a timed move ran its time; `arrived`: a goto reached its place (docs/track.md);
- * `flood`: the move topic was flooded, so a stop on it could be lost (docs/security.md).
+ * `flood`: the move topic was flooded, so a stop on it could be lost (docs/security.md);
+ * `stalled`: a task's leg did not get there in time, or its encoder stopped counting (docs/track.md).
  */
-export type Reason = 'command' | 'startup' | 'disconnect' | 'timeout' | 'limit' | 'shutdown' | 'done' | 'arrived' | 'flood';
+export type Reason = 'command' | 'startup' | 'disconnect' | 'timeout' | 'limit' | 'shutdown' | 'done' | 'arrived' | 'flood' | 'stalled';
 
 export interface DriveSettings {
   initialSpeed: number;

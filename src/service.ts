@@ -827,6 +827,19 @@ export class CarService extends EventEmitter implements CarView {
       this.apply({ type: 'command', command: request.command, reason, now: event.now });
     }
     if (out.busy && this.deps.config.drive.commandTimeoutS > 0) this.apply({ type: 'keepalive', now: event.now });
+    if (out.failed) {
+      // The task's own answer, late: it did not get there (a stall, a switch out of place).
+      const { target, position, ...rest } = out.failed;
+      const failed = {
+        ...rest,
+        ...(target === undefined ? {} : { target: this.place(target as number) }),
+        motion: this.drive.motion,
+        speed: this.drive.speed,
+        ...(position === undefined ? {} : { position: this.place(position as number) }),
+      };
+      this.link.publish(this.deps.config.topics.result, JSON.stringify(failed), this.deps.config.mqtt.qos);
+      this.emit('failed', failed);
+    }
     if (out.arrived) {
       const arrived = {
         stop: out.arrived.stop,

@@ -22,6 +22,7 @@ export interface TrackConfig {
   speedTable?: SpeedCurve;
   settleMs: number;
   timeoutMarginS: number;
+  stallS: number;
   homeTimeoutS: number;
   /** Percent of the distance since the last switch; undefined = the default for the car (with or without encoder). */
   driftPercent?: number;
@@ -40,6 +41,7 @@ export interface TrackRaw {
   speedTable?: unknown;
   settleMs: number;
   timeoutMarginS: number;
+  stallS: number;
   homeTimeoutS: number;
   driftPercent?: number;
   encoder?: unknown;
@@ -153,6 +155,8 @@ const SIM_RANGES: Record<keyof SimTrackOptions, [number, number]> = {
   start: [0, 1],
   overtravelM: [0, 1],
   edgesPerMetre: [1, 100000],
+  jamAt: [0, 1],
+  bounceMs: [0, 100],
   seed: [0, 2 ** 32 - 1],
 };
 
@@ -191,6 +195,7 @@ export function parseTrackConfig(raw: TrackRaw, problems: string[]): TrackConfig
     speedTable: parseSpeedTable(raw.speedTable, lengthM, problems),
     settleMs: raw.settleMs,
     timeoutMarginS: raw.timeoutMarginS,
+    stallS: raw.stallS,
     homeTimeoutS: raw.homeTimeoutS,
     driftPercent: raw.driftPercent,
     encoder,
@@ -216,6 +221,7 @@ export function toTrackSettings(config: TrackConfig, switches: readonly TrackEnd
     speedTable: config.speedTable,
     settleMs: config.settleMs,
     timeoutMarginS: config.timeoutMarginS,
+    stallS: config.stallS,
     homeTimeoutS: config.homeTimeoutS,
     drift: (config.driftPercent ?? (encoder ? DRIFT_PERCENT.encoder : DRIFT_PERCENT.deadReckoning)) / 100,
     encoder: encoder ? { edgesPerTrack: edgesPerMetre && lengthM ? edgesPerMetre * lengthM : undefined } : undefined,

@@ -16,6 +16,15 @@
  * the car covers once it has come to rest, which is why a goto stops when the estimate reaches
  * the target and reports arrival after `settleMs`. With a wheel encoder, counted edges replace
  * the integral between switches.
+ *
+ * Stalls: every leg that drives the car somewhere (a goto, a touch of a switch, homing's
+ * back-off) has a deadline, its expected time by the curve × STALL_FACTOR plus
+ * `timeoutMarginS`, counted from when the drive applies the leg's output; with an encoder, no
+ * edge for `stallS` (or STALL_EDGES edges' time at the output's speed, if longer) while the
+ * output moves the car is a stall as well. A stall stops the car with reason `stalled`, ends
+ * the task (a patrol too) and says so in `failed` (docs/track.md).
+ *
+ * Homing touches twice: fast to the switch, back off HOME_BACKOFF, slow to the switch again.
  */
 import type { Command } from './commands';
 import type { Direction, LogEntry, Motion, Reason } from './drive';
@@ -50,8 +59,10 @@ export interface TrackSettings {
   speedTable?: SpeedCurve;
   /** Pause after a stop before the car counts as arrived (the car comes to rest). */
   settleMs: number;
-  /** A goto may take its expected time × TIMEOUT_FACTOR plus this before it stops with `timeout`. */
+  /** A leg may take its expected time × STALL_FACTOR plus this before it stops as `stalled`. */
   timeoutMarginS: number;
+  /** With an encoder: no edge for this long while the output moves the car is a stall (default STALL_S). */
+  stallS?: number;
   /** Longest homing or calibration leg while no curve tells how long one should take. */
   homeTimeoutS: number;
   /** Uncertainty grows by this fraction of the distance travelled since the last switch. */
@@ -73,6 +84,8 @@ export interface TrackSettings {
 type Leg =
   | { kind: 'switch'; end: TrackEnd; speed: number; measure?: boolean }
   | { kind: 'goto'; target: number; stop?: string }
+  /** Homing between its touches: away from the home switch until it is open and HOME_BACKOFF from it. */
+  | { kind: 'backoff'; speed: number }
   | { kind: 'settle' }
   | { kind: 'arrive'; target: number; stop?: string }
   /** `ms` instead of `track.dwellS`: a goto's wait for its picture is 0 plus the capture. */
@@ -131,6 +144,8 @@ export interface Task {
   axis?: number;
   /** A dwell whose time is up waits for the capture to end. */
   waitingForCapture?: boolean;
+  /** With an encoder: the last edge, or when the output began to move the car, during a leg that drives. */
+  edgeAt?: number;
 }
 
 export interface TrackState {
@@ -148,6 +163,8 @@ export interface TrackState {
   /** +1 away from home, −1 toward it: the way the last nonzero output drove (encoder edges count that way). */
   heading: 1 | -1;
   limits: Record<TrackEnd, boolean>;
+  /** When each switch last opened: closing again within BOUNCE_MS as the car leaves it is its contacts bouncing. */
+  openedAt?: Partial<Record<TrackEnd, number>>;
   /** Where the last switch put the car, and the encoder edges since (signed by heading). */
   anchor: number;
   edgesSince: number;
@@ -187,6 +204,8 @@ export interface DriveRequest {
 
 export interface TrackStep {
   state: TrackState;
+  /** A task that ended without getting there (stalled, a switch out of place): published like a RESULT. */
+  failed?: Record<string, unknown>;
   /** Commands for the drive, in order. */
   drive: DriveRequest[];
   result?: Record<string, unknown>;
@@ -202,7 +221,18 @@ export interface TrackStep {
 export const PROGRESS_MS = 250;
 /** Closer than this (a fraction of the track) is there. */
 export const TOLERANCE = 0.001;
-export const TIMEOUT_FACTOR = 1.25;
+/** A leg that drives may take its expected time × this (plus `timeoutMarginS`) before it is a stall. */
+export const STALL_FACTOR = 1.25;
+/** Default of `track.stallS`: with an encoder, no edge for this long while the car is driven is a stall. */
+export const STALL_S = 0.3;
+/** …or no edge for this many edges' time at the output's speed, when that is longer (slow speeds, coarse encoders). */
+export const STALL_EDGES = 3;
+/** With an encoder whose scale is not known yet (before calibrate): no edge for this long at least. */
+export const STALL_UNSCALED_S = 1;
+/** A switch the car is leaving that closes again within this long of opening is bouncing, not met again. */
+export const BOUNCE_MS = 50;
+/** How far homing backs off the switch between its two touches, a fraction of the track. */
+export const HOME_BACKOFF = 0.02;
 /** A goto that meets a switch short of its target plans again from there, at most this often. */
 const MAX_REPLANS = 1;
 
@@ -311,6 +341,7 @@ interface Ctx {
   logs: LogEntry[];
   drive: DriveRequest[];
   arrived?: Arrival;
+  failed?: Record<string, unknown>;
 }
 
 const info = (ctx: Ctx, message: string) => ctx.logs.push({ level: 'info', message });
@@ -333,7 +364,8 @@ function setSpeed(state: TrackState, ctx: Ctx, speed: number): TrackState {
 function endTask(state: TrackState, ctx: Ctx, opts: { stopReason?: Reason } = {}): TrackState {
   const task = state.task;
   if (!task) return state;
-  if (opts.stopReason && state.output !== 0) ctx.drive.push({ command: { move: 'stop' }, reason: opts.stopReason });
+  // Reversing: stopped for now, but about to drive the other way.
+  if (opts.stopReason && (state.output !== 0 || state.motion !== 'stopped')) ctx.drive.push({ command: { move: 'stop' }, reason: opts.stopReason });
   if (task.restoreSpeed !== undefined && task.restoreSpeed !== state.speed) {
     ctx.drive.push({ command: { move: 'speed', speed: task.restoreSpeed } });
   }
@@ -346,9 +378,25 @@ function cancel(state: TrackState, ctx: Ctx, why: string, stopReason?: Reason): 
   return endTask(state, ctx, { stopReason });
 }
 
-function fail(state: TrackState, ctx: Ctx, why: string, stopReason: Reason = 'timeout'): TrackState {
-  if (!state.task) return state;
-  warn(ctx, `${state.task.name} stopped: ${why}`);
+function fail(state: TrackState, ctx: Ctx, why: string, stopReason: Reason = 'stalled'): TrackState {
+  const task = state.task;
+  if (!task) return state;
+  warn(ctx, `${task.name} stopped: ${why}`);
+  // What the task was after: the shell publishes it on RESULT, places in the user's unit.
+  const target = currentTarget(state, ctx.settings);
+  ctx.failed = {
+    move: task.name,
+    ...(target?.stop ? { to: target.stop } : {}),
+    ...(target ? { target: target.at } : {}),
+    reason: stopReason,
+    error: why,
+    ...(state.homed ? { position: state.position } : {}),
+  };
+  if (stopReason === 'stalled' && state.homed && !byEncoder(state, ctx.settings)) {
+    // Dead reckoning went on counting what the car did not do: where it is, nobody knows.
+    warn(ctx, 'position unknown after the stall: send home');
+    state = { ...state, homed: false };
+  }
   return endTask(state, ctx, { stopReason });
 }
 
@@ -361,14 +409,103 @@ function expectedS(state: TrackState, settings: TrackSettings, distance: number,
 
 function legTimeout(state: TrackState, ctx: Ctx, distance: number, axis: number, speed: number): Pick<Task, 'until' | 'allowed'> {
   const expected = expectedS(state, ctx.settings, distance, axis, speed);
-  const s = expected === undefined ? ctx.settings.homeTimeoutS : expected * TIMEOUT_FACTOR + ctx.settings.timeoutMarginS;
+  const s = expected === undefined ? ctx.settings.homeTimeoutS : expected * STALL_FACTOR + ctx.settings.timeoutMarginS;
   return { until: ctx.now + s * 1000, allowed: { s, bySetting: expected === undefined } };
+}
+
+type DrivingLeg = Extract<Leg, { kind: 'switch' | 'goto' | 'backoff' }>;
+const drivingLeg = (leg: Leg | undefined): leg is DrivingLeg => leg?.kind === 'switch' || leg?.kind === 'goto' || leg?.kind === 'backoff';
+
+/** The way a leg that drives goes along the axis (+1 away from home). */
+function legAxis(settings: TrackSettings, task: Task, leg: DrivingLeg): number {
+  if (leg.kind === 'goto') return task.axis ?? 0;
+  if (leg.kind === 'backoff') return 1;
+  return leg.end === settings.homeEnd ? -1 : 1;
+}
+
+/**
+ * How far a leg that drives still has to go, for its deadline: a switch may be as much further
+ * off as the position is uncertain (never more than the track); homing's back-off allows for
+ * the car having run on past the switch by as much again.
+ */
+function legDistance(state: TrackState, settings: TrackSettings, leg: DrivingLeg): number {
+  if (leg.kind === 'goto') return Math.abs(leg.target - state.position);
+  if (leg.kind === 'backoff') return 2 * HOME_BACKOFF;
+  if (!state.homed) return 1;
+  const to = leg.end === settings.homeEnd ? state.position : 1 - state.position;
+  return Math.min(1, Math.max(0, to) + (uncertainty(state, settings) ?? 0));
+}
+
+/** Seconds without an encoder edge that are a stall at the current output. */
+function stallWindowS(state: TrackState, settings: TrackSettings): number {
+  const stallS = settings.stallS ?? STALL_S;
+  const v = Math.abs(velocity(state.curve, settings, state.output));
+  // Until a calibration learns the encoder's scale, how far apart its edges are is not known.
+  if (!state.edgesPerTrack) return Math.max(stallS, STALL_UNSCALED_S);
+  return v > 0 ? Math.max(stallS, STALL_EDGES / (v * state.edgesPerTrack)) : stallS;
+}
+
+/** Whether the output drives the car (above the dead band, by the curve; any output without one). */
+const moves = (state: TrackState, settings: TrackSettings, output: number) =>
+  output !== 0 && (!state.curve || velocity(state.curve, settings, output) !== 0);
+
+/**
+ * The drive changed the output during a leg that drives: the deadline counts from now, for
+ * what is left at this output (a reversal pause, a ramp or `faster`/`slower` take nothing
+ * from it), and the encoder's stall clock starts when the output begins to move the car.
+ */
+function onOutput(state: TrackState, before: number, ctx: Ctx): TrackState {
+  const task = state.task;
+  const leg = task?.legs[0];
+  if (!task?.begun || !drivingLeg(leg) || state.output === before) return state;
+  const axis = legAxis(ctx.settings, task, leg);
+  if (state.output === 0 || axisOf(ctx.settings, state.output) !== axis) return { ...state, task: { ...task, edgeAt: undefined } };
+  const timeout = legTimeout(state, ctx, legDistance(state, ctx.settings, leg), axis, Math.abs(state.output) * 100);
+  const wasMoving = axisOf(ctx.settings, before) === axis && moves(state, ctx.settings, before);
+  const edgeAt = !ctx.settings.encoder || !moves(state, ctx.settings, state.output) ? undefined : wasMoving ? (task.edgeAt ?? ctx.now) : ctx.now;
+  return { ...state, task: { ...task, ...timeout, edgeAt } };
+}
+
+/** With an encoder: a leg that drives and counts no edge for the stall window is stalled. */
+function checkEncoderStall(state: TrackState, ctx: Ctx): TrackState {
+  const task = state.task;
+  const leg = task?.legs[0];
+  if (!task?.begun || !drivingLeg(leg) || task.edgeAt === undefined) return state;
+  const window = stallWindowS(state, ctx.settings);
+  if (ctx.now < task.edgeAt + window * 1000) return state;
+  const where = state.homed ? ` at ${describePlace(state.position, ctx.settings)}` : '';
+  return fail(state, ctx, `stalled: no encoder edge for ${fmt(window)} s${where} while driving ${legGoal(leg, ctx.settings)}`);
+}
+
+/** Where a leg that drives is going, in words. */
+function legGoal(leg: DrivingLeg, settings: TrackSettings): string {
+  if (leg.kind === 'goto') return `to ${leg.stop ?? describePlace(leg.target, settings)}`;
+  if (leg.kind === 'backoff') return `off the ${settings.homeEnd} switch`;
+  return `to the ${leg.end} switch`;
+}
+
+/** Homing: fast to the switch, back off, slow to it again; the second touch is home. */
+function homeLegs(settings: TrackSettings, state: TrackState): Leg[] {
+  return [
+    { kind: 'switch', end: settings.homeEnd, speed: settings.homingSpeed },
+    { kind: 'backoff', speed: settings.homingSpeed },
+    { kind: 'switch', end: settings.homeEnd, speed: slowHomingSpeed(settings, state) },
+  ];
+}
+
+/** Half the homing speed, but not below the slowest speed the curve was measured or stated at (below it is a guess). */
+export function slowHomingSpeed(settings: Pick<TrackSettings, 'homingSpeed' | 'homeEnd'>, state: Pick<TrackState, 'curve'>): number {
+  const lowest = state.curve?.[settings.homeEnd].reduce((min, p) => Math.min(min, p.duty), 1);
+  return Math.min(settings.homingSpeed, Math.max(Math.ceil(settings.homingSpeed / 2), lowest === undefined ? 0 : Math.ceil(lowest * 100)));
 }
 
 /** The task without its current leg, the next one not yet begun. */
 function dropLeg(state: TrackState): TrackState {
   const task = state.task!;
-  return { ...state, task: { ...task, legs: task.legs.slice(1), begun: false, until: undefined, allowed: undefined, measure: undefined, waitingForCapture: undefined } };
+  return {
+    ...state,
+    task: { ...task, legs: task.legs.slice(1), begun: false, until: undefined, allowed: undefined, measure: undefined, waitingForCapture: undefined, edgeAt: undefined },
+  };
 }
 
 /** Starts legs[0] of the task; legs that finish at once are passed over. */
@@ -388,8 +525,7 @@ function beginLeg(state: TrackState, ctx: Ctx): TrackState {
         }
         state = setSpeed(state, ctx, leg.speed);
         const axis = leg.end === ctx.settings.homeEnd ? -1 : 1;
-        const distance = state.homed ? (axis > 0 ? 1 - state.position : state.position) : 1;
-        const timeout = legTimeout(state, ctx, distance, axis, leg.speed);
+        const timeout = legTimeout(state, ctx, legDistance(state, ctx.settings, leg), axis, leg.speed);
         const from = leg.end === 'forward' ? 'backward' : 'forward';
         const measure: Measure | undefined = leg.measure
           ? { dir: leg.end, duty: leg.speed / 100, from: state.limits[from] ? from : undefined, effective: 0, total: 0, edges: 0, edgesAll: 0, recent: [] }
@@ -416,6 +552,17 @@ function beginLeg(state: TrackState, ctx: Ctx): TrackState {
         }
         ctx.drive.push({ command: { move: dirFor(ctx.settings, axis) } });
         state = { ...state, task: { ...task, begun: true, ...timeout, axis } };
+        break;
+      }
+      case 'backoff': {
+        if (!state.limits[ctx.settings.homeEnd] && state.position >= HOME_BACKOFF) {
+          state = dropLeg(state);
+          break;
+        }
+        state = setSpeed(state, ctx, leg.speed);
+        const timeout = legTimeout(state, ctx, legDistance(state, ctx.settings, leg), 1, leg.speed);
+        ctx.drive.push({ command: { move: farEnd(ctx.settings) } });
+        state = { ...state, task: { ...state.task!, begun: true, ...timeout } };
         break;
       }
       case 'settle':
@@ -453,6 +600,7 @@ function finishLeg(state: TrackState, ctx: Ctx): TrackState {
 /** A goto in progress: stop once the estimate (plus the car's run-on, with an encoder) reaches the target. */
 function checkGoto(state: TrackState, ctx: Ctx): TrackState {
   const leg = state.task?.legs[0];
+  if (leg?.kind === 'backoff') return checkBackoff(state, ctx);
   // Only once the drive has turned the way the leg goes (a reversal pauses at zero first).
   if (!leg || leg.kind !== 'goto' || !state.task?.begun || axisOf(ctx.settings, state.output) !== state.task.axis) return state;
   const v = velocity(state.curve, ctx.settings, state.output);
@@ -464,13 +612,27 @@ function checkGoto(state: TrackState, ctx: Ctx): TrackState {
   return finishLeg(state, ctx);
 }
 
-/** When the estimate reaches the goto's target at the current output, if it will. */
+/** Homing's back-off: done once the switch is open and the car is HOME_BACKOFF from it (by the estimate). */
+function checkBackoff(state: TrackState, ctx: Ctx): TrackState {
+  if (!state.task?.begun || axisOf(ctx.settings, state.output) !== 1) return state;
+  if (state.limits[ctx.settings.homeEnd]) return state;
+  // Without a curve or an encoder nothing measures the distance: the switch opening is enough.
+  const measured = state.curve !== undefined || byEncoder(state, ctx.settings);
+  if (measured && state.position < HOME_BACKOFF - 1e-7) return state;
+  ctx.drive.push({ command: { move: 'stop' } });
+  return finishLeg(state, ctx);
+}
+
+/** When the estimate reaches the goto's target (or the back-off its distance) at the current output, if it will. */
 function gotoWake(state: TrackState, settings: TrackSettings): number | undefined {
   const leg = state.task?.legs[0];
-  if (!leg || leg.kind !== 'goto' || !state.task?.begun || byEncoder(state, settings)) return undefined;
+  if (!leg || (leg.kind !== 'goto' && leg.kind !== 'backoff') || !state.task?.begun || byEncoder(state, settings)) return undefined;
   const v = velocity(state.curve, settings, state.output);
-  const remaining = leg.target - state.position;
-  if (v === 0 || Math.sign(v) !== Math.sign(remaining) || Math.sign(v) !== state.task.axis) return undefined;
+  const axis = leg.kind === 'goto' ? state.task.axis : 1;
+  const remaining = (leg.kind === 'goto' ? leg.target : HOME_BACKOFF) - state.position;
+  // The back-off also waits for its switch to open, which onLimit sees.
+  if (leg.kind === 'backoff' && (v <= 0 || remaining <= 1e-7 || state.limits[settings.homeEnd])) return undefined;
+  if (v === 0 || Math.sign(v) !== Math.sign(remaining) || Math.sign(v) !== axis) return undefined;
   return state.outputAt + (remaining / v) * 1000;
 }
 
@@ -533,13 +695,13 @@ function sampleLeg(task: Task): Task {
 }
 
 function taskLegs(command: Command, state: TrackState, settings: TrackSettings, target?: { at: number; stop?: string }): { name: TaskName; legs: Leg[] } {
-  const home: Leg = { kind: 'switch', end: settings.homeEnd, speed: settings.homingSpeed };
+  const home = homeLegs(settings, state);
   if (command.forS !== undefined) return { name: 'move', legs: [{ kind: 'timed', move: command.move as Direction, forS: command.forS }] };
   switch (command.move) {
     case 'home':
-      return { name: 'home', legs: [home, { kind: 'settle' }] };
+      return { name: 'home', legs: [...home, { kind: 'settle' }] };
     case 'calibrate': {
-      const legs: Leg[] = [home, { kind: 'settle' }];
+      const legs: Leg[] = [...home, { kind: 'settle' }];
       // Fastest first: the car ends at home after the slowest leg, least far past the switch.
       for (const speed of [...settings.calibrationSpeeds].reverse()) {
         legs.push({ kind: 'switch', end: farEnd(settings), speed, measure: true }, { kind: 'settle' });
@@ -553,7 +715,7 @@ function taskLegs(command: Command, state: TrackState, settings: TrackSettings, 
       for (const stop of settings.stops) {
         legs.push({ kind: 'goto', target: stop.at, stop: stop.name }, { kind: 'settle' }, { kind: 'arrive', target: stop.at, stop: stop.name }, { kind: 'dwell' });
       }
-      legs.push(home, { kind: 'settle' });
+      legs.push(...home, { kind: 'settle' });
       return { name: 'patrol', legs };
     }
     default: {
@@ -639,10 +801,15 @@ function onLimit(state: TrackState, end: TrackEnd, closed: boolean, ctx: Ctx): T
   state = { ...state, limits: { ...state.limits, [end]: closed } };
   const measure = state.task?.measure;
   if (!closed && measure?.from === end) state = { ...state, task: { ...state.task!, measure: { ...measure, from: undefined } } };
-  if (!closed) return state;
+  // Homing's back-off may be waiting for its switch to open.
+  if (!closed) return checkGoto({ ...state, openedAt: { ...state.openedAt, [end]: ctx.now } }, ctx);
   const at = end === ctx.settings.homeEnd ? 0 : 1;
   if (!state.homed) info(ctx, `position known: at the ${end} end`);
   state = { ...state, homed: true, position: at, travelled: 0, anchor: at, edgesSince: 0 };
+  const opened = state.openedAt?.[end];
+  const leaving = state.heading === (end === ctx.settings.homeEnd ? 1 : -1);
+  // The switch the car is leaving, bouncing: the car is still at it, and nothing else happened.
+  if (leaving && opened !== undefined && ctx.now - opened <= BOUNCE_MS) return state;
   const task = state.task;
   const leg = task?.legs[0];
   if (!task || !leg || !task.begun) return state;
@@ -672,6 +839,7 @@ function onEdge(state: TrackState, ctx: Ctx): TrackState {
     state = { ...state, task: { ...task, measure: { ...m, edges: m.from ? m.edges : m.edges + 1, edgesAll: m.edgesAll + 1, recent } } };
   }
   state = { ...state, edgesSince: state.edgesSince + state.heading };
+  if (state.task?.edgeAt !== undefined) state = { ...state, task: { ...state.task, edgeAt: ctx.now } };
   if (!byEncoder(state, ctx.settings)) return state;
   const step = 1 / state.edgesPerTrack!;
   return checkGoto({ ...state, position: state.anchor + state.edgesSince * step, travelled: state.travelled + step }, ctx);
@@ -695,11 +863,13 @@ function onDeadline(state: TrackState, ctx: Ctx): TrackState {
       ctx.drive.push({ command: { move: 'stop' }, reason: 'done' });
       return finishLeg(state, ctx);
     case 'switch': {
-      const allowed = task.allowed ? ` within ${Math.round(task.allowed.s)} s${task.allowed.bySetting ? ' (track.homeTimeoutS)' : ''}` : '';
-      return fail(state, ctx, `the ${leg.end} limit switch did not close${allowed}`);
+      const allowed = task.allowed ? ` within ${fmt(task.allowed.s)} s${task.allowed.bySetting ? ' (track.homeTimeoutS)' : ''}` : '';
+      return fail(state, ctx, `stalled: the ${leg.end} limit switch did not close${allowed}`);
     }
     case 'goto':
-      return fail(state, ctx, `not at ${leg.stop ?? describePlace(leg.target, ctx.settings)} in time (position ${describePlace(state.position, ctx.settings)})`);
+      return fail(state, ctx, `stalled: not at ${leg.stop ?? describePlace(leg.target, ctx.settings)} in time (position ${describePlace(state.position, ctx.settings)})`);
+    case 'backoff':
+      return fail(state, ctx, `stalled: did not get off the ${ctx.settings.homeEnd} switch in time`);
     default:
       return state;
   }
@@ -712,7 +882,7 @@ function onDrive(state: TrackState, event: Extract<TrackEvent, { type: 'drive' }
   if (moving) state = { ...state, heading: axisOf(ctx.settings, event.output) > 0 ? 1 : -1 };
   if (moving && state.homed && !state.curve && !byEncoder(state, ctx.settings)) {
     // Said when it is news: homing and calibrating drive to a switch anyway.
-    const toSwitch = state.task?.legs[0]?.kind === 'switch';
+    const toSwitch = state.task?.legs[0]?.kind === 'switch' || state.task?.legs[0]?.kind === 'backoff';
     if (!toSwitch) warn(ctx, 'position unknown until the car meets a switch again: it moves without calibration');
     state = { ...state, homed: false };
   }
@@ -720,7 +890,7 @@ function onDrive(state: TrackState, event: Extract<TrackEvent, { type: 'drive' }
     // `output` still holds what was applied before this event.
     return cancel(state, ctx, before !== 0 ? `the car stopped (${event.reason})` : `${event.reason} while the car waited`);
   }
-  return checkGoto(state, ctx);
+  return checkGoto(onOutput(state, before, ctx), ctx);
 }
 
 /** What the user did by hand: a drive of their own ends a task; during a calibration any command does. */
@@ -737,6 +907,7 @@ function onManual(state: TrackState, command: Command, ctx: Ctx): TrackState {
 function wakeAt(state: TrackState, settings: TrackSettings): number | undefined {
   const times: number[] = [];
   if (state.task?.until !== undefined) times.push(state.task.until);
+  if (state.task?.edgeAt !== undefined && drivingLeg(state.task.legs[0])) times.push(state.task.edgeAt + stallWindowS(state, settings) * 1000);
   const crossing = gotoWake(state, settings);
   if (crossing !== undefined) times.push(crossing);
   if (state.output !== 0 || state.task) times.push(state.outputAt + PROGRESS_MS);
@@ -775,12 +946,13 @@ export function trackStep(state: TrackState, event: TrackEvent, settings: TrackS
       if (next.task?.waitingForCapture) next = { ...next, task: { ...next.task, until: event.now } };
       break;
   }
-  next = onDeadline(next, ctx);
+  next = onDeadline(checkEncoderStall(next, ctx), ctx);
   return {
     state: next,
     drive: ctx.drive,
     result,
     arrived: ctx.arrived,
+    failed: ctx.failed,
     logs: ctx.logs,
     wakeAt: wakeAt(next, settings),
     busy: next.task !== undefined,

@@ -18,7 +18,12 @@ import type { TrackEnd } from './types';
  *   datasheet: battery, wear, load), which a calibration learns; each movement from rest draws
  *   a further ±`jitter` (slip, the battery sagging), which nothing without an encoder can know;
  * - a limit switch closes at each end and the car can run on past it by `overtravelM` before it
- *   meets the end stop.
+ *   meets the end stop;
+ * - with `bounceMs`, a switch chatters when it closes and opens: its contacts bounce, a few
+ *   open-close flips at random within that many milliseconds (mechanical switches settle in
+ *   about 1-6 ms, J. Ganssle, "A Guide to Debouncing");
+ * - with `jamAt`, an obstacle sits at that fraction of the track: the car cannot pass it (it
+ *   stops there and its encoder stops counting) until `jam(undefined)` clears it.
  *
  * Positions are metres from the backward end; a positive output drives toward the forward end.
  */
@@ -45,6 +50,10 @@ export interface SimTrackOptions {
   overtravelM: number;
   /** Encoder edges per metre of travel (both edges of each slot or magnet). */
   edgesPerMetre: number;
+  /** An obstacle at this fraction of the track from the backward end, which the car cannot pass. */
+  jamAt?: number;
+  /** A switch's contacts bounce for up to this long when it closes or opens (0 = clean). */
+  bounceMs: number;
   /** Seed of the noise, for a reproducible run; random when absent. */
   seed?: number;
 }
@@ -61,6 +70,7 @@ export const SIM_TRACK_DEFAULTS: SimTrackOptions = {
   start: 0.5,
   overtravelM: 0.02,
   edgesPerMetre: 200,
+  bounceMs: 0,
 };
 
 /** Nominal speed of the simulated car at `duty` (-1..1), m/s: its physics without the run's noise and jitter. */
@@ -132,6 +142,16 @@ export class SimTrack {
   private moveFactor = 1;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** The obstacle (metres from the backward end) and the side of it the car is on. */
+  private jamX: number | undefined;
+  private jamSide: 1 | -1 = -1;
+  /** When the car last came up against the obstacle, while it stays there. */
+  private jamHitAt: number | undefined;
+  /** Switch pins bouncing: the times their reported level flips, ascending. */
+  private readonly chatter = new Map<number, number[]>();
+  /** Each watched pin's physical level when the simulation last woke. */
+  private readonly physical = new Map<number, Level | undefined>();
+  private bounceTimer: NodeJS.Timeout | undefined;
   private readonly watchers = new Map<number, ((err: Error | undefined) => void)[]>();
   /** The level each watched pin had when its watchers were last told. */
   private readonly reported = new Map<number, Level>();
@@ -146,6 +166,30 @@ export class SimTrack {
     this.runFactor = 1 + this.options.noise * (2 * this.rand() - 1);
     this.state = { x: this.options.start * this.options.lengthM, v: 0 };
     this.at = clock.now();
+    if (this.options.jamAt !== undefined) this.placeJam(this.options.jamAt);
+  }
+
+  /**
+   * Puts an obstacle at `at` (a fraction of the track from the backward end), or clears it
+   * with undefined: the runtime hook for tests and the benchmark (`track.sim.jamAt` places one
+   * at start).
+   */
+  jam(at: number | undefined): void {
+    this.catchUp();
+    this.placeJam(at);
+    this.plan();
+  }
+
+  /** When the car came up against the obstacle, if it is against it now. */
+  jammedSince(): number | undefined {
+    this.catchUp();
+    return this.jamHitAt;
+  }
+
+  private placeJam(at: number | undefined): void {
+    this.jamX = at === undefined ? undefined : at * this.options.lengthM;
+    this.jamSide = this.jamX !== undefined && this.state.x > this.jamX ? 1 : -1;
+    this.jamHitAt = undefined;
   }
 
   /** The table this track ships for its own motors (simSpeedTable): goto works before any calibrate. */
@@ -189,6 +233,7 @@ export class SimTrack {
       watch: (callback) => {
         this.catchUp();
         this.reported.set(pin, this.levelOf(pin) as Level);
+        this.physical.set(pin, this.levelAt(pin, this.state));
         this.watchers.set(pin, [...(this.watchers.get(pin) ?? []), callback]);
       },
       close: () => {
@@ -200,7 +245,9 @@ export class SimTrack {
   close(): void {
     this.closed = true;
     this.clock.clearTimeout(this.timer);
+    this.clock.clearTimeout(this.bounceTimer);
     this.timer = undefined;
+    this.bounceTimer = undefined;
   }
 
   /** Velocity the car tends to at the current duty. */
@@ -209,8 +256,9 @@ export class SimTrack {
   }
 
   /** The state `ms` later at the current duty: the lag's closed form, in steps, held by the end stops. */
-  private evolve(from: Physics, ms: number): Physics {
+  private evolve(from: Physics, ms: number, onJam?: (afterMs: number) => void): Physics {
     const o = this.options;
+    const jam = this.jamX;
     const vt = this.targetSpeed();
     const tau = Math.max(o.lagMs, 1e-3) / 1000;
     let { x, v } = from;
@@ -224,6 +272,12 @@ export class SimTrack {
         x = Math.min(high, Math.max(low, x));
         // Pressed against the end stop: it moves again only when driven away.
         if ((x <= low && vt <= 0) || (x >= high && vt >= 0)) v = 0;
+      }
+      if (jam !== undefined && (this.jamSide < 0 ? x >= jam : x <= jam)) {
+        if (x !== jam) onJam?.(ms - left + STEP_MS);
+        // Against the obstacle: it moves again only when driven away.
+        x = jam;
+        if (this.jamSide < 0 ? vt >= 0 : vt <= 0) v = 0;
       }
     }
     return { x, v };
@@ -240,16 +294,64 @@ export class SimTrack {
     return undefined;
   }
 
+  /** The level a pin reads now: its physical level, flipped while its contacts bounce. */
   private levelOf(pin: number): Level | undefined {
-    return this.levelAt(pin, this.state);
+    const level = this.levelAt(pin, this.state);
+    const flips = this.chatter.get(pin);
+    if (level === undefined || !flips) return level;
+    const now = this.clock.now();
+    const flipped = flips.filter((t) => t <= now).length % 2 === 1;
+    return (flipped ? 1 - level : level) as Level;
   }
 
   private catchUp(): void {
     const now = this.clock.now();
     if (now > this.at) {
+      const from = this.at;
+      const wasAt = this.jamX !== undefined && this.state.x === this.jamX;
+      let hit: number | undefined;
       // A car at rest stays where it is however long it stands: hours are not stepped through.
-      if (!this.atRest(this.state)) this.state = this.evolve(this.state, now - this.at);
+      if (!this.atRest(this.state)) this.state = this.evolve(this.state, now - this.at, (afterMs) => (hit ??= from + afterMs));
       this.at = now;
+      const isAt = this.jamX !== undefined && this.state.x === this.jamX;
+      if (!isAt) this.jamHitAt = undefined;
+      else if (!wasAt || this.jamHitAt === undefined) this.jamHitAt = hit ?? this.jamHitAt ?? now;
+    }
+  }
+
+  /** A switch changed: its contacts bounce, an even number of flips within `bounceMs`. */
+  private bounce(pin: number): void {
+    const ms = this.options.bounceMs;
+    if (ms <= 0 || pin === this.pins.encoder) return;
+    const now = this.clock.now();
+    const count = 2 * (1 + Math.floor(this.rand() * 3));
+    const flips = Array.from({ length: count }, () => now + this.rand() * ms).sort((a, b) => a - b);
+    this.chatter.set(pin, flips);
+    this.planBounce();
+  }
+
+  private planBounce(): void {
+    this.clock.clearTimeout(this.bounceTimer);
+    this.bounceTimer = undefined;
+    const now = this.clock.now();
+    for (const [pin, flips] of this.chatter) if (flips.every((t) => t <= now)) this.chatter.delete(pin);
+    const next = Math.min(...[...this.chatter.values()].flatMap((flips) => flips.filter((t) => t > now)));
+    if (this.closed || !Number.isFinite(next)) return;
+    this.bounceTimer = this.clock.setTimeout(() => {
+      this.bounceTimer = undefined;
+      this.catchUp();
+      this.tell();
+      this.planBounce();
+    }, Math.max(0, next - now));
+  }
+
+  /** Tells the watchers of every pin whose level changed since they were last told. */
+  private tell(): void {
+    for (const [pin, callbacks] of this.watchers) {
+      const level = this.levelOf(pin) as Level;
+      if (level === this.reported.get(pin)) continue;
+      this.reported.set(pin, level);
+      for (const callback of callbacks) callback(undefined);
     }
   }
 
@@ -289,12 +391,12 @@ export class SimTrack {
   private wake(): void {
     this.timer = undefined;
     this.catchUp();
-    for (const [pin, callbacks] of this.watchers) {
-      const level = this.levelOf(pin) as Level;
-      if (level === this.reported.get(pin)) continue;
-      this.reported.set(pin, level);
-      for (const callback of callbacks) callback(undefined);
+    for (const pin of this.watchers.keys()) {
+      const level = this.levelAt(pin, this.state);
+      if (this.physical.has(pin) && level !== this.physical.get(pin)) this.bounce(pin);
+      this.physical.set(pin, level);
     }
+    this.tell();
     this.plan();
   }
 }

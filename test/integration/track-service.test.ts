@@ -30,7 +30,7 @@ async function car(argv: string[], runner?: (clock: VirtualClock) => CaptureRunn
     assert.ok(clock.runUntil(idle, limitMs), `${command} did not finish`);
     return result;
   };
-  return { clock, service, motors, lines, idle, run };
+  return { clock, service, motors, lines, idle, run, sim: hardware.sim };
 }
 
 describe('the service on a simulated track (virtual time)', () => {
@@ -123,9 +123,10 @@ describe('the service on a simulated track (virtual time)', () => {
     assert.equal(c.service.state().reason, 'timeout');
   });
 
-  it('a goto that does not get there in its expected time plus the margin stops with reason timeout', async () => {
+  it('a goto whose car does not move stops as stalled: its encoder counts nothing for track.stallS', async () => {
     // The car does not move at 50 % (its dead band is 90 %), but the stated table says it
-    // does; the encoder, counting nothing, keeps the estimate where it is.
+    // does; the encoder, counting nothing, keeps the estimate where it is. (This was a
+    // timeout after the expected time x1.25 + 2 s before stalls were detected.)
     const c = await car([
       '--track-sim', '{"seed":1,"deadBand":0.9}',
       '--track-length-m', '2',
@@ -144,14 +145,96 @@ describe('the service on a simulated track (virtual time)', () => {
     assert.deepEqual(answer, { move: 'goto', to: 1.5, target: 1.5, motion: 'forward', speed: 50 });
     assert.ok(c.clock.runUntil(c.idle, 120_000));
     const state = c.service.state();
-    assert.equal(state.reason, 'timeout');
+    assert.equal(state.reason, 'stalled');
     assert.equal(state.task, undefined);
     assert.deepEqual(c.motors.outputs, { left: 0, right: 0 });
-    // Expected: 1.5 m at the table's speed for 50 %; the margin is ×1.25 + 2 s.
+    // track.stallS (0.3 s) after the output began, well before the deadline (1.5 m at the table's 50 %, ×1.25 + 2 s).
     const seconds = (c.clock.now() - started) / 1000;
-    assert.ok(seconds > 2 && seconds < 30, `stopped after ${seconds} s`);
-    await new Promise((resolve) => setImmediate(resolve));
-    assert.ok(c.lines.some((l) => /^<4>goto stopped: not at 1.5 m in time \(position -?0.0\d+ m\)$/.test(l)), c.lines.join('\n'));
+    assert.ok(seconds >= 0.3 && seconds < 1, `stopped after ${seconds} s`);
+    // The log is written in 10 ms batches.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.ok(c.lines.some((l) => /^<4>goto stopped: stalled: no encoder edge for 0.3 s at -?0.0\d+ m while driving to 1.5 m$/.test(l)), c.lines.join('\n'));
+  });
+
+  /** A car homed on a 2 m track, with a jam placed at `jamAt` once it is home. */
+  async function jammed(extra: string[], jamAt: number) {
+    const c = await car(['--track-sim', '{"seed":3,"start":0.3}', '--track-length-m', '2', '--track-stops', '{"basil":0.4,"thyme":1.2,"sage":1.6}', ...extra]);
+    shutdown = () => c.service.shutdown('test over');
+    c.run('home');
+    assert.equal(c.service.state().reason, 'limit');
+    c.sim.jam(jamAt);
+    const failed: Record<string, unknown>[] = [];
+    c.service.on('failed', (f: Record<string, unknown>) => failed.push(f));
+    return { ...c, failed };
+  }
+
+  it('with an encoder, a jam on the way stops the car within 0.5 s, stalled, and the task fails on RESULT', async () => {
+    const c = await jammed(['--track-encoder', '{"pin":17,"edgesPerMetre":200}'], 0.35);
+    const answer = c.run('{"goto":"thyme"}');
+    assert.equal(answer.error, undefined);
+    const state = c.service.state();
+    assert.equal(state.reason, 'stalled');
+    assert.deepEqual(c.motors.outputs, { left: 0, right: 0 });
+    const hit = c.sim.jammedSince();
+    assert.ok(hit !== undefined, 'the car met the jam');
+    assert.ok(Math.abs((state.simPosition as number) - 0.7) < 0.01, `the car is at ${String(state.simPosition)} m`);
+    assert.equal(c.failed.length, 1);
+    const { position, ...rest } = c.failed[0];
+    assert.deepEqual(rest, { move: 'goto', to: 'thyme', target: 1.2, reason: 'stalled', error: rest.error, motion: 'stopped', speed: 50 });
+    assert.match(String(rest.error), /^stalled: no encoder edge for 0.3 s at 0.7\d* m while driving to thyme$/);
+    assert.ok(Math.abs((position as number) - 0.7) < 0.01);
+  });
+
+  it('without an encoder, a jam between the car and the switch stalls homing within 1.5x the leg\'s expected time; cleared, homing works', async () => {
+    const c = await jammed([], 0.2);
+    // Past the jam first: sage, with nothing in the way.
+    c.sim.jam(undefined);
+    c.run('{"goto":"sage"}');
+    assert.equal(c.service.state().reason, 'arrived');
+    c.sim.jam(0.2);
+    const started = c.clock.now();
+    c.run('home');
+    assert.equal(c.service.state().reason, 'stalled');
+    assert.equal(c.service.state().task, undefined);
+    // 1.6 m at 40 % backward by the sim's own table, ×1.25 + 0.5 s.
+    const expected = 1.6 / 2 / (c.sim.nominalSpeedTable().backward.find((p) => p.duty === 0.4)!.speed);
+    const seconds = (c.clock.now() - started) / 1000;
+    assert.ok(seconds > expected && seconds <= 1.5 * expected, `stalled after ${seconds} s, expected ${expected} s`);
+    assert.match(String(c.failed[0]?.error), /^stalled: the backward limit switch did not close within [\d.]+ s$/);
+    c.sim.jam(undefined);
+    c.run('home');
+    assert.equal(c.service.state().reason, 'limit');
+    assert.equal(c.service.state().position, 0);
+  });
+
+  it('a patrol that stalls stops there: no further stop, no homing', async () => {
+    const c = await jammed(['--track-encoder', '{"pin":17,"edgesPerMetre":200}', '--track-dwell-s', '0.5'], 0.45);
+    const arrivals: unknown[] = [];
+    c.service.on('arrived', (a: unknown) => arrivals.push(a));
+    c.run('patrol');
+    assert.equal(c.service.state().reason, 'stalled');
+    assert.deepEqual(arrivals.map((a) => (a as { stop: string }).stop), ['basil']);
+    assert.equal(c.failed[0]?.move, 'patrol');
+    assert.equal(c.failed[0]?.to, 'thyme');
+    c.clock.runUntil(() => false, 30_000);
+    assert.deepEqual(c.motors.outputs, { left: 0, right: 0 });
+    assert.equal(arrivals.length, 1);
+  });
+
+  it('homing with switch bounce touches twice and comes to rest at the switch', async () => {
+    const c = await car(['--track-sim', '{"seed":5,"start":0.6,"bounceMs":5}', '--track-length-m', '2']);
+    shutdown = () => c.service.shutdown('test over');
+    for (let i = 0; i < 3; i++) {
+      c.run('home');
+      const state = c.service.state();
+      assert.equal(state.reason, 'limit');
+      assert.equal(state.homed, true);
+      assert.ok(Math.abs(state.simPosition as number) < 0.01, `home ${i}: the car is at ${String(state.simPosition)} m`);
+      c.run('{"goto":1.1}');
+    }
+    // The log is written in 10 ms batches.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.ok(c.lines.filter((l) => l.includes('home done')).length === 3, c.lines.join('\n'));
   });
 
   describe('the camera and the state directory', () => {

@@ -100,6 +100,50 @@ describe('simulated track', () => {
     assert.ok([...speeds].every((s) => s / 1e6 >= 0.3 * 0.95 && s / 1e6 <= 0.3 * 1.05));
   });
 
+  it('cannot pass a jam (from either side): it stops there, its encoder stops counting, and it drives off again; cleared, it passes', async () => {
+    const { sim, drive, run, clock } = rig({ lagMs: 20, start: 0.1, lengthM: 2, edgesPerMetre: 200, jamAt: 0.5 });
+    const encoder = await openEncoder({ pin: 17, debounceMs: 0, pull: 'up' }, { openInput: async (pin) => sim.openInput(pin) }, undefined, () => clock.now());
+    drive(1);
+    run(10_000);
+    assert.equal(sim.position(), 1, 'against the jam at 1 m');
+    const hit = sim.jammedSince();
+    assert.ok(hit !== undefined && hit > 0 && hit < 10_000);
+    const edges = encoder.edges;
+    run(2000);
+    assert.equal(encoder.edges, edges, 'no edge while jammed');
+    assert.equal(sim.jammedSince(), hit);
+    drive(-1);
+    run(1000);
+    assert.ok(sim.position() < 0.8);
+    assert.equal(sim.jammedSince(), undefined);
+    sim.jam(undefined);
+    drive(1);
+    run(10_000);
+    assert.ok(sim.position() > 1.9, 'cleared: on to the far end');
+    // The other side of it now.
+    sim.jam(0.5);
+    drive(-1);
+    run(10_000);
+    assert.equal(sim.position(), 1);
+    await encoder.close();
+  });
+
+  it('with bounceMs, a switch chatters an even number of times within it, then reads its true level', async () => {
+    const { sim, drive, run, clock } = rig({ lagMs: 10, start: 0.5, lengthM: 1, bounceMs: 5 });
+    const levels: [number, number][] = [];
+    const input = sim.openInput(24);
+    input.watch(() => levels.push([clock.now(), input.read()]));
+    drive(1);
+    run(5000);
+    // Active low: closed is 0. The first report is the contact; the chatter follows within 5 ms.
+    assert.ok(levels.length >= 3 && levels.length % 2 === 1, JSON.stringify(levels));
+    assert.equal(levels[0][1], 0);
+    assert.equal(levels.at(-1)![1], 0, 'settles closed');
+    assert.ok(levels.at(-1)![0] - levels[0][0] <= 5, 'within bounceMs');
+    for (let i = 1; i < levels.length; i++) assert.notEqual(levels[i][1], levels[i - 1][1], 'every report is a change');
+    assert.equal(input.read(), 0);
+  });
+
   it('refuses a pin it has nothing on', () => {
     const { sim } = rig();
     assert.throws(() => sim.openInput(5), /sim track: nothing is wired to pin 5/);

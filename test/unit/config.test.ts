@@ -518,6 +518,15 @@ describe('configuration', () => {
       assert.equal(track.sim, undefined);
     });
 
+    it('reads the stall settings and the simulated jam and switch bounce', () => {
+      const defaults = load({}).track;
+      assert.deepEqual([defaults.stallS, defaults.timeoutMarginS], [0.3, 0.5]);
+      const { track } = load({ argv: ['--gpio', 'sim', '--track-stall-s', '0.5', '--track-sim', '{"jamAt":0.4,"bounceMs":5}'] });
+      assert.equal(track.stallS, 0.5);
+      assert.deepEqual(track.sim, { jamAt: 0.4, bounceMs: 5 });
+      assert.deepEqual(problems({ argv: ['--gpio', 'sim', '--track-sim', '{"jamAt":1.5}'] }), ['track.sim.jamAt: must be a number 0-1; got 1.5']);
+    });
+
     it('takes the table calibrate logs, in track lengths per second without a length', () => {
       const { track } = load({ argv: ['--track-speed-table', '{"forward":{"30":0.05,"100":0.1667},"backward":{"30":0.04,"100":0.1429}}'] });
       assert.deepEqual(track.speedTable?.backward, [
@@ -547,7 +556,7 @@ describe('configuration', () => {
           'track.stops.: a stop\'s name is 1-32 characters without spaces around it',
           'track.calibrationSpeeds: must be two or more different percentages 1-100, like [30, 60, 100]; got [50]',
           'track.sim.lagMs: must be a number 0-5000; got -1',
-          'track.sim.colour: unknown (known: lengthM, topSpeed, deadBand, saturation, asymmetry, lagMs, noise, jitter, start, overtravelM, edgesPerMetre, seed)',
+          'track.sim.colour: unknown (known: lengthM, topSpeed, deadBand, saturation, asymmetry, lagMs, noise, jitter, start, overtravelM, edgesPerMetre, jamAt, bounceMs, seed)',
         ],
       );
     });

@@ -3,8 +3,10 @@ import type { Command } from '../../src/commands';
 import {
   curveSpeed,
   currentTarget,
+  HOME_BACKOFF,
   initialTrackState,
   PROGRESS_MS,
+  slowHomingSpeed,
   trackStep,
   uncertainty,
   type Arrival,
@@ -58,6 +60,7 @@ class Track {
   now = 0;
   requests: DriveRequest[] = [];
   arrived: Arrival[] = [];
+  failed: Record<string, unknown>[] = [];
   logs: string[] = [];
   wakeAt?: number;
   speed = 50;
@@ -71,6 +74,7 @@ class Track {
     this.state = out.state;
     this.requests.push(...out.drive);
     if (out.arrived) this.arrived.push(out.arrived);
+    if (out.failed) this.failed.push(out.failed);
     this.logs.push(...out.logs.map((l) => `${l.level}: ${l.message}`));
     this.wakeAt = out.wakeAt;
     for (const r of out.drive) if (r.command.move === 'speed') this.speed = r.command.speed!;
@@ -84,7 +88,7 @@ class Track {
     return this.send({ type: 'command', command: typeof command === 'string' ? { move: command } : command }).result;
   }
 
-  applied(output: number, reason: 'command' | 'limit' | 'arrived' | 'done' | 'timeout' | 'disconnect' = 'command') {
+  applied(output: number, reason: 'command' | 'limit' | 'arrived' | 'done' | 'timeout' | 'disconnect' | 'stalled' = 'command') {
     const motion = output > 0 ? 'forward' : output < 0 ? 'backward' : 'stopped';
     this.send({ type: 'drive', output, motion, reason, speed: this.speed });
   }
@@ -124,6 +128,31 @@ class Track {
     this.limit('backward', true);
     this.take();
     return this;
+  }
+
+  /**
+   * Homing from its first request on (`speed 40`, `backward` taken): the fast touch after
+   * `fastMs`, the back-off, and the slow touch when the estimate says the car is back at the
+   * switch. Returns the drive requests on the way, as words.
+   */
+  touchTwice(fastMs: number, homing = 40): string[] {
+    const seen: string[] = [];
+    this.applied(-homing / 100);
+    this.advance(fastMs);
+    this.limit('backward', true);
+    this.applied(0, 'limit');
+    seen.push(...this.take());
+    this.applied(homing / 100);
+    this.advance(100);
+    this.limit('backward', false);
+    this.advanceUntil(() => this.requests.length > 0);
+    seen.push(...this.take());
+    const slow = slowHomingSpeed(this.settings, this.state);
+    this.applied(-slow / 100);
+    this.advanceUntil(() => this.state.position <= 0);
+    this.limit('backward', true);
+    this.applied(0, 'limit');
+    return seen;
   }
 }
 
@@ -272,19 +301,92 @@ describe('track model', () => {
       assert.deepEqual(car.arrived, [{ stop: null, position: 1, target: 1 }]);
     });
 
-    it('stops with reason timeout when it takes longer than expected plus the margin', () => {
+    it('stops as stalled when the drive does not get it going within its expected time × 1.25 plus the margin', () => {
       const car = new Track().homed();
       car.command({ move: 'goto', to: 'thyme' });
       car.take();
-      // The car is stuck: the drive is told forward but nothing is applied.
+      // The drive is told forward but nothing is applied (it never turns the wheels).
+      car.state = { ...car.state, motion: 'reversing' };
       const expected = 0.6 / curveSpeed(CURVE.forward, 0.5);
       car.advance((expected * 1.25 + 5) * 1000 - 1);
       assert.ok(car.state.task);
-      car.applied(0.5);
       car.advance(1);
-      assert.deepEqual(car.take(), ['stop (timeout)']);
+      assert.deepEqual(car.take(), ['stop (stalled)']);
       assert.equal(car.state.task, undefined);
-      assert.match(car.logs.join('\n'), /warn: goto stopped: not at thyme in time/);
+      assert.match(car.logs.join('\n'), /warn: goto stopped: stalled: not at thyme in time/);
+      assert.deepEqual(car.failed, [{ move: 'goto', to: 'thyme', target: 0.6, reason: 'stalled', error: 'stalled: not at thyme in time (position 0)', position: 0 }]);
+    });
+
+    it('with an encoder, a goto that counts no edge for track.stallS while driven is stalled at once', () => {
+      const car = new Track({ ...SETTINGS, encoder: { edgesPerTrack: 400 }, stallS: 0.3 }).homed();
+      car.command({ move: 'goto', to: 'thyme' });
+      car.take();
+      car.applied(0.5);
+      const v = curveSpeed(CURVE.forward, 0.5);
+      // Edges as the car goes, 0.2 of the track; then it meets an obstacle and they stop.
+      for (let i = 0; i < 80; i++) {
+        car.advance(1000 / (v * 400));
+        car.send({ type: 'edge' });
+      }
+      assert.deepEqual(car.take(), []);
+      close(car.state.position, 0.2);
+      car.advance(299);
+      assert.deepEqual(car.take(), [], 'not yet: 0.3 s without an edge');
+      car.advance(1);
+      assert.deepEqual(car.take(), ['stop (stalled)']);
+      assert.equal(car.state.task, undefined);
+      assert.deepEqual(car.failed, [{ move: 'goto', to: 'thyme', target: 0.6, reason: 'stalled', error: 'stalled: no encoder edge for 0.3 s at 0.2 while driving to thyme', position: 0.2 }]);
+    });
+
+    it('with an encoder, the stall time is three edges at a slow speed, and the time before the output moves the car does not count', () => {
+      const car = new Track({ ...SETTINGS, encoder: { edgesPerTrack: 40 }, stallS: 0.3 }).homed();
+      car.command({ move: 'goto', to: 'thyme' });
+      car.take();
+      // In the dead band by the curve (below 0.3 the line goes down to 0 at about 0.08): no stall clock.
+      car.applied(0.05);
+      car.advance(5000);
+      assert.ok(car.state.task);
+      car.applied(0.3);
+      const window = 3 / (curveSpeed(CURVE.forward, 0.3) * 40);
+      assert.ok(window > 0.3);
+      car.advance(window * 1000 - 1);
+      assert.deepEqual(car.take(), []);
+      car.advance(1);
+      assert.deepEqual(car.take(), ['stop (stalled)']);
+    });
+
+    it('the deadline counts from when the drive applies the output: a reversal pause takes nothing from it', () => {
+      const car = new Track().homed();
+      car.limit('backward', false);
+      car.state = { ...car.state, position: 0.8 };
+      car.command({ move: 'goto', to: 'basil' });
+      assert.deepEqual(car.take(), ['backward']);
+      car.state = { ...car.state, motion: 'reversing' };
+      // 0.55 at 0.5: about 6 s expected, 12.6 s allowed from the command.
+      car.advance(8000);
+      assert.ok(car.state.task, 'still waiting for the drive');
+      car.applied(-0.5);
+      car.advanceUntil(() => car.requests.length > 0);
+      assert.deepEqual(car.take(), ['stop (arrived)']);
+    });
+
+    it('the switch it leaves bouncing (closing again within BOUNCE_MS of opening) is not met again', () => {
+      const car = new Track().homed();
+      car.command({ move: 'goto', to: 'thyme' });
+      assert.deepEqual(car.take(), ['forward']);
+      car.applied(0.5);
+      car.advance(20);
+      for (let i = 0; i < 3; i++) {
+        car.limit('backward', false);
+        car.advance(2);
+        car.limit('backward', true);
+        car.advance(2);
+      }
+      car.limit('backward', false);
+      assert.deepEqual(car.take(), [], 'no replan, no stop');
+      assert.doesNotMatch(car.logs.join('\n'), /met the backward end/);
+      car.advanceUntil(() => car.requests.length > 0);
+      assert.deepEqual(car.take(), ['stop (arrived)']);
     });
 
     it('meeting a switch short of the target, goes on from the re-zeroed position', () => {
@@ -356,18 +458,58 @@ describe('track model', () => {
       assert.equal(car.command('home')?.error, 'no limit switch at the home end: configure limits.backward');
     });
 
-    it('home drives to the home end at the homing speed until its switch closes', () => {
+    it('home touches the switch twice: fast, back off, slow; the second touch is home', () => {
       const car = new Track();
       car.command('home');
       assert.deepEqual(car.take(), ['speed 40', 'backward']);
-      car.applied(-0.4);
-      car.advance(4000);
-      car.limit('backward', true);
-      car.applied(0, 'limit');
+      const slow = slowHomingSpeed(SETTINGS, car.state);
+      assert.equal(slow, 30, 'half the homing speed, not below the slowest point of the curve');
+      assert.deepEqual(car.touchTwice(4000), ['forward', 'stop', `speed ${slow}`, 'backward']);
+      assert.equal(car.state.task?.legs[0]?.kind, 'settle');
       car.advance(300);
       assert.deepEqual(car.take(), ['speed 50']);
       assert.deepEqual([car.state.homed, car.state.position, car.state.task], [true, 0, undefined]);
       assert.deepEqual(car.arrived, [], 'home is not an arrival at a stop');
+    });
+
+    it('homing backs off until the switch is open and the car is HOME_BACKOFF from it', () => {
+      const car = new Track();
+      car.command('home');
+      car.take();
+      car.applied(-0.4);
+      car.advance(1000);
+      car.limit('backward', true);
+      car.applied(0, 'limit');
+      assert.deepEqual(car.take(), ['forward']);
+      car.applied(0.4);
+      // Past the distance by the estimate, but the switch is still closed: on until it opens.
+      car.advance((HOME_BACKOFF / curveSpeed(CURVE.forward, 0.4)) * 1000 + 500);
+      assert.deepEqual(car.take(), []);
+      car.limit('backward', false);
+      assert.deepEqual(car.take(), ['stop', 'speed 30', 'backward']);
+    });
+
+    it('a home whose switch does not close in its expected time × 1.25 plus the margin is stalled, and says so like a RESULT', () => {
+      const car = new Track().homed();
+      car.limit('backward', false);
+      car.state = { ...car.state, position: 0.5 };
+      car.command('home');
+      assert.deepEqual(car.take(), ['speed 40', 'backward']);
+      car.applied(-0.4);
+      const allowed = (0.5 / curveSpeed(CURVE.backward, 0.4)) * 1.25 + 5;
+      car.advance(allowed * 1000 - 1);
+      assert.deepEqual(car.take(), []);
+      car.advance(1);
+      assert.deepEqual(car.take(), ['stop (stalled)', 'speed 50']);
+      assert.equal(car.state.task, undefined);
+      assert.equal(car.failed.length, 1);
+      assert.deepEqual({ ...car.failed[0], position: undefined }, {
+        move: 'home',
+        target: 0,
+        reason: 'stalled',
+        error: `stalled: the backward limit switch did not close within ${Math.round(allowed * 1000) / 1000} s`,
+        position: undefined,
+      });
     });
 
     it('homing that meets the other end stops there and says the switches may be swapped', () => {
@@ -391,8 +533,18 @@ describe('track model', () => {
     it('calibrate learns the curve from the legs between the switches, timed from the switch opening', () => {
       const car = new Track({ ...SETTINGS, speedTable: undefined, calibrationSpeeds: [30, 100] }).homed();
       car.command('calibrate');
+      // Already at the switch: homing backs off and touches it again, slowly.
+      assert.deepEqual(car.take(), ['speed 40', 'forward']);
+      car.applied(0.4);
+      car.limit('backward', false);
+      car.advanceUntil(() => car.requests.length > 0);
+      assert.deepEqual(car.take(), ['stop', 'speed 20', 'backward'], 'no curve: half the homing speed');
+      car.applied(-0.2);
+      car.advance(2000);
+      car.limit('backward', true);
+      car.applied(0, 'limit');
       car.advance(SETTINGS.settleMs);
-      // Already home: the first leg goes out at the fastest speed.
+      // Home: the first leg goes out at the fastest speed.
       assert.deepEqual(car.take(), ['speed 100', 'forward']);
       const leg = (out: boolean, output: number, beforeOpenMs: number, seconds: number) => {
         car.applied(output);
@@ -443,10 +595,7 @@ describe('track model', () => {
         car.advance(1);
       }
       assert.deepEqual(car.take(), ['speed 40', 'backward']);
-      car.applied(-0.4);
-      car.advance(5000);
-      car.limit('backward', true);
-      car.applied(0, 'limit');
+      assert.deepEqual(car.touchTwice(5000), ['forward', 'stop', 'speed 30', 'backward']);
       car.advance(SETTINGS.settleMs);
       assert.deepEqual(car.take(), ['speed 50']);
       assert.equal(car.state.task, undefined);
