@@ -1,11 +1,10 @@
 /**
  * The picture at a stop (docs/track.md#the-camera): runs `camera.command` with `{file}`
- * replaced by the picture's path — execFile, no shell, killed at `camera.timeoutS` — then
+ * replaced by the picture's path — no shell, in a process group of its own, killed whole at `camera.timeoutS` — then
  * writes a JSON sidecar beside the picture and prunes the stop's oldest pictures past
  * `camera.keep`. Pictures live in `<camera.dir>/<stop>/<time>.jpg`, so the latest of a stop is
  * the last name in its folder.
  */
-import type { ExecFileException } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { CameraConfig } from './config';
@@ -40,21 +39,48 @@ export function pictureName(at: number): string {
   return `${new Date(at).toISOString().replace(/:/g, '-')}.jpg`;
 }
 
-/** The real runner: execFile, no shell; SIGKILL at the timeout (a hung camera may ignore SIGTERM). */
+/**
+ * The real runner: spawn, no shell, in a process group of its own; at the timeout the whole
+ * group gets SIGKILL (a hung camera may ignore SIGTERM, and a wrapper script's rpicam-still
+ * would otherwise live on, holding the camera and writing the file after the error was said).
+ */
 export const execRunner: CaptureRunner = (command, timeoutMs, done) => {
   // Loaded only once a picture is taken: a carbot without a camera never loads it.
-  const { execFile } = require('node:child_process') as typeof import('node:child_process');
-  execFile(command[0], command.slice(1), { timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 4 * 1024 * 1024, windowsHide: true }, (err, _stdout, stderr) => {
-    if (!err) return done();
-    const e = err as ExecFileException;
-    const said = String(stderr).trim().split('\n').filter(Boolean).pop();
-    const tail = said ? `: ${said.slice(0, 200)}` : '';
-    if (e.killed && e.signal === 'SIGKILL') done(`${command[0]} did not finish within ${timeoutMs / 1000} s (killed)`);
-    else if (e.code === 'ENOENT') done(`${command[0]}: no such program (camera.command)`);
-    else if (typeof e.code === 'string') done(`${command[0]}: ${e.code}`);
-    else if (e.code != null) done(`${command[0]} exited with code ${e.code}${tail}`);
-    else done(`${command[0]} was killed by ${e.signal ?? 'a signal'}${tail}`);
+  const { spawn } = require('node:child_process') as typeof import('node:child_process');
+  let timedOut = false;
+  let stderr = '';
+  let ended = false;
+  const end = (error?: string): void => {
+    if (ended) return;
+    ended = true;
+    clearTimeout(timer);
+    done(error);
+  };
+  const child = spawn(command[0], command.slice(1), { detached: true, stdio: ['ignore', 'ignore', 'pipe'], windowsHide: true });
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+    if (stderr.length < 64 * 1024) stderr += chunk;
   });
+  child.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') end(`${command[0]}: no such program (camera.command)`);
+    else end(`${command[0]}: ${err.code ?? err.message}`);
+  });
+  child.on('close', (code, signal) => {
+    const said = stderr.trim().split('\n').filter(Boolean).pop();
+    const tail = said ? `: ${said.slice(0, 200)}` : '';
+    if (timedOut) end(`${command[0]} did not finish within ${timeoutMs / 1000} s (killed)`);
+    else if (code === 0) end();
+    else if (code !== null) end(`${command[0]} exited with code ${code}${tail}`);
+    else end(`${command[0]} was killed by ${signal ?? 'a signal'}${tail}`);
+  });
+  const timer = setTimeout(() => {
+    timedOut = true;
+    try {
+      // The whole group: the command and whatever it started.
+      if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+    } catch {
+      child.kill('SIGKILL');
+    }
+  }, timeoutMs);
 };
 
 export class Camera {
@@ -120,22 +146,25 @@ export class Camera {
         done({ error: `took ${file} but cannot write its sidecar: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` });
         return;
       }
-      this.prune(folder);
+      this.prune(folder, path.basename(file));
       done({ file, sidecar });
     });
   }
 
-  /** Deletes a stop's oldest pictures (and their sidecars) past `camera.keep`. */
-  prune(folder: string): string[] {
+  /**
+   * Deletes a stop's oldest pictures (and their sidecars) past `camera.keep`, never `taken`, the
+   * one just written: a Pi without a clock may start with a time behind its last pictures'.
+   */
+  prune(folder: string, taken?: string): string[] {
     const keep = this.settings.keep;
     if (keep === 0) return [];
     let pictures: string[];
     try {
-      pictures = readdirSync(folder).filter((n) => n.endsWith('.jpg')).sort();
+      pictures = readdirSync(folder).filter((n) => n.endsWith('.jpg') && n !== taken).sort();
     } catch {
       return [];
     }
-    const old = pictures.slice(0, Math.max(0, pictures.length - keep));
+    const old = pictures.slice(0, Math.max(0, pictures.length - (taken === undefined ? keep : keep - 1)));
     for (const name of old) {
       rmSync(path.join(folder, name), { force: true });
       rmSync(path.join(folder, name.replace(/\.jpg$/, '.json')), { force: true });

@@ -210,11 +210,14 @@ export function deviceConfig(opts: DiscoveryOptions): Config {
       icon: 'mdi:ruler',
       ...availability,
     };
-    // Closed = at home (position 0), open = at the far end; 0-100 % in between.
+    // Closed = at home (position 0), open = at the far end; 0-100 % in between. Disabled until
+    // the user enables it: "close all covers" (an automation, a voice assistant) would home the
+    // car, and the cover's stop goes to the move topic, not the stop topic.
     cmps.track = {
       p: 'cover',
       name: 'Track',
       unique_id: id('track'),
+      enabled_by_default: false,
       command_topic: opts.moveTopic,
       payload_open: JSON.stringify({ goto: track.length }),
       payload_close: track.homeSwitch ? 'home' : JSON.stringify({ goto: 0 }),

@@ -22,6 +22,7 @@ import type { SimTrack } from './motors/sim-track';
 import { currentTarget, initialTrackState, PROGRESS_MS, trackStep, uncertainty, type TrackEvent, type TrackSettings, type TrackState } from './track';
 import { toTrackSettings } from './track-config';
 import { loadTrackState, saveTrackState, STATE_FILE } from './track-state';
+import { MAX_PACKET_BYTES } from './mqtt/packet-size';
 import { Camera, stopFolder, type PhotoOutcome } from './camera';
 import * as path from 'node:path';
 
@@ -92,8 +93,14 @@ function echo(payload: Buffer): string {
   return payload.length > 64 ? `${text}…` : text;
 }
 
-/** The largest picture published for Home Assistant (MQTT carries it whole, retained). */
-const MAX_IMAGE_BYTES = 4 * 1024 * 1024;
+/**
+ * The largest picture published for Home Assistant (MQTT carries it whole, retained): within
+ * the 1 MiB packet limit of carbot's embedded broker and the sample mosquitto config, which
+ * close a connection that sends more (src/mqtt/packet-size.ts), with room for the topic.
+ */
+const MAX_IMAGE_BYTES = MAX_PACKET_BYTES - 1024;
+/** How long after a home the state file is written (saveSoon). */
+const SAVE_DELAY_MS = 2000;
 
 /** A `photo` this close to a stop (a fraction of the track) is that stop's picture. */
 const STOP_RADIUS = 0.01;
@@ -134,6 +141,8 @@ export class CarService extends EventEmitter implements CarView {
   /** The last save's error, said once until a save works again. */
   private saveError?: string;
   private readonly camera?: Camera;
+  /** A save of the state file after a home (saveSoon). */
+  private saveTimer?: NodeJS.Timeout;
   private readonly wallClock: () => number;
   /** MQTT does not say who published: one budget for everything that arrives on the move topic. */
   private readonly mqttBudget: CommandBudget;
@@ -275,8 +284,24 @@ export class CarService extends EventEmitter implements CarView {
     log.info(`loaded from ${this.stateFile}: ${kept.length > 0 ? kept.join(', ') : 'nothing this car uses'}`);
   }
 
+  /**
+   * A home (each touch, each bounce of the switch) is saved a while later, once: the write and
+   * its fsync would otherwise hold the event loop, stops included, on a slow SD card while the
+   * car backs off the switch. Shutdown writes what is pending.
+   */
+  private saveSoon(): void {
+    if (!this.stateFile || this.saveTimer || this.stopping) return;
+    this.saveTimer = setTimeout(() => {
+      this.saveTimer = undefined;
+      this.saveLearnt();
+    }, SAVE_DELAY_MS);
+    this.saveTimer.unref();
+  }
+
   /** Saves what the car learnt, atomically; a failure is a warning (said once), never fatal. */
   private saveLearnt(): void {
+    clearTimeout(this.saveTimer);
+    this.saveTimer = undefined;
     if (!this.stateFile) return;
     const t = this.track;
     const configured = this.trackSettings.speedTable;
@@ -356,6 +381,8 @@ export class CarService extends EventEmitter implements CarView {
     const result: Record<string, unknown> = { move: 'photo', motion: this.drive.motion, speed: this.drive.speed };
     if (!this.camera) return { ...result, error: 'no camera: set camera.command' };
     if (this.drive.motion !== 'stopped' || this.drive.output !== 0) return { ...result, error: 'the car is moving: a picture is taken standing still' };
+    // A task would drive off in the middle of it (the dwell waits only for its own pictures).
+    if (this.track.task !== undefined) return { ...result, error: `a ${this.track.task.name} is under way: it takes the pictures at its stops` };
     if (this.camera.busy) return { ...result, error: 'a capture is already under way' };
     const t = this.track;
     const here = t.homed ? this.trackSettings.stops.find((s) => Math.abs(s.at - t.position) <= STOP_RADIUS) : undefined;
@@ -621,6 +648,8 @@ export class CarService extends EventEmitter implements CarView {
    */
   private admitMqtt(payload: Buffer): true | (() => void) {
     if (this.listenerCount('activity') > 0) this.emit('activity');
+    // An empty message clears a retained one: housekeeping, not a command (onMessage).
+    if (payload.length === 0) return true;
     const budget = this.mqttBudget.take();
     if (budget === 'ok' || isStop(payload)) return true;
     return budget === 'first' ? this.refuseFirst : this.refuseOver;
@@ -753,7 +782,7 @@ export class CarService extends EventEmitter implements CarView {
       this.trackApply({ type: 'limit', end: event.end, closed: event.closed, now: event.now });
       if (event.closed && event.end === this.trackSettings.homeEnd) {
         this.lastHomedAt = this.wallClock();
-        this.saveLearnt();
+        this.saveSoon();
       }
     }
     // The command did not happen: its answer says so, not what it asked for.
@@ -981,6 +1010,7 @@ export class CarService extends EventEmitter implements CarView {
     log.info(`shutting down (${why})`);
     this.apply({ type: 'shutdown', now: this.clock.now() });
     this.stopping = true;
+    if (this.saveTimer) this.saveLearnt();
     this.clock.clearTimeout(this.wakeTimer);
     this.clock.clearTimeout(this.trackTimer);
     this.clock.clearTimeout(this.taskTimer);

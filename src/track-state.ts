@@ -6,7 +6,7 @@
  * calibration to do again. Written atomically (a temporary file renamed over it), so a power
  * cut leaves the old file or the new one, never half of one.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import * as path from 'node:path';
 import type { CurvePoint, SpeedCurve } from './track';
 
@@ -69,6 +69,8 @@ export function loadTrackState(dir: string, device: string, lengthM: number | un
     const v = r[key];
     if (v === undefined) continue;
     if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) return ignored(`"${key}" is not a number`);
+    // A track of no edges would divide the position by zero.
+    if (key === 'edgesPerTrack' && v === 0) return ignored('"edgesPerTrack" is 0');
     state[key] = v;
   }
   return { state };
@@ -80,13 +82,19 @@ export function saveTrackState(dir: string, device: string, saved: SavedTrack): 
   mkdirSync(dir, { recursive: true });
   const body = { kind: KIND, version: VERSION, device, savedAt: new Date().toISOString(), ...saved };
   const temp = `${file}.${process.pid}.tmp`;
-  const fd = openSync(temp, 'w', 0o644);
   try {
-    writeSync(fd, `${JSON.stringify(body, null, 2)}\n`);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
+    const fd = openSync(temp, 'w', 0o644);
+    try {
+      writeSync(fd, `${JSON.stringify(body, null, 2)}\n`);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(temp, file);
+  } catch (err) {
+    // A full card, say: no half-written temp file left behind.
+    rmSync(temp, { force: true });
+    throw err;
   }
-  renameSync(temp, file);
   return file;
 }

@@ -135,7 +135,7 @@ const YIELDS = Symbol('carbot: one chunk per turn');
  * drops what exceeds max_queued_messages).
  * The parser is the Writable mqtt.js pipes the socket into (Node's `_readableState.pipes`).
  */
-export function oneChunkPerTurn(stream: Readable, filter?: (chunk: Buffer) => Buffer): boolean {
+export function oneChunkPerTurn(stream: Readable, filter?: (chunk: Buffer) => Buffer, handled?: () => void): boolean {
   const pipes = (stream as Readable & { _readableState?: { pipes?: unknown[] } })._readableState?.pipes;
   const parser = pipes?.[0] as (Writable & { _write: ParserWrite; [YIELDS]?: true }) | undefined;
   if (!parser || typeof parser._write !== 'function') return false;
@@ -144,6 +144,7 @@ export function oneChunkPerTurn(stream: Readable, filter?: (chunk: Buffer) => Bu
   let sliceEndsAt = 0;
   parser._write = function (chunk, encoding, done) {
     const next = (err?: Error | null): void => {
+      handled?.();
       if (performance.now() < sliceEndsAt) return done(err);
       setImmediate(() => {
         sliceEndsAt = performance.now() + MQTT_SLICE_MS;
@@ -428,7 +429,13 @@ export class BrokerLink extends EventEmitter {
         : undefined;
       // What a lost connection left undone: mqtt.js will not hand over the rest.
       this.runRefusals(true);
-      const chunked = oneChunkPerTurn(client.stream, shedder && ((chunk) => shedder.filter(chunk)));
+      // Once mqtt.js has handled a whole chunk, every message the shedder let through has been
+      // handed over: a refusal still waiting (the two disagreed on a message) is carried out.
+      const chunked = oneChunkPerTurn(
+        client.stream,
+        shedder && ((chunk) => shedder.filter(chunk)),
+        shedder && (() => this.runRefusals(true)),
+      );
       this.shedding = chunked && shedder !== undefined;
       if (!chunked) this.say('warn', 'mqtt.js no longer pipes its socket into a parser: a flooding publisher can hold up the event loop');
       // Each command is answered with several small writes (RESULT, PUBACK, STATE); with Nagle
@@ -451,8 +458,9 @@ export class BrokerLink extends EventEmitter {
       else if (topic === topics.owner) this.answered(client, payload, packet.retain);
       else if (this.opts.also?.topics.includes(topic)) this.opts.also.onMessage(topic, payload, packet.retain);
       else if (this.shedding && shedExamined(packet, topics.move)) {
-        this.opts.onCommand(payload, packet.retain, true, replyTo);
+        // Counted first: a throwing handler must not leave the refusals behind it waiting.
         this.shedDelivered++;
+        this.opts.onCommand(payload, packet.retain, true, replyTo);
         this.runRefusals();
       } else this.opts.onCommand(payload, packet.retain, false, replyTo);
     });

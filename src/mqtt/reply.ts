@@ -30,8 +30,8 @@ export function replyProblem(reply: ReplyTo, topics: Topics, discoveryPrefix: st
   if (/[+#\u0000]/.test(topic)) return 'response topic has a wildcard';
   if (topic.startsWith('$')) return 'response topic starts with $';
   if ((reply.correlationData?.length ?? 0) > MAX_CORRELATION_BYTES) return `correlation data over ${MAX_CORRELATION_BYTES} bytes`;
-  const own = [topics.move, topics.stop, topics.result, topics.arrived, topics.owner, topics.ownerPing, topics.state, topics.lwt];
-  const ownPrefixes = [`${topics.move}/`, dirname(topics.lwt), dirname(topics.ownerPing), `${discoveryPrefix}/`];
+  const own = [topics.move, topics.stop, topics.result, topics.arrived, topics.photo, topics.owner, topics.ownerPing, topics.state, topics.lwt];
+  const ownPrefixes = [`${topics.move}/`, `${topics.photo}/`, dirname(topics.lwt), dirname(topics.ownerPing), `${discoveryPrefix}/`];
   if (own.includes(topic) || ownPrefixes.some((p) => topic.startsWith(p))) return `response topic ${topic} is one of carbot's own`;
   return undefined;
 }

@@ -125,7 +125,7 @@ export class FloodShedder {
         end = i;
         break;
       }
-      if (this.examines(buf, i) && !this.rules.admit(this.payload(buf, p, i + total))) {
+      if (this.examines(buf, i, i + total) && !this.rules.admit(this.payload(buf, p, i + total))) {
         if (kept === undefined) kept = [];
         if (i > keepFrom) kept.push(buf.subarray(keepFrom, i));
         keepFrom = i + total;
@@ -139,14 +139,16 @@ export class FloodShedder {
     return kept.length === 1 ? kept[0] : Buffer.concat(kept);
   }
 
-  /** A QoS 0 PUBLISH on the move topic, not retained. */
-  private examines(buf: Buffer, at: number): boolean {
+  /** A QoS 0 PUBLISH on the move topic, not retained; `end`: where the packet ends. */
+  private examines(buf: Buffer, at: number, end: number): boolean {
     const first = buf[at];
     if (first !== 0x30) return false; // PUBLISH, DUP 0, QoS 0, RETAIN 0
     let p = at + 1;
     while (buf[p] & 0x80) p++;
     p++;
     const topic = this.rules.topic;
+    // Too short to hold the topic: malformed, left to mqtt.js to refuse.
+    if (end - p < 2 + topic.length) return false;
     if (buf.readUInt16BE(p) !== topic.length) return false;
     p += 2;
     for (let k = 0; k < topic.length; k++) if (buf[p + k] !== topic[k]) return false;

@@ -276,14 +276,25 @@ describe('the service on a simulated track (virtual time)', () => {
       assert.equal(c.service.state().position, 0);
     });
 
-    it('photo: refused without a camera, and while the car moves', async () => {
+    it('photo: refused without a camera, while the car moves, and while a task waits at a stop (it would drive off mid-capture)', async () => {
       const bare = await car(['--track-sim', '{"seed":1}']);
       assert.equal(bare.service.command('photo', 'test').error, 'no camera: set camera.command');
       await bare.service.shutdown('test over');
-      const c = await car(['--track-sim', '{"seed":1}', '--camera-command', '["cam","{file}"]', '--camera-dir', dir], slowCamera(100));
+      const c = await car(
+        ['--track-sim', '{"seed":1}', '--camera-command', '["cam","{file}"]', '--camera-dir', dir, '--track-stops', '{"basil":0.3,"sage":0.7}', '--track-dwell-s', '5'],
+        slowCamera(100),
+      );
       shutdown = () => c.service.shutdown('test over');
       c.service.command('forward', 'test');
       assert.equal(c.service.command('{"photo":true}', 'test').error, 'the car is moving: a picture is taken standing still');
+      c.service.command('stop', 'test');
+      c.run('home');
+      c.service.command('patrol', 'test');
+      const dwelling = () => c.service.state().task === 'patrol' && c.service.state().motion === 'stopped' && c.motors.outputs.left === 0 && c.service.state().reason === 'arrived';
+      assert.ok(c.clock.runUntil(dwelling, 120_000));
+      // Past the stop's own picture (100 ms), still in the dwell.
+      c.clock.runUntil(() => false, 1000);
+      assert.equal(c.service.command('photo', 'test').error, 'a patrol is under way: it takes the pictures at its stops');
     });
 
     it("the saved calibration is used after a restart, unless track.speedTable is set; another device's file is ignored with a warning", async () => {

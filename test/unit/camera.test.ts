@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { Camera, latestPictures, pictureName, stopFolder, type CaptureRunner, type PhotoOutcome } from '../../src/camera';
+import { Camera, execRunner, latestPictures, pictureName, stopFolder, type CaptureRunner, type PhotoOutcome } from '../../src/camera';
 
 describe('the camera (src/camera.ts), its runner faked', () => {
   let dir: string;
@@ -64,5 +64,53 @@ describe('the camera (src/camera.ts), its runner faked', () => {
     finish!();
     const taken = (await first) as { file: string };
     assert.ok(existsSync(taken.file) && taken.file.includes(`${path.sep}_place${path.sep}`));
+  });
+
+  it('never prunes the picture just taken, even when the clock went back (a Pi without a clock after a power cut)', async () => {
+    let at = Date.UTC(2026, 11, 7, 9);
+    const camera = new Camera({ command: ['cam', '{file}'], dir, timeoutS: 5, keep: 2 }, writes, () => at);
+    await take(camera);
+    at += 1000;
+    await take(camera);
+    // An hour behind the pictures already there.
+    at -= 3_600_000;
+    const latest = (await take(camera)) as { file: string };
+    assert.ok(existsSync(latest.file), 'the new picture was pruned');
+    assert.equal(readdirSync(path.join(dir, 'basil')).filter((n) => n.endsWith('.jpg')).length, 2);
+  });
+});
+
+describe('the camera command, run for real (execRunner)', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(path.join(tmpdir(), 'carbot-camera-run-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('at camera.timeoutS the whole process group is killed: a wrapper script\'s camera program does not live on', async () => {
+    // A wrapper that starts the "camera" (a node that writes its pid and hangs) and waits for it.
+    const pidFile = path.join(dir, 'camera.pid');
+    const hang = `require('fs').writeFileSync(${JSON.stringify(pidFile)}, String(process.pid)); setInterval(() => {}, 1000);`;
+    const wrapper = path.join(dir, 'wrapper.sh');
+    writeFileSync(wrapper, `#!/bin/sh\n${JSON.stringify(process.execPath)} -e ${JSON.stringify(hang).replace(/\$/g, '\\$')}\n`, { mode: 0o755 });
+    const error = await new Promise<string | undefined>((resolve) => execRunner(['/bin/sh', wrapper], 1000, resolve));
+    assert.equal(error, '/bin/sh did not finish within 1 s (killed)');
+    const pid = Number(readFileSync(pidFile, 'utf8'));
+    // Gone, or a zombie waiting for whoever adopted it to reap it (a container's init may not).
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    let state = 'gone';
+    try {
+      state = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1][0];
+    } catch {
+      // No such process.
+    }
+    assert.ok(state === 'gone' || state === 'Z', `the camera program is still running (state ${state})`);
+  });
+
+  it('says why a command failed: its exit code and last line, or that there is no such program', async () => {
+    const failed = await new Promise<string | undefined>((resolve) => execRunner(['/bin/sh', '-c', 'echo "no camera detected" >&2; exit 3'], 5000, resolve));
+    assert.equal(failed, '/bin/sh exited with code 3: no camera detected');
+    const missing = await new Promise<string | undefined>((resolve) => execRunner(['/nonexistent/rpicam-still'], 5000, resolve));
+    assert.equal(missing, '/nonexistent/rpicam-still: no such program (camera.command)');
   });
 });

@@ -13,7 +13,8 @@ describe('response topics carbot answers on (src/mqtt/reply.ts)', () => {
 
   it('not on carbot\'s own topics, wildcards, $ topics, or past 256 bytes', () => {
     for (const topic of ['carbot/move', 'carbot/move/stop', 'carbot/move/x', 'tele/carbot/STATE', 'tele/carbot/LWT', 'cmnd/carbot/OWNER',
-      'stat/carbot/RESULT', 'stat/carbot/ARRIVED', 'stat/carbot/OWNER', 'homeassistant/button/carbot/forward/config']) {
+      'stat/carbot/RESULT', 'stat/carbot/ARRIVED', 'stat/carbot/OWNER', 'stat/carbot/PHOTO', 'stat/carbot/PHOTO/basil',
+      'homeassistant/button/carbot/forward/config']) {
       assert.match(problem(topic) ?? '', /is one of carbot's own/, topic);
     }
     assert.match(problem('a/+/b') ?? '', /wildcard/);
