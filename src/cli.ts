@@ -184,9 +184,10 @@ export interface Question {
  */
 export function isOurAnswer(packet: { retain?: boolean; properties?: { correlationData?: Buffer } }, payload: Buffer, question: Question): boolean {
   if (!question.sent || packet.retain === true) return false;
-  if (question.correlation) return packet.properties?.correlationData?.equals(question.correlation) === true;
+  if (question.correlation && packet.properties?.correlationData?.equals(question.correlation) === true) return true;
   const id = question.id;
-  if (id === undefined) return true;
+  // With MQTT 5 and no id, only the correlated answer is ours.
+  if (id === undefined) return question.correlation === undefined;
   // As carbot writes it (JSON.stringify): also found in an answer that is not JSON, which is then shown as such.
   if (typeof id === 'string') return payload.toString('utf8').includes(`"id":${JSON.stringify(id)}`);
   try {
@@ -265,17 +266,20 @@ async function send(args: string[]): Promise<number> {
     let payload = command;
     let listenOn = topics.result;
     const publishOptions: { qos: 1; properties?: { responseTopic: string; correlationData: Buffer } } = { qos: 1 };
+    let listenAlso: string[] = [];
+    // The id in MQTT 5 too: a carbot whose own connection is 3.1.1 (a bridge, an older
+    // broker behind it) answers only on RESULT, where the id tells its answer from others'.
+    const tagged = withId(command, `send-${nonce}`);
+    if (tagged) {
+      payload = tagged.payload;
+      question.id = tagged.id;
+      ownId = tagged.id === `send-${nonce}` ? tagged.id : undefined;
+    }
     if (version === 5) {
       question.correlation = Buffer.from(`send-${nonce}`);
       listenOn = replyTopic;
+      if (tagged) listenAlso = [topics.result];
       publishOptions.properties = { responseTopic: replyTopic, correlationData: question.correlation };
-    } else {
-      const tagged = withId(command, `send-${nonce}`);
-      if (tagged) {
-        payload = tagged.payload;
-        question.id = tagged.id;
-        ownId = tagged.id === `send-${nonce}` ? tagged.id : undefined;
-      }
     }
     let timer: NodeJS.Timeout | undefined;
     try {
@@ -294,7 +298,7 @@ async function send(args: string[]): Promise<number> {
         });
         client.once('connect', () => {
           client
-            .subscribeAsync(listenOn, { qos: 1 })
+            .subscribeAsync([listenOn, ...listenAlso], { qos: 1 })
             .then(() => {
               question.sent = true;
               return client.publishAsync(topics.move, payload, publishOptions);

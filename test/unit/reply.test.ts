@@ -58,5 +58,8 @@ describe('carbot send on an MQTT 3.1.1 broker: the command with an id (withId)',
     assert.equal(isOurAnswer({ properties: { correlationData: Buffer.from('c2') } }, json({}), { sent: true, correlation }), false);
     assert.equal(isOurAnswer({}, json({}), { sent: true, correlation }), false);
     assert.equal(isOurAnswer({ properties: { correlationData: Buffer.from('c1') } }, json({}), { sent: true, correlation }), true);
+    // MQTT 5 with an id as well: a carbot on 3.1.1 answers on RESULT alone, found by the id.
+    assert.equal(isOurAnswer({}, json({ move: 'stop', id: 's' }), { sent: true, correlation, id: 's' }), true);
+    assert.equal(isOurAnswer({}, json({ move: 'stop', id: 'x' }), { sent: true, correlation, id: 's' }), false);
   });
 });
