@@ -185,7 +185,8 @@ class Owner {
         this.mqttStop = undefined;
         resolve(true);
       };
-      this.client.publish('carbot/move/stop', 'stop', { qos: 1 });
+      // BENCH_FLOOD_STOP_TOPIC=carbot/move: the stop behind the flood, on the flooded topic itself.
+      this.client.publish(process.env.BENCH_FLOOD_STOP_TOPIC || 'carbot/move/stop', 'stop', { qos: 1 });
     });
   }
 
