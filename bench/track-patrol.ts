@@ -25,6 +25,7 @@ import { seededRandom } from '../src/motors/sim-track';
 import { CarService } from '../src/service';
 import { openSimTrack } from '../src/track-hardware';
 import { VirtualClock } from '../test/support/virtual-clock';
+import { virtualRunner } from './virtual-run';
 
 const STOPS = { basil: 0.3, thyme: 0.9, sage: 1.5, chives: 2.1 };
 const HOUR_MS = 3_600_000;
@@ -103,12 +104,7 @@ export async function patrolBench(days: number, seed: number, failRate = 0.05): 
     return new CarService({ config, log, motors, ...hardware, clock, wallClock, camera: new Camera(config.camera!, runner, wallClock) });
   };
   let service = await start();
-  const idle = () => service.state().task === undefined && service.state().motion === 'stopped';
-  const run = (command: string, limitMs: number) => {
-    const result = service.command(command, 'bench');
-    if (result.error) throw new Error(`${command}: ${String(result.error)}`);
-    if (!clock.runUntil(idle, limitMs)) throw new Error(`${command} did not finish in ${limitMs / 1000} s`);
-  };
+  const { run } = virtualRunner(() => service, clock);
   try {
     run('home', 120_000);
     run('calibrate', 900_000);

@@ -31,6 +31,7 @@ import { openSimTrack } from '../src/track-hardware';
 import { max, median, percentile } from './stats';
 import { patrolRow } from './track-patrol';
 import { VirtualClock } from '../test/support/virtual-clock';
+import { virtualRunner } from './virtual-run';
 
 interface Scenario {
   name: string;
@@ -77,12 +78,7 @@ async function runCar(scenario: Scenario, seed: number, gotos: number, latenessM
   const service = new CarService({ config, log, motors, ...hardware, clock });
   const failures: string[] = [];
   const samples: Sample[] = [];
-  const idle = () => service.state().task === undefined && service.state().motion === 'stopped';
-  const run = (command: string, limitMs: number) => {
-    const result = service.command(command, 'bench');
-    if (result.error) throw new Error(`${command}: ${String(result.error)}`);
-    if (!clock.runUntil(idle, limitMs)) throw new Error(`${command} did not finish in ${limitMs / 1000} s`);
-  };
+  const { idle, run } = virtualRunner(() => service, clock);
   try {
     run('home', 120_000);
     run('calibrate', 900_000);
