@@ -803,11 +803,35 @@ function table(figures: readonly Figure[]): string {
   return [line(rows[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line)].join('\n');
 }
 
+/** The fallback broker for the floods, in a process of its own (bench/aedes-child.js). */
+async function aedesChild(): Promise<{ url: string; stop(): Promise<void> }> {
+  const child = spawn(process.execPath, [path.join(__dirname, 'aedes-child.js')], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  killOnExit(child);
+  let out = '';
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+      out += chunk;
+      const m = /aedes-child ready (\d+)/.exec(out);
+      if (m) resolve(Number(m[1]));
+    });
+    child.once('exit', (code) => reject(new Error(`the flood scenarios' aedes broker exited (code ${code})`)));
+  });
+  return {
+    url: `mqtt://127.0.0.1:${port}`,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
 /** One flood run's figures, kept as bench.flood() had them; the capped one is left out, loudly, where no cap can be made. */
 async function floods(broker: BenchBroker, seconds: number): Promise<{ results: FloodResult[]; cappedSkipped?: string }> {
   // Against mosquitto as deployed: the bench broker's unbounded queue (max_queued_messages 0)
   // would hold a whole flood in front of a stop; mosquitto's default holds 1000 and drops the rest.
-  const deployed = broker.kind === 'mosquitto' ? await startMosquitto() : undefined;
+  const deployed = broker.kind === 'mosquitto' ? await startMosquitto() : await aedesChild();
   const results: FloodResult[] = [];
   let cappedSkipped: string | undefined;
   try {

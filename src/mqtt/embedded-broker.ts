@@ -72,6 +72,60 @@ function listen(server: Server | HttpServer, host: string, port: number, what: s
 const closeServer = (server: Server | HttpServer) =>
   new Promise<void>((resolve) => (server.listening ? server.close(() => resolve()) : resolve()));
 
+interface Emitter {
+  _do(message: unknown, callback: unknown): unknown;
+}
+
+/** How deep aedes' emitter may hand messages on within one stack before the rest wait a turn. */
+const MAX_DELIVERY_DEPTH = 64;
+
+/**
+ * aedes' message emitter (mqemitter) hands each queued message on from the callback of the one
+ * before: when deliveries complete at once, a backlog of thousands (a client flooding a topic
+ * while a subscriber's socket is full) is worked off in one ever deeper stack, until "Maximum
+ * call stack size exceeded" ends the process (mqemitter#204, aedes#193; carbot's bench met it).
+ * Past MAX_DELIVERY_DEPTH the next messages wait for a turn of the loop instead, in order:
+ * once any wait, every later one queues behind them.
+ */
+function boundRecursion(mq: Emitter): void {
+  const original = mq._do;
+  if (typeof original !== 'function') return;
+  let depth = 0;
+  const waiting: [unknown, unknown][] = [];
+  let scheduled = false;
+  const run = (message: unknown, callback: unknown): void => {
+    depth++;
+    try {
+      original.call(mq, message, callback);
+    } finally {
+      depth--;
+    }
+  };
+  const drain = (): void => {
+    scheduled = false;
+    while (waiting.length > 0 && depth < MAX_DELIVERY_DEPTH) {
+      const [message, callback] = waiting.shift() as [unknown, unknown];
+      run(message, callback);
+    }
+    if (waiting.length > 0 && !scheduled) {
+      scheduled = true;
+      setImmediate(drain);
+    }
+  };
+  mq._do = function (message: unknown, callback: unknown) {
+    if (waiting.length > 0 || depth >= MAX_DELIVERY_DEPTH) {
+      waiting.push([message, callback]);
+      if (!scheduled) {
+        scheduled = true;
+        setImmediate(drain);
+      }
+      return this;
+    }
+    run(message, callback);
+    return this;
+  };
+}
+
 /** An in-process aedes broker, so a laptop with no mosquitto can run carbot. Loaded only when asked for. */
 export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<EmbeddedBroker> {
   const { Aedes } = await import('aedes');
@@ -80,6 +134,7 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
     // a client (a subscriber to $SYS/# would learn carbot's and everyone's client ids).
     authorizeForward: (_client, packet) => (packet.topic.startsWith('$SYS/') ? null : packet),
   });
+  boundRecursion((aedes as unknown as { mq: Emitter }).mq);
   const refusals = new Repeats(opts.log);
   let unguarded = false;
   const guard = (client: unknown, conn: { destroy(): void }, from: string) => {

@@ -122,9 +122,9 @@ describeMosquitto('what the car learns is kept, and the picture at each stop (co
     c = await start(['--state-dir', dir]);
     await c.waitForLine(/track\.json: not carbot's track state .*ignored/);
     await run('home');
-    // Homing wrote it anew, as carbot's.
-    assert.equal((JSON.parse(readFileSync(file, 'utf8')) as { kind: string }).kind, 'carbot track state');
+    // Homing wrote it anew, as carbot's: 2 s after the home, or at the latest as carbot stops.
     await stopCarbot();
+    assert.equal((JSON.parse(readFileSync(file, 'utf8')) as { kind: string }).kind, 'carbot track state');
   });
 
   it('a patrol photographs every stop: PHOTO, the picture and its sidecar, an image for Home Assistant; photo on command too', async () => {
