@@ -7,7 +7,7 @@
  * on SIGTERM.
  */
 const { PassThrough } = require('node:stream');
-const { createLogger } = require('../dist/log.js');
+const { createLogger } = require('../dist/process/log.js');
 const { startEmbeddedBroker } = require('../dist/mqtt/embedded-broker.js');
 
 const log = createLogger({ level: 'error', format: 'text', stream: new PassThrough().resume(), env: {} });

@@ -1,5 +1,5 @@
 import { PassThrough } from 'node:stream';
-import { createLogger } from '../src/log';
+import { createLogger } from '../src/process/log';
 import { startEmbeddedBroker } from '../src/mqtt/embedded-broker';
 import { mosquittoPath, startMosquitto } from '../test/support/mosquitto';
 import { freePort } from '../test/support/ports';

@@ -24,7 +24,7 @@ import { Driver } from './driver';
 import { killOnExit } from '../test/support/cleanup';
 import { startMosquitto } from '../test/support/mosquitto';
 import { freePort } from '../test/support/ports';
-import { originalPosition } from '../src/source-maps';
+import { originalPosition } from '../src/process/source-maps';
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 const envNumber = (name: string, fallback: number) => (process.env[name] ? Number(process.env[name]) : fallback);

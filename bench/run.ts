@@ -25,7 +25,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startBenchBroker, type BenchBroker } from './broker';
-import { AWAKE_MS } from '../src/loop-monitor';
+import { AWAKE_MS } from '../src/process/loop-monitor';
 import { Child, CLI_PATH, PYTHON, PYTHON_PEER_PATH, pythonMissing, REPO_ROOT, type MemorySample, type SpawnOptions, type SubjectName } from './child';
 import { Driver } from './driver';
 import { CapUnavailable, CYCLE_MS, FLOOD_BOUNDS, FLOOD_LABELS, FLOOD_SCENARIOS, runFlood, stopFigures, type FloodResult } from './flood';
@@ -62,7 +62,7 @@ export interface Counts {
   floodSeconds: number;
   /**
    * Wait before the idle phase, so that it measures rest: carbot's event-loop monitor ticks for
-   * AWAKE_MS after start-up (src/loop-monitor.ts). 0 in the bench's own smoke test.
+   * AWAKE_MS after start-up (src/process/loop-monitor.ts). 0 in the bench's own smoke test.
    */
   restWaitMs: number;
 }
@@ -367,7 +367,7 @@ class Round {
     this.memoryAfterStart.node = await bare.memory();
 
     // At rest means after carbot's event-loop monitor has gone to sleep: it ticks for AWAKE_MS
-    // after start-up and after every message (src/loop-monitor.ts), which is not rest.
+    // after start-up and after every message (src/process/loop-monitor.ts), which is not rest.
     if (this.subjects.includes('carbot')) await sleep(Math.max(0, this.counts.restWaitMs - this.counts.settleMs));
     this.log(`idle CPU: ${idleSeconds} s with no commands`);
     const before = perSubject(() => 0);

@@ -17,13 +17,13 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { Writable } from 'node:stream';
-import { Camera, stopFolder, type CaptureRunner } from '../src/camera';
-import { loadConfig } from '../src/config';
-import { createLogger } from '../src/log';
-import { SimMotorBank } from '../src/motors/sim';
-import { seededRandom } from '../src/motors/sim-track';
+import { Camera, stopFolder, type CaptureRunner } from '../src/sensors/camera';
+import { loadConfig } from '../src/config/config';
+import { createLogger } from '../src/process/log';
+import { SimMotorBank } from '../src/boards/sim';
+import { seededRandom } from '../src/boards/sim-track';
 import { CarService } from '../src/service';
-import { openSimTrack } from '../src/track-hardware';
+import { openSimTrack } from '../src/sensors/track-hardware';
 import { VirtualClock } from '../test/support/virtual-clock';
 import { virtualRunner } from './virtual-run';
 

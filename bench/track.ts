@@ -22,12 +22,12 @@
  * BENCH_TRACK_PATROL_DAYS (the patrol with pictures, bench/track-patrol.ts: default 30, 0 = none).
  */
 import { Writable } from 'node:stream';
-import { loadConfig } from '../src/config';
-import { createLogger } from '../src/log';
-import { SimMotorBank } from '../src/motors/sim';
-import { seededRandom, type SimTrack } from '../src/motors/sim-track';
+import { loadConfig } from '../src/config/config';
+import { createLogger } from '../src/process/log';
+import { SimMotorBank } from '../src/boards/sim';
+import { seededRandom, type SimTrack } from '../src/boards/sim-track';
 import { CarService } from '../src/service';
-import { openSimTrack } from '../src/track-hardware';
+import { openSimTrack } from '../src/sensors/track-hardware';
 import { max, median, percentile } from './stats';
 import { patrolRow } from './track-patrol';
 import { VirtualClock } from '../test/support/virtual-clock';

@@ -16,7 +16,7 @@
  * files and lines.
  *
  * Then it loads the bundles on the way of a start-up once and saves V8's code cache of each
- * beside it (src/code-cache.ts), which the next start-ups compile from instead of the source.
+ * beside it (src/process/code-cache.ts), which the next start-ups compile from instead of the source.
  *
  * The other files tsc wrote stay in dist/, unused by the bundles; tests load some of them
  * (dist/boards/kernel.js) directly.
@@ -31,14 +31,14 @@ const SRC = path.join(ROOT, 'src');
 const DIST = path.join(ROOT, 'dist');
 
 /** Module ids under src/, without extension: each becomes dist/<id>.js. */
-const BUNDLES = ['cli', 'log', 'runtime', 'safe-state', 'mqtt/link', 'http/remote-server', 'mqtt/embedded-broker', 'doctor/index'];
+const BUNDLES = ['cli', 'process/log', 'runtime', 'process/safe-state', 'mqtt/link', 'http/remote-server', 'mqtt/embedded-broker', 'doctor/index'];
 
 /**
- * The bundles that get a V8 code cache (src/code-cache.ts): those on the way of a start-up.
+ * The bundles that get a V8 code cache (src/process/code-cache.ts): those on the way of a start-up.
  * Not cli.js, which Node itself loads before the cache can be used, nor the embedded broker,
  * whose import() of aedes a cached script could not make.
  */
-const CACHED = ['runtime', 'log', 'mqtt/link', 'http/remote-server', 'safe-state'];
+const CACHED = ['runtime', 'process/log', 'mqtt/link', 'http/remote-server', 'process/safe-state'];
 
 /** Ties each cache to the bundles of the same build. */
 const BUILD = randomUUID();
@@ -237,7 +237,7 @@ function removeCaches(dir) {
 /** Loads each cached bundle once, as a start-up would, and saves what V8 compiled. */
 function makeCaches() {
   const files = CACHED.map((id) => path.join(DIST, `${id}.js`));
-  require(path.join(DIST, 'code-cache.js')).useCodeCache(DIST, new Set(files));
+  require(path.join(DIST, 'process', 'code-cache.js')).useCodeCache(DIST, new Set(files));
   for (const file of files) require(file);
 }
 

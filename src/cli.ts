@@ -5,15 +5,15 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
-import { MAX_PAYLOAD_BYTES, parseCommand, type CommandId } from './commands';
-import { ConfigError, DEFAULT_CONFIG_PATH, EX_CONFIG, embeddedBrokerUrl, loadConfig, positionalIndexes, settingsHelp, withMqttUrl, type Config } from './config';
-import type { Motion } from './drive';
-import { journaldLines } from './journald';
-import { useCodeCache } from './code-cache';
-import { mapStackTraces } from './source-maps';
-import type { Logger } from './log';
+import { MAX_PAYLOAD_BYTES, parseCommand, type CommandId } from './core/commands';
+import { ConfigError, DEFAULT_CONFIG_PATH, EX_CONFIG, embeddedBrokerUrl, loadConfig, positionalIndexes, settingsHelp, withMqttUrl, type Config } from './config/config';
+import type { Motion } from './core/drive';
+import { journaldLines } from './process/journald';
+import { useCodeCache } from './process/code-cache';
+import { mapStackTraces } from './process/source-maps';
+import type { Logger } from './process/log';
 import type { Hardware } from './motors';
-import type { TrackHardware } from './track-hardware';
+import type { TrackHardware } from './sensors/track-hardware';
 import type { EmbeddedBroker } from './mqtt/embedded-broker';
 import type { RemoteServer } from './http/remote-server';
 import { VERSION } from './version';
@@ -25,7 +25,7 @@ import { VERSION } from './version';
  * holds it. The build bundles each of these modules into one file (scripts/bundle.js).
  */
 const lazy = {
-  log: () => require('./log') as typeof import('./log'),
+  log: () => require('./process/log') as typeof import('./process/log'),
   link: () => require('./mqtt/link') as typeof import('./mqtt/link'),
   runtime: () => require('./runtime') as typeof import('./runtime'),
 };
@@ -600,7 +600,7 @@ async function main(argv: string[]): Promise<void> {
     // safe-state stops the outputs whoever owns the settings: that comes first.
     const config = load(argv.slice(1), false, argv[0] === 'safe-state');
     // Loaded only for these verbs: the service's modules stay unloaded.
-    const { safeState, boardsNeeded, configTxtNeeded, systemHost } = require('./safe-state') as typeof import('./safe-state');
+    const { safeState, boardsNeeded, configTxtNeeded, systemHost } = require('./process/safe-state') as typeof import('./process/safe-state');
     if (argv[0] === 'boards') {
       process.stdout.write(`${boardsNeeded(config, systemHost()).join('\n')}\n`);
       return;
@@ -643,8 +643,8 @@ async function main(argv: string[]): Promise<void> {
 }
 
 if (require.main === module) {
-  // Stack traces name src/ files, not places in the bundles (src/source-maps.ts); the bundles
-  // compile from the V8 code caches the build made (src/code-cache.ts).
+  // Stack traces name src/ files, not places in the bundles (src/process/source-maps.ts); the bundles
+  // compile from the V8 code caches the build made (src/process/code-cache.ts).
   mapStackTraces(__dirname);
   useCodeCache(__dirname);
   main(process.argv.slice(2)).catch((err: Error) => fail(err.stack ?? err.message, 1));

@@ -3,9 +3,9 @@
  * service) loads when it starts and the other verbs never load. The build bundles it into one
  * file, dist/runtime.js (scripts/bundle.js).
  */
-export { monitorEventLoop } from './loop-monitor';
+export { monitorEventLoop } from './process/loop-monitor';
 export { openHardware } from './motors';
-export { SimMotorBank } from './motors/sim';
+export { SimMotorBank } from './boards/sim';
 export { CarService, systemClock } from './service';
-export { openTrackHardware } from './track-hardware';
-export { createNotifier, statusText } from './systemd';
+export { openTrackHardware } from './sensors/track-hardware';
+export { createNotifier, statusText } from './process/systemd';

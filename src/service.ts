@@ -5,25 +5,25 @@
  */
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
-import { CommandBudget, FloodGuard, isStop } from './budget';
-import { isTask, parseCommand, type Command } from './commands';
-import type { Config } from './config';
-import { initialState, step, type DriveEvent, type DriveState, type LogEntry } from './drive';
-import type { Logger } from './log';
-import { Repeats } from './repeats';
+import { CommandBudget, FloodGuard, isStop } from './admission/budget';
+import { isTask, parseCommand, type Command } from './core/commands';
+import type { Config } from './config/config';
+import { initialState, step, type DriveEvent, type DriveState, type LogEntry } from './core/drive';
+import type { Logger } from './process/log';
+import { Repeats } from './admission/repeats';
 import { BrokerLink, type MqttVersion, type OwnerVerdict, type ReplyTo } from './mqtt/link';
 import { replyProblem } from './mqtt/reply';
-import type { CarView } from './car-view';
-import { clearMessages, discoveryMessages, legacyClearMessages, photoImageTopic, statusTopic, type DiscoveryOptions } from './homeassistant';
+import type { CarView } from './http/car-view';
+import { clearMessages, discoveryMessages, legacyClearMessages, photoImageTopic, statusTopic, type DiscoveryOptions } from './mqtt/homeassistant';
 import { VERSION } from './version';
 import type { LimitSwitches, MotorBank, TrackEnd } from './motors/types';
-import type { Encoder } from './motors/encoder';
-import type { SimTrack } from './motors/sim-track';
-import { currentTarget, initialTrackState, PROGRESS_MS, trackStep, uncertainty, type TrackEvent, type TrackSettings, type TrackState } from './track';
-import { toTrackSettings } from './track-config';
-import { loadTrackState, saveTrackState, STATE_FILE } from './track-state';
+import type { Encoder } from './sensors/encoder';
+import type { SimTrack } from './boards/sim-track';
+import { currentTarget, initialTrackState, PROGRESS_MS, trackStep, uncertainty, type TrackEvent, type TrackSettings, type TrackState } from './core/track';
+import { toTrackSettings } from './config/track-config';
+import { loadTrackState, saveTrackState, STATE_FILE } from './process/track-state';
 import { MAX_PACKET_BYTES } from './mqtt/packet-size';
-import { Camera, stopFolder, type PhotoOutcome } from './camera';
+import { Camera, stopFolder, type PhotoOutcome } from './sensors/camera';
 import * as path from 'node:path';
 
 export interface Clock {
@@ -132,7 +132,7 @@ export class CarService extends EventEmitter implements CarView {
   private trackTimer?: NodeJS.Timeout;
   /** commandTimeoutS for a task under way (watchTask). */
   private taskTimer?: NodeJS.Timeout;
-  /** The state directory's file (src/track-state.ts), when there is one. */
+  /** The state directory's file (src/process/track-state.ts), when there is one. */
   private readonly stateFile?: string;
   /** Wall-clock time the home switch last closed. */
   private lastHomedAt?: number;
@@ -467,7 +467,7 @@ export class CarService extends EventEmitter implements CarView {
    * response topic, `replyTo`). A JSON command's `id` comes back in its answer.
    */
   command(payload: Buffer | string, source: string, replyTo?: ReplyTo): Record<string, unknown> {
-    // For the event-loop monitor, which ticks only while something happens (src/loop-monitor.ts).
+    // For the event-loop monitor, which ticks only while something happens (src/process/loop-monitor.ts).
     if (this.listenerCount('activity') > 0) this.emit('activity');
     const { log } = this.deps;
     const parsed = parseCommand(payload);

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Logger } from '../log';
+import type { Logger } from '../process/log';
 import { onoffInput, onoffOutput, openPins, type Pins } from './onoff';
 import { describeBoard, readPiBoard, type PiBoard, type Soc } from './pi';
 import {

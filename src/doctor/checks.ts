@@ -1,13 +1,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Config } from '../config';
+import type { Config } from '../config/config';
 import { configTxtLines, hardwarePwmPins, listPwmChips, OVERLAY_FUNC } from '../boards/kernel';
 import { findGpioBase } from '../boards/onoff';
 import { explain, loadI2cBus, REGISTER, frequencyOf } from '../boards/pca9685';
 import { PIGPIO_LOCK_FILE } from '../boards/pigpio';
 import { isRaspberryPi, isRp1, readPiBoardAt, type PiBoard } from '../boards/pi';
 import type { RequireModule } from '../boards/types';
-import { boardsNeeded } from '../safe-state';
+import { boardsNeeded } from '../process/safe-state';
 import { boardNeeds } from '../motors';
 import {
   exists,

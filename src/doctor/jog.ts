@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { PIGPIO_LOCK_FILE } from '../boards/pigpio';
-import type { Config } from '../config';
-import type { Logger } from '../log';
+import type { Config } from '../config/config';
+import type { Logger } from '../process/log';
 import { openHardware, type HardwareDeps } from '../motors';
 import type { MotorConfig } from '../motors/types';
 import { modelPath, runningCarbots, type HostRoots } from './host';

@@ -11,10 +11,10 @@ import { networkInterfaces } from 'node:os';
 import * as path from 'node:path';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
-import { CommandBudget, FailureBudget, isStop } from '../budget';
-import type { CarView } from '../car-view';
-import type { Logger } from '../log';
-import { Repeats } from '../repeats';
+import { CommandBudget, FailureBudget, isStop } from '../admission/budget';
+import type { CarView } from './car-view';
+import type { Logger } from '../process/log';
+import { Repeats } from '../admission/repeats';
 import { foreignPage, isWildcard, ownHosts } from './hosts';
 
 export interface RemoteAuth {
@@ -70,7 +70,7 @@ export const MAX_UNSENT_BYTES = 256 * 1024;
 /** Slow clients get this long to send their request headers (Node's default is a minute). */
 const HEADERS_TIMEOUT_MS = 10_000;
 const TOKEN_COOKIE = 'carbot_token';
-/** /photos/<stop folder>/<picture>.jpg: names as src/camera.ts makes them, never a path of one's own. */
+/** /photos/<stop folder>/<picture>.jpg: names as src/sensors/camera.ts makes them, never a path of one's own. */
 const PHOTO_PATH = /^\/photos\/([A-Za-z0-9_-]{1,64})\/(\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d\.\d{3}Z\.jpg)$/;
 const WS_PATH = '/ws';
 
@@ -388,7 +388,7 @@ export async function startRemoteServer(opts: RemoteServerOptions): Promise<Remo
       void (async () => {
         const latest: Record<string, { url: string; stop: string; time?: string }> = {};
         if (dir) {
-          const { latestPictures } = require('../camera') as typeof import('../camera');
+          const { latestPictures } = require('../sensors/camera') as typeof import('../sensors/camera');
           for (const [folder, name] of Object.entries(latestPictures(dir))) {
             let stop = folder;
             let time: string | undefined;

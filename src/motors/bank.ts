@@ -1,4 +1,4 @@
-import type { Logger } from '../log';
+import type { Logger } from '../process/log';
 import { BoardError, type Board, type BoardName, type DigitalOutput } from '../boards/types';
 import type { DriverMotor } from './driver';
 import { HBridgeMotor } from './hbridge';

@@ -1,14 +1,14 @@
 import path from 'node:path';
-import type { Config } from '../config';
-import type { Logger } from '../log';
+import type { Config } from '../config/config';
+import type { Logger } from '../process/log';
 import { PigpioBoard, selectBackend, type PigpioBoardDeps } from '../boards/pigpio';
 import type { KernelBoardDeps } from '../boards/kernel';
 import type { PiBoard } from '../boards/pi';
 import type { Pca9685Deps } from '../boards/pca9685';
 import type { Board } from '../boards/types';
 import { openMotorBank, type Boards } from './bank';
-import { openLimitSwitches } from './limits';
-import { SimMotorBank } from './sim';
+import { openLimitSwitches } from '../sensors/limits';
+import { SimMotorBank } from '../boards/sim';
 import type { Backend, LimitSwitches, MotorBank } from './types';
 
 /**

@@ -54,8 +54,9 @@ export interface SimMotorConfig {
 
 export type MotorConfig = HBridgeMotorConfig | ServoMotorConfig | SimMotorConfig;
 
-/** An end-of-track switch. `forward` is the end the car reaches driving forward. */
-export type TrackEnd = 'forward' | 'backward';
+import type { TrackEnd } from '../core/drive';
+/** An end of the track, `forward` the end the car reaches driving forward (named in the core). */
+export type { TrackEnd };
 
 export interface LimitSwitchConfig {
   pin: number;

@@ -3,8 +3,8 @@ import { createServer as createHttpServer, type Server as HttpServer } from 'nod
 import type { IncomingMessage } from 'node:http';
 import { WebSocketServer, createWebSocketStream } from 'ws';
 import { foreignPage, ownHosts } from '../http/hosts';
-import type { Logger } from '../log';
-import { Repeats } from '../repeats';
+import type { Logger } from '../process/log';
+import { Repeats } from '../admission/repeats';
 import { MAX_PACKET_BYTES, PacketSizeWatch } from './packet-size';
 
 /**

@@ -23,7 +23,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import mqtt, { type IClientOptions } from 'mqtt';
-import type { Topics } from '../config';
+import type { Topics } from '../config/config';
 import { brokerOptions } from './broker-url';
 
 /** How long a live owner has to answer a ping: it answers in milliseconds unless its event loop is stuck. */

@@ -5,7 +5,7 @@
  * published to under carbot's own name (and the broker's ACL for carbot), and must not become
  * a way to write on carbot's own topics.
  */
-import type { Topics } from '../config';
+import type { Topics } from '../config/config';
 
 /** What a command's publish asked for, from its MQTT 5 properties. */
 export interface ReplyTo {

@@ -20,7 +20,7 @@
  */
 
 /**
- * The largest packet looked at: a command is at most 256 bytes (src/commands.ts) plus a topic
+ * The largest packet looked at: a command is at most 256 bytes (src/core/commands.ts) plus a topic
  * of up to 256 and the headers. A larger one is passed on as it streams in, never held.
  */
 export const SHED_MAX_BYTES = 1024;

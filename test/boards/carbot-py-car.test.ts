@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { loadConfig } from '../../src/config';
+import { loadConfig } from '../../src/config/config';
 import { openHardware } from '../../src/motors';
 import { CarService } from '../../src/service';
 import { fakeRequire } from '../fakes/call-log';

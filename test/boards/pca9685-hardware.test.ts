@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { loadConfig } from '../../src/config';
+import { loadConfig } from '../../src/config/config';
 import { periodUsOf } from '../../src/boards/pca9685';
 import { presetMotors, PRESETS, type PresetName } from '../../src/boards/presets';
 import { openHardware, type Hardware } from '../../src/motors';
-import { safeState } from '../../src/safe-state';
+import { safeState } from '../../src/process/safe-state';
 import { fakeRequire } from '../fakes/call-log';
 import { logged, memoryLogger } from '../fakes/hardware';
 import { busWithChips, createFakeI2cBus, MemoryStore, type ChannelReport, type ChipState, type FakeI2c } from '../fakes/i2c-bus';

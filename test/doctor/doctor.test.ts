@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createServer, type AddressInfo } from 'node:net';
-import { loadConfig, type Config } from '../../src/config';
+import { loadConfig, type Config } from '../../src/config/config';
 import { doctor, type DoctorOptions } from '../../src/doctor/index';
 import { fakeRequire } from '../fakes/call-log';
 import { FakeHost, stockConfigTxt } from '../fakes/host';

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { loadConfig, type Config } from '../../src/config';
+import { loadConfig, type Config } from '../../src/config/config';
 import { jog, JogRefused, type JogOptions } from '../../src/doctor/index';
 import { fakeRequire } from '../fakes/call-log';
 import { memoryLogger } from '../fakes/hardware';

@@ -9,7 +9,7 @@ import { strict as assert } from 'node:assert';
 import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { MqttClient } from 'mqtt';
-import { DEFAULT_CONFIG_PATH } from '../../src/config';
+import { DEFAULT_CONFIG_PATH } from '../../src/config/config';
 import { closeClient, collect, connectClient, type ReceivedMessage } from '../support/mqtt';
 import { freePort } from '../support/ports';
 import { CLI_PATH, REPO_ROOT, spawnCarbot, spawnProcess, type CarbotProcess } from '../support/process';

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { CarView } from '../../src/car-view';
+import type { CarView } from '../../src/http/car-view';
 
 /**
  * A stand-in for the service behind the remote: records every command and keeps a

@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import winston from 'winston';
-import { LOG_LEVELS, type Logger } from '../../src/log';
+import { LOG_LEVELS, type Logger } from '../../src/process/log';
 import { CallLog, fakeRequire } from './call-log';
 import { createFakeOnoff, FakeBoard } from './onoff';
 import { createFakePigpio, type FakePigpioOptions } from './pigpio';

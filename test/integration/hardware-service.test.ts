@@ -4,7 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sinon from 'sinon';
-import { loadConfig } from '../../src/config';
+import { loadConfig } from '../../src/config/config';
 import { openHardware, type Hardware } from '../../src/motors';
 import { CarService } from '../../src/service';
 import { fakeHardware, logged, memoryLogger } from '../fakes/hardware';

@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import type { MqttClient } from 'mqtt';
-import { COVER_POSITION_TEMPLATE, legacyTopics } from '../../src/homeassistant';
+import { COVER_POSITION_TEMPLATE, legacyTopics } from '../../src/mqtt/homeassistant';
 import { startCarbot, type RunningCarbot } from '../support/carbot';
 import { againstEachBroker } from '../support/matrix';
 import { closeClient, collect, connectClient, type ReceivedMessage } from '../support/mqtt';

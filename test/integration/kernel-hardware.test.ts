@@ -1,8 +1,8 @@
 import { strict as assert } from 'node:assert';
 import path from 'node:path';
-import { loadConfig } from '../../src/config';
+import { loadConfig } from '../../src/config/config';
 import { openHardware, type HardwareDeps } from '../../src/motors';
-import { safeState } from '../../src/safe-state';
+import { safeState } from '../../src/process/safe-state';
 import { CarService } from '../../src/service';
 import { logged, memoryLogger } from '../fakes/hardware';
 import { pigpioLibraryAt } from '../fakes/pigpio';

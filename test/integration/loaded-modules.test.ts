@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
-import { createLogger } from '../../src/log';
+import { createLogger } from '../../src/process/log';
 import { startEmbeddedBroker, type EmbeddedBroker } from '../../src/mqtt/embedded-broker';
 import { freePort } from '../support/ports';
 import { CLI_PATH, REPO_ROOT, spawnProcess, type TrackedProcess } from '../support/process';

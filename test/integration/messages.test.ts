@@ -4,7 +4,7 @@
 import { strict as assert } from 'node:assert';
 import { rebuildHint, tryIt } from '../../src/cli';
 import { existsSync } from 'node:fs';
-import { DEFAULT_CONFIG_PATH, loadConfig } from '../../src/config';
+import { DEFAULT_CONFIG_PATH, loadConfig } from '../../src/config/config';
 import { describeMosquitto, startMosquitto, type Mosquitto } from '../support/mosquitto';
 import { freePort } from '../support/ports';
 import { spawnCarbot, spawnProcess, CLI_PATH } from '../support/process';

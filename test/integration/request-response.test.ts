@@ -9,7 +9,7 @@ import { strict as assert } from 'node:assert';
 import { once } from 'node:events';
 import type { MqttClient } from 'mqtt';
 import { WebSocket } from 'ws';
-import { loadConfig } from '../../src/config';
+import { loadConfig } from '../../src/config/config';
 import { startRemoteServer } from '../../src/http/remote-server';
 import { BrokerLink } from '../../src/mqtt/link';
 import { memoryLogger, startAedes, startCarbot, startMosquittoBroker, type RunningCarbot, type TestBroker } from '../support/carbot';

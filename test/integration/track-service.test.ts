@@ -2,11 +2,11 @@ import { strict as assert } from 'node:assert';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { Camera, type CaptureRunner } from '../../src/camera';
-import { loadConfig } from '../../src/config';
-import { SimMotorBank } from '../../src/motors/sim';
+import { Camera, type CaptureRunner } from '../../src/sensors/camera';
+import { loadConfig } from '../../src/config/config';
+import { SimMotorBank } from '../../src/boards/sim';
 import { CarService } from '../../src/service';
-import { openSimTrack } from '../../src/track-hardware';
+import { openSimTrack } from '../../src/sensors/track-hardware';
 import { memoryLogger } from '../support/carbot';
 import { VirtualClock } from '../support/virtual-clock';
 

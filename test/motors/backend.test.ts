@@ -210,7 +210,7 @@ describe('GPIO backend selection and pigpio loading', () => {
 
     it('is loaded lazily: the motor modules are loaded, pigpio and onoff are not', () => {
       require('../../src/motors/bank');
-      require('../../src/motors/limits');
+      require('../../src/sensors/limits');
       require('../../src/motors');
       const loaded = Object.keys(require.cache).filter((f) => /[\\/]node_modules[\\/](pigpio|onoff)[\\/]/.test(f));
       assert.deepEqual(loaded, []);

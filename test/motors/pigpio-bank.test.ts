@@ -6,7 +6,7 @@ import path from 'node:path';
 import fc from 'fast-check';
 import sinon from 'sinon';
 import { openMotorBank, MotorFaultError, type BoardMotorBank } from '../../src/motors/bank';
-import { DEFAULT_MOTORS } from '../../src/motors/motor-config';
+import { DEFAULT_MOTORS } from '../../src/config/motor-config';
 import { findGpioBase } from '../../src/boards/onoff';
 import { GpioError, PigpioBoard, type PigpioBoardDeps } from '../../src/boards/pigpio';
 import type { HBridgeMotorConfig, MotorConfig, ServoMotorConfig } from '../../src/motors/types';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { envName, loadConfig, SETTINGS } from '../../src/config';
+import { envName, loadConfig, SETTINGS } from '../../src/config/config';
 
 /** install.sh copies these two templates to /etc on first install: carbot must accept them. */
 const SCRIPTS = path.join(__dirname, '..', '..', 'scripts');

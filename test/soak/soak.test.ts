@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { MqttClient } from 'mqtt';
-import { parseCommand } from '../../src/commands';
+import { parseCommand } from '../../src/core/commands';
 import { describeMosquitto, startMosquitto, type Mosquitto } from '../support/mosquitto';
 import { closeClient, connectClient } from '../support/mqtt';
 import { CLI_PATH, spawnProcess, type TrackedProcess } from '../support/process';

@@ -1,8 +1,8 @@
 import { PassThrough } from 'node:stream';
-import { loadConfig, type Config } from '../../src/config';
-import { createLogger, flushLogger, type Logger } from '../../src/log';
+import { loadConfig, type Config } from '../../src/config/config';
+import { createLogger, flushLogger, type Logger } from '../../src/process/log';
 import { startEmbeddedBroker } from '../../src/mqtt/embedded-broker';
-import { SimMotorBank } from '../../src/motors/sim';
+import { SimMotorBank } from '../../src/boards/sim';
 import { CarService } from '../../src/service';
 import { track } from './cleanup';
 import { startMosquitto } from './mosquitto';

@@ -1,4 +1,4 @@
-import type { DriveSettings } from '../../src/drive';
+import type { DriveSettings } from '../../src/core/drive';
 
 /** The contract's drive defaults (docs/configuration.md), for tests of the pure state machines. */
 export const DEFAULT_DRIVE: DriveSettings = Object.freeze({

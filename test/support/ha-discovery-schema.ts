@@ -7,7 +7,7 @@
  * and abbreviations.py were not among them, see DEVICE_DISCOVERY and LATER_KEYS).
  *
  * Only names are taken (voluptuous `vol.Required(...)`/`vol.Optional(...)` keys and dictionary
- * entries), not code. test/unit/homeassistant.test.ts holds every payload carbot publishes
+ * entries), not code. test/mqtt/homeassistant.test.ts holds every payload carbot publishes
  * against it.
  */
 

@@ -4,7 +4,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { SETTINGS, envName, flagName, type Setting } from '../../src/config';
+import { SETTINGS, envName, flagName, type Setting } from '../../src/config/config';
 
 export const CONFIGURATION_DOC = join(__dirname, '..', '..', 'docs', 'configuration.md');
 const START = '<!-- settings-table:start -->';

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import sinon from 'sinon';
-import { createNotifier, statusText, type Notifier } from '../../src/systemd';
+import { createNotifier, statusText, type Notifier } from '../../src/process/systemd';
 import { killOnExit, withTimeout } from '../support/cleanup';
 import { createNotifyStub, type NotifyStub } from '../support/notify-stub';
 
@@ -30,7 +30,7 @@ class Log {
   }
 }
 
-describe('systemd notifications (src/systemd.ts)', function () {
+describe('systemd notifications (src/process/systemd.ts)', function () {
   let stub: NotifyStub;
   let notifier: Notifier | undefined;
 
