@@ -13,6 +13,8 @@
  * in 2025.10 and derives entity ids from the device name plus the entity name anyway
  * (`button.carbot_forward`, `sensor.carbot_speed`).
  */
+import { safeName } from '../config/safe-name';
+
 
 export interface DiscoveryOptions {
   /** Discovery prefix, Home Assistant's default is `homeassistant`. */
@@ -98,11 +100,7 @@ export const ARRIVED_EVENT_TEMPLATE =
  * drive the other.
  */
 export function discoveryNodeId(device: string): string {
-  if (/^[a-zA-Z0-9_-]+$/.test(device)) return device;
-  // node:crypto only for such a name: loading it costs every start-up otherwise.
-  const { createHash } = require('node:crypto') as typeof import('node:crypto');
-  const hash = createHash('sha256').update(device).digest('hex').slice(0, 8);
-  return `${device.replace(/[^a-zA-Z0-9_-]/g, '_')}_${hash}`;
+  return safeName(device);
 }
 
 /** Where Home Assistant says `online` when it (re)starts: carbot publishes its config again then. */

@@ -8,6 +8,7 @@
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { CameraConfig } from '../config/config';
+import { safeName } from '../config/safe-name';
 
 /** The folder of pictures taken away from any named stop (a `photo` between stops). */
 export const NO_STOP = '_place';
@@ -27,11 +28,9 @@ export type PhotoOutcome = { file: string; sidecar: string } | { error: string }
 /** Runs the command; `done` gets undefined or what went wrong. A seam for tests and the bench. */
 export type CaptureRunner = (command: string[], timeoutMs: number, done: (error?: string) => void) => void;
 
-/** A stop's folder name: the name itself where it is safe in a path, else with the rest replaced. */
+/** A stop's folder name: the name itself where it is safe in a path, else made safe (src/config/safe-name.ts). */
 export function stopFolder(stop: string | null): string {
-  if (stop === null) return NO_STOP;
-  const safe = stop.replace(/[^A-Za-z0-9_-]/g, '_');
-  return safe === '' || safe.startsWith('.') ? `_${safe}` : safe;
+  return stop === null ? NO_STOP : safeName(stop);
 }
 
 /** A picture's name from the time it was taken: sorts in time order. */

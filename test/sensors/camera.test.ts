@@ -20,10 +20,14 @@ describe('the camera (src/sensors/camera.ts), its runner faked', () => {
   const take = (camera: Camera, stop: string | null = 'basil') =>
     new Promise<PhotoOutcome>((resolve) => camera.capture({ ...context, stop }, resolve));
 
-  it('folder names: a stop as it is where safe, else its other characters replaced; none for a photo away from a stop', () => {
+  it('folder names: a stop as it is where safe, else its other characters replaced and a hash added; none for a photo away from a stop', () => {
     assert.equal(stopFolder('basil'), 'basil');
-    assert.equal(stopFolder('sweet basil/../x'), 'sweet_basil____x');
-    assert.equal(stopFolder('..'), '__');
+    assert.match(stopFolder('sweet basil/../x'), /^sweet_basil____x_[0-9a-f]{8}$/);
+    assert.match(stopFolder('..'), /^___[0-9a-f]{8}$/);
+    // Stops whose names differ only in the characters replaced never share a folder.
+    const folders = ['sweet basil', 'sweet_basil', 'sweet.basil', 'sweet/basil'].map(stopFolder);
+    assert.equal(new Set(folders).size, 4, folders.join(' '));
+    assert.equal(folders[1], 'sweet_basil');
     assert.equal(stopFolder(null), '_place');
     assert.equal(pictureName(Date.UTC(2026, 11, 7, 9, 5, 1, 20)), '2026-12-07T09-05-01.020Z.jpg');
   });
