@@ -13,24 +13,11 @@ import * as path from 'node:path';
 import type { MqttClient } from 'mqtt';
 import { describeMosquitto, startMosquitto, type Mosquitto } from '../support/mosquitto';
 import { closeClient, collect, connectClient, type ReceivedMessage, type Recorder } from '../support/mqtt';
-import { REPO_ROOT, spawnCarbot, type CarbotProcess } from '../support/process';
+import { spawnCarbot, type CarbotProcess } from '../support/process';
 
-const STOPS = { basil: 0.1, thyme: 0.3, sage: 0.45 };
-export const FAKE_CAMERA = path.join(REPO_ROOT, 'test', 'fixtures', 'fake-camera.js');
+import { FAKE_CAMERA, SMALL_TRACK_ARGS as TRACK, SMALL_TRACK_STOPS as STOPS } from '../support/small-track';
 const parse = (m: ReceivedMessage) => JSON.parse(m.payload) as Record<string, unknown>;
 const idle = (s: Record<string, unknown>) => s.task === undefined && s.motion === 'stopped';
-
-/** A small, fast simulated track (as the page's track test uses). */
-const TRACK = [
-  '--gpio', 'sim',
-  '--tele-period', '0',
-  '--track-sim', JSON.stringify({ topSpeed: 0.8, lagMs: 5, deadBand: 0.1, seed: 11, start: 0.7 }),
-  '--track-length-m', '0.5',
-  '--track-stops', JSON.stringify(STOPS),
-  '--track-calibration-speeds', '[50,100]',
-  '--track-dwell-s', '0.2',
-  '--track-settle-ms', '100',
-];
 
 describeMosquitto('what the car learns is kept, and the picture at each stop (compiled service, simulated track)', function () {
   this.timeout(60_000);

@@ -17,7 +17,7 @@ import { closeClient, collect, connectClient, type ReceivedMessage, type Recorde
 import { freePort } from '../support/ports';
 import { REPO_ROOT, spawnCarbot, type CarbotProcess } from '../support/process';
 
-const STOPS = { basil: 0.1, thyme: 0.3, sage: 0.45 };
+import { FAKE_CAMERA, SMALL_TRACK_ARGS, SMALL_TRACK_STOPS as STOPS } from '../support/small-track';
 const parse = (m: ReceivedMessage) => JSON.parse(m.payload) as Record<string, unknown>;
 const idle = (s: Record<string, unknown>) => s.task === undefined && s.motion === 'stopped';
 
@@ -60,19 +60,12 @@ describeMosquitto('the track view of the remote page', function () {
     const httpPort = await freePort();
     pageUrl = `http://127.0.0.1:${httpPort}/`;
     carbot = spawnCarbot([
-      '--gpio', 'sim',
+      ...SMALL_TRACK_ARGS,
       '--mqtt-url', broker.url,
       '--http-port', String(httpPort),
       '--http-host', '127.0.0.1',
-      '--tele-period', '0',
-      '--track-sim', JSON.stringify({ topSpeed: 0.8, lagMs: 5, deadBand: 0.1, seed: 11, start: 0.7 }),
-      '--track-length-m', '0.5',
-      '--track-stops', JSON.stringify(STOPS),
-      '--track-calibration-speeds', '[50,100]',
-      '--track-dwell-s', '0.2',
-      '--track-settle-ms', '100',
       // A picture at every stop: the page shows the latest of each.
-      '--camera-command', JSON.stringify([process.execPath, path.join(REPO_ROOT, 'test', 'fixtures', 'fake-camera.js'), '{file}']),
+      '--camera-command', JSON.stringify([process.execPath, FAKE_CAMERA, '{file}']),
       '--camera-dir', pictures,
       // What the page's Calibrate learns is kept there.
       '--state-dir', path.join(pictures, 'state'),
