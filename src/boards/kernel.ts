@@ -1,9 +1,7 @@
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from '../process/log';
 import { onoffInput, onoffOutput, openPins, type Pins } from './onoff';
-import { describeBoard, readPiBoard, type PiBoard, type Soc } from './pi';
+import { describeBoard, type PiBoard } from './pi';
 import {
   BoardError,
   type Board,
@@ -15,6 +13,12 @@ import {
   type PwmOutput,
   type RequireModule,
 } from './types';
+import { BLOCKS, overlayLine, type PwmBlock, pwmBlockForSoc, RP1_PWM0 } from './kernel/blocks';
+import { errno, listPwmChips, nodeSysfsFiles, type PwmChip, readBoard, type SysfsFiles } from './kernel/sysfs';
+import { type ChannelPlace, PwmChannel } from './kernel/channel';
+import { channelBeyond, readOnly, safeUserName } from './kernel/errors';
+export { BCM2711_PWM, BCM2835_PWM, BCM2837_PWM, configTxtLines, OVERLAY_FUNC, overlayLine, type PwmBlock, pwmBlockForSoc, RP1_PWM0 } from './kernel/blocks';
+export { type HardwarePwmPin, hardwarePwmPins, listPwmChips, nodeSysfsFiles, type PwmChip, readBoard, type SysfsFiles } from './kernel/sysfs';
 
 /**
  * The `kernel` board: hardware PWM through the kernel's sysfs PWM interface
@@ -37,179 +41,11 @@ import {
  *   free() clears the channel's enable bit while the kernel still reports enable=1: a
  *   channel left enabled by a program that unexported it only runs again after a 0 then 1
  *   written to enable. Opening therefore always disables an enabled channel first.
+ *
+ * The board and its motor outputs are here; the rest in kernel/, by what it does: the PWM
+ * blocks and config.txt lines (blocks.ts), sysfs access and the pwmchips (sysfs.ts), one
+ * exported channel (channel.ts) and the errors for what sysfs refuses (errors.ts).
  */
-
-/** Where a board's PWM block lives and which header pins reach which of its channels. */
-export interface PwmBlock {
-  /** The platform device the pwmchip belongs to (its `device` link), stable across kernels. */
-  readonly device: string;
-  /** For messages: "the Raspberry Pi 5's RP1 (PWM0)". */
-  readonly name: string;
-  /** BCM pin -> channel. */
-  readonly channels: Readonly<Record<number, number>>;
-}
-
-/** pwm-2chan's func for each pin: the legacy brcm,function numbers (4 = Alt0, 2 = Alt5). */
-export const OVERLAY_FUNC: Readonly<Record<number, number>> = { 12: 4, 13: 4, 18: 2, 19: 2 };
-
-/**
- * RP1 PWM0 at 0x40098000 on the RP1 (rp1.dtsi `rp1_pwm0: pwm@98000`, 4 channels per
- * pwm-rp1.c), seen by the CPU at 0x1f00098000; `pwm: &pwm0` in bcm2712-rpi.dtsi is what
- * pwm-2chan targets. pinctrl-rp1.c muxes pwm0 onto GPIO 12/13 (a0, legacy func 4) and 18/19
- * (a3, legacy func 2); `pinctrl` names them PWM0_CHAN0..3. RP1 PWM1 (1f0009c000.pwm) drives
- * the fan header and is not for motors.
- */
-export const RP1_PWM0: PwmBlock = {
-  device: '1f00098000.pwm',
-  name: "the Raspberry Pi 5's RP1 (PWM0)",
-  channels: { 12: 0, 13: 1, 18: 2, 19: 3 },
-};
-
-/**
- * The BCM283x/2711 PWM (bcm283x.dtsi `pwm: pwm@7e20c000`, 2 channels per pwm-bcm2835.c) at
- * its CPU address on each SoC. pwm-2chan-overlay.dts: "PWM0: 12,4(Alt0) 18,2(Alt5);
- * PWM1: 13,4(Alt0) 19,2(Alt5)", so 12 and 18 share channel 0, 13 and 19 channel 1.
- */
-const bcm283x = (device: string, name: string): PwmBlock => ({ device, name, channels: { 12: 0, 18: 0, 13: 1, 19: 1 } });
-export const BCM2711_PWM = bcm283x('fe20c000.pwm', "the Raspberry Pi 4's BCM2711");
-export const BCM2837_PWM = bcm283x('3f20c000.pwm', "the BCM2836/2837 (Raspberry Pi 2, 3, Zero 2)");
-export const BCM2835_PWM = bcm283x('2020c000.pwm', "the BCM2835 (Raspberry Pi 1, Zero)");
-
-const BLOCKS = [RP1_PWM0, BCM2711_PWM, BCM2837_PWM, BCM2835_PWM];
-
-/** The PWM block of a Raspberry Pi's SoC (pi.ts reads it from the device tree); undefined for other boards. */
-export function pwmBlockForSoc(soc: Soc | undefined): PwmBlock | undefined {
-  switch (soc) {
-    case 'bcm2712':
-      return RP1_PWM0;
-    case 'bcm2711':
-      return BCM2711_PWM;
-    case 'bcm2837':
-    case 'bcm2836':
-      return BCM2837_PWM;
-    case 'bcm2835':
-      return BCM2835_PWM;
-    default:
-      return undefined;
-  }
-}
-
-/** The config.txt line that puts a block's PWM on `pin` and the pin usually paired with it. */
-export function overlayLine(pin: number): string {
-  const partner: Record<number, number> = { 12: 13, 13: 12, 18: 19, 19: 18 };
-  const [first, second] = [pin, partner[pin]].sort((a, b) => a - b);
-  return `dtoverlay=pwm-2chan,pin=${first},func=${OVERLAY_FUNC[first]},pin2=${second},func2=${OVERLAY_FUNC[second]}`;
-}
-
-const PWM_2CHAN_PINS = [12, 13, 18, 19];
-
-/**
- * The `config.txt` lines the kernel board needs for these header PWM pins (docs/boards-kernel.md
- * §1): one `dtoverlay=pwm-2chan` for the hardware PWM pins (12, 13, 18, 19; two at most, on
- * different channels), `dtoverlay=pwm-gpio` for any other pin (the kernel's software PWM), and
- * on a Pi 1–4 `dtparam=audio=off`, as analogue audio uses both PWM channels.
- */
-export function configTxtLines(pins: readonly number[], soc: Soc | undefined): string[] {
-  const unique = [...new Set(pins)].sort((a, b) => a - b);
-  const hardware = unique.filter((p) => PWM_2CHAN_PINS.includes(p));
-  const lines: string[] = [];
-  if (hardware.length === 1) lines.push(overlayLine(hardware[0]));
-  for (let i = 0; i + 1 < hardware.length; i += 2) {
-    const [a, b] = [hardware[i], hardware[i + 1]];
-    lines.push(`dtoverlay=pwm-2chan,pin=${a},func=${OVERLAY_FUNC[a]},pin2=${b},func2=${OVERLAY_FUNC[b]}`);
-  }
-  if (hardware.length > 2 && hardware.length % 2 === 1) lines.push(overlayLine(hardware[hardware.length - 1]));
-  for (const pin of unique.filter((p) => !PWM_2CHAN_PINS.includes(p))) lines.push(`dtoverlay=pwm-gpio,gpio=${pin}`);
-  if (hardware.length > 0 && soc !== undefined && soc !== 'bcm2712') lines.push('dtparam=audio=off');
-  return lines;
-}
-
-const errno = (err: unknown): string | undefined => (err as NodeJS.ErrnoException | undefined)?.code;
-
-/** The file operations the board does in sysfs: node:fs, or a fake tree's rules in tests. */
-export interface SysfsFiles {
-  read(file: string): string;
-  write(file: string, value: string): void;
-  list(dir: string): string[];
-  realpath(file: string): string;
-  /** Why this process may not write the file now (ENOENT, EACCES, EROFS...), or undefined when it may. */
-  writeBlocked(file: string): string | undefined;
-}
-
-export const nodeSysfsFiles: SysfsFiles = {
-  read: (file) => fs.readFileSync(file, 'utf8'),
-  write: (file, value) => fs.writeFileSync(file, value),
-  list: (dir) => fs.readdirSync(dir),
-  realpath: (file) => fs.realpathSync(file),
-  writeBlocked: (file) => {
-    try {
-      fs.accessSync(file, fs.constants.W_OK);
-      return undefined;
-    } catch (err) {
-      return errno(err) ?? 'EACCES';
-    }
-  },
-};
-
-/** A pwmchip in /sys/class/pwm. */
-export interface PwmChip {
-  /** e.g. "pwmchip2" */
-  readonly name: string;
-  /** The platform device it belongs to, e.g. "1f00098000.pwm". */
-  readonly device: string;
-  readonly npwm: number;
-}
-
-/** Every pwmchip under `<sysfsRoot>/class/pwm`, with the device each belongs to. */
-export function listPwmChips(sysfsRoot: string, files: SysfsFiles = nodeSysfsFiles): PwmChip[] {
-  const dir = path.join(sysfsRoot, 'class', 'pwm');
-  let names: string[];
-  try {
-    names = files.list(dir).filter((name) => /^pwmchip\d+$/.test(name));
-  } catch {
-    return [];
-  }
-  const chips: PwmChip[] = [];
-  for (const name of names.sort((a, b) => Number(a.slice(7)) - Number(b.slice(7)))) {
-    try {
-      const device = path.basename(files.realpath(path.join(dir, name, 'device')));
-      const npwm = Number.parseInt(files.read(path.join(dir, name, 'npwm')), 10);
-      chips.push({ name, device, npwm });
-    } catch {
-      // A chip whose attributes cannot be read is not one carbot can use.
-    }
-  }
-  return chips;
-}
-
-/** The board as the device tree under the sysfs root describes it (/proc/device-tree is a link to it). */
-export function readBoard(sysfsRoot: string, files: SysfsFiles = nodeSysfsFiles): PiBoard {
-  return readPiBoard(path.join(sysfsRoot, 'firmware', 'devicetree', 'base'), (file) => files.read(file));
-}
-
-/** A header pin with hardware PWM, and the pwmchip serving it when the overlay is loaded. */
-export interface HardwarePwmPin {
-  pin: number;
-  device: string;
-  channel: number;
-  /** e.g. "pwmchip2"; undefined until config.txt loads the PWM overlay. */
-  chip?: string;
-}
-
-/**
- * Which header pins have hardware PWM on this board (for config validation and the docs):
- * the block of the board's SoC, or, for a board carbot does not know, of whichever known
- * block the sysfs tree shows.
- */
-export function hardwarePwmPins(sysfsRoot: string, board?: PiBoard, files: SysfsFiles = nodeSysfsFiles): HardwarePwmPin[] {
-  const chips = listPwmChips(sysfsRoot, files);
-  const block = pwmBlockForSoc((board ?? readBoard(sysfsRoot, files)).soc) ?? BLOCKS.find((b) => chips.some((c) => c.device === b.device));
-  if (!block) return [];
-  const chip = chips.find((c) => c.device === block.device)?.name;
-  return Object.entries(block.channels)
-    .map(([pin, channel]) => ({ pin: Number(pin), device: block.device, channel, ...(chip ? { chip } : {}) }))
-    .sort((a, b) => a.pin - b.pin);
-}
 
 /** A user's choice of chip and channel for a pin: a device name ("1f00098000.pwm") or "pwmchipN". */
 export interface PwmChannelChoice {
@@ -242,71 +78,6 @@ const EXPORT_POLL_MS = 10;
 const SERVO_PERIOD_NS = 20_000_000;
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-interface ChannelPlace {
-  chipDir: string;
-  chip: PwmChip;
-  channel: number;
-}
-
-/** An exported, enabled channel at a fixed period, written in ns. */
-class PwmChannel {
-  private open = true;
-
-  constructor(
-    private readonly files: SysfsFiles,
-    readonly pin: number,
-    readonly place: ChannelPlace,
-    readonly periodNs: number,
-    private readonly onClose: () => void,
-  ) {}
-
-  get dir(): string {
-    return path.join(this.place.chipDir, `pwm${this.place.channel}`);
-  }
-
-  setDutyNs(ns: number): void {
-    this.write('duty_cycle', ns);
-  }
-
-  /** Duty 0, disabled, unexported: every step tried; the first failure thrown after them all. */
-  close(): void {
-    if (!this.open) return;
-    this.open = false;
-    this.onClose();
-    const errors: Error[] = [];
-    const attempt = (step: () => void) => {
-      try {
-        step();
-      } catch (err) {
-        errors.push(err as Error);
-      }
-    };
-    attempt(() => this.write('duty_cycle', 0));
-    attempt(() => this.write('enable', 0));
-    attempt(() => this.writeFile(path.join(this.place.chipDir, 'unexport'), this.place.channel));
-    if (errors.length > 0) {
-      const steps = errors.map((e) => e.message.replace(`GPIO ${this.pin}: `, '')).join('; ');
-      throw new Error(`GPIO ${this.pin}: closing ${this.dir}: ${steps}`, { cause: errors[0] });
-    }
-  }
-
-  write(attribute: string, value: number | string): void {
-    this.writeFile(path.join(this.dir, attribute), value);
-  }
-
-  private writeFile(file: string, value: number | string): void {
-    try {
-      this.files.write(file, String(value));
-    } catch (err) {
-      throw new Error(`GPIO ${this.pin}: writing ${value} to ${file}: ${(err as Error).message}`, { cause: err });
-    }
-  }
-
-  read(attribute: string): string {
-    return this.files.read(path.join(this.dir, attribute)).trim();
-  }
-}
 
 export class KernelBoard implements Board {
   readonly kind = 'kernel' as const;
@@ -582,31 +353,6 @@ export class KernelBoard implements Board {
         `Raspberry Pi OS's udev rule (99-com.rules) gives /sys/class/pwm to that group; on other systems add such a rule (docs/boards-kernel.md).`,
       cause === undefined ? undefined : { cause },
     );
-  }
-}
-
-function channelBeyond(pin: number, chip: PwmChip, channel: number): BoardError {
-  return new BoardError(
-    'pwm-no-channel',
-    `GPIO ${pin}: ${chip.name} (${chip.device}) has ${chip.npwm} channel${chip.npwm === 1 ? '' : 's'} (npwm), ` +
-      `so there is no channel ${channel}; use 0${chip.npwm > 1 ? `–${chip.npwm - 1}` : ''}.`,
-  );
-}
-
-function readOnly(pin: number, file: string, cause?: unknown): BoardError {
-  return new BoardError(
-    'pwm-read-only',
-    `GPIO ${pin}: ${file} is on a read-only file system. Under systemd with ProtectKernelTunables=yes, ` +
-      `the unit must list ReadWritePaths=-/sys/class/pwm -/sys/devices/platform (carbot.service does).`,
-    cause === undefined ? undefined : { cause },
-  );
-}
-
-function safeUserName(): string {
-  try {
-    return os.userInfo().username;
-  } catch {
-    return 'carbot';
   }
 }
 
