@@ -12,8 +12,6 @@ import { openEncoder, type Encoder } from './encoder';
 import type { SimClock, SimTrack } from '../boards/sim-track';
 import type { LimitSwitches } from '../motors/types';
 
-export { SIM_SWITCH_PINS } from '../motors';
-
 export interface TrackHardware {
   limits?: LimitSwitches;
   encoder?: Encoder;
