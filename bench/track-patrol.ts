@@ -20,10 +20,9 @@ import { Writable } from 'node:stream';
 import { Camera, stopFolder, type CaptureRunner } from '../src/sensors/camera';
 import { loadConfig } from '../src/config/config';
 import { createLogger } from '../src/process/log';
-import { SimMotorBank } from '../src/boards/sim';
 import { seededRandom } from '../src/boards/sim-track';
 import { CarService } from '../src/service';
-import { openSimTrack } from '../src/sensors/track-hardware';
+import { openSimCar } from './track-sim';
 import { VirtualClock } from '../test/support/virtual-clock';
 import { virtualRunner } from './virtual-run';
 
@@ -99,9 +98,8 @@ export async function patrolBench(days: number, seed: number, failRate = 0.05): 
   const log = createLogger({ level: 'warn', format: 'text', stream, env: {} });
 
   const start = async () => {
-    const motors = new SimMotorBank(config.motors.map((m) => m.name), log);
-    const hardware = await openSimTrack(config, motors, log, clock);
-    return new CarService({ config, log, motors, ...hardware, clock, wallClock, camera: new Camera(config.camera!, runner, wallClock) });
+    const hardware = await openSimCar(config, log, clock);
+    return new CarService({ config, log, ...hardware, clock, wallClock, camera: new Camera(config.camera!, runner, wallClock) });
   };
   let service = await start();
   const { run } = virtualRunner(() => service, clock);

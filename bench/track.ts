@@ -24,10 +24,9 @@
 import { Writable } from 'node:stream';
 import { loadConfig } from '../src/config/config';
 import { createLogger } from '../src/process/log';
-import { SimMotorBank } from '../src/boards/sim';
 import { seededRandom, type SimTrack } from '../src/boards/sim-track';
 import { CarService } from '../src/service';
-import { openSimTrack } from '../src/sensors/track-hardware';
+import { openSimCar } from './track-sim';
 import { max, median, percentile } from './stats';
 import { patrolRow } from './track-patrol';
 import { VirtualClock } from '../test/support/virtual-clock';
@@ -73,9 +72,8 @@ async function runCar(scenario: Scenario, seed: number, gotos: number, latenessM
   if (scenario.encoder) argv.push('--track-encoder', '{"pin":17}');
   const config = loadConfig({ argv, env: {}, exists: () => false });
   const log = createLogger({ level: 'warn', format: 'text', stream: quiet(), env: {} });
-  const motors = new SimMotorBank(config.motors.map((m) => m.name), log);
-  const hardware = await openSimTrack(config, motors, log, clock);
-  const service = new CarService({ config, log, motors, ...hardware, clock });
+  const hardware = await openSimCar(config, log, clock);
+  const service = new CarService({ config, log, ...hardware, clock });
   const failures: string[] = [];
   const samples: Sample[] = [];
   const { idle, run } = virtualRunner(() => service, clock);
@@ -129,9 +127,8 @@ async function benchCar(seed: number, latenessMs: number, sim: Record<string, nu
   if (encoder) argv.push('--track-encoder', '{"pin":17,"edgesPerMetre":200}');
   const config = loadConfig({ argv, env: {}, exists: () => false });
   const log = createLogger({ level: 'warn', format: 'text', stream: quiet(), env: {} });
-  const motors = new SimMotorBank(config.motors.map((m) => m.name), log);
-  const hardware = await openSimTrack(config, motors, log, clock);
-  const service = new CarService({ config, log, motors, ...hardware, clock });
+  const hardware = await openSimCar(config, log, clock);
+  const service = new CarService({ config, log, ...hardware, clock });
   const idle = () => service.state().task === undefined && service.state().motion === 'stopped';
   const run = (command: string, limitMs = 300_000) => {
     let failed: Record<string, unknown> | undefined;

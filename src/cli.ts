@@ -393,7 +393,7 @@ async function run(argv: string[]): Promise<void> {
   // Frozen: the one change, the embedded broker's port once it listens, makes a new one.
   let config = load(argv, true);
   const { createLogger, flushLogger } = lazy.log();
-  const { CarService, SimMotorBank, createNotifier, monitorEventLoop, openHardware, openTrackHardware, statusText, systemClock } = lazy.runtime();
+  const { CarService, createNotifier, monitorEventLoop, openHardware, openTrackHardware, statusText, systemClock } = lazy.runtime();
   const log = createLogger({ level: config.logLevel, format: config.logFormat });
   // SIGUSR1 is someone trying to open the inspector: worth a warning. SIGUSR2 is what tools
   // such as the benchmark's memory probe send.
@@ -427,7 +427,7 @@ async function run(argv: string[]): Promise<void> {
   const tracePath = process.env.CARBOT_SIM_TRACE;
   let hardware: Hardware;
   try {
-    hardware = await openHardware(config, log, { recordWrites: Boolean(tracePath) });
+    hardware = await openHardware(config, log, { recordWrites: Boolean(tracePath), clock: systemClock });
   } catch (err) {
     log.error((err as Error).message);
     if ((err as { problem?: string }).problem === 'addon-missing') log.error(rebuildHint(resolve(__dirname, '..')));
@@ -470,7 +470,7 @@ async function run(argv: string[]): Promise<void> {
   }
   let remote: RemoteServer | undefined;
   const service = new CarService({ config, log, motors: hardware.motors, ...trackHardware });
-  const sim = tracePath && hardware.motors instanceof SimMotorBank ? hardware.motors : undefined;
+  const sim = tracePath ? hardware.sim : undefined;
   if (sim) service.on('received', (at: bigint) => (sim.received = at));
 
   // Only now, with pigpio initialised: it replaces the SIGCHLD handler, and Node installs its

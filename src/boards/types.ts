@@ -2,7 +2,7 @@
  * What a board gives the motor drivers: PWM channels, servo pulse trains, digital pins.
  *
  * The drivers (motors/hbridge.ts, motors/servo.ts, motors/limits.ts) are written once
- * against these outputs; a board (pigpio, kernel, pca9685) makes them, the way gpiozero's
+ * against these outputs; a board (pigpio, kernel, pca9685, or the simulator) makes them, the way gpiozero's
  * Motor and Servo sit on swappable pin factories. Types shared by drivers and boards live
  * here, so imports point one way: drivers -> boards/types <- boards.
  *
@@ -58,8 +58,8 @@ export interface DigitalInput {
 }
 
 export interface Board {
-  /** Which board this is: `pigpio`, `kernel`, `pca9685`. */
-  readonly kind: 'pigpio' | 'kernel' | 'pca9685';
+  /** Which board this is: `pigpio`, `kernel`, `pca9685`, or `sim` (the simulator, boards/sim.ts). */
+  readonly kind: 'pigpio' | 'kernel' | 'pca9685' | 'sim';
   /** For the start-up log, e.g. "PCA9685 at 0x40 on /dev/i2c-1, 50 Hz". */
   readonly description: string;
   /** A PWM output on `pin` at `frequencyHz`, at duty 0. */

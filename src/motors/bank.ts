@@ -4,6 +4,7 @@ import type { DriverMotor } from './driver';
 import { HBridgeMotor } from './hbridge';
 import { ServoMotor } from './servo';
 import type { Backend, MotorBank, MotorConfig } from './types';
+import { SimMotor } from '../boards/sim-motor';
 
 /** A write to a motor's outputs failed. The other motors have been stopped. */
 export class MotorFaultError extends Error {
@@ -18,23 +19,6 @@ export class MotorFaultError extends Error {
   }
 }
 
-
-/** A `driver: "sim"` motor on a car that otherwise has real ones: it only remembers. */
-class SimDriverMotor implements DriverMotor {
-  readonly description = 'sim';
-  output = 0;
-  constructor(readonly name: string) {}
-  set(output: number): void {
-    this.output = output;
-  }
-  stop(): void {
-    this.output = 0;
-  }
-  release(): Error[] {
-    this.output = 0;
-    return [];
-  }
-}
 
 /** The boards a car's motors sit on, by the name a motor's `board` setting gives. */
 export type Boards = Partial<Record<BoardName, Board>>;
@@ -172,7 +156,7 @@ export async function openMotorBank(
         let motor: DriverMotor;
         if (config.driver === 'hbridge') motor = await HBridgeMotor.open(config, boardFor(boards, config));
         else if (config.driver === 'servo') motor = await ServoMotor.open(config, boardFor(boards, config), idleError(config.name));
-        else motor = new SimDriverMotor(config.name);
+        else motor = new SimMotor(config.name);
         opened.push(motor);
         log.debug(`motor ${motor.name}: ${motor.description}, stopped`);
       },

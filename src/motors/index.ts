@@ -8,8 +8,9 @@ import type { Pca9685Deps } from '../boards/pca9685';
 import type { Board } from '../boards/types';
 import { openMotorBank, type Boards } from './bank';
 import { openLimitSwitches } from '../sensors/limits';
-import { SimMotorBank } from '../boards/sim';
-import type { Backend, LimitSwitches, MotorBank } from './types';
+import type { Simulation } from '../boards/sim';
+import type { SimClock, SimPins } from '../boards/sim-track';
+import type { Backend, LimitsConfig, LimitSwitches, MotorBank } from './types';
 
 /**
  * The wiring of the car's hardware: which boards the configuration needs, opened in the safe
@@ -20,6 +21,11 @@ import type { Backend, LimitSwitches, MotorBank } from './types';
 export interface Hardware {
   motors: MotorBank;
   limits?: LimitSwitches;
+  /**
+   * Only on the simulator (boards/sim.ts): what the shell reads of the simulated car, its
+   * true position on the simulated track (`sim.track`) and the write trace (`recordWrites`).
+   */
+  sim?: Simulation;
 }
 
 /** The library boundary (board model file, require of pigpio/onoff/i2c-bus, sysfs): tests fake it here. */
@@ -34,6 +40,59 @@ export interface OpenOptions {
   deps?: HardwareDeps;
   /** `carbot safe-state`: skip what cannot be opened, stop everything that can. */
   tolerant?: boolean;
+  /** The timers of the simulated track (`track.sim` on the simulator): the service's clock, or a virtual one. */
+  clock?: SimClock;
+}
+
+/** Where the simulated switches sit when the config names none (any free pins would do). */
+export const SIM_SWITCH_PINS = { backward: 23, forward: 24 } as const;
+
+/**
+ * The simulator as the car's board: its motors, and with `track.sim` the simulated track
+ * behind it, whose end switches are opened as a car's are (limits.ts).
+ */
+async function openSimHardware(config: Config, log: Logger, options: OpenOptions): Promise<Hardware> {
+  const { openSimBoard, realClock } = require('../boards/sim') as typeof import('../boards/sim');
+  const names = config.motors.map((m) => m.name);
+  const { track } = config;
+  const limits: LimitsConfig = {
+    backward: config.limits.backward ?? { pin: SIM_SWITCH_PINS.backward, activeLow: true, debounceMs: 0 },
+    forward: config.limits.forward ?? { pin: SIM_SWITCH_PINS.forward, activeLow: true, debounceMs: 0 },
+  };
+  const pins: SimPins = {
+    switches: {
+      backward: { pin: limits.backward!.pin, activeLow: limits.backward!.activeLow },
+      forward: { pin: limits.forward!.pin, activeLow: limits.forward!.activeLow },
+    },
+    encoder: track.encoder?.pin,
+  };
+  const board = openSimBoard(
+    {
+      motors: names,
+      track: track.sim ? { options: track.sim, pins, clock: options.clock ?? realClock } : undefined,
+      recordWrites: options.recordWrites,
+    },
+    log,
+  );
+  log.info(`GPIO backend: sim (motors ${names.join(', ')})`);
+  const sim = board.track;
+  if (!sim) {
+    if (Object.keys(config.limits).length > 0) log.warn('limit switches are configured but ignored with simulated motors');
+    return { motors: board.motors, sim: board };
+  }
+  try {
+    const switches = await openLimitSwitches(limits, board, log);
+    const o = sim.options;
+    log.info(
+      `sim track: ${o.lengthM} m, switches on pins ${pins.switches.backward?.pin} (backward end) and ${pins.switches.forward?.pin} (forward end)` +
+        `${track.encoder ? `, encoder on pin ${track.encoder.pin} (${o.edgesPerMetre} edges/m)` : ''}, car at ${o.start} of the track, speed ${Math.round(sim.runFactor * 1000) / 10}% of nominal this run` +
+        (track.speedTable ? '' : "; goto uses the simulated track's nominal speed table until a calibrate learns this run's"),
+    );
+    return { motors: board.motors, limits: switches, sim: board };
+  } catch (err) {
+    await board.motors.close();
+    throw err;
+  }
 }
 
 /** What the configuration asks of the boards. */
@@ -121,12 +180,7 @@ export async function openHardware(config: Config, log: Logger, options: OpenOpt
     header = selection;
   }
 
-  if (header?.backend === 'sim') {
-    const motors = new SimMotorBank(names, log, options.recordWrites);
-    log.info(`GPIO backend: sim (motors ${names.join(', ')})`);
-    if (Object.keys(config.limits).length > 0) log.warn('limit switches are configured but ignored with simulated motors');
-    return { motors };
-  }
+  if (header?.backend === 'sim') return openSimHardware(config, log, options);
 
   const boards: Boards = {};
   const closeBoards = () => {

@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { Camera, type CaptureRunner } from '../../src/sensors/camera';
 import { loadConfig } from '../../src/config/config';
-import { SimMotorBank } from '../../src/boards/sim';
+import { openHardware } from '../../src/motors';
 import { CarService } from '../../src/service';
-import { openSimTrack } from '../../src/sensors/track-hardware';
+import { openTrackHardware } from '../../src/sensors/track-hardware';
 import { memoryLogger } from '../support/carbot';
 import { VirtualClock } from '../support/virtual-clock';
 
@@ -20,17 +20,19 @@ async function car(argv: string[], runner?: (clock: VirtualClock) => CaptureRunn
   const clock = new VirtualClock();
   const config = loadConfig({ argv: ['--gpio', 'sim', '--mqtt-url', 'mqtt://127.0.0.1:1', '--tele-period', '0', ...argv], env: {}, exists: () => false });
   const { log, lines } = memoryLogger();
-  const motors = new SimMotorBank(config.motors.map((m) => m.name), log);
-  const hardware = await openSimTrack(config, motors, log, clock);
+  // The simulator opened as carbot opens it: the car's board, the track behind it.
+  const opened = await openHardware(config, log, { clock });
+  const hardware = await openTrackHardware(config, opened, log, clock);
+  const motors = opened.sim!;
   const camera = config.camera && runner ? new Camera(config.camera, runner(clock)) : undefined;
-  const service = new CarService({ config, log, motors, ...hardware, clock, camera });
+  const service = new CarService({ config, log, motors: opened.motors, ...hardware, clock, camera });
   const idle = () => service.state().task === undefined && service.state().motion === 'stopped';
   const run = (command: string, limitMs = 600_000) => {
     const result = service.command(command, 'test');
     assert.ok(clock.runUntil(idle, limitMs), `${command} did not finish`);
     return result;
   };
-  return { clock, service, motors, lines, idle, run, sim: hardware.sim };
+  return { clock, service, motors, lines, idle, run, sim: hardware.sim! };
 }
 
 describe('the service on a simulated track (virtual time)', () => {

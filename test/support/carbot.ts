@@ -2,7 +2,7 @@ import { PassThrough } from 'node:stream';
 import { loadConfig, type Config } from '../../src/config/config';
 import { createLogger, flushLogger, type Logger } from '../../src/process/log';
 import { startEmbeddedBroker } from '../../src/mqtt/embedded-broker';
-import { SimMotorBank } from '../../src/boards/sim';
+import { openSimBoard, type SimMotors } from '../../src/boards/sim';
 import { CarService } from '../../src/service';
 import { track } from './cleanup';
 import { startMosquitto } from './mosquitto';
@@ -19,7 +19,7 @@ export function memoryLogger(level: 'debug' | 'info' = 'debug'): { log: Logger; 
 export interface RunningCarbot {
   service: CarService;
   config: Config;
-  motors: SimMotorBank;
+  motors: SimMotors;
   lines: string[];
   /** Resolves with the first log line matching, waiting up to `ms`. */
   waitForLog(pattern: RegExp, ms?: number): Promise<string>;
@@ -30,7 +30,7 @@ export interface RunningCarbot {
 export function startCarbot(url: string, argv: string[] = []): RunningCarbot {
   const config = loadConfig({ argv: ['--mqtt-url', url, '--gpio', 'sim', ...argv], env: {} });
   const { log, lines } = memoryLogger();
-  const motors = new SimMotorBank(config.motors.map((m) => m.name), log);
+  const { motors } = openSimBoard({ motors: config.motors.map((m) => m.name) }, log);
   const service = new CarService({ config, log, motors });
   let open = true;
   const shutdown = async () => {
