@@ -1,7 +1,11 @@
 /**
  * The imperative shell around the drive state machine: it feeds events in (commands,
  * timer ticks, broker loss, limit switches) and performs the effects that come out —
- * pin writes, publishes, log lines and the one timer the state machine asks for.
+ * pin writes, log lines and the one timer the state machine asks for — and says what
+ * happened in events ('result', 'state', 'arrived', 'failed', 'photo', 'link', 'fatal').
+ * The front ends are its peers: the MQTT one (src/mqtt/front.ts) publishes those, the page
+ * server (src/http/remote-server.ts) sends them to the pages; both hand it commands their
+ * admission (src/admission/admission.ts) has let in and parsed (`obey`).
  */
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
