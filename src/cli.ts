@@ -393,7 +393,7 @@ async function run(argv: string[]): Promise<void> {
   // Frozen: the one change, the embedded broker's port once it listens, makes a new one.
   let config = load(argv, true);
   const { createLogger, flushLogger } = lazy.log();
-  const { CarService, createNotifier, monitorEventLoop, openHardware, openTrackHardware, statusText, systemClock } = lazy.runtime();
+  const { CarService, MqttFront, createNotifier, monitorEventLoop, openHardware, openTrackHardware, statusText, systemClock } = lazy.runtime();
   const log = createLogger({ level: config.logLevel, format: config.logFormat });
   // SIGUSR1 is someone trying to open the inspector: worth a warning. SIGUSR2 is what tools
   // such as the benchmark's memory probe send.
@@ -470,8 +470,10 @@ async function run(argv: string[]): Promise<void> {
   }
   let remote: RemoteServer | undefined;
   const service = new CarService({ config, log, motors: hardware.motors, ...trackHardware });
+  // The car's peers: the broker's front end now, the page's further down (startRemoteServer).
+  const mqtt = new MqttFront({ config, log, car: service });
   const sim = tracePath ? hardware.sim : undefined;
-  if (sim) service.on('received', (at: bigint) => (sim.received = at));
+  if (sim) mqtt.on('received', (at: bigint) => (sim.received = at));
 
   // Only now, with pigpio initialised: it replaces the SIGCHLD handler, and Node installs its
   // own (which the notifier's child processes need) when it spawns its first child.
@@ -578,7 +580,8 @@ async function run(argv: string[]): Promise<void> {
   }
   // The answer saves the first connect a question; a question that ran out of time is asked
   // again at once, with mqtt.js's own connect timeout.
-  service.start(verdict?.kind === 'unreachable' && verdict.error.name === 'TimeoutError' ? undefined : verdict);
+  service.start();
+  mqtt.start(verdict?.kind === 'unreachable' && verdict.error.name === 'TimeoutError' ? undefined : verdict);
 }
 
 async function main(argv: string[]): Promise<void> {

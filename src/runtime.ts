@@ -6,5 +6,6 @@
 export { monitorEventLoop } from './process/loop-monitor';
 export { openHardware } from './motors';
 export { CarService, systemClock } from './service';
+export { MqttFront } from './mqtt/front';
 export { openTrackHardware } from './sensors/track-hardware';
 export { createNotifier, statusText } from './process/systemd';

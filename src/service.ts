@@ -1,29 +1,28 @@
 /**
  * The imperative shell around the drive state machine: it feeds events in (commands,
  * timer ticks, broker loss, limit switches) and performs the effects that come out —
- * pin writes, publishes, log lines and the one timer the state machine asks for.
+ * pin writes, log lines and the one timer the state machine asks for — and says what
+ * happened in events ('result', 'state', 'arrived', 'failed', 'photo', 'link', 'fatal').
+ * The front ends are its peers: the MQTT one (src/mqtt/front.ts) publishes those, the page
+ * server (src/http/remote-server.ts) sends them to the pages; both hand it commands their
+ * admission (src/admission/admission.ts) has let in and parsed (`obey`).
  */
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
-import { CommandBudget, FloodGuard, isStop } from './admission/budget';
-import { isTask, parseCommand, type Command } from './core/commands';
+import { Admission, type Admitted } from './admission/admission';
+import { echo, isTask, type Command } from './core/commands';
 import type { Config } from './config/config';
 import { initialState, step, type DriveEvent, type DriveState, type LogEntry } from './core/drive';
 import type { Logger } from './process/log';
-import { Repeats } from './admission/repeats';
-import { BrokerLink, type MqttVersion, type OwnerVerdict, type ReplyTo } from './mqtt/link';
-import { replyProblem } from './mqtt/reply';
+import type { ReplyTo } from './mqtt/reply';
 import type { CarView } from './http/car-view';
-import { clearMessages, discoveryMessages, legacyClearMessages, photoImageTopic, statusTopic, type DiscoveryOptions } from './mqtt/homeassistant';
-import { VERSION } from './version';
 import type { LimitSwitches, MotorBank, TrackEnd } from './motors/types';
 import type { Encoder } from './sensors/encoder';
 import type { SimTrack } from './boards/sim-track';
 import { currentTarget, initialTrackState, PROGRESS_MS, trackStep, uncertainty, type TrackEvent, type TrackSettings, type TrackState } from './core/track';
 import { toTrackSettings } from './config/track-config';
 import { loadTrackState, saveTrackState, STATE_FILE } from './process/track-state';
-import { MAX_PACKET_BYTES } from './mqtt/packet-size';
-import { Camera, stopFolder, type PhotoOutcome } from './sensors/camera';
+import { Camera, type PhotoOutcome } from './sensors/camera';
 import * as path from 'node:path';
 
 export interface Clock {
@@ -41,12 +40,6 @@ export const systemClock: Clock = {
 
 /** The shortest time between two STATE publishes while the state keeps changing. */
 export const STATE_INTERVAL_MS = 50;
-/**
- * After Home Assistant's `online`, the wait before its discovery config goes out again: a
- * burst of `online`s (several Home Assistants, a flapping one) costs one publish, well within
- * the 2 s the docs promise (docs/home-assistant.md).
- */
-export const HOMEASSISTANT_REPUBLISH_MS = 250;
 
 /**
  * A stall of the event loop longer than this (carbot stopped with SIGSTOP, a Pi swapping or
@@ -88,17 +81,33 @@ function localTime(d: Date): string {
   return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
 }
 
-function echo(payload: Buffer): string {
-  const text = payload.subarray(0, 64).toString('utf8');
-  return payload.length > 64 ? `${text}…` : text;
+/**
+ * Where the car's own messages go (ARRIVED, a task's late RESULT): the MQTT front end once one
+ * is attached (src/mqtt/front.ts), else nowhere.
+ */
+export interface CarOutbox {
+  publish(topic: string, payload: string | Buffer, qos: 0 | 1, retain?: boolean): void;
 }
 
-/**
- * The largest picture published for Home Assistant (MQTT carries it whole, retained): within
- * the 1 MiB packet limit of carbot's embedded broker and the sample mosquitto config, which
- * close a connection that sends more (src/mqtt/packet-size.ts), with room for the topic.
- */
-const MAX_IMAGE_BYTES = MAX_PACKET_BYTES - 1024;
+/** The broker's side of the car, as the MQTT front end attaches it (attachBroker). */
+export interface BrokerSide extends CarOutbox {
+  /** Whether the command connection is up. */
+  readonly connected: boolean;
+  /** Said goodbye to the broker and closed its connections (at shutdown, after the last STATE). */
+  close(): Promise<void>;
+  /** Writes what its own counters still hold (at shutdown, after the car's). */
+  flush(): void;
+}
+
+const NO_OUTBOX: CarOutbox = { publish: () => undefined };
+
+/** What the front ends learn of the car to describe it (Home Assistant's discovery). */
+export interface CarFacts {
+  trackSettings: TrackSettings;
+  /** Whether STATE shows the track. */
+  trackShown: boolean;
+  camera: boolean;
+}
 /** How long after a home the state file is written (saveSoon). */
 const SAVE_DELAY_MS = 2000;
 
@@ -108,13 +117,11 @@ const STOP_RADIUS = 0.01;
 export class CarService extends EventEmitter implements CarView {
   private drive: DriveState;
   private readonly clock: Clock;
-  private readonly link: BrokerLink;
-  /** A connection of its own for the stop topic, so a flood of the move topic cannot hold up or lose a stop. */
-  private readonly stopLink: BrokerLink;
-  private stopLinkStarted = false;
+  /** ARRIVED and a task's late RESULT go out here: the MQTT front end's (attachBroker). */
+  private link: CarOutbox = NO_OUTBOX;
+  private broker?: BrokerSide;
   private readonly startedAt = Date.now();
   private wakeTimer?: NodeJS.Timeout;
-  private teleTimer?: NodeJS.Timeout;
   private stateTimer?: NodeJS.Timeout;
   private lastStateAt = -Infinity;
   private fault?: string;
@@ -144,16 +151,13 @@ export class CarService extends EventEmitter implements CarView {
   /** A save of the state file after a home (saveSoon). */
   private saveTimer?: NodeJS.Timeout;
   private readonly wallClock: () => number;
-  /** MQTT does not say who published: one budget for everything that arrives on the move topic. */
-  private readonly mqttBudget: CommandBudget;
-  /** Floods of the move topic: the car stops and only stops are obeyed there while one lasts. */
-  private readonly flood: FloodGuard;
-  /** Stops on the stop topic past this are still obeyed, but answered only when they change something. */
-  private readonly stopBudget: CommandBudget;
+  /**
+   * Admission of the commands that reach the car directly and over MQTT (src/admission/admission.ts):
+   * its rejection lines are counted together, per source, with the MQTT front end's.
+   */
+  readonly admission: Admission;
   /** Rejected input, one line per source and 10 s plus a count, however much of it arrives. */
-  private readonly rejections: Repeats;
-  /** Empty messages (retained commands cleared), as few lines however many come. */
-  private readonly clears: Repeats;
+  private readonly rejections: Admission['rejections'];
   /** When the loop last got round to the stall tick, and the tick's timer. */
   private tickedAt = 0;
   private stallTickMs = STALL_TICK_MS;
@@ -162,10 +166,6 @@ export class CarService extends EventEmitter implements CarView {
   private staleFor?: number;
   /** A command came in this turn of the loop while `staleFor` was set. */
   private staleInput = false;
-  /** The per-entity discovery topics of earlier versions have been cleared (once per start). */
-  private legacyCleared = false;
-  /** Home Assistant said `online`: the discovery config goes out again when this fires. */
-  private haStatusTimer?: NodeJS.Timeout;
 
   constructor(private readonly deps: ServiceDeps) {
     super();
@@ -189,65 +189,8 @@ export class CarService extends EventEmitter implements CarView {
     if (stateDir) this.loadLearnt(stateDir, settings.speedTable !== undefined, settings.encoder?.edgesPerTrack !== undefined);
     this.trackShown = switches.length > 0 || deps.encoder !== undefined || deps.sim !== undefined;
     deps.encoder?.onEdge(() => this.trackApply({ type: 'edge', now: this.clock.now() }));
-    const { config, log } = deps;
-    this.mqttBudget = new CommandBudget(config.commandsPerSecond);
-    this.flood = new FloodGuard(config.commandsPerSecond);
-    this.stopBudget = new CommandBudget(config.commandsPerSecond);
-    this.rejections = new Repeats(log);
-    this.clears = new Repeats(log, {
-      level: 'info',
-      summary: (count, _source, seconds) => `${count} more empty messages on ${config.topics.move} in the last ${seconds} s`,
-    });
-    // Both connections fail for the same reasons (a wrong password, the broker down): said once.
-    const linkErrors = {};
-    // MQTT 5 unless the broker refuses it; the stop topic's connection follows the command
-    // connection. The embedded broker (aedes 1.x) speaks only 3.1.1: no MQTT 5 try at each
-    // start (carbot given another broker's mqtt.url beside it speaks 3.1.1 to that one too).
-    const protocol: { version: MqttVersion } = { version: config.embeddedBroker.enabled ? 4 : 5 };
-    this.link = new BrokerLink({
-      errors: linkErrors,
-      protocol,
-      settings: config.mqtt,
-      topics: config.topics,
-      log,
-      onOnline: () => {
-        // The stop topic's connection, once this carbot holds the car (a carbot that another
-        // one keeps from driving never listens for stops).
-        if (!this.stopLinkStarted) {
-          this.stopLinkStarted = true;
-          this.stopLink.start();
-        }
-        this.publishDiscovery();
-        this.publishState();
-        this.emit('link', true);
-      },
-      onOffline: () => {
-        if (config.stopOnDisconnect) this.driverGone('disconnect');
-        this.emit('link', false);
-      },
-      onCommand: (payload, retained, admitted, replyTo) => this.onMessage(payload, retained, admitted, replyTo),
-      shed: { admit: (payload) => this.admitMqtt(payload) },
-      moving: () => this.drive.output !== 0,
-      // Another carbot drives this car: the process says who and exits (src/cli.ts).
-      onTaken: (owner) => this.emit('taken', owner),
-      version: VERSION,
-      // Home Assistant says `online` there when it starts: the discovery config goes out again.
-      also: config.homeassistant.enabled
-        ? { topics: [statusTopic(config.homeassistant.prefix)], onMessage: (_topic, payload, retained) => this.onHomeAssistantStatus(payload, retained) }
-        : undefined,
-    });
-    this.stopLink = new BrokerLink({
-      settings: config.mqtt,
-      topics: config.topics,
-      log,
-      onOnline: () => undefined,
-      // The command connection's loss is what stops the car; this one reconnects on its own.
-      onOffline: () => undefined,
-      onCommand: (payload, retained, _admitted, replyTo) => this.onStopMessage(payload, retained, replyTo),
-      listener: { topic: config.topics.stop, label: 'stop topic' },
-      errors: linkErrors,
-      protocol,
-    });
+    this.admission = new Admission(deps.log, deps.config.commandsPerSecond);
+    this.rejections = this.admission.rejections;
     // Limit switches guard the car from the first moment, whoever sends the commands.
     const { limits } = deps;
     limits?.onChange((end, closed) => this.apply({ type: 'limit', end, closed, now: this.clock.now() }));
@@ -343,7 +286,7 @@ export class CarService extends EventEmitter implements CarView {
       lastHomedAt: this.lastHomedAt,
     };
     camera.capture(context, (outcome: PhotoOutcome) => {
-      const { config, log } = this.deps;
+      const { log } = this.deps;
       const message: Record<string, unknown> = { stop, position };
       if ('error' in outcome) {
         message.error = outcome.error;
@@ -352,28 +295,11 @@ export class CarService extends EventEmitter implements CarView {
         message.file = outcome.file;
         message.sidecar = outcome.sidecar;
         log.info(`photo${stop === null ? '' : ` at ${stop}`}: ${outcome.file}`);
-        if (config.homeassistant.enabled && stop !== null && !this.stopping) this.publishImage(stop, outcome.file);
       }
-      if (!this.stopping) this.link.publish(config.topics.photo, JSON.stringify(message), config.mqtt.qos);
+      // The MQTT front end publishes PHOTO (and Home Assistant's picture) from this.
       this.emit('photo', message);
       if (arrival && !this.stopping) this.trackApply({ type: 'captured', now: this.clock.now() });
     });
-  }
-
-  /** The picture itself, retained, for Home Assistant's image entity of its stop; a large one is left out. */
-  private publishImage(stop: string, file: string): void {
-    const { config, log } = this.deps;
-    try {
-      const { readFileSync } = require('node:fs') as typeof import('node:fs');
-      const body = readFileSync(file);
-      if (body.length > MAX_IMAGE_BYTES) {
-        log.warn(`${file}: ${body.length} bytes, too large for Home Assistant's image of ${stop} (at most ${MAX_IMAGE_BYTES}); take smaller pictures (rpicam-still --width 1280 --height 960)`);
-        return;
-      }
-      this.link.publish(photoImageTopic(config.topics.photo, stopFolder(stop)), body, 0, true);
-    } catch (err) {
-      log.warn(`cannot read ${file} for Home Assistant: ${(err as Error).message}`);
-    }
   }
 
   /** `photo`: a picture where the car stands (at a stop if it is at one), answered at once; PHOTO follows. */
@@ -391,19 +317,60 @@ export class CarService extends EventEmitter implements CarView {
     return { ...result, stop };
   }
 
-  /** `owner`: what the caller has just learnt asking the broker who drives the car (checkOwner in src/mqtt/link.ts). */
-  start(owner?: OwnerVerdict): void {
-    const { config } = this.deps;
-    this.link.start(owner);
+  /** Starts watching for stalls; the front ends start themselves (src/mqtt/front.ts, src/http/remote-server.ts). */
+  start(): void {
     this.tickedAt = this.clock.now();
     this.stallTick();
-    if (config.telePeriod > 0) {
-      this.teleTimer = setInterval(() => this.publishState(), config.telePeriod * 1000);
-    }
+  }
+
+  /**
+   * The MQTT front end: ARRIVED and a task's late RESULT go out through it, brokerOnline asks
+   * it, and shutdown closes it after the last STATE.
+   */
+  attachBroker(broker: BrokerSide): void {
+    this.broker = broker;
+    this.link = broker;
   }
 
   brokerOnline(): boolean {
-    return this.link.connected;
+    return this.broker?.connected ?? false;
+  }
+
+  /**
+   * The broker connection came (true) or went (false): the pages and the status line hear of
+   * it ('link'); lost, the car stops as when its driver goes, unless stopOnDisconnect is off.
+   */
+  linkChanged(online: boolean): void {
+    if (!online && this.deps.config.stopOnDisconnect) this.driverGone('disconnect');
+    this.emit('link', online);
+  }
+
+  /** Something arrived from a front end (for the event-loop monitor, which ticks only while something happens). */
+  noteActivity(): void {
+    if (this.listenerCount('activity') > 0) this.emit('activity');
+  }
+
+  /** Whether the motors are driven right now (the link chases up a silent broker while they are). */
+  moving(): boolean {
+    return this.drive.output !== 0;
+  }
+
+  /**
+   * A flood of the move topic began (src/mqtt/front.ts): a stop sent there may be lost with it,
+   * so the car stops (reason `flood`) and any task ends.
+   */
+  floodBegan(): void {
+    this.driverGone('flood');
+  }
+
+  /** Whether shutdown has begun: nothing is published or started from then on. */
+  get shuttingDown(): boolean {
+    return this.stopping;
+  }
+
+  /** What a front end needs to describe the car (Home Assistant's discovery). */
+  facts(): CarFacts {
+    return { trackSettings: this.trackSettings, trackShown: this.trackShown, camera: this.camera !== undefined };
   }
 
   lastCommandSource(): string | undefined {
@@ -463,14 +430,23 @@ export class CarService extends EventEmitter implements CarView {
   }
 
   /**
-   * One command from any front end: parsed, applied, answered on RESULT (and on its MQTT 5
-   * response topic, `replyTo`). A JSON command's `id` comes back in its answer.
+   * A command from a caller without a front end of its own (the tests, the benches): admitted
+   * (parsed once) and obeyed as one from the page would be.
    */
   command(payload: Buffer | string, source: string, replyTo?: ReplyTo): Record<string, unknown> {
+    return this.obey(this.admission.admitted(payload), source, replyTo);
+  }
+
+  /**
+   * One command from any front end, as admission let it in (src/admission/admission.ts),
+   * already parsed: applied, answered ('result': the MQTT front end publishes it on RESULT and
+   * on its MQTT 5 response topic, `replyTo`). A JSON command's `id` comes back in its answer.
+   */
+  obey(command: Admitted, source: string, replyTo?: ReplyTo): Record<string, unknown> {
     // For the event-loop monitor, which ticks only while something happens (src/process/loop-monitor.ts).
     if (this.listenerCount('activity') > 0) this.emit('activity');
     const { log } = this.deps;
-    const parsed = parseCommand(payload);
+    const { parsed, payload } = command;
     // The sender waits for the RESULT and journald does not: a command's log lines (each a
     // synchronous write to a pipe under systemd) are written once the RESULT has left.
     const held: LogEntry[] = [];
@@ -518,33 +494,11 @@ export class CarService extends EventEmitter implements CarView {
       }
     }
     if (parsed.id !== undefined) result = { ...result, id: parsed.id };
-    result = this.answer(result, replyTo, source, held);
+    // The MQTT front end publishes it; a line of its own about the answer joins `held`.
+    this.emit('result', result, source, replyTo, held);
     // mqtt.js corks the socket for a publish and uncorks it on the next tick: queued after that.
     if (held.length > 0) process.nextTick(() => this.writeLogs(held));
     return result;
-  }
-
-  /**
-   * Publishes an answer on RESULT and, for a command published with an MQTT 5 response topic,
-   * there too with its correlation data (src/mqtt/reply.ts); a response topic carbot will not
-   * publish to is said in the RESULT (`reply`) and the log. Returns the answer as published.
-   */
-  private answer(result: Record<string, unknown>, replyTo: ReplyTo | undefined, source: string, held?: LogEntry[]): Record<string, unknown> {
-    const { config } = this.deps;
-    let answer = result;
-    const problem = replyTo && replyProblem(replyTo, config.topics, config.homeassistant.prefix);
-    if (problem) {
-      answer = { ...result, reply: `not answered on the response topic: ${problem}` };
-      if (this.rejections.admit(`${source} response topic`)) {
-        const line = { level: 'warn' as const, message: `did not answer ${source} on its response topic: ${problem}` };
-        if (held) held.push(line);
-        else this.writeLogs([line]);
-      }
-    }
-    const text = JSON.stringify(answer);
-    this.link.publish(config.topics.result, text, config.mqtt.qos);
-    if (replyTo && !problem) this.link.reply(replyTo, text, config.mqtt.qos);
-    return answer;
   }
 
   /**
@@ -598,106 +552,6 @@ export class CarService extends EventEmitter implements CarView {
 
   private writeLogs(entries: readonly LogEntry[]): void {
     for (const entry of entries) this.deps.log[entry.level](entry.message);
-  }
-
-  private onMessage(payload: Buffer, retained: boolean, admitted: boolean, replyTo?: ReplyTo): void {
-    if (this.listenerCount('received') > 0) this.emit('received', process.hrtime.bigint());
-    if (payload.length === 0) {
-      // MQTT's way to delete a retained message (mosquitto_pub -r -n): the broker passes the
-      // empty message on to subscribers. It is housekeeping, not a command: no RESULT.
-      if (this.listenerCount('activity') > 0) this.emit('activity');
-      if (this.clears.admit('mqtt')) {
-        this.deps.log.info(`empty message on ${this.deps.config.topics.move}: a retained command was cleared; nothing to do`);
-      }
-      return;
-    }
-    if (retained) {
-      // A retained command is a replay of the past, delivered because we subscribed:
-      // acting on it would drive a car that just rebooted.
-      if (this.listenerCount('activity') > 0) this.emit('activity');
-      const text = echo(payload);
-      if (this.rejections.admit('mqtt')) {
-        this.deps.log.warn(
-          `ignored retained command ${JSON.stringify(text)} on ${this.deps.config.topics.move}: retained commands are stale; publish without the retain flag`,
-        );
-      }
-      this.answer({ error: 'retained command ignored', payload: text }, replyTo, 'mqtt');
-      return;
-    }
-    if (!admitted) {
-      // The flood shedder (src/mqtt/shed.ts) asks admitMqtt itself, below mqtt.js's parser.
-      const verdict = this.admitMqtt(payload);
-      if (verdict === this.refuseFirst) return this.refuseFirst(replyTo);
-      if (verdict !== true) return verdict();
-    }
-    if (this.flood.flooded && !isStop(payload)) {
-      // Within the budget, but the flood it came with may have swallowed a stop sent after it.
-      const { topics } = this.deps.config;
-      this.answer({ error: 'move topic flooded: only stop is obeyed until the flood ends', stopTopic: topics.stop }, replyTo, 'mqtt');
-      this.overBudget('mqtt', this.mqttBudget.perSecond);
-      return;
-    }
-    this.command(payload, 'mqtt', replyTo);
-  }
-
-  /**
-   * The command budget for a non-retained message on the move topic: true to go on with it;
-   * over the budget and not a stop, what refusing it does, for the caller to run where the
-   * message stands in the order of arrival (the flood shedder decides below mqtt.js's parser,
-   * before the messages ahead of it have been handled; src/mqtt/link.ts keeps the order).
-   */
-  private admitMqtt(payload: Buffer): true | (() => void) {
-    if (this.listenerCount('activity') > 0) this.emit('activity');
-    // An empty message clears a retained one: housekeeping, not a command (onMessage).
-    if (payload.length === 0) return true;
-    const budget = this.mqttBudget.take();
-    if (budget === 'ok' || isStop(payload)) return true;
-    return budget === 'first' ? this.refuseFirst : this.refuseOver;
-  }
-
-  /** Over the budget nothing is published (a RESULT per flooded message would double the flood); the flood guard counts it. */
-  private readonly refuseOver = (): void => {
-    if (this.flood.over()) this.flooded();
-    this.overBudget('mqtt', this.mqttBudget.perSecond);
-  };
-
-  /** The first command over the budget is worth one answer (on its response topic too, when mqtt.js parsed it). */
-  private readonly refuseFirst = (replyTo?: ReplyTo): void => {
-    this.answer({ error: 'too many commands', limit: this.mqttBudget.perSecond }, replyTo, 'mqtt');
-    this.refuseOver();
-  };
-
-  /**
-   * A flood of the move topic began: whatever drives the car, a stop sent on that topic may now
-   * wait in the broker's queue for seconds or be dropped with the flood, so the car stops
-   * (reason `flood`) and any task ends. The page and the stop topic still work.
-   */
-  private flooded(): void {
-    const { config, log } = this.deps;
-    log.warn(
-      `flood on ${config.topics.move}: more than ${this.flood.limit} messages over commandsPerSecond in a second; ` +
-        `stopping the car, only stop is obeyed there until the flood ends (a stop that must get through: ${config.topics.stop} or the page)`,
-    );
-    this.driverGone('flood');
-  }
-
-  /** Any message on the stop topic stops the car: a stop is never refused, retained or not. */
-  private onStopMessage(payload: Buffer, retained: boolean, replyTo?: ReplyTo): void {
-    // An empty message clears a retained one (MQTT's way): no command.
-    if (payload.length === 0) return;
-    const source = retained ? 'mqtt stop topic (retained)' : 'mqtt stop topic';
-    // A flood of stops still stops the car; it is answered only while there is something to stop.
-    if (this.stopBudget.take() !== 'ok' && !this.driving()) return;
-    this.command('stop', source, replyTo);
-  }
-
-  /** Counts a command refused for its rate; the first of a window is logged in full. */
-  private overBudget(source: string, perSecond: number): void {
-    if (this.rejections.admit(source)) {
-      this.deps.log.warn(
-        `rejected commands from ${source}: more than ${perSecond} a second (commandsPerSecond); only stop is obeyed until they slow down`,
-      );
-    }
   }
 
   /**
@@ -917,69 +771,6 @@ export class CarService extends EventEmitter implements CarView {
   }
 
   /**
-   * Home Assistant's config on every connect while enabled (after the per-entity configs of
-   * earlier versions are cleared, once per start); while disabled, empty retained configs,
-   * which is what removes them once someone turns the option off.
-   */
-  private publishDiscovery(): void {
-    const opts = this.discoveryOptions();
-    if (!this.deps.config.homeassistant.enabled) {
-      for (const m of clearMessages(opts)) this.link.publish(m.topic, m.payload, 1, true);
-      return;
-    }
-    // Cleared before the device config goes out, so that Home Assistant has dropped the old
-    // entities before the new config brings the same unique_ids back.
-    if (!this.legacyCleared && this.link.connected) {
-      this.legacyCleared = true;
-      for (const m of legacyClearMessages(opts)) this.link.publish(m.topic, m.payload, 1, true);
-    }
-    for (const m of discoveryMessages(opts)) this.link.publish(m.topic, m.payload, 1, true);
-  }
-
-  private discoveryOptions(): DiscoveryOptions {
-    const { config } = this.deps;
-    const settings = this.trackSettings;
-    return {
-      prefix: config.homeassistant.prefix,
-      device: config.device,
-      moveTopic: config.topics.move,
-      stopTopic: config.topics.stop,
-      stateTopic: config.topics.state,
-      lwtTopic: config.topics.lwt,
-      arrivedTopic: config.topics.arrived,
-      version: VERSION,
-      speed: { min: config.drive.minSpeed, max: config.drive.maxSpeed },
-      track: this.trackShown
-        ? {
-            stops: settings.stops.map((s) => s.name),
-            metres: settings.lengthM !== undefined,
-            length: settings.lengthM ?? 1,
-            homeSwitch: settings.switches.includes(settings.homeEnd),
-          }
-        : undefined,
-      camera: this.camera
-        ? { photoTopic: config.topics.photo, stops: settings.stops.map((s) => ({ name: s.name, folder: stopFolder(s.name) })) }
-        : undefined,
-    };
-  }
-
-  /**
-   * `online` on Home Assistant's status topic: it has (re)started, perhaps with a broker that
-   * lost its retained messages, so the config goes out again (HOMEASSISTANT_REPUBLISH_MS later,
-   * one publish however many `online`s come meanwhile). A retained `online` is no news: the
-   * config went out as carbot connected.
-   */
-  private onHomeAssistantStatus(payload: Buffer, retained: boolean): void {
-    if (retained || payload.toString('utf8').trim().toLowerCase() !== 'online' || this.haStatusTimer || this.stopping) return;
-    this.haStatusTimer = this.clock.setTimeout(() => {
-      this.haStatusTimer = undefined;
-      if (this.stopping || !this.link.connected) return;
-      this.deps.log.info(`Home Assistant is online (${statusTopic(this.deps.config.homeassistant.prefix)}): discovery config published again`);
-      this.publishDiscovery();
-    }, HOMEASSISTANT_REPUBLISH_MS);
-  }
-
-  /**
    * A change is published once the command that made it has been answered; changes that
    * follow within STATE_INTERVAL_MS are folded into one publish at the end of that window,
    * so a burst of commands (or a ramp) costs a few STATE messages, not one per command,
@@ -994,13 +785,10 @@ export class CarService extends EventEmitter implements CarView {
     }, wait);
   }
 
-  private publishState(): void {
+  /** STATE now: the front ends hear of it ('state'; the MQTT front end publishes it, retained). */
+  publishState(): void {
     this.lastStateAt = this.clock.now();
-    const state = this.state();
-    this.link.publish(this.deps.config.topics.state, JSON.stringify(state), this.deps.config.mqtt.qos, true);
-    // The car may have started moving: the link chases up a silent broker while it does.
-    this.link.watch();
-    this.emit('state', state);
+    this.emit('state', this.state());
   }
 
   /** Zero the motors, tell the broker we are going, close every resource. Safe to call twice. */
@@ -1015,14 +803,12 @@ export class CarService extends EventEmitter implements CarView {
     this.clock.clearTimeout(this.trackTimer);
     this.clock.clearTimeout(this.taskTimer);
     this.clock.clearTimeout(this.stallTimer);
-    this.clock.clearTimeout(this.haStatusTimer);
-    clearInterval(this.teleTimer);
     this.clock.clearTimeout(this.stateTimer);
     this.stateTimer = undefined;
     this.publishState();
-    await Promise.all([this.link.close(), this.stopLink.close()]);
-    this.rejections.close();
-    this.clears.close();
+    await this.broker?.close();
+    this.admission.close();
+    this.broker?.flush();
     await limits?.close();
     await this.deps.encoder?.close();
     await motors.close();

@@ -7,26 +7,42 @@
 import { performance } from 'node:perf_hooks';
 import { parseCommand } from '../core/commands';
 
-/** The last few payloads found not to be a stop: a flood repeats a handful of messages. */
-const NOT_STOPS: Buffer[] = [];
 const NOT_STOPS_KEPT = 4;
 const NOT_STOP_MAX_BYTES = 64;
 
 /**
- * Only asked about commands over a budget, so a flood costs a parse only while it floods, and
- * a flood of the same few messages a comparison each (a payload is a stop or not by its bytes
- * alone).
+ * The last few payloads found not to be a stop: a flood repeats a handful of messages, so a
+ * flood of the same few costs a comparison each, not a parse (a payload is a stop or not by
+ * its bytes alone).
+ */
+export class NotStops {
+  private readonly known: Buffer[] = [];
+
+  /** True when `payload` is one of the last few found not to be a stop (a string never is). */
+  has(payload: Buffer | string): boolean {
+    if (typeof payload === 'string' || payload.length > NOT_STOP_MAX_BYTES) return false;
+    for (const known of this.known) if (known.equals(payload)) return true;
+    return false;
+  }
+
+  /** Notes a payload found not to be a stop. */
+  add(payload: Buffer | string): void {
+    if (typeof payload === 'string' || payload.length > NOT_STOP_MAX_BYTES) return;
+    if (this.known.unshift(Buffer.from(payload)) > NOT_STOPS_KEPT) this.known.pop();
+  }
+}
+
+const NOT_STOPS = new NotStops();
+
+/**
+ * Only asked about commands over a budget, so a flood costs a parse only while it floods.
+ * The front ends ask src/admission/admission.ts, which keeps the parse for the car.
  */
 export function isStop(payload: Buffer | string): boolean {
-  const bytes = typeof payload === 'string' ? undefined : payload;
-  if (bytes !== undefined && bytes.length <= NOT_STOP_MAX_BYTES) {
-    for (const known of NOT_STOPS) if (known.equals(bytes)) return false;
-  }
+  if (NOT_STOPS.has(payload)) return false;
   const parsed = parseCommand(payload);
   const stop = parsed.ok && parsed.command.move === 'stop';
-  if (!stop && bytes !== undefined && bytes.length <= NOT_STOP_MAX_BYTES) {
-    if (NOT_STOPS.unshift(Buffer.from(bytes)) > NOT_STOPS_KEPT) NOT_STOPS.pop();
-  }
+  if (!stop) NOT_STOPS.add(payload);
   return stop;
 }
 

@@ -86,8 +86,16 @@ function reject(error: string, details: Record<string, unknown> = {}): Parsed {
   return { ok: false, rejection: { error, ...details } };
 }
 
-function echo(text: string): string {
-  return text.length > ECHO_CHARS ? `${text.slice(0, ECHO_CHARS)}…` : text;
+/**
+ * At most ECHO_CHARS of a payload, for an answer or a log line: of a text, its first
+ * characters; of raw bytes (a message not parsed, such as a retained one), its first bytes.
+ */
+export function echo(payload: string | Buffer): string {
+  if (typeof payload !== 'string') {
+    const text = payload.subarray(0, ECHO_CHARS).toString('utf8');
+    return payload.length > ECHO_CHARS ? `${text}…` : text;
+  }
+  return payload.length > ECHO_CHARS ? `${payload.slice(0, ECHO_CHARS)}…` : payload;
 }
 
 export function parseCommand(payload: Buffer | string): Parsed {

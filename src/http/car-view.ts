@@ -1,12 +1,16 @@
 import type { EventEmitter } from 'node:events';
+import type { Admitted } from '../admission/admission';
 
 /**
  * What a front end other than MQTT (the browser remote) may see and do: exactly what an
  * MQTT client can, through the same command path, so there is one place a decision is made.
  */
 export interface CarView extends EventEmitter {
-  /** Handle a command as if it arrived on the move topic (not retained); returns the RESULT object. */
-  command(payload: string | Buffer, source: string): Record<string, unknown>;
+  /**
+   * Handle a command the front end's admission let in (src/admission/admission.ts), already
+   * parsed, as one from the move topic would be (not retained); returns the RESULT object.
+   */
+  obey(command: Admitted, source: string): Record<string, unknown>;
   /** The latest STATE object (the JSON published on tele/<device>/STATE). */
   state(): Record<string, unknown>;
   /** Whether carbot is connected to its MQTT broker right now. */

@@ -33,7 +33,9 @@ export interface ShedRules {
   /**
    * Asked, in order, for each message the shedder looks at; false drops it here. The caller
    * counts and answers it as refused; a message let through is handed to the caller by mqtt.js
-   * later with `shedExamined` true, its admission already decided.
+   * later with `shedExamined` true, its admission already decided. The MQTT front end answers
+   * from the shared admission (src/mqtt/front.ts, src/admission/admission.ts), which keeps the
+   * parse its stop check made for the car.
    */
   admit(payload: Buffer): boolean;
 }

@@ -16,8 +16,10 @@
  * first notification must come after pigpio is initialised, or Node never sees a child exit.
  */
 import type { ChildProcess, SpawnOptions } from 'node:child_process';
+import type { Motion } from '../core/drive';
 
-export type Motion = 'stopped' | 'forward' | 'backward' | 'reversing';
+/** The drive's own (src/core/drive.ts), named here too for the status line's callers. */
+export type { Motion };
 
 export interface ServiceStatus {
   motion: Motion;

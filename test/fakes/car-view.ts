@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import type { Admitted } from '../../src/admission/admission';
 import type { CarView } from '../../src/http/car-view';
 
 /**
@@ -19,6 +20,11 @@ export class FakeCarView extends EventEmitter implements CarView {
   };
 
   private lastSource?: string;
+
+  /** What the page hands the car: the text it sent (the fake reads it itself). */
+  obey(command: Admitted, source: string): Record<string, unknown> {
+    return this.command(command.payload, source);
+  }
 
   command(payload: string | Buffer, source: string): Record<string, unknown> {
     const text = payload.toString().trim().toLowerCase();

@@ -20,7 +20,7 @@ const PARTS = {
   aedes: [/\/dist\/mqtt\/embedded-broker\.js$/, /\/node_modules\/aedes\//],
   'GPIO libraries': [/\/node_modules\/(pigpio|onoff|i2c-bus|epoll)\//],
   mqtt: [/\/dist\/mqtt\/link\.js$/, /\/node_modules\/mqtt\//],
-  logger: [/\/dist\/log\.js$/],
+  logger: [/\/dist\/process\/log\.js$/],
 } satisfies Record<string, RegExp[]>;
 type Part = keyof typeof PARTS;
 

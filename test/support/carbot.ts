@@ -4,6 +4,7 @@ import { createLogger, flushLogger, type Logger } from '../../src/process/log';
 import { startEmbeddedBroker } from '../../src/mqtt/embedded-broker';
 import { openSimBoard, type SimMotors } from '../../src/boards/sim';
 import { CarService } from '../../src/service';
+import { MqttFront } from '../../src/mqtt/front';
 import { track } from './cleanup';
 import { startMosquitto } from './mosquitto';
 import { waitUntil } from './wait';
@@ -18,6 +19,8 @@ export function memoryLogger(level: 'debug' | 'info' = 'debug'): { log: Logger; 
 
 export interface RunningCarbot {
   service: CarService;
+  /** The car's MQTT front end (src/mqtt/front.ts). */
+  mqtt: MqttFront;
   config: Config;
   motors: SimMotors;
   lines: string[];
@@ -32,6 +35,7 @@ export function startCarbot(url: string, argv: string[] = []): RunningCarbot {
   const { log, lines } = memoryLogger();
   const { motors } = openSimBoard({ motors: config.motors.map((m) => m.name) }, log);
   const service = new CarService({ config, log, motors });
+  const mqtt = new MqttFront({ config, log, car: service });
   let open = true;
   const shutdown = async () => {
     if (!open) return;
@@ -43,11 +47,12 @@ export function startCarbot(url: string, argv: string[] = []): RunningCarbot {
   };
   const untrack = track({ name: `carbot service on ${url}`, isOpen: () => open, close: shutdown });
   service.start();
+  mqtt.start();
   const waitForLog = async (pattern: RegExp, ms = 5000) => {
     await waitUntil(() => lines.some((l) => pattern.test(l)), () => `no log line matching ${pattern}:\n${lines.join('\n')}`, ms);
     return lines.find((l) => pattern.test(l)) as string;
   };
-  return { service, config, motors, lines, waitForLog, shutdown };
+  return { service, mqtt, config, motors, lines, waitForLog, shutdown };
 }
 
 export interface TestBroker {
