@@ -785,12 +785,13 @@ export class CarService extends EventEmitter implements CarView {
         break;
       }
     }
+    // Armed before anything that may call back in (a listener, the camera): a step it causes arms it anew.
+    if (!failure) this.arm(fx.wakeAt);
     const { config } = this.deps;
     for (const notice of fx.notices) {
       const topic = notice.kind === 'failed' ? config.topics.result : config.topics.arrived;
       this.link.publish(topic, JSON.stringify(notice.message), config.mqtt.qos);
       this.emit(notice.kind, notice.message);
-      if (notice.kind === 'arrived' && this.camera && notice.message.stop !== null) this.takePhoto(notice.message.stop, true);
     }
     // The pins first, the log lines after: a stop must not wait for its line to reach journald
     // (Node writes to a pipe synchronously).
@@ -804,7 +805,10 @@ export class CarService extends EventEmitter implements CarView {
     if (fx.state === 'change') this.scheduleState();
     else if (fx.state === 'progress') this.scheduleState(PROGRESS_MS);
     if (failure) this.motorsFailed(failure, failedOutput);
-    else this.arm(fx.wakeAt);
+    // Last: a capture's end is a step of its own (`captured`), and may come at once.
+    for (const notice of fx.notices) {
+      if (notice.kind === 'arrived' && this.camera && notice.message.stop !== null) this.takePhoto(notice.message.stop, true);
+    }
     return { result: fx.result, failed: failure !== undefined };
   }
 
