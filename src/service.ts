@@ -129,8 +129,6 @@ export class CarService extends EventEmitter implements CarView {
   private readonly trackSettings: TrackSettings;
   /** Whether STATE shows the track: the car has end switches, an encoder or a simulated track. */
   private readonly trackShown: boolean;
-  /** commandTimeoutS for a task under way (watchTask). */
-  private taskTimer?: NodeJS.Timeout;
   /** The state directory's file (src/process/track-state.ts), when there is one. */
   private readonly stateFile?: string;
   /** Wall-clock time the home switch last closed. */
@@ -731,16 +729,8 @@ export class CarService extends EventEmitter implements CarView {
    * `{"speed":N}` with the speed it has. Armed at each accepted command while a task is under way.
    */
   private watchTask(): void {
-    const limitMs = this.deps.config.drive.commandTimeoutS * 1000;
-    if (limitMs <= 0) return;
-    const from = this.clock.now();
-    this.taskTimer = this.rearm(this.taskTimer, this.track.task !== undefined ? from + limitMs : undefined, () => {
-      this.taskTimer = undefined;
-      const task = this.track.task?.name;
-      if (task === undefined || this.stopping) return;
-      this.deps.log.warn(`no command for ${this.deps.config.drive.commandTimeoutS} s during the ${task}: stopping the car and cancelling it (commandTimeoutS)`);
-      this.driverGone('timeout');
-    });
+    // The car keeps the watch (src/core/car.ts), on its one timer.
+    if (this.deps.config.drive.commandTimeoutS > 0) this.run({ type: 'accepted', now: this.clock.now() });
   }
 
   private driverGone(reason: GoneReason): void {
@@ -942,7 +932,6 @@ export class CarService extends EventEmitter implements CarView {
     this.stopping = true;
     if (this.saveTimer) this.saveLearnt();
     this.clock.clearTimeout(this.wakeTimer);
-    this.clock.clearTimeout(this.taskTimer);
     this.clock.clearTimeout(this.stallTimer);
     this.clock.clearTimeout(this.haStatusTimer);
     clearInterval(this.teleTimer);

@@ -31,6 +31,11 @@ export interface CarState {
   /** When each machine asked to be woken, if it did: a `tick` wakes the ones whose time has come. */
   driveWakeAt?: number;
   trackWakeAt?: number;
+  /**
+   * With `commandTimeoutS`, a task dies like driving by hand when its driver falls silent: no
+   * accepted command until then cancels it, moving or waiting at a stop (reason `timeout`).
+   */
+  taskDeadline?: number;
   /** A motor write failed: the car stands still for good (the process exits and restarts). */
   fault?: true;
 }
@@ -41,6 +46,12 @@ export type GoneReason = 'disconnect' | 'flood' | 'timeout';
 export type CarEvent =
   /** A parsed command, drive or task (`photo` is the shell's: it needs the camera). */
   | { type: 'command'; command: Command; now: number }
+  /**
+   * The shell accepted a command (its RESULT has no error): a task under way has its driver
+   * for `commandTimeoutS` more. A driver keeps a long task going by sending anything that
+   * leaves it as it is, such as `{"speed":N}` with the speed it has.
+   */
+  | { type: 'accepted'; now: number }
   /** The time `wakeAt` asked for has come. */
   | { type: 'tick'; now: number }
   | { type: 'limit'; end: TrackEnd; closed: boolean; now: number }
@@ -108,18 +119,32 @@ export function carStep(state: CarState, event: CarEvent, settings: CarSettings)
       const { motion, speed } = state.drive;
       run.fx.result = { move: event.command.move, motion, speed, error: 'motor write failed: the car is stopped until carbot restarts' };
     }
-    return { state: { ...state, driveWakeAt: undefined, trackWakeAt: undefined }, effects: run.fx };
+    return { state: { ...state, driveWakeAt: undefined, trackWakeAt: undefined, taskDeadline: undefined }, effects: run.fx };
   }
   switch (event.type) {
     case 'command':
       run.fx.result = command(run, event.command, now);
       break;
+    case 'accepted': {
+      const limitS = settings.drive.commandTimeoutS;
+      if (limitS > 0) run.s.taskDeadline = run.s.track.task !== undefined ? now + limitS * 1000 : undefined;
+      break;
+    }
     case 'tick': {
-      // The timer was armed for the earlier of the two; a late one wakes both if both are due.
-      const { driveWakeAt, trackWakeAt } = state;
-      const due = Math.min(driveWakeAt ?? Infinity, trackWakeAt ?? Infinity);
+      // The timer was armed for the earliest of them; a late one wakes each that is due.
+      const { driveWakeAt, trackWakeAt, taskDeadline } = state;
+      const due = Math.min(driveWakeAt ?? Infinity, trackWakeAt ?? Infinity, taskDeadline ?? Infinity);
       if (driveWakeAt !== undefined && (driveWakeAt <= now || driveWakeAt === due)) drive(run, { type: 'tick', now });
       if (trackWakeAt !== undefined && (trackWakeAt <= now || trackWakeAt === due)) track(run, { type: 'tick', now });
+      const task = run.s.track.task?.name;
+      if (taskDeadline !== undefined && (taskDeadline <= now || taskDeadline === due) && task !== undefined) {
+        run.s.taskDeadline = undefined;
+        run.fx.logs.push({
+          level: 'warn',
+          message: `no command for ${settings.drive.commandTimeoutS} s during the ${task}: stopping the car and cancelling it (commandTimeoutS)`,
+        });
+        gone(run, 'timeout', now);
+      }
       break;
     }
     case 'limit':
@@ -130,15 +155,14 @@ export function carStep(state: CarState, event: CarEvent, settings: CarSettings)
       track(run, event);
       break;
     case 'gone':
-      drive(run, { type: 'disconnect', now, reason: event.reason, task: run.s.track.task !== undefined });
-      // The drive's change usually ends the task already; not when its reason was the same.
-      if (run.s.track.task) track(run, { type: 'lost', reason: event.reason, now });
+      gone(run, event.reason, now);
       break;
     case 'fault': {
       const before = run.s.drive;
       run.s.drive = { ...before, motion: 'stopped', output: 0, heading: undefined, resumeAt: undefined };
       run.s.fault = true;
       run.s.driveWakeAt = undefined;
+      run.s.taskDeadline = undefined;
       run.fx.state = 'change';
       // The track learns that the car stands; what it would ask of the drive now goes nowhere.
       const d = run.s.drive;
@@ -152,9 +176,18 @@ export function carStep(state: CarState, event: CarEvent, settings: CarSettings)
       drive(run, { type: 'shutdown', now });
       break;
   }
-  const wakes = [run.s.driveWakeAt, run.s.trackWakeAt].filter((t): t is number => t !== undefined);
+  // The watch ends with the task, however it ends.
+  if (run.s.track.task === undefined) run.s.taskDeadline = undefined;
+  const wakes = [run.s.driveWakeAt, run.s.trackWakeAt, run.s.taskDeadline].filter((t): t is number => t !== undefined);
   if (wakes.length > 0) run.fx.wakeAt = Math.max(now, Math.min(...wakes));
   return { state: run.s, effects: run.fx };
+}
+
+/** Whoever drove the car can no longer stop it: the car stops and any task ends, moving or not. */
+function gone(run: Run, reason: GoneReason, now: number): void {
+  drive(run, { type: 'disconnect', now, reason, task: run.s.track.task !== undefined });
+  // The drive's change usually ends the task already; not when its reason was the same.
+  if (run.s.track.task) track(run, { type: 'lost', reason, now });
 }
 
 /** A command by hand or a task, and its answer (see the ordering rules above). */

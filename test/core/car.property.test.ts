@@ -162,7 +162,8 @@ function play(settings: CarSettings, ops: Op[], check: (seen: Seen) => void): vo
   for (const op of ops) {
     switch (op.kind) {
       case 'command':
-        send({ type: 'command', command: op.command, now });
+        // As the shell does: an accepted command keeps a task's driver watch (commandTimeoutS).
+        if (send({ type: 'command', command: op.command, now }).effects.result?.error === undefined) send({ type: 'accepted', now });
         break;
       case 'limit':
         // Only the ends that have a switch, and only real changes, as the debounced switches give them.

@@ -207,6 +207,22 @@ describe('the car in one step (core/car.ts)', () => {
     assert.ok(!car.take().logs.some((l) => l.includes('cancelled')));
   });
 
+  it('a task whose driver falls silent for commandTimeoutS is cancelled on the same one timer', () => {
+    const car = new Car({ drive: { ...DEFAULT_DRIVE, commandTimeoutS: 2 }, track: { ...TRACK, commandTimeoutS: 2 }, trackShown: true }).homed();
+    car.command('patrol');
+    car.send({ type: 'accepted' });
+    car.advance(1900);
+    assert.equal(car.state.track.task?.name, 'patrol');
+    car.take();
+    car.advance(200);
+    assert.equal(car.state.track.task, undefined);
+    assert.equal(car.state.drive.output, 0);
+    assert.equal(car.state.drive.reason, 'timeout');
+    const { pins, logs } = car.take();
+    assert.deepEqual(pins, [0]);
+    assert.equal(logs[0], 'warn: no command for 2 s during the patrol: stopping the car and cancelling it (commandTimeoutS)');
+  });
+
   // Known holes in src/core/track.ts, found by car.property.test.ts; left for the helper
   // splitting that file (not edited here). Each leaves the car driving with no task.
   it('a switch closing behind the car ends a timed move and stops the car');
