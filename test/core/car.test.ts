@@ -228,4 +228,5 @@ describe('the car in one step (core/car.ts)', () => {
   it('a switch closing behind the car ends a timed move and stops the car');
   it('a command by hand that the drive refuses (toward a closed switch) leaves no task driving the car');
   it('a calibration cancelled by faster/slower while its output still ramps from 0 stops the car');
+  it('a goto that arrives (a switch met on the way) while the drive is reversing stops the reversal');
 });
