@@ -718,21 +718,21 @@ export class CarService extends EventEmitter implements CarView {
   }
 
   /**
+   * With `commandTimeoutS`, a task dies like driving by hand when its driver falls silent: no
+   * accepted command for that long cancels it, moving or waiting at a stop (reason `timeout`).
+   * A driver keeps a long task going by sending anything that leaves it as it is, such as
+   * `{"speed":N}` with the speed it has. The car keeps the watch (src/core/car.ts), on its one
+   * timer, from each accepted command while a task is under way.
+   */
+  private watchTask(): void {
+    if (this.deps.config.drive.commandTimeoutS > 0) this.run({ type: 'accepted', now: this.clock.now() });
+  }
+
+  /**
    * Whoever drove the car can no longer stop it (the broker or the page driving it is lost,
    * or the move topic is flooded): the car stops and any task ends, moving or not — a patrol
    * waiting at a stop would otherwise drive on by itself a few seconds later.
    */
-  /**
-   * With `commandTimeoutS`, a task dies like driving by hand when its driver falls silent: no
-   * accepted command for that long cancels it, moving or waiting at a stop (reason `timeout`).
-   * A driver keeps a long task going by sending anything that leaves it as it is, such as
-   * `{"speed":N}` with the speed it has. Armed at each accepted command while a task is under way.
-   */
-  private watchTask(): void {
-    // The car keeps the watch (src/core/car.ts), on its one timer.
-    if (this.deps.config.drive.commandTimeoutS > 0) this.run({ type: 'accepted', now: this.clock.now() });
-  }
-
   private driverGone(reason: GoneReason): void {
     this.run({ type: 'gone', reason, now: this.clock.now() });
   }
