@@ -12,14 +12,15 @@ import { performance } from 'node:perf_hooks';
 import { Admission, type Admitted } from './admission/admission';
 import { echo, isTask, type Command } from './core/commands';
 import type { Config } from './config/config';
-import { initialState, step, type DriveEvent, type DriveState, type LogEntry } from './core/drive';
+import type { DriveState, LogEntry } from './core/drive';
+import { carStep, initialCarState, place, type CarEvent, type CarSettings, type CarState, type GoneReason } from './core/car';
 import type { Logger } from './process/log';
 import type { ReplyTo } from './mqtt/reply';
 import type { CarView } from './http/car-view';
 import type { LimitSwitches, MotorBank, TrackEnd } from './motors/types';
 import type { Encoder } from './sensors/encoder';
 import type { SimTrack } from './boards/sim-track';
-import { currentTarget, initialTrackState, PROGRESS_MS, trackStep, uncertainty, type TrackEvent, type TrackSettings, type TrackState } from './core/track';
+import { currentTarget, PROGRESS_MS, uncertainty, type TrackSettings, type TrackState } from './core/track';
 import { toTrackSettings } from './config/track-config';
 import { loadTrackState, saveTrackState, STATE_FILE } from './process/track-state';
 import { Camera, type PhotoOutcome } from './sensors/camera';
@@ -81,16 +82,8 @@ function localTime(d: Date): string {
   return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
 }
 
-/**
- * Where the car's own messages go (ARRIVED, a task's late RESULT): the MQTT front end once one
- * is attached (src/mqtt/front.ts), else nowhere.
- */
-export interface CarOutbox {
-  publish(topic: string, payload: string | Buffer, qos: 0 | 1, retain?: boolean): void;
-}
-
 /** The broker's side of the car, as the MQTT front end attaches it (attachBroker). */
-export interface BrokerSide extends CarOutbox {
+export interface BrokerSide {
   /** Whether the command connection is up. */
   readonly connected: boolean;
   /** Said goodbye to the broker and closed its connections (at shutdown, after the last STATE). */
@@ -98,8 +91,6 @@ export interface BrokerSide extends CarOutbox {
   /** Writes what its own counters still hold (at shutdown, after the car's). */
   flush(): void;
 }
-
-const NO_OUTBOX: CarOutbox = { publish: () => undefined };
 
 /** What the front ends learn of the car to describe it (Home Assistant's discovery). */
 export interface CarFacts {
@@ -115,12 +106,13 @@ const SAVE_DELAY_MS = 2000;
 const STOP_RADIUS = 0.01;
 
 export class CarService extends EventEmitter implements CarView {
-  private drive: DriveState;
+  /** The drive and the track model (src/core/car.ts), stepped once per event. */
+  private car: CarState;
+  private readonly carSettings: CarSettings;
   private readonly clock: Clock;
-  /** ARRIVED and a task's late RESULT go out here: the MQTT front end's (attachBroker). */
-  private link: CarOutbox = NO_OUTBOX;
   private broker?: BrokerSide;
   private readonly startedAt = Date.now();
+  /** The car's one timer, for the wake-up its last step asked for (drive and track together). */
   private wakeTimer?: NodeJS.Timeout;
   private stateTimer?: NodeJS.Timeout;
   private lastStateAt = -Infinity;
@@ -129,16 +121,9 @@ export class CarService extends EventEmitter implements CarView {
   private stuck: Record<string, number> = {};
   private stopping = false;
   private lastSource?: string;
-  /** While a command is being handled: its log lines, written once its RESULT is out. */
-  private heldLogs?: LogEntry[];
-  /** Where the car is on its track (track.ts), fed with what the drive applies. */
-  private track: TrackState;
   private readonly trackSettings: TrackSettings;
   /** Whether STATE shows the track: the car has end switches, an encoder or a simulated track. */
   private readonly trackShown: boolean;
-  private trackTimer?: NodeJS.Timeout;
-  /** commandTimeoutS for a task under way (watchTask). */
-  private taskTimer?: NodeJS.Timeout;
   /** The state directory's file (src/process/track-state.ts), when there is one. */
   private readonly stateFile?: string;
   /** Wall-clock time the home switch last closed. */
@@ -167,10 +152,19 @@ export class CarService extends EventEmitter implements CarView {
   /** A command came in this turn of the loop while `staleFor` was set. */
   private staleInput = false;
 
+  /** What the drive applies now. */
+  private get drive(): DriveState {
+    return this.car.drive;
+  }
+
+  /** Where the car is on its track. */
+  private get track(): TrackState {
+    return this.car.track;
+  }
+
   constructor(private readonly deps: ServiceDeps) {
     super();
     this.clock = deps.clock ?? systemClock;
-    this.drive = initialState(deps.config.drive, this.clock.now());
     const switches = Object.keys(deps.limits?.closed ?? {}) as TrackEnd[];
     const settings = { ...toTrackSettings(deps.config.track, switches, deps.encoder !== undefined), commandTimeoutS: deps.config.drive.commandTimeoutS };
     this.wallClock = deps.wallClock ?? Date.now;
@@ -185,17 +179,18 @@ export class CarService extends EventEmitter implements CarView {
     }
     // The simulated track ships a speed table for its own motors, unless one is stated (docs/track.md).
     this.trackSettings = deps.sim && !settings.speedTable ? { ...settings, speedTable: deps.sim.nominalSpeedTable() } : settings;
-    this.track = initialTrackState(this.clock.now(), this.drive.speed, this.trackSettings);
-    if (stateDir) this.loadLearnt(stateDir, settings.speedTable !== undefined, settings.encoder?.edgesPerTrack !== undefined);
     this.trackShown = switches.length > 0 || deps.encoder !== undefined || deps.sim !== undefined;
-    deps.encoder?.onEdge(() => this.trackApply({ type: 'edge', now: this.clock.now() }));
+    this.carSettings = { drive: deps.config.drive, track: this.trackSettings, trackShown: this.trackShown };
+    this.car = initialCarState(this.carSettings, this.clock.now());
+    if (stateDir) this.loadLearnt(stateDir, settings.speedTable !== undefined, settings.encoder?.edgesPerTrack !== undefined);
+    deps.encoder?.onEdge(() => this.run({ type: 'edge', now: this.clock.now() }));
     this.admission = new Admission(deps.log, deps.config.commandsPerSecond);
     this.rejections = this.admission.rejections;
     // Limit switches guard the car from the first moment, whoever sends the commands.
     const { limits } = deps;
-    limits?.onChange((end, closed) => this.apply({ type: 'limit', end, closed, now: this.clock.now() }));
+    limits?.onChange((end, closed) => this.run({ type: 'limit', end, closed, now: this.clock.now() }));
     for (const [end, closed] of Object.entries(limits?.closed ?? {})) {
-      if (closed) this.apply({ type: 'limit', end: end as TrackEnd, closed, now: this.clock.now() });
+      if (closed) this.run({ type: 'limit', end: end as TrackEnd, closed, now: this.clock.now() });
     }
   }
 
@@ -221,7 +216,7 @@ export class CarService extends EventEmitter implements CarView {
       kept.push('the encoder scale');
     }
     if (state.lagS !== undefined && this.trackSettings.encoder && !tableStated) t = { ...t, lagS: state.lagS };
-    this.track = t;
+    this.car = { ...this.car, track: t };
     this.lastHomedAt = state.lastHomedAt;
     if (state.lastHomedAt !== undefined) kept.push(`the last home (${new Date(state.lastHomedAt).toISOString()})`);
     log.info(`loaded from ${this.stateFile}: ${kept.length > 0 ? kept.join(', ') : 'nothing this car uses'}`);
@@ -298,7 +293,7 @@ export class CarService extends EventEmitter implements CarView {
       }
       // The MQTT front end publishes PHOTO (and Home Assistant's picture) from this.
       this.emit('photo', message);
-      if (arrival && !this.stopping) this.trackApply({ type: 'captured', now: this.clock.now() });
+      if (arrival && !this.stopping) this.run({ type: 'captured', now: this.clock.now() });
     });
   }
 
@@ -324,12 +319,10 @@ export class CarService extends EventEmitter implements CarView {
   }
 
   /**
-   * The MQTT front end: ARRIVED and a task's late RESULT go out through it, brokerOnline asks
-   * it, and shutdown closes it after the last STATE.
+   * The MQTT front end: brokerOnline asks it, and shutdown closes it after the last STATE.
    */
   attachBroker(broker: BrokerSide): void {
     this.broker = broker;
-    this.link = broker;
   }
 
   brokerOnline(): boolean {
@@ -398,8 +391,7 @@ export class CarService extends EventEmitter implements CarView {
 
   /** A place as published: metres with track.lengthM (to the millimetre), else a fraction. */
   private place(fraction: number): number {
-    const { lengthM } = this.trackSettings;
-    return lengthM ? Math.round(fraction * lengthM * 1000) / 1000 + 0 : Math.round(fraction * 10000) / 10000 + 0;
+    return place(fraction, this.trackSettings.lengthM);
   }
 
   /** STATE's track part (docs/track.md). */
@@ -477,12 +469,7 @@ export class CarService extends EventEmitter implements CarView {
       // Not formatted at all while debug lines are off.
       if (log.isLevelEnabled('debug')) log.debug(`command from ${source}: ${JSON.stringify(String(payload))}`);
       this.lastSource = source;
-      this.heldLogs = held;
-      try {
-        result = this.perform(parsed.command, this.clock.now());
-      } finally {
-        this.heldLogs = undefined;
-      }
+      result = this.perform(parsed.command, this.clock.now(), held);
       // A refused command is no sign of a driver who knows what the car does.
       if (result.error === undefined) this.watchTask();
       if (parsed.ignored) {
@@ -571,118 +558,35 @@ export class CarService extends EventEmitter implements CarView {
   }
 
   /**
+   * With `commandTimeoutS`, a task dies like driving by hand when its driver falls silent: no
+   * accepted command for that long cancels it, moving or waiting at a stop (reason `timeout`).
+   * A driver keeps a long task going by sending anything that leaves it as it is, such as
+   * `{"speed":N}` with the speed it has. The car keeps the watch (src/core/car.ts), on its one
+   * timer, from each accepted command while a task is under way.
+   */
+  private watchTask(): void {
+    if (this.deps.config.drive.commandTimeoutS > 0) this.run({ type: 'accepted', now: this.clock.now() });
+  }
+
+  /**
    * Whoever drove the car can no longer stop it (the broker or the page driving it is lost,
    * or the move topic is flooded): the car stops and any task ends, moving or not — a patrol
    * waiting at a stop would otherwise drive on by itself a few seconds later.
    */
-  /**
-   * With `commandTimeoutS`, a task dies like driving by hand when its driver falls silent: no
-   * accepted command for that long cancels it, moving or waiting at a stop (reason `timeout`).
-   * A driver keeps a long task going by sending anything that leaves it as it is, such as
-   * `{"speed":N}` with the speed it has. Armed at each accepted command while a task is under way.
-   */
-  private watchTask(): void {
-    const limitMs = this.deps.config.drive.commandTimeoutS * 1000;
-    if (limitMs <= 0) return;
-    const from = this.clock.now();
-    this.taskTimer = this.rearm(this.taskTimer, this.track.task !== undefined ? from + limitMs : undefined, () => {
-      this.taskTimer = undefined;
-      const task = this.track.task?.name;
-      if (task === undefined || this.stopping) return;
-      this.deps.log.warn(`no command for ${this.deps.config.drive.commandTimeoutS} s during the ${task}: stopping the car and cancelling it (commandTimeoutS)`);
-      this.driverGone('timeout');
-    });
-  }
-
-  private driverGone(reason: 'disconnect' | 'flood' | 'timeout'): void {
-    const now = this.clock.now();
-    this.apply({ type: 'disconnect', now, reason, task: this.track.task !== undefined });
-    // The drive's change usually ends the task already; not when its reason was the same.
-    if (this.track.task) this.trackApply({ type: 'lost', reason, now });
-  }
-
-  private apply(event: DriveEvent): Record<string, unknown> | undefined {
-    const { config } = this.deps;
-    const before = this.drive;
-    const next = step(before, event, config.drive);
-    this.drive = next.state;
-    // The pins first, the log lines after: a stop must not wait for its line to reach journald
-    // (Node writes to a pipe synchronously).
-    const failure = next.state.output !== before.output ? this.writeMotors(next.state.output) : undefined;
-    if (this.heldLogs && !failure) this.heldLogs.push(...next.logs);
-    else this.writeLogs(next.logs);
-    if (failure) this.motorsFailed(failure, next.state.output);
-
-    if (
-      next.state.motion !== before.motion ||
-      next.state.speed !== before.speed ||
-      next.state.reason !== before.reason ||
-      next.state.output !== before.output ||
-      next.state.limits !== before.limits
-    ) {
-      this.scheduleState();
-    }
-
-    this.wakeTimer = this.rearm(this.wakeTimer, next.wakeAt, () => {
-      this.wakeTimer = undefined;
-      this.apply({ type: 'tick', now: this.clock.now() });
-    });
-    // Last, with the drive's state and timer settled: the track may answer with drive commands.
-    const d = next.state;
-    if (d.output !== before.output || d.motion !== before.motion || d.speed !== before.speed || d.reason !== before.reason) {
-      this.trackApply({ type: 'drive', output: d.output, motion: d.motion, reason: d.reason, speed: d.speed, now: event.now });
-    }
-    if (event.type === 'limit') {
-      this.trackApply({ type: 'limit', end: event.end, closed: event.closed, now: event.now });
-      if (event.closed && event.end === this.trackSettings.homeEnd) {
-        this.lastHomedAt = this.wallClock();
-        this.saveSoon();
-      }
-    }
-    // The command did not happen: its answer says so, not what it asked for.
-    if (failure && next.result) return { ...next.result, motion: this.drive.motion, error: this.fault };
-    return next.result;
+  private driverGone(reason: GoneReason): void {
+    this.run({ type: 'gone', reason, now: this.clock.now() });
   }
 
   /**
-   * A parsed command to the drive or the track. A task (home, calibrate, goto, patrol, a timed
-   * move) goes to the track model, which drives through the drive; a drive command by hand
-   * ends a task — the stop reaching the motors first, anything else after the task has given
-   * back the speed setting it borrowed.
+   * A parsed command: `photo` here (it needs the camera), anything else one step of the car
+   * (src/core/car.ts). Its log lines go to `held`, written once its RESULT is out.
    */
-  private perform(command: Command, now: number): Record<string, unknown> {
-    const task = this.track.task?.name;
+  private perform(command: Command, now: number, held: LogEntry[]): Record<string, unknown> {
     if (command.move === 'photo') return this.photoCommand();
-    if (isTask(command)) {
-      // A task the track refuses leaves the speed as it was: asked first (the step is pure),
-      // on the state the new speed would give it.
-      const refused = command.speed === undefined ? undefined : trackStep({ ...this.track, speed: command.speed }, { type: 'command', command, now }, this.trackSettings);
-      if (refused?.result?.error === undefined && command.speed !== undefined) {
-        this.apply({ type: 'command', command: { move: 'speed', speed: command.speed }, now });
-      }
-      let result: Record<string, unknown>;
-      if (refused?.result?.error !== undefined) {
-        if (this.heldLogs) this.heldLogs.push(...refused.logs);
-        else this.writeLogs(refused.logs);
-        result = refused.result;
-      } else result = this.trackApply({ type: 'command', command, now }).result ?? {};
-      const { move, to, for: forS, target, error, note, ...details } = result;
-      return Object.fromEntries(
-        Object.entries({ move, to, for: forS, target, motion: this.drive.motion, speed: this.drive.speed, error, note, ...details })
-          .filter(([, v]) => v !== undefined)
-          .map(([k, v]) => [k, k === 'target' ? this.place(v as number) : v]),
-      );
-    }
-    let result: Record<string, unknown>;
-    if (command.move === 'stop') {
-      result = this.apply({ type: 'command', command, now }) ?? {};
-      this.trackApply({ type: 'manual', command, now });
-    } else {
-      this.trackApply({ type: 'manual', command, now });
-      result = this.apply({ type: 'command', command, now }) ?? {};
-    }
-    if (task && !this.track.task) result.note = result.note ? `${String(result.note)}; ${task} cancelled` : `${task} cancelled`;
-    return result;
+    const { result, failed } = this.run({ type: 'command', command, now }, held);
+    // The command did not happen: its answer says so, not what it asked for (a task's says where the car is).
+    if (failed && !isTask(command)) return { ...result, motion: this.drive.motion, error: this.fault };
+    return result ?? {};
   }
 
   /** A state machine's one timer, replaced: cleared, then armed for `wakeAt` unless shutting down. */
@@ -692,56 +596,54 @@ export class CarService extends EventEmitter implements CarView {
     return this.clock.setTimeout(fire, Math.max(0, wakeAt - this.clock.now()));
   }
 
-  /** One step of the track model, and its effects: drive commands, ARRIVED, log lines, its timer. */
-  private trackApply(event: TrackEvent): { result?: Record<string, unknown> } {
-    const before = this.track;
-    const out = trackStep(before, event, this.trackSettings);
-    this.track = out.state;
-    // Armed before the drive commands run: the steps they cause are later and arm it anew.
-    this.trackTimer = this.rearm(this.trackTimer, out.wakeAt, () => {
-      this.trackTimer = undefined;
-      this.trackApply({ type: 'tick', now: this.clock.now() });
+  /**
+   * One step of the car, and its effects: the pins first (a stop must not wait for anything),
+   * then the late answers and arrivals, the log lines (into `held` for a command, written
+   * after its RESULT), STATE, the state file and the one timer. A write that fails stops every
+   * motor and is a `fault` for the car.
+   */
+  private run(event: CarEvent, held?: LogEntry[]): { result?: Record<string, unknown>; failed: boolean } {
+    const out = carStep(this.car, event, this.carSettings);
+    this.car = out.state;
+    const fx = out.effects;
+    let failure: { err: Error; others: Error[] } | undefined;
+    let failedOutput = 0;
+    for (const output of fx.outputs) {
+      failure = this.writeMotors(output);
+      if (failure) {
+        failedOutput = output;
+        break;
+      }
+    }
+    // Armed before anything that may call back in (a listener, the camera): a step it causes arms it anew.
+    if (!failure) this.arm(fx.wakeAt);
+    // A task's late answer ('failed', on RESULT) and ARRIVED: the front ends publish them.
+    for (const notice of fx.notices) this.emit(notice.kind, notice.message);
+    // The pins first, the log lines after: a stop must not wait for its line to reach journald
+    // (Node writes to a pipe synchronously).
+    if (held && !failure) held.push(...fx.logs);
+    else this.writeLogs(fx.logs);
+    if (fx.homed) {
+      this.lastHomedAt = this.wallClock();
+      this.saveSoon();
+    }
+    if (this.stateFile && fx.learnt) this.saveLearnt();
+    if (fx.state === 'change') this.scheduleState();
+    else if (fx.state === 'progress') this.scheduleState(PROGRESS_MS);
+    if (failure) this.motorsFailed(failure, failedOutput);
+    // Last: a capture's end is a step of its own (`captured`), and may come at once.
+    for (const notice of fx.notices) {
+      if (notice.kind === 'arrived' && this.camera && notice.message.stop !== null) this.takePhoto(notice.message.stop, true);
+    }
+    return { result: fx.result, failed: failure !== undefined };
+  }
+
+  /** The car's one timer, for the wake-up its last step asked for. */
+  private arm(wakeAt: number | undefined): void {
+    this.wakeTimer = this.rearm(this.wakeTimer, wakeAt, () => {
+      this.wakeTimer = undefined;
+      this.run({ type: 'tick', now: this.clock.now() });
     });
-    if (this.heldLogs) this.heldLogs.push(...out.logs);
-    else this.writeLogs(out.logs);
-    for (const request of out.drive) {
-      // A speed given back after a task is no news: STATE keeps the reason the car stopped for.
-      const reason = request.command.move === 'speed' ? this.drive.reason : request.reason;
-      this.apply({ type: 'command', command: request.command, reason, now: event.now });
-    }
-    if (out.busy && this.deps.config.drive.commandTimeoutS > 0) this.apply({ type: 'keepalive', now: event.now });
-    if (out.failed) {
-      // The task's own answer, late: it did not get there (a stall, a switch out of place).
-      const { target, position, ...rest } = out.failed;
-      const failed = {
-        ...rest,
-        ...(target === undefined ? {} : { target: this.place(target as number) }),
-        motion: this.drive.motion,
-        speed: this.drive.speed,
-        ...(position === undefined ? {} : { position: this.place(position as number) }),
-      };
-      this.link.publish(this.deps.config.topics.result, JSON.stringify(failed), this.deps.config.mqtt.qos);
-      this.emit('failed', failed);
-    }
-    if (out.arrived) {
-      const arrived = {
-        stop: out.arrived.stop,
-        position: this.place(out.arrived.position),
-        target: this.place(out.arrived.target),
-      };
-      this.link.publish(this.deps.config.topics.arrived, JSON.stringify(arrived), this.deps.config.mqtt.qos);
-      this.emit('arrived', arrived);
-      if (this.camera && arrived.stop !== null) this.takePhoto(arrived.stop, true);
-    }
-    if (this.stateFile && (out.state.curve !== before.curve || out.state.edgesPerTrack !== before.edgesPerTrack || out.state.lagS !== before.lagS)) {
-      this.saveLearnt();
-    }
-    if (this.trackShown) {
-      const after = this.track;
-      if (after.homed !== before.homed || after.task !== before.task || after.curve !== before.curve) this.scheduleState();
-      else if (this.place(after.position) !== this.place(before.position)) this.scheduleState(PROGRESS_MS);
-    }
-    return out;
   }
 
   /** Writes every motor; if one fails, stops them all at once and returns what went wrong. */
@@ -764,7 +666,7 @@ export class CarService extends EventEmitter implements CarView {
       const motor = (e as { motor?: unknown }).motor;
       if (typeof motor === 'string') this.stuck[motor] = output;
     }
-    this.drive = { ...this.drive, motion: 'stopped', output: 0, heading: undefined, resumeAt: undefined };
+    this.run({ type: 'fault', now: this.clock.now() });
     this.deps.log.error(`${this.fault}; all motors stopped${others.length ? ` (also failed: ${others.map((e) => e.message).join('; ')})` : ''}`);
     this.publishState();
     this.emit('fatal', new Error(this.fault));
@@ -796,12 +698,10 @@ export class CarService extends EventEmitter implements CarView {
     if (this.stopping) return;
     const { log, motors, limits } = this.deps;
     log.info(`shutting down (${why})`);
-    this.apply({ type: 'shutdown', now: this.clock.now() });
+    this.run({ type: 'shutdown', now: this.clock.now() });
     this.stopping = true;
     if (this.saveTimer) this.saveLearnt();
     this.clock.clearTimeout(this.wakeTimer);
-    this.clock.clearTimeout(this.trackTimer);
-    this.clock.clearTimeout(this.taskTimer);
     this.clock.clearTimeout(this.stallTimer);
     this.clock.clearTimeout(this.stateTimer);
     this.stateTimer = undefined;

@@ -102,11 +102,12 @@ export class MqttFront extends EventEmitter {
     car.prependListener('state', this.onState);
     car.on('result', this.onResult);
     car.prependListener('photo', this.onPhoto);
+    car.prependListener('arrived', this.onArrived);
+    car.prependListener('failed', this.onFailed);
     car.attachBroker({
       get connected() {
         return link.connected;
       },
-      publish: (topic, payload, qos, retain) => link.publish(topic, payload, qos, retain),
       close: () => this.close(),
       flush: () => this.clears.close(),
     });
@@ -182,6 +183,8 @@ export class MqttFront extends EventEmitter {
     this.car.off('state', this.onState);
     this.car.off('result', this.onResult);
     this.car.off('photo', this.onPhoto);
+    this.car.off('arrived', this.onArrived);
+    this.car.off('failed', this.onFailed);
     await Promise.all([this.link.close(), this.stopLink.close()]);
   }
 
@@ -320,6 +323,15 @@ export class MqttFront extends EventEmitter {
   };
 
   /** A picture was taken (or failed): PHOTO, and Home Assistant's picture of its stop. */
+  /** A task's late answer: it did not get there (a stall, a switch out of place). */
+  private readonly onFailed = (failed: Record<string, unknown>): void => {
+    this.link.publish(this.config.topics.result, JSON.stringify(failed), this.config.mqtt.qos);
+  };
+
+  private readonly onArrived = (arrived: Record<string, unknown>): void => {
+    this.link.publish(this.config.topics.arrived, JSON.stringify(arrived), this.config.mqtt.qos);
+  };
+
   private readonly onPhoto = (message: Record<string, unknown>): void => {
     if (this.car.shuttingDown) return;
     const { config } = this;

@@ -1,0 +1,232 @@
+import { strict as assert } from 'node:assert';
+import type { Command } from '../../src/core/commands';
+import { carStep, initialCarState, type CarEffects, type CarEvent, type CarSettings, type CarState } from '../../src/core/car';
+import type { SpeedCurve, TrackSettings } from '../../src/core/track';
+import { DEFAULT_DRIVE } from '../support/drive-settings';
+
+/** The track's curve from test/core/track.test.ts: about 7 s end to end at 50 %. */
+const CURVE: SpeedCurve = {
+  forward: [
+    { duty: 0.3, speed: 0.04 },
+    { duty: 0.6, speed: 0.1 },
+    { duty: 1, speed: 0.14 },
+  ],
+  backward: [
+    { duty: 0.3, speed: 0.04 },
+    { duty: 0.6, speed: 0.1 },
+    { duty: 1, speed: 0.14 },
+  ],
+};
+
+const TRACK: TrackSettings = {
+  homeEnd: 'backward',
+  switches: ['backward', 'forward'],
+  stops: [
+    { name: 'basil', at: 0.25 },
+    { name: 'thyme', at: 0.6 },
+  ],
+  dwellMs: 1000,
+  homingSpeed: 40,
+  calibrationSpeeds: [30, 60, 100],
+  speedTable: CURVE,
+  settleMs: 300,
+  timeoutMarginS: 5,
+  homeTimeoutS: 120,
+  drift: 0.03,
+};
+
+type Event = CarEvent extends infer E ? (E extends { now: number } ? Omit<E, 'now'> : never) : never;
+
+/** The car stepped the way the service steps it: one event, then the one timer. */
+class Car {
+  state: CarState;
+  now = 0;
+  last!: CarEffects;
+  /** Every pin write so far, and every log line as `level: message`. */
+  pins: number[] = [];
+  logs: string[] = [];
+
+  constructor(readonly settings: CarSettings = { drive: DEFAULT_DRIVE, track: TRACK, trackShown: true }) {
+    this.state = initialCarState(settings, 0);
+  }
+
+  send(event: Event): CarEffects {
+    const out = carStep(this.state, { ...event, now: this.now } as CarEvent, this.settings);
+    this.state = out.state;
+    this.last = out.effects;
+    this.pins.push(...out.effects.outputs);
+    this.logs.push(...out.effects.logs.map((l) => `${l.level}: ${l.message}`));
+    return out.effects;
+  }
+
+  command(command: Command | Command['move']): Record<string, unknown> | undefined {
+    return this.send({ type: 'command', command: typeof command === 'string' ? { move: command } : command }).result;
+  }
+
+  /** Lets time pass, ticking at the wake times asked for. */
+  advance(ms: number): void {
+    const end = this.now + ms;
+    while (this.last?.wakeAt !== undefined && this.last.wakeAt <= end) {
+      this.now = this.last.wakeAt;
+      this.send({ type: 'tick' });
+    }
+    this.now = end;
+  }
+
+  /** Pins and log lines so far, forgotten. */
+  take(): { pins: number[]; logs: string[] } {
+    const taken = { pins: this.pins, logs: this.logs };
+    this.pins = [];
+    this.logs = [];
+    return taken;
+  }
+
+  homed(): this {
+    this.send({ type: 'limit', end: 'backward', closed: true });
+    this.send({ type: 'limit', end: 'backward', closed: false });
+    this.take();
+    return this;
+  }
+}
+
+describe('the car in one step (core/car.ts)', () => {
+  it('a stop during a task reaches the pins before the task is cancelled, and says so', () => {
+    const car = new Car().homed();
+    car.command({ move: 'goto', to: 'thyme' });
+    car.advance(1000);
+    assert.equal(car.state.drive.output, 0.5);
+    car.take();
+    const result = car.command('stop');
+    assert.deepEqual(result, { move: 'stop', motion: 'stopped', speed: 50, note: 'goto cancelled' });
+    assert.deepEqual(car.last.outputs, [0]);
+    const { logs } = car.take();
+    assert.deepEqual(logs, ['info: stopped (command)', 'info: goto cancelled: stop']);
+    assert.equal(car.state.track.task, undefined);
+  });
+
+  it('a drive command by hand cancels the task first: the borrowed speed is given back before it drives', () => {
+    const car = new Car();
+    car.command('home');
+    assert.equal(car.state.drive.output, -0.4);
+    car.take();
+    const result = car.command('backward');
+    assert.deepEqual(result, { move: 'backward', motion: 'backward', speed: 50, note: 'already backward; home cancelled' });
+    // One write: the speed given back (the task's end) is what the backward by hand drives at.
+    assert.deepEqual(car.last.outputs, [-0.5]);
+    assert.deepEqual(car.take().logs, ['info: home cancelled: backward by hand', 'info: backward at 50% (command)']);
+  });
+
+  it('a task with a speed that the track refuses leaves the speed as it was', () => {
+    const car = new Car();
+    const result = car.command({ move: 'goto', to: 0.5, speed: 80 });
+    assert.equal(typeof result?.error, 'string');
+    assert.equal(result?.speed, 50);
+    assert.equal(car.state.drive.speed, 50);
+    assert.deepEqual(car.last.outputs, []);
+  });
+
+  it('a task with a speed the track takes sets the speed, then drives at it', () => {
+    const car = new Car().homed();
+    const result = car.command({ move: 'goto', to: 0.5, speed: 80 });
+    assert.equal(result?.error, undefined);
+    assert.equal(result?.speed, 80);
+    assert.deepEqual(car.last.outputs, [0.8]);
+  });
+
+  it('converts places in core: metres with track.lengthM in the answer and the arrival', () => {
+    const car = new Car({ drive: DEFAULT_DRIVE, track: { ...TRACK, lengthM: 4 }, trackShown: true }).homed();
+    const result = car.command({ move: 'goto', to: 'basil' });
+    assert.equal(result?.target, 1);
+    const notices = [];
+    for (let i = 0; i < 200 && notices.length === 0; i++) {
+      car.advance(100);
+      notices.push(...car.last.notices);
+    }
+    assert.deepEqual(notices, [{ kind: 'arrived', message: { stop: 'basil', position: 1, target: 1 } }]);
+    assert.equal(car.state.drive.output, 0);
+  });
+
+  it('wakes once, at the earlier of what the drive and the track wait for', () => {
+    const car = new Car({ drive: { ...DEFAULT_DRIVE, accelPercentPerSec: 100 }, track: TRACK, trackShown: true });
+    car.command('forward');
+    // The ramp's next step (20 ms) comes before the track's progress (250 ms on).
+    assert.equal(car.last.wakeAt, 20);
+    car.advance(100);
+    assert.equal(car.state.driveWakeAt, 120);
+    assert.equal(car.state.trackWakeAt, 350);
+    assert.equal(car.last.wakeAt, 120);
+  });
+
+  it('the home switch closing is a home (lastHomedAt); the far one is not', () => {
+    const car = new Car();
+    assert.equal(car.send({ type: 'limit', end: 'forward', closed: true }).homed, false);
+    assert.equal(car.send({ type: 'limit', end: 'backward', closed: true }).homed, true);
+  });
+
+  it('a motor fault stands the car still for good: output 0, no timer, and no command moves it again', () => {
+    const car = new Car().homed();
+    car.command({ move: 'goto', to: 'thyme' });
+    car.take();
+    const fault = car.send({ type: 'fault' });
+    assert.deepEqual(fault.outputs, []);
+    assert.equal(fault.state, 'change');
+    assert.equal(fault.wakeAt, undefined);
+    assert.equal(car.state.drive.output, 0);
+    assert.equal(car.state.drive.motion, 'stopped');
+    const result = car.command('forward');
+    assert.match(String(result?.error), /motor write failed/);
+    assert.deepEqual(car.last.outputs, []);
+    assert.equal(car.state.drive.output, 0);
+  });
+
+  it('a lost driver ends a task waiting at a stop, though the car already stands still', () => {
+    const car = new Car().homed();
+    car.command('patrol');
+    for (let i = 0; i < 300 && !(car.state.track.task?.legs[0]?.kind === 'dwell' && car.state.track.task.begun); i++) car.advance(50);
+    assert.equal(car.state.drive.output, 0);
+    car.take();
+    const gone = car.send({ type: 'gone', reason: 'disconnect' });
+    assert.equal(car.state.track.task, undefined);
+    assert.equal(car.state.drive.reason, 'disconnect');
+    assert.deepEqual(gone.outputs, []);
+    assert.ok(car.take().logs.includes('info: patrol cancelled: disconnect while the car waited'));
+  });
+
+  it('a task begun after a lost driver is not taken for that driver lost again', () => {
+    const car = new Car({ drive: { ...DEFAULT_DRIVE, initialSpeed: 90 }, track: TRACK, trackShown: true });
+    car.command('forward');
+    car.send({ type: 'gone', reason: 'disconnect' });
+    car.take();
+    const result = car.command('home');
+    assert.equal(result?.error, undefined);
+    assert.equal(car.state.track.task?.name, 'home');
+    // Reversing first: the motors may still spin forward.
+    car.advance(300);
+    assert.equal(car.state.track.task?.name, 'home');
+    assert.deepEqual(car.pins, [-0.4]);
+    assert.ok(!car.take().logs.some((l) => l.includes('cancelled')));
+  });
+
+  it('a task whose driver falls silent for commandTimeoutS is cancelled on the same one timer', () => {
+    const car = new Car({ drive: { ...DEFAULT_DRIVE, commandTimeoutS: 2 }, track: { ...TRACK, commandTimeoutS: 2 }, trackShown: true }).homed();
+    car.command('patrol');
+    car.send({ type: 'accepted' });
+    car.advance(1900);
+    assert.equal(car.state.track.task?.name, 'patrol');
+    car.take();
+    car.advance(200);
+    assert.equal(car.state.track.task, undefined);
+    assert.equal(car.state.drive.output, 0);
+    assert.equal(car.state.drive.reason, 'timeout');
+    const { pins, logs } = car.take();
+    assert.deepEqual(pins, [0]);
+    assert.equal(logs[0], 'warn: no command for 2 s during the patrol: stopping the car and cancelling it (commandTimeoutS)');
+  });
+
+  // Known holes in src/core/track.ts, found by car.property.test.ts; left for the helper
+  // splitting that file (not edited here). Each leaves the car driving with no task.
+  it('a switch closing behind the car ends a timed move and stops the car');
+  it('a command by hand that the drive refuses (toward a closed switch) leaves no task driving the car');
+  it('a calibration cancelled by faster/slower while its output still ramps from 0 stops the car');
+  it('a goto that arrives (a switch met on the way) while the drive is reversing stops the reversal');
+});
