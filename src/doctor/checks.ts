@@ -4,7 +4,7 @@ import type { Config } from '../config/config';
 import { configTxtLines, hardwarePwmPins, listPwmChips, OVERLAY_FUNC } from '../boards/kernel';
 import { findGpioBase } from '../boards/onoff';
 import { explain, loadI2cBus, REGISTER, frequencyOf } from '../boards/pca9685';
-import { PIGPIO_LOCK_FILE } from '../boards/pigpio';
+import { PIGPIO_LOCK_FILE, resolveBackend } from '../boards/pigpio';
 import { isRaspberryPi, isRp1, readPiBoardAt, type PiBoard } from '../boards/pi';
 import type { RequireModule } from '../boards/types';
 import { boardsNeeded } from '../process/safe-state';
@@ -164,16 +164,14 @@ export function checkSystem(f: Facts): CheckLine[] {
 
 // ---- the board and its devices ---------------------------------------------------------------
 
+/** Why these boards: what the service itself says when it chooses (resolveBackend), where it chooses. */
 function whyBoards(f: Facts): string {
   const { config } = f;
   const needs = boardNeeds(config);
   if (config.gpio !== 'auto') return `gpio "${config.gpio}"`;
   if (!needs.header) return f.boards.includes('pca9685') ? 'no motor or switch on the header' : 'gpio auto';
   if (!f.isPi) return 'gpio auto, off a Raspberry Pi';
-  if (isRp1(f.board)) return "gpio auto: pigpio cannot drive a Pi 5's RP1";
-  if (!needs.headerPwm) return 'gpio auto: only plain pins on the header';
-  if (f.pigpioProblem) return `gpio auto: PWM on the header of a Pi 1–4, and ${f.pigpioProblem}`;
-  return 'gpio auto: PWM on the header of a Pi 1–4, with the pigpio C library';
+  return resolveBackend('auto', f.board, { pwm: needs.headerPwm }, () => f.pigpioProblem).reason ?? 'gpio auto';
 }
 
 export function checkBoard(f: Facts): CheckLine[] {

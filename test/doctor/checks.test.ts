@@ -94,18 +94,18 @@ describe('carbot doctor: each check on a fake machine', () => {
     it('gpio auto: the kernel board on a Pi 5, pigpio on a Pi 4 with its C library, the kernel board without, simulated motors off a Pi', () => {
       machine('pi5');
       assert.deepEqual(shown(checkBoard(facts(config()))), [
-        "✓ board: Raspberry Pi 5 Model B Rev 1.0; motors on: kernel (gpio auto: pigpio cannot drive a Pi 5's RP1)",
+        "✓ board: Raspberry Pi 5 Model B Rev 1.0; motors on: kernel (gpio auto: kernel, as this is a Raspberry Pi 5 Model B Rev 1.0 (RP1), which pigpio cannot drive)",
       ]);
       machine('pi4');
       assert.deepEqual(shown(checkBoard(facts(config()))), [
-        '✓ board: Raspberry Pi 4 Model B Rev 1.4; motors on: kernel (gpio auto: PWM on the header of a Pi 1–4, and the pigpio C library (libpigpio.so) is not installed)',
+        '✓ board: Raspberry Pi 4 Model B Rev 1.4; motors on: kernel (gpio auto: kernel PWM rather than pigpio on this Raspberry Pi 4 Model B Rev 1.4, as the pigpio C library (libpigpio.so) is not installed; the PWM pins need their dtoverlay line in config.txt (docs/boards-kernel.md))',
       ]);
       host.pigpioLibrary();
       assert.deepEqual(shown(checkBoard(facts(config()))), [
-        '✓ board: Raspberry Pi 4 Model B Rev 1.4; motors on: pigpio (gpio auto: PWM on the header of a Pi 1–4, with the pigpio C library)',
+        '✓ board: Raspberry Pi 4 Model B Rev 1.4; motors on: pigpio (gpio auto: pigpio on this Raspberry Pi 4 Model B Rev 1.4, whose pigpio C library is installed)',
       ]);
       assert.deepEqual(shown(checkBoard(facts(config(), { pigpioAddon: () => undefined }))), [
-        "✓ board: Raspberry Pi 4 Model B Rev 1.4; motors on: kernel (gpio auto: PWM on the header of a Pi 1–4, and pigpio's addon was built without the C library)",
+        "✓ board: Raspberry Pi 4 Model B Rev 1.4; motors on: kernel (gpio auto: kernel PWM rather than pigpio on this Raspberry Pi 4 Model B Rev 1.4, as pigpio's addon was built without the C library; the PWM pins need their dtoverlay line in config.txt (docs/boards-kernel.md))",
       ]);
       machine();
       assert.deepEqual(shown(checkBoard(facts(config()))), [
