@@ -257,10 +257,39 @@ describe('the car in one step (core/car.ts)', () => {
     staysStill(car, 5000);
   });
 
-  // Known hole in src/core/track/step.ts (onManual), found by car.property.test.ts: it leaves
-  // the car driving with no task.
-  it('a command by hand that the drive refuses (toward a closed switch) leaves no task driving the car');
-  it('a calibration cancelled by faster/slower while its output still ramps from 0 stops the car');
+  it('a command by hand that the drive refuses (toward a closed switch) leaves no task driving the car', () => {
+    const car = new Car();
+    car.command('home');
+    car.advance(1000);
+    // At the home switch: homing backs off it, forward at its speed, the switch still closed.
+    car.send({ type: 'limit', end: 'backward', closed: true });
+    car.advance(300);
+    assert.equal(car.state.drive.output, 0.4);
+    assert.equal(car.state.track.task?.legs[0]?.kind, 'backoff');
+    car.take();
+    const result = car.command('backward');
+    assert.deepEqual(result, { move: 'backward', motion: 'stopped', speed: 50, error: 'backward limit switch is closed', note: 'home cancelled' });
+    assert.equal(car.state.track.task, undefined);
+    assert.deepEqual(car.last.outputs, [0]);
+    assert.deepEqual(car.take().logs, ['info: home cancelled: backward by hand', 'info: stopped (command)']);
+    staysStill(car, 5000);
+  });
+
+  it('a calibration cancelled by faster/slower while its output still ramps from 0 stops the car', () => {
+    const car = new Car({ drive: { ...DEFAULT_DRIVE, accelPercentPerSec: 100 }, track: TRACK, trackShown: true });
+    car.command('calibrate');
+    assert.equal(car.state.drive.motion, 'backward');
+    // Before the ramp's first step: the output is still 0.
+    car.advance(10);
+    assert.equal(car.state.drive.output, 0);
+    car.take();
+    const result = car.command('faster');
+    assert.deepEqual(result, { move: 'faster', motion: 'stopped', speed: 60, note: 'calibrate cancelled' });
+    assert.equal(car.state.track.task, undefined);
+    assert.equal(car.state.drive.reason, 'command');
+    assert.deepEqual(car.take().logs, ['info: calibrate cancelled: faster by hand', 'info: stopped (command)']);
+    staysStill(car, 5000);
+  });
 
   it('a goto that arrives (a switch met on the way) while the drive is reversing stops the reversal', () => {
     const car = new Car().homed();

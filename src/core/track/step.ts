@@ -156,8 +156,14 @@ function onManual(state: TrackState, command: Command, ctx: Ctx): TrackState {
   const task = state.task;
   if (!task) return state;
   if (command.move === 'stop') return cancel(state, ctx, 'stop');
-  if (command.move === 'forward' || command.move === 'backward' || task.name === 'calibrate') {
-    return cancel(state, ctx, `${command.move} by hand`, task.name === 'calibrate' && state.output !== 0 ? 'command' : undefined);
+  const drives = command.move === 'forward' || command.move === 'backward';
+  if (drives || task.name === 'calibrate') {
+    // The drive goes on as the command says only if it drives and the drive takes it (not
+    // toward a closed switch, which the drive refuses); else the task's motion would carry on
+    // with no task: stopped, though its output is 0 for now (a reversal, a ramp not begun).
+    const takesOver = drives && !state.limits[command.move as TrackEnd];
+    const stop = !takesOver || (task.name === 'calibrate' && state.output !== 0);
+    return cancel(state, ctx, `${command.move} by hand`, stop ? 'command' : undefined);
   }
   return state;
 }
