@@ -149,15 +149,6 @@ function play(settings: CarSettings, ops: Op[], check: (seen: Seen) => void): vo
       live = false;
     }
     if (event.type === 'fault') faulted = true;
-    // Known holes in track.ts (the pending tests in car.test.ts): a task that ends while the
-    // drive's output is 0 but it is not stopped (reversing, a ramp not begun, a command by
-    // hand that cancelled the task and was refused or does not move) leaves the drive going
-    // with no task. Counted as driving by hand here, so the property holds the rest.
-    const leftGoing = before.track.task !== undefined && out.state.track.task === undefined && out.state.drive.motion !== 'stopped';
-    if (leftGoing) {
-      live = true;
-      stopped = false;
-    }
     check({ before, event, out, live, stopped, faulted });
     state = out.state;
     wakeAt = out.effects.wakeAt;

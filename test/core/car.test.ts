@@ -45,6 +45,8 @@ class Car {
   /** Every pin write so far, and every log line as `level: message`. */
   pins: number[] = [];
   logs: string[] = [];
+  /** Every ARRIVED and late RESULT so far. */
+  notices: CarEffects['notices'] = [];
 
   constructor(readonly settings: CarSettings = { drive: DEFAULT_DRIVE, track: TRACK, trackShown: true }) {
     this.state = initialCarState(settings, 0);
@@ -56,6 +58,7 @@ class Car {
     this.last = out.effects;
     this.pins.push(...out.effects.outputs);
     this.logs.push(...out.effects.logs.map((l) => `${l.level}: ${l.message}`));
+    this.notices.push(...out.effects.notices);
     return out.effects;
   }
 
@@ -223,10 +226,95 @@ describe('the car in one step (core/car.ts)', () => {
     assert.equal(logs[0], 'warn: no command for 2 s during the patrol: stopping the car and cancelling it (commandTimeoutS)');
   });
 
-  // Known holes in src/core/track.ts, found by car.property.test.ts; left for the helper
-  // splitting that file (not edited here). Each leaves the car driving with no task.
-  it('a switch closing behind the car ends a timed move and stops the car');
-  it('a command by hand that the drive refuses (toward a closed switch) leaves no task driving the car');
-  it('a calibration cancelled by faster/slower while its output still ramps from 0 stops the car');
-  it('a goto that arrives (a switch met on the way) while the drive is reversing stops the reversal');
+  /** Time passes (ticks at the wake times asked for); the car must stand still all the while. */
+  function staysStill(car: Car, ms: number): void {
+    for (let t = 0; t < ms; t += 500) {
+      car.advance(500);
+      assert.equal(car.state.drive.output, 0);
+      assert.equal(car.state.drive.motion, 'stopped');
+    }
+    assert.deepEqual(car.pins, []);
+  }
+
+  it('a switch closing behind the car ends a timed move and stops the car', () => {
+    const car = new Car();
+    car.command('backward');
+    car.advance(1000);
+    // Forward for 3 s: the drive first waits for the motor still spinning backward.
+    const result = car.command({ move: 'forward', forS: 3 });
+    assert.equal(result?.error, undefined);
+    assert.equal(car.state.drive.motion, 'reversing');
+    car.advance(100);
+    car.take();
+    // The car, running on backward, meets the switch behind it (it heads forward).
+    car.send({ type: 'limit', end: 'backward', closed: true });
+    assert.equal(car.state.track.task, undefined);
+    assert.equal(car.state.drive.output, 0);
+    assert.equal(car.state.drive.motion, 'stopped');
+    assert.equal(car.state.drive.reason, 'limit');
+    // The track's lines come first, then the drive's for what the track asked of it.
+    assert.deepEqual(car.take().logs, ['info: backward limit switch closed', 'info: position known: at the backward end', 'info: move done', 'info: stopped (limit)']);
+    staysStill(car, 5000);
+  });
+
+  it('a command by hand that the drive refuses (toward a closed switch) leaves no task driving the car', () => {
+    const car = new Car();
+    car.command('home');
+    car.advance(1000);
+    // At the home switch: homing backs off it, forward at its speed, the switch still closed.
+    car.send({ type: 'limit', end: 'backward', closed: true });
+    car.advance(300);
+    assert.equal(car.state.drive.output, 0.4);
+    assert.equal(car.state.track.task?.legs[0]?.kind, 'backoff');
+    car.take();
+    const result = car.command('backward');
+    assert.deepEqual(result, { move: 'backward', motion: 'stopped', speed: 50, error: 'backward limit switch is closed', note: 'home cancelled' });
+    assert.equal(car.state.track.task, undefined);
+    assert.deepEqual(car.last.outputs, [0]);
+    assert.deepEqual(car.take().logs, ['info: home cancelled: backward by hand', 'info: stopped (command)']);
+    staysStill(car, 5000);
+  });
+
+  it('a calibration cancelled by faster/slower while its output still ramps from 0 stops the car', () => {
+    const car = new Car({ drive: { ...DEFAULT_DRIVE, accelPercentPerSec: 100 }, track: TRACK, trackShown: true });
+    car.command('calibrate');
+    assert.equal(car.state.drive.motion, 'backward');
+    // Before the ramp's first step: the output is still 0.
+    car.advance(10);
+    assert.equal(car.state.drive.output, 0);
+    car.take();
+    const result = car.command('faster');
+    assert.deepEqual(result, { move: 'faster', motion: 'stopped', speed: 60, note: 'calibrate cancelled' });
+    assert.equal(car.state.track.task, undefined);
+    assert.equal(car.state.drive.reason, 'command');
+    assert.deepEqual(car.take().logs, ['info: calibrate cancelled: faster by hand', 'info: stopped (command)']);
+    staysStill(car, 5000);
+  });
+
+  it('a goto that arrives (a switch met on the way) while the drive is reversing stops the reversal', () => {
+    const car = new Car().homed();
+    // Backward past where the estimate has the home switch: the estimate is off.
+    car.command('backward');
+    car.advance(1000);
+    assert.ok(car.state.track.position < 0);
+    const result = car.command({ move: 'goto', to: 0.001 });
+    assert.equal(result?.error, undefined);
+    assert.equal(car.state.drive.motion, 'reversing');
+    car.advance(100);
+    car.take();
+    // Running on backward, the car meets the home switch: that is where it was sent.
+    car.send({ type: 'limit', end: 'backward', closed: true });
+    assert.equal(car.state.drive.output, 0);
+    assert.equal(car.state.drive.motion, 'stopped');
+    assert.equal(car.state.drive.reason, 'arrived');
+    assert.deepEqual(car.take().logs, [
+      'info: backward limit switch closed',
+      'warn: goto: met the backward end on the way to 0.001; the estimate was off, going on from there',
+      'info: stopped (arrived)',
+    ]);
+    staysStill(car, 5000);
+    assert.deepEqual(car.notices, [{ kind: 'arrived', message: { stop: null, position: 0, target: 0.001 } }]);
+    assert.equal(car.state.track.task, undefined);
+    assert.deepEqual(car.take().logs, ['info: arrived at 0.001 (position 0)', 'info: goto done']);
+  });
 });

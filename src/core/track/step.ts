@@ -70,10 +70,18 @@ function onLimit(state: TrackState, end: TrackEnd, closed: boolean, ctx: Ctx): T
     const where = leg.stop ?? describePlace(leg.target, ctx.settings);
     if (task.replans >= MAX_REPLANS) return fail(state, ctx, `met the ${end} end on the way to ${where}`, 'limit');
     warn(ctx, `${task.name}: met the ${end} end on the way to ${where}; the estimate was off, going on from there`);
+    // The switch is where it was going: the leg is done, but the drive may still go on (away
+    // from this switch, or reversing toward the other end, its output 0 for now).
+    if (Math.abs(leg.target - state.position) <= TOLERANCE && (state.output !== 0 || state.motion !== 'stopped')) {
+      ctx.drive.push({ command: { move: 'stop' }, reason: 'arrived' });
+    }
     return beginLeg({ ...state, task: { ...task, begun: false, replans: task.replans + 1 } }, ctx);
   }
   if (leg.kind === 'switch' || leg.kind === 'timed') {
     // The drive stopped the car at the end: a timed move is over, a leg to the other end is not.
+    // A switch behind the car ends a timed move too, and the drive did not stop for it: the car
+    // drives away from it, or reverses toward the other end (its output 0 for now).
+    if (leg.kind === 'timed' && (state.output !== 0 || state.motion !== 'stopped')) ctx.drive.push({ command: { move: 'stop' }, reason: 'limit' });
     return leg.kind === 'timed'
       ? finishLeg(state, ctx)
       : fail(state, ctx, `met the ${end} end instead of the ${leg.end} end: are the switches swapped?`, 'limit');
@@ -148,8 +156,14 @@ function onManual(state: TrackState, command: Command, ctx: Ctx): TrackState {
   const task = state.task;
   if (!task) return state;
   if (command.move === 'stop') return cancel(state, ctx, 'stop');
-  if (command.move === 'forward' || command.move === 'backward' || task.name === 'calibrate') {
-    return cancel(state, ctx, `${command.move} by hand`, task.name === 'calibrate' && state.output !== 0 ? 'command' : undefined);
+  const drives = command.move === 'forward' || command.move === 'backward';
+  if (drives || task.name === 'calibrate') {
+    // The drive goes on as the command says only if it drives and the drive takes it (not
+    // toward a closed switch, which the drive refuses); else the task's motion would carry on
+    // with no task: stopped, though its output is 0 for now (a reversal, a ramp not begun).
+    const takesOver = drives && !state.limits[command.move as TrackEnd];
+    const stop = !takesOver || (task.name === 'calibrate' && state.output !== 0);
+    return cancel(state, ctx, `${command.move} by hand`, stop ? 'command' : undefined);
   }
   return state;
 }
