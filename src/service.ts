@@ -1,7 +1,7 @@
 /**
- * The imperative shell around the drive state machine: it feeds events in (commands,
- * timer ticks, broker loss, limit switches) and performs the effects that come out —
- * pin writes, log lines and the one timer the state machine asks for — and says what
+ * The imperative shell around the car's pure step (src/core/car.ts): it feeds events in
+ * (commands, timer ticks, broker loss, limit switches, encoder edges) and performs the effects
+ * that come out — pin writes, log lines and the one timer the step asks for — and says what
  * happened in events ('result', 'state', 'arrived', 'failed', 'photo', 'link', 'fatal').
  * The front ends are its peers: the MQTT one (src/mqtt/front.ts) publishes those, the page
  * server (src/http/remote-server.ts) sends them to the pages; both hand it commands their
@@ -436,7 +436,7 @@ export class CarService extends EventEmitter implements CarView {
    */
   obey(command: Admitted, source: string, replyTo?: ReplyTo): Record<string, unknown> {
     // For the event-loop monitor, which ticks only while something happens (src/process/loop-monitor.ts).
-    if (this.listenerCount('activity') > 0) this.emit('activity');
+    this.noteActivity();
     const { log } = this.deps;
     const { parsed, payload } = command;
     // The sender waits for the RESULT and journald does not: a command's log lines (each a
@@ -589,13 +589,6 @@ export class CarService extends EventEmitter implements CarView {
     return result ?? {};
   }
 
-  /** A state machine's one timer, replaced: cleared, then armed for `wakeAt` unless shutting down. */
-  private rearm(current: NodeJS.Timeout | undefined, wakeAt: number | undefined, fire: () => void): NodeJS.Timeout | undefined {
-    this.clock.clearTimeout(current);
-    if (wakeAt === undefined || this.stopping) return undefined;
-    return this.clock.setTimeout(fire, Math.max(0, wakeAt - this.clock.now()));
-  }
-
   /**
    * One step of the car, and its effects: the pins first (a stop must not wait for anything),
    * then the late answers and arrivals, the log lines (into `held` for a command, written
@@ -638,12 +631,15 @@ export class CarService extends EventEmitter implements CarView {
     return { result: fx.result, failed: failure !== undefined };
   }
 
-  /** The car's one timer, for the wake-up its last step asked for. */
+  /** The car's one timer, replaced: cleared, then armed for the wake-up its last step asked for, unless shutting down. */
   private arm(wakeAt: number | undefined): void {
-    this.wakeTimer = this.rearm(this.wakeTimer, wakeAt, () => {
+    this.clock.clearTimeout(this.wakeTimer);
+    this.wakeTimer = undefined;
+    if (wakeAt === undefined || this.stopping) return;
+    this.wakeTimer = this.clock.setTimeout(() => {
       this.wakeTimer = undefined;
       this.run({ type: 'tick', now: this.clock.now() });
-    });
+    }, Math.max(0, wakeAt - this.clock.now()));
   }
 
   /** Writes every motor; if one fails, stops them all at once and returns what went wrong. */
@@ -669,7 +665,10 @@ export class CarService extends EventEmitter implements CarView {
     this.run({ type: 'fault', now: this.clock.now() });
     this.deps.log.error(`${this.fault}; all motors stopped${others.length ? ` (also failed: ${others.map((e) => e.message).join('; ')})` : ''}`);
     this.publishState();
-    this.emit('fatal', new Error(this.fault));
+    // Once the command that failed has been answered (its RESULT says so): 'fatal' shuts the
+    // process down, which closes the front ends. The motors are stopped already.
+    const fatal = new Error(this.fault);
+    process.nextTick(() => this.emit('fatal', fatal));
   }
 
   /**
@@ -679,7 +678,8 @@ export class CarService extends EventEmitter implements CarView {
    * and the state it settles on always goes out.
    */
   private scheduleState(interval = STATE_INTERVAL_MS): void {
-    if (this.stateTimer) return;
+    // Shutdown publishes the last STATE itself.
+    if (this.stateTimer || this.stopping) return;
     const wait = Math.max(0, this.lastStateAt + interval - this.clock.now());
     this.stateTimer = this.clock.setTimeout(() => {
       this.stateTimer = undefined;

@@ -77,6 +77,22 @@ againstEachBroker('carbot over MQTT', (broker) => {
     assert.ok(car.lines.includes('<6>backward at 50% (command)'));
   });
 
+  it('a motor write that fails: the sender still gets its RESULT with the error, then carbot shuts down', async () => {
+    car = startCarbot(broker().url);
+    await online(car);
+    const running = car;
+    // As src/cli.ts does: a fatal error shuts the service down (and the process exits).
+    running.service.on('fatal', (err: Error) => void running.service.shutdown(err.message));
+    running.motors.write = () => {
+      throw new Error('motor "right": EIO');
+    };
+    const answer = await send('forward');
+    assert.equal(answer.motion, 'stopped');
+    assert.match(String(answer.error), /^motor write failed: motor "right": EIO/);
+    await car.waitForLog(/^<3>motor write failed: motor "right": EIO; all motors stopped/);
+    await car.waitForLog(/^<6>shutting down \(motor write failed/);
+  });
+
   it('ignores a retained command that was waiting before carbot started', async () => {
     await client.publishAsync('carbot/move', 'f', { qos: 0, retain: true });
     car = startCarbot(broker().url);
