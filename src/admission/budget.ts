@@ -5,7 +5,6 @@
  * stop is let through whatever the budget says (the caller checks that, only when over).
  */
 import { performance } from 'node:perf_hooks';
-import { parseCommand } from '../core/commands';
 
 const NOT_STOPS_KEPT = 4;
 const NOT_STOP_MAX_BYTES = 64;
@@ -13,37 +12,24 @@ const NOT_STOP_MAX_BYTES = 64;
 /**
  * The last few payloads found not to be a stop: a flood repeats a handful of messages, so a
  * flood of the same few costs a comparison each, not a parse (a payload is a stop or not by
- * its bytes alone).
+ * its bytes alone, or by its text alone for a page's).
  */
 export class NotStops {
-  private readonly known: Buffer[] = [];
+  private readonly known: (Buffer | string)[] = [];
 
-  /** True when `payload` is one of the last few found not to be a stop (a string never is). */
+  /** True when `payload` is one of the last few found not to be a stop. */
   has(payload: Buffer | string): boolean {
-    if (typeof payload === 'string' || payload.length > NOT_STOP_MAX_BYTES) return false;
-    for (const known of this.known) if (known.equals(payload)) return true;
+    if (payload.length > NOT_STOP_MAX_BYTES) return false;
+    if (typeof payload === 'string') return this.known.includes(payload);
+    for (const known of this.known) if (typeof known !== 'string' && known.equals(payload)) return true;
     return false;
   }
 
   /** Notes a payload found not to be a stop. */
   add(payload: Buffer | string): void {
-    if (typeof payload === 'string' || payload.length > NOT_STOP_MAX_BYTES) return;
-    if (this.known.unshift(Buffer.from(payload)) > NOT_STOPS_KEPT) this.known.pop();
+    if (payload.length > NOT_STOP_MAX_BYTES) return;
+    if (this.known.unshift(typeof payload === 'string' ? payload : Buffer.from(payload)) > NOT_STOPS_KEPT) this.known.pop();
   }
-}
-
-const NOT_STOPS = new NotStops();
-
-/**
- * Only asked about commands over a budget, so a flood costs a parse only while it floods.
- * The front ends ask src/admission/admission.ts, which keeps the parse for the car.
- */
-export function isStop(payload: Buffer | string): boolean {
-  if (NOT_STOPS.has(payload)) return false;
-  const parsed = parseCommand(payload);
-  const stop = parsed.ok && parsed.command.move === 'stop';
-  if (!stop) NOT_STOPS.add(payload);
-  return stop;
 }
 
 export class CommandBudget {

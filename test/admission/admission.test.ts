@@ -90,12 +90,14 @@ describe('admission (src/admission/admission.ts)', () => {
     assert.equal(admission.take(budget, admission.admitted(Buffer.from('faster'))), 'ok');
     assert.equal(counting.calls(), 0);
     budget.take();
-    // A flood of the same message: read once, then known by its bytes.
+    // A flood of the same message: read once, then known by its bytes (a page's, by its text).
     for (let i = 0; i < 100; i++) assert.notEqual(admission.take(budget, admission.admitted(Buffer.from('faster'))), 'ok');
     assert.equal(counting.calls(), 1);
+    for (let i = 0; i < 100; i++) assert.notEqual(admission.take(budget, admission.admitted('slower')), 'ok');
+    assert.equal(counting.calls(), 2);
     // Binary frames over the budget are refused unread.
     assert.notEqual(admission.take(budget, admission.admitted(Buffer.from('stop')), true), 'ok');
-    assert.equal(counting.calls(), 1);
+    assert.equal(counting.calls(), 2);
   });
 
   it("hands the car the flood shedder's parse when mqtt.js delivers the same bytes", () => {

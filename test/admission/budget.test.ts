@@ -1,5 +1,6 @@
 import { strict as assert } from 'node:assert';
-import { addressKey, CommandBudget, FailureBudget, FloodGuard, isStop } from '../../src/admission/budget';
+import { Admission } from '../../src/admission/admission';
+import { addressKey, CommandBudget, FailureBudget, FloodGuard } from '../../src/admission/budget';
 
 describe('command budget', () => {
   it('lets twice the rate through at once, then the rate, and says which refusal is the first', () => {
@@ -20,9 +21,13 @@ describe('command budget', () => {
     for (let i = 0; i < 10_000; i++) assert.equal(budget.take(), 'ok');
   });
 
-  it('knows a stop in every form the parser takes, and nothing else', () => {
-    for (const stop of ['stop', 's', ' STOP\n', '{"move":"stop"}', '{"move":"s","speed":500}', Buffer.from('Stop')]) assert.equal(isStop(stop), true, String(stop));
-    for (const other of ['faster', 'stopp', '{"move":"forward"}', '', Buffer.from([0xff, 0x73])]) assert.equal(isStop(other), false, String(other));
+  it('knows a stop in every form the parser takes, and nothing else, asked twice (the second time from memory)', () => {
+    const admission = new Admission({ warn: () => undefined, info: () => undefined }, 50);
+    const isStop = (payload: Buffer | string) => admission.isStop(admission.admitted(payload));
+    for (let round = 0; round < 2; round++) {
+      for (const stop of ['stop', 's', ' STOP\n', '{"move":"stop"}', '{"move":"s","speed":500}', Buffer.from('Stop')]) assert.equal(isStop(stop), true, String(stop));
+      for (const other of ['faster', 'stopp', '{"move":"forward"}', '', Buffer.from([0xff, 0x73])]) assert.equal(isStop(other), false, String(other));
+    }
   });
 });
 
