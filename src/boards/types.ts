@@ -1,7 +1,7 @@
 /**
  * What a board gives the motor drivers: PWM channels, servo pulse trains, digital pins.
  *
- * The drivers (motors/hbridge.ts, motors/servo.ts, motors/limits.ts) are written once
+ * The drivers (motors/hbridge.ts, motors/servo.ts, sensors/limits.ts) are written once
  * against these outputs; a board (pigpio, kernel, pca9685, or the simulator) makes them, the way gpiozero's
  * Motor and Servo sit on swappable pin factories. Types shared by drivers and boards live
  * here, so imports point one way: drivers -> boards/types <- boards.

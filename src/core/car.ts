@@ -15,7 +15,7 @@
  * speed as it was.
  */
 import { isTask, type Command } from './commands';
-import { initialState, step, type DriveEvent, type DriveSettings, type DriveState, type LogEntry, type Reason, type TrackEnd } from './drive';
+import { DRIVER_GONE, initialState, step, type DriveEvent, type DriveSettings, type DriveState, type LogEntry, type TrackEnd } from './drive';
 import { initialTrackState, trackStep, type TrackEvent, type TrackSettings, type TrackState, type TrackStep } from './track';
 
 export interface CarSettings {
@@ -252,8 +252,6 @@ function drive(run: Run, event: DriveEvent): Record<string, unknown> | undefined
   return next.result;
 }
 
-/** The reasons the track takes for a driver gone (track.ts onDrive): a task ends on them. */
-const GONE: readonly Reason[] = ['disconnect', 'timeout', 'shutdown', 'flood'];
 
 /** One step of the track model, and the drive given what it asks for. */
 function track(run: Run, event: TrackEvent): TrackStep {
@@ -269,7 +267,7 @@ function track(run: Run, event: TrackEvent): TrackStep {
     // the driver lost now and cancel the task it just began, leaving its next move to drive
     // on with no task (a `home` after a disconnect drove the car off at the old speed).
     const task = out.state.task !== undefined;
-    const reason = request.command.move !== 'speed' ? request.reason : task && GONE.includes(run.s.drive.reason) ? request.reason : run.s.drive.reason;
+    const reason = request.command.move !== 'speed' ? request.reason : task && DRIVER_GONE.includes(run.s.drive.reason) ? request.reason : run.s.drive.reason;
     drive(run, { type: 'command', command: request.command, reason, now: event.now });
   }
   if (out.busy && settings.drive.commandTimeoutS > 0) drive(run, { type: 'keepalive', now: event.now });

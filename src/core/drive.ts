@@ -14,6 +14,8 @@ export type TrackEnd = 'forward' | 'backward';
  * `stalled`: a task's leg did not get there in time, or its encoder stopped counting (docs/track.md).
  */
 export type Reason = 'command' | 'startup' | 'disconnect' | 'timeout' | 'limit' | 'shutdown' | 'done' | 'arrived' | 'flood' | 'stalled';
+/** The reasons the car stops for when its driver is gone: a task under way ends on them (track/step.ts, car.ts). */
+export const DRIVER_GONE: readonly Reason[] = ['disconnect', 'timeout', 'shutdown', 'flood'];
 
 export interface DriveSettings {
   initialSpeed: number;

@@ -45,7 +45,7 @@ export interface OpenOptions {
 }
 
 /** Where the simulated switches sit when the config names none (any free pins would do). */
-export const SIM_SWITCH_PINS = { backward: 23, forward: 24 } as const;
+const SIM_SWITCH_PINS = { backward: 23, forward: 24 } as const;
 
 /**
  * The simulator as the car's board: its motors, and with `track.sim` the simulated track

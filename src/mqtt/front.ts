@@ -322,7 +322,6 @@ export class MqttFront extends EventEmitter {
     this.link.watch();
   };
 
-  /** A picture was taken (or failed): PHOTO, and Home Assistant's picture of its stop. */
   /** A task's late answer: it did not get there (a stall, a switch out of place). */
   private readonly onFailed = (failed: Record<string, unknown>): void => {
     this.link.publish(this.config.topics.result, JSON.stringify(failed), this.config.mqtt.qos);
@@ -332,6 +331,7 @@ export class MqttFront extends EventEmitter {
     this.link.publish(this.config.topics.arrived, JSON.stringify(arrived), this.config.mqtt.qos);
   };
 
+  /** A picture was taken (or failed): PHOTO, and Home Assistant's picture of its stop. */
   private readonly onPhoto = (message: Record<string, unknown>): void => {
     if (this.car.shuttingDown) return;
     const { config } = this;
@@ -394,7 +394,7 @@ export class MqttFront extends EventEmitter {
 }
 
 /** What Home Assistant's discovery says of this car (src/mqtt/homeassistant.ts builds the messages). */
-export function discoveryOptions(config: Config, car: Pick<CarService, 'facts'>): DiscoveryOptions {
+function discoveryOptions(config: Config, car: Pick<CarService, 'facts'>): DiscoveryOptions {
   const { trackSettings: settings, trackShown, camera } = car.facts();
   return {
     prefix: config.homeassistant.prefix,

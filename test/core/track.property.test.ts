@@ -7,8 +7,8 @@ import type { TrackEnd } from '../../src/motors/types';
 import { curveSpeed, initialTrackState, trackStep, velocity, type CurvePoint, type SpeedCurve, type TrackEvent, type TrackSettings, type TrackState } from '../../src/core/track';
 
 /**
- * The drive and the track model wired as the service wires them (service.ts: apply, perform,
- * trackApply): a command by hand goes to the drive and tells the track; a task goes to the
+ * The drive and the track model wired by hand, the way the service wired them before
+ * src/core/car.ts joined them (car.property.test.ts checks carStep itself): a command by hand goes to the drive and tells the track; a task goes to the
  * track, whose requests go to the drive; whatever the drive applies goes back to the track.
  * One timer each for the `wakeAt` they ask for. Random settings, curves and sequences of
  * commands, switches and time; the properties are checked at the end.

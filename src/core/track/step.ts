@@ -2,7 +2,7 @@
  * The step itself: each event's handling, and when the shell should wake it next. Part of ../track.ts.
  */
 import type { Command } from '../commands';
-import type { TrackEnd } from '../drive';
+import { DRIVER_GONE, type TrackEnd } from '../drive';
 import { axisOf } from './curve';
 import type { TrackEvent, TrackSettings, TrackState, TrackStep } from './types';
 import { advance, byEncoder } from './position';
@@ -144,7 +144,7 @@ function onDrive(state: TrackState, event: Extract<TrackEvent, { type: 'drive' }
     if (!toSwitch) warn(ctx, 'position unknown until the car meets a switch again: it moves without calibration');
     state = { ...state, homed: false };
   }
-  if (state.task && event.motion === 'stopped' && ['disconnect', 'timeout', 'shutdown', 'flood'].includes(event.reason)) {
+  if (state.task && event.motion === 'stopped' && DRIVER_GONE.includes(event.reason)) {
     // `output` still holds what was applied before this event.
     return cancel(state, ctx, before !== 0 ? `the car stopped (${event.reason})` : `${event.reason} while the car waited`);
   }
