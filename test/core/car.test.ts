@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import type { Command } from '../../src/core/commands';
 import { carStep, initialCarState, type CarEffects, type CarEvent, type CarSettings, type CarState } from '../../src/core/car';
 import type { SpeedCurve, TrackSettings } from '../../src/core/track';
-import { DEFAULT_DRIVE } from '../support/drive-settings';
+import { DEFAULT_DRIVE, twoStopTrack } from '../support/drive-settings';
 
 /** The track's curve from test/core/track.test.ts: about 7 s end to end at 50 %. */
 const CURVE: SpeedCurve = {
@@ -18,22 +18,7 @@ const CURVE: SpeedCurve = {
   ],
 };
 
-const TRACK: TrackSettings = {
-  homeEnd: 'backward',
-  switches: ['backward', 'forward'],
-  stops: [
-    { name: 'basil', at: 0.25 },
-    { name: 'thyme', at: 0.6 },
-  ],
-  dwellMs: 1000,
-  homingSpeed: 40,
-  calibrationSpeeds: [30, 60, 100],
-  speedTable: CURVE,
-  settleMs: 300,
-  timeoutMarginS: 5,
-  homeTimeoutS: 120,
-  drift: 0.03,
-};
+const TRACK: TrackSettings = twoStopTrack(CURVE);
 
 type Event = CarEvent extends infer E ? (E extends { now: number } ? Omit<E, 'now'> : never) : never;
 

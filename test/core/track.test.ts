@@ -17,6 +17,7 @@ import {
   type TrackState,
 } from '../../src/core/track';
 import type { TrackEnd } from '../../src/motors/types';
+import { twoStopTrack } from '../support/drive-settings';
 
 /** A saturating motor: 0.05 track/s at 30 %, 0.11 at 60 %, 0.15 at full; backward 5 % slower. */
 const CURVE: SpeedCurve = {
@@ -32,22 +33,7 @@ const CURVE: SpeedCurve = {
   ],
 };
 
-const SETTINGS: TrackSettings = {
-  homeEnd: 'backward',
-  switches: ['backward', 'forward'],
-  stops: [
-    { name: 'basil', at: 0.25 },
-    { name: 'thyme', at: 0.6 },
-  ],
-  dwellMs: 1000,
-  homingSpeed: 40,
-  calibrationSpeeds: [30, 60, 100],
-  speedTable: CURVE,
-  settleMs: 300,
-  timeoutMarginS: 5,
-  homeTimeoutS: 120,
-  drift: 0.03,
-};
+const SETTINGS: TrackSettings = twoStopTrack(CURVE);
 
 type Event = TrackEvent extends infer E ? (E extends { now: number } ? Omit<E, 'now'> : never) : never;
 
